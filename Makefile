@@ -1,0 +1,43 @@
+# One entry point for people and CI. `make demo` and `make test` are the README's quick start.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SAMPLE ?= samples/orders.csv
+CDK_CLI_VERSION := 2.1148.1
+
+.PHONY: demo test lint typecheck unit synth clean
+
+# The virtual environment, rebuilt when the project's dependencies change.
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is required")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+# Set up, then run the bundled sample through the pipeline on the embedded local environment.
+demo: $(STAMP)
+	$(BIN)/pipeline run $(SAMPLE)
+
+# Set up, then run every gate CI runs: lint, types, and the whole test suite.
+test: lint typecheck
+	$(BIN)/python -m pytest -n 2
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+# The fast suite only: pure logic, no AWS emulation.
+unit: $(STAMP)
+	$(BIN)/python -m pytest -m unit
+
+# Synthesize the deployable template into cdk.out (bundles the Lambda asset; needs PyPI, not AWS).
+synth: $(STAMP)
+	npx --yes aws-cdk@$(CDK_CLI_VERSION) synth --quiet
+
+clean:
+	rm -rf $(VENV) .pipeline cdk.out .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,30 @@
+#!/usr/bin/env python3
+"""The CDK app: one stack in us-east-1, every resource tagged Environment=Production.
+
+It makes no AWS call, so ``cdk synth`` and ``python app.py`` work offline without credentials.
+"""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+
+from stacks.config import PipelineConfig
+from stacks.constants import ENVIRONMENT_TAG, REGION, STACK_NAME
+from stacks.pipeline_stack import PipelineStack
+
+
+def build_app(app: cdk.App | None = None) -> cdk.App:
+    app = app or cdk.App()
+    PipelineStack(
+        app,
+        STACK_NAME,
+        config=PipelineConfig.from_context(app.node),
+        env=cdk.Environment(region=REGION),
+        description="serverless-data-pipeline: S3/API-triggered Step Functions data pipeline",
+    )
+    cdk.Tags.of(app).add(*ENVIRONMENT_TAG)
+    return app
+
+
+if __name__ == "__main__":
+    build_app().synth()

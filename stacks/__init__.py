@@ -1,0 +1,1 @@
+"""The CDK stack, composed of one construct per concern."""

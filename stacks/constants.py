@@ -1,0 +1,7 @@
+"""Names shared by the CDK app, the local runtime and the tests; importing this never loads CDK."""
+
+STACK_NAME = "ServerlessDataPipeline"
+REGION = "us-east-1"
+ENVIRONMENT_TAG = ("Environment", "Production")
+POWERTOOLS_SERVICE_NAME = "serverless-data-pipeline"
+METRICS_NAMESPACE = "ServerlessDataPipeline"

@@ -1,0 +1,91 @@
+"""AWS clients and the translation of AWS failures into the pipeline's named errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import (
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+    ResponseStreamingError,
+)
+
+from tasks.common.errors import ObjectNotFound, TransientError
+
+# The SDK retries throttling a few times itself; what still fails becomes TransientError and the
+# state machine retries the whole step with backoff and jitter.
+_CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=60)
+
+_NOT_FOUND_CODES = frozenset({"NoSuchKey", "NoSuchVersion", "404", "NotFound", "PreconditionFailed", "412"})
+_TRANSIENT_CODES = frozenset(
+    {"SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable", "Throttling", "500", "503"}
+)
+_TRANSIENT_EXCEPTIONS = (
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+    ResponseStreamingError,
+)
+
+
+@cache
+def s3_client() -> Any:
+    """The S3 client, created once per execution environment (kept across SnapStart restores)."""
+    return boto3.client("s3", config=_CLIENT_CONFIG)
+
+
+@cache
+def sns_client() -> Any:
+    return boto3.client("sns", config=_CLIENT_CONFIG)
+
+
+def error_code(exc: ClientError) -> str:
+    code: str = exc.response.get("Error", {}).get("Code", "")
+    return code
+
+
+@contextmanager
+def s3_errors(what: str) -> Iterator[None]:
+    """Translate S3 failures about ``what`` (an object description) into named errors.
+
+    Missing objects are a business error, throttling and timeouts are transient; anything else
+    (access denied, a bug) propagates unchanged as a system error.
+    """
+    try:
+        yield
+    except ClientError as exc:
+        code = error_code(exc)
+        if code in _NOT_FOUND_CODES:
+            raise ObjectNotFound(f"{what} does not exist ({code})") from None
+        if code in _TRANSIENT_CODES:
+            raise TransientError(f"S3 {code} on {what}") from exc
+        raise
+    except _TRANSIENT_EXCEPTIONS as exc:
+        raise TransientError(f"S3 connection failure on {what}: {exc}") from exc
+
+
+_SNS_TRANSIENT_CODES = frozenset(
+    {"Throttling", "ThrottledException", "InternalError", "InternalFailure", "KMSThrottling"}
+)
+
+
+@contextmanager
+def sns_errors(topic_arn: str) -> Iterator[None]:
+    """Translate SNS throttling and connection failures into ``TransientError``."""
+    try:
+        yield
+    except ClientError as exc:
+        if error_code(exc) in _SNS_TRANSIENT_CODES:
+            raise TransientError(f"SNS {error_code(exc)} publishing to {topic_arn}") from exc
+        raise
+    except _TRANSIENT_EXCEPTIONS as exc:
+        raise TransientError(f"SNS connection failure publishing to {topic_arn}: {exc}") from exc

@@ -1,0 +1,72 @@
+"""Errors raised by the task handlers.
+
+Each class name is the error name the state machine sees (the Lambda runtime reports
+``type(exc).__name__`` as ``errorType``), so the ASL ``Retry`` and ``Catch`` clauses match
+on these names. Never rename one without changing ``workflow/pipeline.asl.json``; a test
+keeps the two in step.
+
+- ``BusinessError`` subclasses: the input can never succeed as it is. The workflow catches
+  them, publishes the rejection and ends in the ``Rejected`` Fail state.
+- ``TransientError``: a dependency was briefly unavailable (S3 throttling, timeouts). The
+  workflow retries it with backoff and jitter.
+- Anything else is a system error: not caught, so the execution fails at that Task and can
+  be redriven from it once the cause is fixed.
+"""
+
+from __future__ import annotations
+
+
+class PipelineError(Exception):
+    """Base class of every error the pipeline raises on purpose."""
+
+
+class BusinessError(PipelineError):
+    """The request or the file is unusable; retrying or redriving cannot help."""
+
+
+class ValidationError(BusinessError):
+    """The request is malformed: missing or wrongly typed fields, a key outside ``incoming/``."""
+
+
+class ObjectNotFound(BusinessError):
+    """The object (or the pinned version of it) does not exist."""
+
+
+class EmptyObject(BusinessError):
+    """The object has zero bytes or holds no records."""
+
+
+class ObjectTooLarge(BusinessError):
+    """The object is larger than the configured size limit."""
+
+
+class UnsupportedFormat(BusinessError):
+    """The key's extension or the content is not CSV, a JSON array of objects or JSON Lines."""
+
+
+class UnsupportedEncoding(BusinessError):
+    """The content is not UTF-8 text."""
+
+
+class MalformedInput(BusinessError):
+    """The file cannot be parsed past a point (broken JSON array, truncated gzip)."""
+
+
+class TooManyRejects(BusinessError):
+    """More records were rejected than the configured threshold allows."""
+
+
+class TransientError(PipelineError):
+    """A dependency failed in a way that is worth retrying (throttling, timeouts)."""
+
+
+BUSINESS_ERRORS: tuple[type[BusinessError], ...] = (
+    ValidationError,
+    ObjectNotFound,
+    EmptyObject,
+    ObjectTooLarge,
+    UnsupportedFormat,
+    UnsupportedEncoding,
+    MalformedInput,
+    TooManyRejects,
+)

@@ -1,0 +1,153 @@
+"""Typed messages passed between the workflow's states.
+
+Every handler decodes its event into one of these structs and returns one. Field names are
+camelCase on the wire (the state machine's JSON) and snake_case in Python. States pass
+pointers, counts and small metadata only, never records (Step Functions caps a payload at
+256 KB).
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any, TypeVar
+
+import msgspec
+
+from tasks.common.errors import ValidationError
+
+
+class ProcessingType(enum.StrEnum):
+    STANDARD = "standard"
+    PRIORITY = "priority"
+    BATCH = "batch"
+
+
+class Format(enum.StrEnum):
+    CSV = "csv"
+    JSON = "json"
+    JSONL = "jsonl"
+
+
+class Compression(enum.StrEnum):
+    NONE = "none"
+    GZIP = "gzip"
+
+
+class Trigger(enum.StrEnum):
+    S3 = "s3"
+    API = "api"
+
+
+class Model(msgspec.Struct, rename="camel", forbid_unknown_fields=True, frozen=True):
+    """Base of every message: strict (unknown fields are an error), immutable."""
+
+
+class PipelineRequest(Model, frozen=True):
+    """The workflow's input: which object to process and how."""
+
+    bucket: str
+    key: str
+    version_id: str | None = None
+    processing_type: ProcessingType | None = None
+    trigger: Trigger = Trigger.API
+
+
+class SourceObject(Model, frozen=True):
+    """The object a run processes, as Validate found it."""
+
+    bucket: str
+    key: str
+    version_id: str
+    etag: str
+    size: int
+    format: Format
+    compression: Compression
+    processing_type: ProcessingType
+    trigger: Trigger
+
+
+class CsvDialect(Model, frozen=True):
+    delimiter: str
+    quotechar: str
+    doublequote: bool
+    header: list[str]
+
+
+class ObjectProfile(Model, frozen=True):
+    """What Fetch learnt from the pinned object's first bytes."""
+
+    version_id: str
+    etag: str
+    encoding: str
+    csv: CsvDialect | None = None
+
+
+class StagedOutput(Model, frozen=True):
+    """A transform's run-scoped output, not yet committed."""
+
+    bucket: str
+    data_key: str
+    rejects_key: str
+    records: int
+    rejected: int
+
+
+class OutputLocation(Model, frozen=True):
+    """The committed output of a run."""
+
+    bucket: str
+    key: str
+    rejects_key: str
+    manifest_key: str
+    records: int
+    rejected: int
+
+
+class NotificationReceipt(Model, frozen=True):
+    message_id: str | None
+    published: bool
+
+
+class ValidateEvent(Model, frozen=True):
+    execution_arn: str
+    request: dict[str, Any]
+
+
+class FetchEvent(Model, frozen=True):
+    execution_arn: str
+    source: SourceObject
+
+
+class TransformEvent(Model, frozen=True):
+    execution_arn: str
+    source: SourceObject
+    profile: ObjectProfile
+
+
+class WriteOutputEvent(Model, frozen=True):
+    execution_arn: str
+    source: SourceObject
+    staged: StagedOutput
+
+
+class NotifyEvent(Model, frozen=True):
+    execution_arn: str
+    source: SourceObject
+    output: OutputLocation
+
+
+M = TypeVar("M", bound=Model)
+
+
+def decode_event(event: object, model: type[M]) -> M:
+    """Convert a raw Lambda event into ``model`` or raise ``ValidationError`` saying why."""
+    try:
+        return msgspec.convert(event, model)
+    except msgspec.ValidationError as exc:
+        raise ValidationError(f"invalid {model.__name__}: {exc}") from None
+
+
+def to_payload(message: Model) -> dict[str, Any]:
+    """The JSON-ready form of a message, as a handler returns it to Step Functions."""
+    payload: dict[str, Any] = msgspec.to_builtins(message)
+    return payload

@@ -1,0 +1,142 @@
+"""Validate: is this request about an object the pipeline can process, and in which format?"""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import Any
+
+import msgspec
+
+from tasks.common.aws import s3_errors
+from tasks.common.errors import (
+    EmptyObject,
+    ObjectTooLarge,
+    UnsupportedFormat,
+    ValidationError,
+)
+from tasks.common.layout import INCOMING_PREFIX
+from tasks.common.models import (
+    Compression,
+    Format,
+    PipelineRequest,
+    ProcessingType,
+    SourceObject,
+    decode_event,
+)
+from tasks.common.sample import Sample, read_sample
+
+# S3 user metadata an uploader may set to choose the processing type of an S3-triggered run.
+PROCESSING_TYPE_METADATA = "processing-type"
+MAX_KEY_LENGTH = 1024
+
+_EXTENSIONS: dict[str, Format] = {
+    ".csv": Format.CSV,
+    ".json": Format.JSON,
+    ".jsonl": Format.JSONL,
+    ".ndjson": Format.JSONL,
+}
+
+
+class ValidateSettings(msgspec.Struct, frozen=True):
+    bucket_name: str
+    max_object_bytes: int
+
+
+def parse_request(raw: dict[str, Any], *, bucket_name: str) -> PipelineRequest:
+    """Decode the workflow input and check the fields that need no AWS call."""
+    request = decode_event(raw, PipelineRequest)
+    if request.bucket != bucket_name:
+        raise ValidationError(f"bucket must be {bucket_name!r}, not {request.bucket!r}")
+    check_key(request.key)
+    return request
+
+
+def check_key(key: str) -> None:
+    """A source key is a file under ``incoming/`` with no path tricks in it."""
+    if not key.startswith(INCOMING_PREFIX) or key == INCOMING_PREFIX:
+        raise ValidationError(f"key must name a file under {INCOMING_PREFIX!r}: {key!r}")
+    if len(key.encode()) > MAX_KEY_LENGTH:
+        raise ValidationError(f"key is longer than {MAX_KEY_LENGTH} bytes")
+    if key.endswith("/"):
+        raise ValidationError(f"key names a folder, not a file: {key!r}")
+    if any(unicodedata.category(char) == "Cc" for char in key):
+        raise ValidationError(f"key contains control characters: {key!r}")
+    if any(part in {"", ".", ".."} for part in key.split("/")):
+        raise ValidationError(f"key contains an empty, '.' or '..' segment: {key!r}")
+
+
+def format_of(key: str) -> tuple[Format, Compression]:
+    """The format and compression named by the key's extension."""
+    name = key.rsplit("/", 1)[-1].lower()
+    compression = Compression.NONE
+    if name.endswith(".gz"):
+        compression = Compression.GZIP
+        name = name.removesuffix(".gz")
+    for extension, fmt in _EXTENSIONS.items():
+        if name.endswith(extension):
+            return fmt, compression
+    supported = ", ".join([*_EXTENSIONS, "each optionally .gz"])
+    raise UnsupportedFormat(f"unsupported file type {key.rsplit('/', 1)[-1]!r}: expected {supported}")
+
+
+def check_content(fmt: Format, sample: Sample) -> None:
+    """Reject content that cannot be the format its extension claims."""
+    text = sample.text_bytes.removeprefix(b"\xef\xbb\xbf").lstrip()
+    if b"\x00" in sample.text_bytes:
+        raise UnsupportedFormat("the content is binary (it contains NUL bytes), not text")
+    if not text:
+        if sample.complete:
+            raise EmptyObject("the object holds only whitespace")
+        return
+    if fmt is Format.JSON and not text.startswith(b"["):
+        raise UnsupportedFormat("a .json file must hold a JSON array of objects; this one does not start with '['")
+    if fmt is Format.JSONL and not text.startswith(b"{"):
+        raise UnsupportedFormat("a JSON Lines file must hold one JSON object per line; the first line is not an object")
+
+
+def resolve_processing_type(request: PipelineRequest, metadata: dict[str, str]) -> ProcessingType:
+    """The request's type, else the object's ``processing-type`` metadata, else standard."""
+    if request.processing_type is not None:
+        return request.processing_type
+    declared = metadata.get(PROCESSING_TYPE_METADATA)
+    if declared is None:
+        return ProcessingType.STANDARD
+    try:
+        return ProcessingType(declared.strip().lower())
+    except ValueError:
+        allowed = ", ".join(member.value for member in ProcessingType)
+        raise ValidationError(
+            f"object metadata {PROCESSING_TYPE_METADATA}={declared!r} is not one of {allowed}"
+        ) from None
+
+
+def validate(s3: Any, raw_request: dict[str, Any], settings: ValidateSettings) -> SourceObject:
+    """Check the request and the object; describe the exact version the run will process."""
+    request = parse_request(raw_request, bucket_name=settings.bucket_name)
+    fmt, compression = format_of(request.key)
+    where = f"s3://{request.bucket}/{request.key}"
+    head_args: dict[str, Any] = {"Bucket": request.bucket, "Key": request.key}
+    if request.version_id is not None:
+        head_args["VersionId"] = request.version_id
+        where += f" (version {request.version_id})"
+    with s3_errors(where):
+        head = s3.head_object(**head_args)
+    size = int(head["ContentLength"])
+    if size == 0:
+        raise EmptyObject(f"{where} is empty (0 bytes)")
+    if size > settings.max_object_bytes:
+        raise ObjectTooLarge(f"{where} is {size} bytes; the limit is {settings.max_object_bytes} bytes")
+    version_id = head.get("VersionId") or "null"
+    sample = read_sample(s3, bucket=request.bucket, key=request.key, version_id=version_id, compression=compression)
+    check_content(fmt, sample)
+    return SourceObject(
+        bucket=request.bucket,
+        key=request.key,
+        version_id=version_id,
+        etag=head["ETag"],
+        size=size,
+        format=fmt,
+        compression=compression,
+        processing_type=resolve_processing_type(request, head.get("Metadata", {})),
+        trigger=request.trigger,
+    )

@@ -1,0 +1,93 @@
+"""WriteOutput: commit a run's staged output under ``processed/`` and describe it in a manifest.
+
+The committed keys depend only on the source key and version, so committing again (a retry, a
+redrive, a duplicated trigger) overwrites the same objects. The manifest is written last: a
+manifest present means its data and rejects objects are complete.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+from tasks.common.aws import s3_errors
+from tasks.common.layout import output_keys
+from tasks.common.models import OutputLocation, SourceObject, WriteOutputEvent
+
+MANIFEST_VERSION = 1
+
+
+def object_metadata(source: SourceObject, execution_arn: str) -> dict[str, str]:
+    """S3 user metadata of committed objects (ASCII only, so the key is percent-encoded)."""
+    return {
+        "source-key": quote(source.key, safe="/"),
+        "source-version-id": source.version_id,
+        "processing-type": source.processing_type.value,
+        "execution-arn": execution_arn,
+    }
+
+
+def manifest(event: WriteOutputEvent, location: OutputLocation, committed_at: datetime) -> dict[str, Any]:
+    source, staged = event.source, event.staged
+    return {
+        "manifestVersion": MANIFEST_VERSION,
+        "source": {
+            "bucket": source.bucket,
+            "key": source.key,
+            "versionId": source.version_id,
+            "etag": source.etag,
+            "size": source.size,
+            "format": source.format.value,
+            "compression": source.compression.value,
+        },
+        "processingType": source.processing_type.value,
+        "trigger": source.trigger.value,
+        "executionArn": event.execution_arn,
+        "output": {"key": location.key, "rejectsKey": location.rejects_key},
+        "counts": {
+            "input": staged.records + staged.rejected,
+            "records": staged.records,
+            "rejected": staged.rejected,
+        },
+        "committedAt": committed_at.isoformat(),
+    }
+
+
+def commit(s3: Any, event: WriteOutputEvent, *, now: datetime | None = None) -> OutputLocation:
+    source, staged = event.source, event.staged
+    keys = output_keys(source.key, source.version_id)
+    location = OutputLocation(
+        bucket=source.bucket,
+        key=keys.data,
+        rejects_key=keys.rejects,
+        manifest_key=keys.manifest,
+        records=staged.records,
+        rejected=staged.rejected,
+    )
+    metadata = object_metadata(source, event.execution_arn)
+    copy_args = {
+        "ContentType": "application/x-ndjson",
+        "Metadata": metadata,
+        "MetadataDirective": "REPLACE",
+        "ServerSideEncryption": "AES256",
+    }
+    with s3_errors(f"staged output of {event.execution_arn}"):
+        for staged_key, final_key in ((staged.data_key, keys.data), (staged.rejects_key, keys.rejects)):
+            # Managed copy: switches to multipart copy for objects over 5 GB.
+            s3.copy({"Bucket": source.bucket, "Key": staged_key}, source.bucket, final_key, ExtraArgs=copy_args)
+        body = json.dumps(manifest(event, location, now or datetime.now(UTC)), indent=2).encode()
+        s3.put_object(
+            Bucket=source.bucket,
+            Key=keys.manifest,
+            Body=body,
+            ContentType="application/json",
+            Metadata=metadata,
+            ServerSideEncryption="AES256",
+        )
+        s3.delete_objects(
+            Bucket=source.bucket,
+            Delete={"Objects": [{"Key": staged.data_key}, {"Key": staged.rejects_key}], "Quiet": True},
+        )
+    return location

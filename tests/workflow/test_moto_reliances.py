@@ -1,0 +1,93 @@
+"""Each reliance of the local runtime on moto internals, tested on its own.
+
+If a moto upgrade moves one of these, the test that names it fails before any scenario does.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import tomllib
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import boto3
+from moto.events.models import Rule
+
+from workflow.local.environment import LocalPipeline
+from workflow.local.template import StackModel
+
+PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
+
+
+def test_moto_is_the_exact_version_pinned_in_pyproject() -> None:
+    dependencies = tomllib.loads(PYPROJECT.read_text())["project"]["dependencies"]
+    (pin,) = [dependency for dependency in dependencies if dependency.startswith("moto")]
+    assert re.fullmatch(r"moto\[[a-z0-9,]+\]==[\d.]+", pin), "moto must be pinned exactly"
+    assert pin.split("==")[1] == version("moto")
+
+
+def test_s3_object_created_events_reach_rules_with_the_version_id(pipeline: LocalPipeline) -> None:
+    # Reliance: moto's S3 emits "Object Created" to the rules' send_to_targets with the version id.
+    seen: list[dict[str, Any]] = []
+    original = Rule.send_to_targets
+    Rule.send_to_targets = lambda rule, event, transform_input=True: seen.append(event)  # type: ignore[method-assign]
+    try:
+        version_id = pipeline.upload("incoming/x.jsonl", b'{"a": 1}\n')
+    finally:
+        Rule.send_to_targets = original  # type: ignore[method-assign]
+    created = [event for event in seen if event["detail-type"] == "Object Created"]
+    assert created, f"no Object Created event among {[event['detail-type'] for event in seen]}"
+    assert created[0]["detail"]["object"]["key"] == "incoming/x.jsonl"
+    assert created[0]["detail"]["object"]["version-id"] == version_id
+    assert created[0]["detail"]["bucket"]["name"] == pipeline.stack.bucket_name
+
+
+def test_rule_pattern_matching_is_moto_s_own(pipeline: LocalPipeline) -> None:
+    # Reliance: Rule.event_pattern.matches_event decides, as the hop wrapper expects.
+    events = pipeline.client("events")
+    rule_name = pipeline.stack.rules[0].logical_id
+    rule = events.describe_rule(Name=rule_name)
+    assert json.loads(rule["EventPattern"])["detail"]["object"]["key"] == [{"prefix": "incoming/"}]
+    pipeline.upload("processed/not-a-source.jsonl", b'{"a": 1}\n')
+    assert pipeline.started == []
+    pipeline.upload("incoming/source.jsonl", b'{"a": 1}\n')
+    assert len(pipeline.started) == 1
+
+
+def test_lambda_invokes_from_the_interpreter_go_through_the_session_hook(pipeline: LocalPipeline) -> None:
+    # Reliance: moto's interpreter calls Lambda with a boto3 client of the default session.
+    pipeline.upload("incoming/x.jsonl", b'{"a": 1}\n')
+    pipeline.wait(pipeline.started[0], timeout=30)
+    invoked = [invocation.function for invocation in pipeline.lambdas.invocations]
+    assert invoked[0] == pipeline.function_for_state("Validate")
+    assert all(invocation.qualifier == "live" for invocation in pipeline.lambdas.invocations)
+
+
+def test_wait_states_and_retries_use_the_scaled_clock(stack_model: StackModel) -> None:
+    # Reliance: moto's Wait states call WaitFunction._wait_interval; its retrier calls time.sleep.
+    definition = {
+        "StartAt": "Hold",
+        "States": {
+            "Hold": {"Type": "Wait", "Seconds": 600, "Next": "Fails"},
+            "Fails": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::lambda:invoke",
+                "Parameters": {"FunctionName": "arn:aws:lambda:us-east-1:123456789012:function:missing"},
+                "Retry": [{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 300, "MaxAttempts": 1}],
+                "End": True,
+            },
+        },
+    }
+    with LocalPipeline(stack_model, log_stream=io.StringIO()) as local:
+        sfn = boto3.client("stepfunctions", region_name="us-east-1")
+        machine = sfn.create_state_machine(
+            name="clock", definition=json.dumps(definition), roleArn="arn:aws:iam::123456789012:role/x"
+        )["stateMachineArn"]
+        arn = sfn.start_execution(stateMachineArn=machine, name="clock-1")["executionArn"]
+        execution = local.wait(arn, timeout=30)
+    assert execution.status == "FAILED"
+    assert local.clock.wait_delays == [600.0]
+    assert local.clock.retry_delays == [300.0]

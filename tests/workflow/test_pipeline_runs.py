@@ -1,0 +1,206 @@
+"""Scenarios on the local engine: the real definition, the real handlers, started by an S3 upload."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from typing import Any
+
+import pytest
+
+from tasks.common.layout import INCOMING_PREFIX, PROCESSED_PREFIX, STAGING_PREFIX
+from workflow.local.environment import Execution, LocalPipeline
+from workflow.local.trace import CAUGHT, FAILED, SUCCEEDED
+
+RECORDS: list[dict[str, Any]] = [
+    {"id": "1", "name": "Ann", "city": "Paris, FR"},
+    {"id": "2", "name": 'Bob "the builder"', "city": "Oslo"},
+    {"id": "3", "name": "Zoë", "city": "Zürich\nCH"},
+]
+
+
+def as_csv(records: list[dict[str, Any]]) -> bytes:
+    def quote(value: str) -> str:
+        return '"' + value.replace('"', '""') + '"' if any(c in value for c in ',"\n') else value
+
+    lines = [",".join(records[0])] + [",".join(quote(str(v)) for v in record.values()) for record in records]
+    return ("\r\n".join(lines) + "\r\n").encode()
+
+
+SOURCES = {
+    "people.csv": as_csv(RECORDS),
+    "people.json": json.dumps(RECORDS, indent=2).encode(),
+    "people.jsonl": "".join(json.dumps(record) + "\n" for record in RECORDS).encode(),
+    "people.ndjson.gz": gzip.compress("".join(json.dumps(record) + "\n" for record in RECORDS).encode()),
+    "people.csv.gz": gzip.compress(as_csv(RECORDS)),
+}
+
+
+def run_upload(pipeline: LocalPipeline, name: str, body: bytes, **kwargs: Any) -> Execution:
+    pipeline.upload(INCOMING_PREFIX + name, body, **kwargs)
+    assert len(pipeline.started) == 1, "the upload must start exactly one execution"
+    return pipeline.wait(pipeline.started[0], timeout=30)
+
+
+def read_jsonl(data: bytes) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in data.decode().splitlines()]
+
+
+@pytest.mark.parametrize("name", sorted(SOURCES))
+def test_each_format_runs_to_success_and_keeps_every_record(pipeline: LocalPipeline, name: str) -> None:
+    # Given a source file in one of the supported formats
+    # When it is uploaded under incoming/
+    execution = run_upload(pipeline, name, SOURCES[name])
+
+    # Then the run succeeds through the transform of that format
+    assert execution.status == "SUCCEEDED", execution.cause
+    states = [state.name for state in pipeline.trace(execution.arn).states]
+    fmt = "Csv" if ".csv" in name else "Json" if name.endswith(".json") else "Jsonl"
+    assert states == ["Validate", "Fetch", "RouteByFormat", f"Transform{fmt}", "WriteOutput", "Notify"]
+    # And the output holds the same records, values preserved
+    assert execution.output is not None
+    output = execution.output["output"]
+    assert read_jsonl(pipeline.read_object(output["key"])) == RECORDS
+    assert (output["records"], output["rejected"]) == (3, 0)
+    # And the manifest accounts for every input record
+    manifest = json.loads(pipeline.read_object(output["manifestKey"]))
+    assert manifest["counts"] == {"input": 3, "records": 3, "rejected": 0}
+    assert manifest["executionArn"] == execution.arn
+    # And nothing is left in staging
+    assert pipeline.object_keys(STAGING_PREFIX) == []
+    # And exactly one success notification names the output
+    notifications = pipeline.notifications()
+    assert [n.attributes["status"] for n in notifications] == ["SUCCEEDED"]
+    assert json.loads(notifications[0].message)["output"]["key"] == output["key"]
+
+
+def test_processing_type_from_object_metadata_travels_with_the_run(pipeline: LocalPipeline) -> None:
+    # Given an upload that declares the batch processing type in its metadata
+    execution = run_upload(pipeline, "people.jsonl", SOURCES["people.jsonl"], metadata={"processing-type": "batch"})
+
+    # Then the manifest and the notification carry it
+    assert execution.status == "SUCCEEDED"
+    assert execution.output is not None
+    manifest = json.loads(pipeline.read_object(execution.output["output"]["manifestKey"]))
+    assert manifest["processingType"] == "batch"
+    assert pipeline.notifications()[0].attributes["processingType"] == "batch"
+
+
+def test_bad_records_go_to_rejects_with_their_line(pipeline: LocalPipeline) -> None:
+    # Given a JSON Lines file with one unreadable line among many good ones
+    good = [json.dumps({"n": index}) for index in range(20)]
+    body = "\n".join([*good[:10], "{not json", *good[10:]]).encode() + b"\n"
+
+    # When it runs
+    execution = run_upload(pipeline, "mixed.jsonl", body)
+
+    # Then it succeeds with the bad line in rejects, and nothing is lost
+    assert execution.status == "SUCCEEDED", execution.cause
+    assert execution.output is not None
+    output = execution.output["output"]
+    assert (output["records"], output["rejected"]) == (20, 1)
+    rejects = read_jsonl(pipeline.read_object(output["rejectsKey"]))
+    assert [(reject["line"], reject["raw"]) for reject in rejects] == [(11, "{not json")]
+
+
+@pytest.mark.parametrize(
+    ("name", "body", "error"),
+    [
+        ("notes.txt", b"plain text", "UnsupportedFormat"),
+        ("object.json", b'{"a": 1}', "UnsupportedFormat"),
+        ("empty.csv", b"", "EmptyObject"),
+        ("header-only.csv", b"a,b,c\n", "EmptyObject"),
+        ("latin1.csv", "name\nJosé\n".encode("latin-1"), "UnsupportedEncoding"),
+        ("broken.json", b'[{"a": 1}, {"a": ', "MalformedInput"),
+        ("mostly-bad.jsonl", b'{"a": 1}\nnope\nnot json\n[1]\n', "TooManyRejects"),
+    ],
+)
+def test_business_failure_is_rejected_without_output(
+    pipeline: LocalPipeline, name: str, body: bytes, error: str
+) -> None:
+    # Given a file the pipeline cannot process
+    # When it is uploaded
+    execution = run_upload(pipeline, name, body)
+
+    # Then the run fails with that business error at the Rejected state
+    assert (execution.status, execution.error) == ("FAILED", error)
+    trace = pipeline.trace(execution.arn)
+    assert [state.name for state in trace.states][-3:] == ["DescribeRejection", "NotifyRejected", "Rejected"]
+    assert any(state.status == CAUGHT and state.error == error for state in trace.states)
+    # And the rejection is published with the error and a readable reason
+    notifications = pipeline.notifications()
+    assert [n.attributes for n in notifications] == [{"status": "REJECTED", "error": error}]
+    message = json.loads(notifications[0].message)
+    assert message["error"] == error
+    assert message["message"] == execution.cause
+    assert message["input"]["key"] == INCOMING_PREFIX + name
+    # And no output exists, and the source is untouched
+    assert pipeline.object_keys(PROCESSED_PREFIX) == []
+    assert pipeline.object_keys(STAGING_PREFIX) == []
+    assert pipeline.read_object(INCOMING_PREFIX + name) == body
+
+
+def test_transient_error_is_retried_with_backoff_then_succeeds(pipeline: LocalPipeline) -> None:
+    # Given the CSV transform fails twice with a transient error
+    function = pipeline.function_for_state("TransformCsv")
+    pipeline.lambdas.inject_fault(function, error="TransientError", times=2)
+
+    # When a CSV file runs
+    execution = run_upload(pipeline, "people.csv", SOURCES["people.csv"])
+
+    # Then it succeeds on the third attempt
+    assert execution.status == "SUCCEEDED", execution.cause
+    transform = next(state for state in pipeline.trace(execution.arn).states if state.name == "TransformCsv")
+    assert (transform.attempts, transform.status) == (3, SUCCEEDED)
+    # And the waits asked for follow the backoff: full jitter under 2 s, then under 4 s
+    delays = pipeline.clock.retry_delays
+    assert len(delays) == 2
+    assert 0 <= delays[0] <= 2
+    assert 0 <= delays[1] <= 4
+
+
+def test_transient_error_past_max_attempts_fails_the_task(pipeline: LocalPipeline) -> None:
+    # Given Fetch fails transiently more often than the Retry allows (1 try + MaxAttempts 4 retries)
+    pipeline.lambdas.inject_fault(pipeline.function_for_state("Fetch"), error="TransientError", times=10)
+
+    # When a file runs
+    execution = run_upload(pipeline, "people.jsonl", SOURCES["people.jsonl"])
+
+    # Then the execution fails at Fetch after five attempts, not through the rejection branch
+    assert (execution.status, execution.error) == ("FAILED", "TransientError")
+    fetch = pipeline.trace(execution.arn).states[-1]
+    assert (fetch.name, fetch.status, fetch.attempts) == ("Fetch", FAILED, 5)
+    # And each wait stays under its cap: 2, 4, 8, 16 s before jitter (MaxDelaySeconds 30)
+    delays = pipeline.clock.retry_delays
+    assert len(delays) == 4
+    assert all(0 <= delay <= cap for delay, cap in zip(delays, (2, 4, 8, 16), strict=True))
+
+
+def test_system_error_fails_the_execution_at_that_task(pipeline: LocalPipeline) -> None:
+    # Given the JSON transform hits an error that is neither business nor transient
+    pipeline.lambdas.inject_fault(pipeline.function_for_state("TransformJson"), error="InjectedFault")
+
+    # When a JSON file runs
+    execution = run_upload(pipeline, "people.json", SOURCES["people.json"])
+
+    # Then the execution fails at TransformJson itself (so a redrive restarts there)
+    assert (execution.status, execution.error) == ("FAILED", "InjectedFault")
+    last = pipeline.trace(execution.arn).states[-1]
+    assert (last.name, last.status, last.attempts) == ("TransformJson", FAILED, 1)
+    # And no retry was made, no rejection published, no output committed
+    assert pipeline.clock.retry_delays == []
+    assert pipeline.notifications() == []
+    assert pipeline.object_keys(PROCESSED_PREFIX) == []
+
+
+def test_outputs_never_trigger_a_run(pipeline: LocalPipeline) -> None:
+    # Given a successful run, which writes under processed/ and staging/
+    execution = run_upload(pipeline, "people.jsonl", SOURCES["people.jsonl"])
+    assert execution.status == "SUCCEEDED"
+
+    # When an object is put outside incoming/
+    pipeline.upload("elsewhere/people.jsonl", SOURCES["people.jsonl"])
+
+    # Then still only the one execution exists
+    executions = pipeline.client("stepfunctions").list_executions(stateMachineArn=pipeline.stack.state_machine_arn)
+    assert [item["executionArn"] for item in executions["executions"]] == [execution.arn]

@@ -1,0 +1,133 @@
+"""The ``pipeline`` command.
+
+``pipeline run PATH`` runs one file through the pipeline in the embedded local environment: it
+uploads the file under ``incoming/`` so that the S3 rule starts the run, waits for it, and
+reports each state, the output and the notifications. Exit status: 0 when the run succeeded,
+1 when it failed, 2 for a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import NoReturn
+
+from tasks.common.layout import INCOMING_PREFIX
+from tasks.common.models import ProcessingType
+
+EXIT_SUCCEEDED = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+PROCESSING_TYPE_METADATA = "processing-type"
+
+
+class UsageError(Exception):
+    """A mistake in the command line: reported in one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="pipeline", description="Run and inspect the serverless data pipeline.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    run = commands.add_parser(
+        "run",
+        help="run one file through the pipeline locally",
+        description="Upload PATH to incoming/ in the embedded environment; the S3 rule starts the run.",
+    )
+    run.add_argument("path", type=Path, metavar="PATH", help="a .csv, .json, .jsonl or .ndjson file, optionally .gz")
+    run.add_argument(
+        "--type",
+        dest="processing_type",
+        choices=[member.value for member in ProcessingType],
+        help="processing type recorded with the run (default: standard)",
+    )
+    run.add_argument("--json", action="store_true", help="print one JSON object instead of the text report")
+    run.add_argument("--out", type=Path, metavar="DIR", help="copy the output, rejects and manifest into DIR")
+    run.add_argument("--timeout", type=float, default=300.0, metavar="SECONDS", help="give up after this long")
+    return parser
+
+
+def check_run_arguments(args: argparse.Namespace) -> None:
+    path: Path = args.path
+    if not path.exists():
+        raise UsageError(f"no such file: {path}")
+    if not path.is_file():
+        raise UsageError(f"not a regular file: {path}")
+    try:
+        with path.open("rb"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+    if args.out is not None and args.out.exists() and not args.out.is_dir():
+        raise UsageError(f"--out must be a directory: {args.out}")
+    if args.timeout <= 0:
+        raise UsageError("--timeout must be positive")
+
+
+def run_command(args: argparse.Namespace) -> int:
+    # Imported here so that usage errors answer at once, without loading moto and boto3.
+    from workflow.local.environment import LocalPipeline, RunTimeout
+    from workflow.local.synth import PROJECT_ROOT, SynthError, cached_template
+    from workflow.output import copy_output
+    from workflow.report import OutputSummary, RunReport
+
+    check_run_arguments(args)
+    if not cached_template().is_file():
+        print("Synthesizing the CDK stack (once per change to the sources)…", file=sys.stderr)
+    log_dir = PROJECT_ROOT / ".pipeline" / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_file = log_dir / f"run-{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}.log"
+    with log_file.open("w", encoding="utf-8") as log_stream:
+        try:
+            pipeline = LocalPipeline.from_project(log_stream=log_stream)
+        except SynthError as exc:
+            print(f"pipeline: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+        with pipeline:
+            metadata = {PROCESSING_TYPE_METADATA: args.processing_type} if args.processing_type else {}
+            started = time.monotonic()
+            pipeline.upload_file(INCOMING_PREFIX + args.path.name, args.path, metadata=metadata)
+            if not pipeline.started:
+                print("pipeline: the upload started no execution (no rule matched)", file=sys.stderr)
+                return EXIT_FAILED
+            try:
+                execution = pipeline.wait(pipeline.started[0], timeout=args.timeout)
+            except RunTimeout as exc:
+                print(f"pipeline: {exc}", file=sys.stderr)
+                return EXIT_FAILED
+            report = RunReport(
+                execution=execution,
+                trace=pipeline.trace(execution.arn),
+                output=OutputSummary.from_execution_output(execution.output),
+                notifications=pipeline.notifications(),
+                retry_delays=list(pipeline.clock.retry_delays),
+                duration_ms=round((time.monotonic() - started) * 1000),
+                log_file=str(log_file),
+            )
+            if args.out is not None and report.output is not None:
+                copy_output(pipeline, report.output, args.out)
+    print(report.to_json_text() if args.json else report.as_text())
+    return EXIT_SUCCEEDED if execution.status == "SUCCEEDED" else EXIT_FAILED
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return run_command(args)
+    except UsageError as exc:
+        print(f"pipeline: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""The workflow definition: one ASL file, read by the CDK stack, the local runtime and the tests.
+
+``pipeline.asl.json`` names its Lambda functions and topic by ``${Placeholder}``; the stack fills
+them in with ``DefinitionSubstitutions`` (so the synthesized template carries both), and the
+local runtime resolves the same substitutions to the functions it emulates.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+DEFINITION_PATH = Path(__file__).with_name("pipeline.asl.json")
+TOPIC_PLACEHOLDER = "NotificationTopicArn"
+_PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9]+)\}")
+
+
+@dataclass(frozen=True, slots=True)
+class TaskFunction:
+    """One Lambda step: the construct id, the ASL placeholder of its ARN, its handler, its memory."""
+
+    name: str
+    handler: str
+    memory_mb: int
+    description: str
+
+    @property
+    def placeholder(self) -> str:
+        return f"{self.name}FunctionArn"
+
+
+# 1,769 MB is one full vCPU: the transforms are CPU bound, the other steps mostly wait on S3.
+TASK_FUNCTIONS: tuple[TaskFunction, ...] = (
+    TaskFunction("Validate", "tasks.validate.handler.lambda_handler", 256, "Check the request and the object"),
+    TaskFunction("Fetch", "tasks.fetch.handler.lambda_handler", 256, "Pin the version and sniff the content"),
+    TaskFunction("TransformCsv", "tasks.transform.csv_handler.lambda_handler", 1769, "CSV to JSON Lines"),
+    TaskFunction("TransformJson", "tasks.transform.json_handler.lambda_handler", 1769, "JSON array to JSON Lines"),
+    TaskFunction("TransformJsonl", "tasks.transform.jsonl_handler.lambda_handler", 1769, "JSON Lines to JSON Lines"),
+    TaskFunction("WriteOutput", "tasks.write_output.handler.lambda_handler", 256, "Commit output and manifest"),
+    TaskFunction("Notify", "tasks.notify.handler.lambda_handler", 256, "Publish the success notification"),
+)
+
+
+def definition_text() -> str:
+    return DEFINITION_PATH.read_text(encoding="utf-8")
+
+
+def placeholders(text: str) -> set[str]:
+    """The ``${Name}`` placeholders a definition text uses."""
+    return set(_PLACEHOLDER.findall(text))
+
+
+def substitute(text: str, values: dict[str, str]) -> dict[str, Any]:
+    """The definition with every placeholder replaced; a missing value is an error."""
+    missing = placeholders(text) - values.keys()
+    if missing:
+        raise KeyError(f"no value for placeholders: {sorted(missing)}")
+    definition: dict[str, Any] = json.loads(_PLACEHOLDER.sub(lambda match: values[match.group(1)], text))
+    return definition

@@ -1,0 +1,1 @@
+"""The embedded local environment: the synthesized stack, run on moto with the real handlers."""

@@ -1,0 +1,278 @@
+"""The embedded environment: the synthesized stack, created on moto, with the real handlers.
+
+``LocalPipeline`` builds, from the template, the bucket (versioned, EventBridge notifications
+on), the topic, the EventBridge rules with their targets and the state machine (its definition
+with the substitutions resolved to the local functions). Uploading an object under
+``incoming/`` then starts a run exactly as on AWS: S3 emits "Object Created", the rule matches,
+its target starts the execution with the rule's input transformer, the interpreter invokes the
+handlers. Notifications published to the topic are collected through an SQS subscription.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import warnings
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TextIO
+
+import boto3
+from moto import mock_aws
+
+from stacks.constants import STACK_NAME
+from workflow.definition import substitute
+from workflow.local import clock as clock_module
+from workflow.local import eventbridge
+from workflow.local.lambdas import INVOKE_EVENT, LOCAL_ENVIRONMENT, LambdaEmulator, _environment
+from workflow.local.synth import template_path
+from workflow.local.template import REGION, StackModel, load_stack
+from workflow.local.trace import RunTrace, trace_from_history
+
+MOTO_CONFIG: Any = {
+    "stepfunctions": {"execute_state_machine": True},
+    "lambda": {"use_docker": False},
+    # Lambda never reaches moto's own Lambda backend: the emulator's hook answers every Invoke.
+    "core": {"passthrough": {"services": ["awslambda"]}, "reset_boto3_session": True},
+}
+DEFAULT_TIME_SCALE = 0.001
+TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
+
+
+class RunTimeout(TimeoutError):
+    """An execution did not finish before the deadline."""
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    subject: str | None
+    message: str
+    attributes: dict[str, str]
+
+    def as_json(self) -> dict[str, Any]:
+        return {"subject": self.subject, "message": self.message, "attributes": self.attributes}
+
+
+@dataclass(frozen=True, slots=True)
+class Execution:
+    arn: str
+    name: str
+    status: str
+    input: dict[str, Any]
+    output: dict[str, Any] | None
+    error: str | None
+    cause: str | None
+
+
+@contextmanager
+def _quiet_emulator_logs(stream: TextIO) -> Iterator[None]:
+    """Send moto's interpreter logs (it logs every caught task failure) and Powertools'
+    empty-metrics warning to the run's log, not the caller's terminal."""
+    handler = logging.StreamHandler(stream)
+    moto_logger = logging.getLogger("moto")
+    moto_logger.addHandler(handler)
+    moto_logger.propagate = False
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="No application metrics to publish")
+        try:
+            yield
+        finally:
+            moto_logger.removeHandler(handler)
+            moto_logger.propagate = True
+
+
+class LocalPipeline:
+    """Use as a context manager; every AWS call inside it goes to the embedded environment."""
+
+    def __init__(self, stack: StackModel, *, log_stream: TextIO, time_scale: float = DEFAULT_TIME_SCALE) -> None:
+        self.stack = stack
+        self.clock = clock_module.ScaledClock(scale=time_scale)
+        self.lambdas = LambdaEmulator(stack.functions, log_stream=log_stream)
+        self._log_stream = log_stream
+        self.started: list[str] = []
+        self._started_lock = threading.Lock()
+        self._exit = ExitStack()
+        self._queue_url = ""
+
+    @classmethod
+    def from_project(cls, *, log_stream: TextIO, time_scale: float = DEFAULT_TIME_SCALE) -> LocalPipeline:
+        """Synthesize (or reuse the cached synth of) this checkout's stack."""
+        return cls(load_stack(template_path(), STACK_NAME), log_stream=log_stream, time_scale=time_scale)
+
+    def __enter__(self) -> LocalPipeline:
+        try:
+            self._exit.enter_context(_environment(LOCAL_ENVIRONMENT))
+            self._exit.enter_context(_quiet_emulator_logs(self._log_stream))
+            self._exit.enter_context(mock_aws(config=MOTO_CONFIG))
+            session = boto3.setup_default_session(region_name=REGION) or boto3.DEFAULT_SESSION
+            session.events.register(INVOKE_EVENT, self.lambdas.before_send, unique_id="local-lambda")
+            self._exit.enter_context(clock_module.installed(self.clock))
+            self._exit.enter_context(eventbridge.installed(self._start_from_rule))
+            self._create_resources()
+        except BaseException:
+            self._exit.close()
+            raise
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._exit.close()
+
+    def client(self, service: str) -> Any:
+        return boto3.client(service, region_name=REGION)
+
+    def _create_resources(self) -> None:
+        stack = self.stack
+        s3, sns, sqs = self.client("s3"), self.client("sns"), self.client("sqs")
+        events, sfn = self.client("events"), self.client("stepfunctions")
+        s3.create_bucket(Bucket=stack.bucket_name)
+        s3.put_bucket_versioning(Bucket=stack.bucket_name, VersioningConfiguration={"Status": "Enabled"})
+        s3.put_bucket_notification_configuration(
+            Bucket=stack.bucket_name, NotificationConfiguration={"EventBridgeConfiguration": {}}
+        )
+        topic_arn = sns.create_topic(Name=stack.topic_arn.rsplit(":", 1)[1])["TopicArn"]
+        self._queue_url = sqs.create_queue(QueueName="local-notifications")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=self._queue_url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
+        sfn.create_state_machine(
+            name=stack.state_machine_name,
+            definition=json.dumps(substitute(stack.definition, stack.substitutions)),
+            roleArn=f"arn:aws:iam::123456789012:role/{stack.state_machine_name}",
+            type="STANDARD",
+        )
+        for rule in stack.rules:
+            events.put_rule(Name=rule.logical_id, EventPattern=json.dumps(rule.pattern), State="ENABLED")
+            events.put_targets(
+                Rule=rule.logical_id,
+                Targets=[
+                    {
+                        "Id": f"Target{index}",
+                        "Arn": target.arn,
+                        **(
+                            {
+                                "InputTransformer": {
+                                    "InputPathsMap": target.input_paths,
+                                    "InputTemplate": target.input_template,
+                                }
+                            }
+                            if target.input_template is not None
+                            else {}
+                        ),
+                    }
+                    for index, target in enumerate(rule.targets)
+                ],
+            )
+
+    def function_for_state(self, state_name: str) -> str:
+        """The name of the function a Task state of the definition invokes."""
+        states = substitute(self.stack.definition, self.stack.substitutions)["States"]
+        lambda_states = {
+            name: body["Resource"]
+            for name, body in states.items()
+            if body.get("Type") == "Task" and body.get("Resource", "").startswith("arn:aws:lambda:")
+        }
+        if state_name not in lambda_states:
+            raise KeyError(f"{state_name!r} is not a Lambda task; those are: {', '.join(sorted(lambda_states))}")
+        function_name: str = lambda_states[state_name].split(":")[6]
+        return function_name
+
+    def _start_from_rule(self, state_machine_arn: str, name: str, payload: str) -> None:
+        sfn = self.client("stepfunctions")
+        try:
+            arn = sfn.start_execution(stateMachineArn=state_machine_arn, name=name, input=payload)["executionArn"]
+        except sfn.exceptions.ExecutionAlreadyExists:
+            return
+        with self._started_lock:
+            self.started.append(arn)
+
+    # -- what the command and the tests use -------------------------------------------------
+
+    def upload(self, key: str, body: bytes, *, metadata: dict[str, str] | None = None) -> str:
+        """Put an object into the pipeline bucket; returns its version id."""
+        response = self.client("s3").put_object(
+            Bucket=self.stack.bucket_name, Key=key, Body=body, Metadata=metadata or {}
+        )
+        version: str = response["VersionId"]
+        return version
+
+    def upload_file(self, key: str, path: Path, *, metadata: dict[str, str] | None = None) -> str:
+        """Stream a file into the pipeline bucket; returns its version id."""
+        s3 = self.client("s3")
+        s3.upload_file(str(path), self.stack.bucket_name, key, ExtraArgs={"Metadata": metadata or {}})
+        version: str = s3.head_object(Bucket=self.stack.bucket_name, Key=key)["VersionId"]
+        return version
+
+    def wait(self, execution_arn: str, *, timeout: float = 60.0) -> Execution:
+        """Poll until the execution ends; ``RunTimeout`` past the deadline."""
+        sfn = self.client("stepfunctions")
+        deadline = time.monotonic() + timeout
+        delay = 0.01
+        while True:
+            described = sfn.describe_execution(executionArn=execution_arn)
+            if described["status"] in TERMINAL:
+                return Execution(
+                    arn=execution_arn,
+                    name=described["name"],
+                    status=described["status"],
+                    input=json.loads(described.get("input") or "{}"),
+                    output=json.loads(described["output"]) if described.get("output") else None,
+                    error=described.get("error"),
+                    cause=described.get("cause"),
+                )
+            if time.monotonic() > deadline:
+                raise RunTimeout(f"{execution_arn} still {described['status']} after {timeout:.0f} s")
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
+
+    def history(self, execution_arn: str) -> list[dict[str, Any]]:
+        sfn = self.client("stepfunctions")
+        events: list[dict[str, Any]] = []
+        token: dict[str, str] = {}
+        while True:
+            page = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000, **token)
+            events.extend(page["events"])
+            if "nextToken" not in page:
+                return events
+            token = {"nextToken": page["nextToken"]}
+
+    def trace(self, execution_arn: str) -> RunTrace:
+        return trace_from_history(self.history(execution_arn))
+
+    def notifications(self) -> list[Notification]:
+        """Every message published to the topic since the last call."""
+        sqs = self.client("sqs")
+        received: list[Notification] = []
+        while True:
+            batch = sqs.receive_message(QueueUrl=self._queue_url, MaxNumberOfMessages=10).get("Messages", [])
+            if not batch:
+                return received
+            for message in batch:
+                envelope = json.loads(message["Body"])
+                received.append(
+                    Notification(
+                        subject=envelope.get("Subject"),
+                        message=envelope["Message"],
+                        attributes={
+                            name: attribute["Value"]
+                            for name, attribute in envelope.get("MessageAttributes", {}).items()
+                        },
+                    )
+                )
+                sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def object_keys(self, prefix: str) -> list[str]:
+        s3 = self.client("s3")
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=self.stack.bucket_name, Prefix=prefix)
+        return [item["Key"] for page in pages for item in page.get("Contents", [])]
+
+    def read_object(self, key: str) -> bytes:
+        body: bytes = self.client("s3").get_object(Bucket=self.stack.bucket_name, Key=key)["Body"].read()
+        return body

@@ -1,0 +1,112 @@
+"""The EventBridge → Step Functions hop that moto does not make.
+
+moto matches S3's "Object Created" events against the rules (with its own pattern matcher) but
+raises, and swallows, at a Step Functions target. ``installed`` wraps moto's
+``Rule.send_to_targets`` (an internal, guarded by a test): matched events whose target is a state
+machine start an execution with the target's input transformer applied, as EventBridge does;
+every other target still goes to moto.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from moto.events.models import Rule
+
+StartExecution = Callable[[str, str, str], None]  # (state machine ARN, execution name, input JSON)
+
+_PLACEHOLDER = re.compile(r"<([A-Za-z0-9_.-]+)>")
+# A JSON string literal, or a placeholder outside one.
+_TOKEN = re.compile(r'("(?:[^"\\]|\\.)*")|<([A-Za-z0-9_.-]+)>')
+_NAME_CHARS = re.compile(r"[^A-Za-z0-9_-]+")
+NAME_LIMIT = 80
+
+
+def json_path(event: dict[str, Any], path: str) -> Any:
+    """Evaluate the dotted JSONPath subset input transformers use (``$.detail.object.key``)."""
+    value: Any = event
+    for part in path.removeprefix("$").strip(".").split("."):
+        if not part:
+            continue
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def apply_input_transformer(event: dict[str, Any], input_paths: dict[str, str], input_template: str | None) -> str:
+    """EventBridge's input transformer.
+
+    A placeholder inside a JSON string literal takes the value's text (escaped); one outside a
+    string takes the JSON value. Without a template the whole event is the input.
+    """
+    if input_template is None:
+        return json.dumps(event)
+    values = {name: json_path(event, path) for name, path in input_paths.items()}
+
+    def as_text(value: Any) -> str:
+        text = value if isinstance(value, str) else json.dumps(value)
+        return json.dumps(text)[1:-1]
+
+    def inside_string(match: re.Match[str]) -> str:
+        name = match.group(1)
+        return as_text(values[name]) if name in values else match.group(0)
+
+    def replace(match: re.Match[str]) -> str:
+        literal, name = match.group(1), match.group(2)
+        if literal is not None:
+            return _PLACEHOLDER.sub(inside_string, literal)
+        return json.dumps(values[name]) if name in values else match.group(0)
+
+    return _TOKEN.sub(replace, input_template)
+
+
+def execution_name(event: dict[str, Any]) -> str:
+    """A name from the fields unique to an S3 event (moto's event ``id`` is a constant).
+
+    The same object version always gives the same name, so a duplicated delivery of one event
+    cannot start a second execution.
+    """
+    detail = event.get("detail", {})
+    bucket = detail.get("bucket", {}).get("name", "")
+    obj = detail.get("object", {})
+    key, version = obj.get("key", ""), obj.get("version-id", "")
+    digest = hashlib.sha256(f"{bucket}\0{key}\0{version}".encode()).hexdigest()[:16]
+    readable = _NAME_CHARS.sub("-", key.rsplit("/", 1)[-1]).strip("-") or "object"
+    prefix = "s3-"
+    room = NAME_LIMIT - len(prefix) - len(digest) - 1
+    return f"{prefix}{readable[:room]}-{digest}"
+
+
+@contextmanager
+def installed(start_execution: StartExecution) -> Iterator[None]:
+    """Deliver events to state machine targets through ``start_execution`` until the block ends."""
+    original = Rule.send_to_targets
+
+    def send_to_targets(rule: Rule, event: Any, transform_input: bool = True) -> None:
+        if not rule.event_pattern.matches_event(event):
+            return
+        machines = [target for target in rule.targets if target["Arn"].split(":")[2] == "states"]
+        for target in machines:
+            transformer = target.get("InputTransformer", {})
+            payload = apply_input_transformer(
+                event, transformer.get("InputPathsMap", {}), transformer.get("InputTemplate")
+            )
+            start_execution(target["Arn"], execution_name(event), payload)
+        others = [target for target in rule.targets if target not in machines]
+        if others:
+            rest = copy.copy(rule)
+            rest.targets = others
+            original(rest, event, transform_input)
+
+    Rule.send_to_targets = send_to_targets  # type: ignore[method-assign,assignment]
+    try:
+        yield
+    finally:
+        Rule.send_to_targets = original  # type: ignore[method-assign]

@@ -1,0 +1,178 @@
+"""Read what the local environment needs from the synthesized CloudFormation template.
+
+Only what runs is read: the bucket, the topic, the functions (handler, environment), the
+aliases the workflow invokes, the state machine (definition and substitutions) and the
+EventBridge rules (pattern, targets, input transformers). References between them are resolved
+to the local resources' names and ARNs, as CloudFormation would resolve them on deploy.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+
+
+class TemplateError(ValueError):
+    """The template lacks something the local environment needs, or uses an unsupported intrinsic."""
+
+
+@dataclass(frozen=True, slots=True)
+class LocalFunction:
+    logical_id: str
+    handler: str
+    environment: dict[str, str]
+    timeout_seconds: int
+    memory_mb: int
+
+    @property
+    def name(self) -> str:
+        return self.logical_id
+
+    @property
+    def arn(self) -> str:
+        return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class RuleTarget:
+    arn: str
+    input_paths: dict[str, str]
+    input_template: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class LocalRule:
+    logical_id: str
+    pattern: dict[str, Any]
+    targets: list[RuleTarget] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class StackModel:
+    bucket_name: str
+    topic_arn: str
+    state_machine_name: str
+    state_machine_arn: str
+    definition: str
+    substitutions: dict[str, str]
+    functions: dict[str, LocalFunction]
+    rules: list[LocalRule]
+
+
+class _Resolver:
+    """Resolves Ref / Fn::GetAtt / Fn::Join / Fn::Sub against the local physical ids."""
+
+    def __init__(self, resources: dict[str, Any], stack_name: str) -> None:
+        self._resources = resources
+        self._stack = stack_name.lower()
+
+    def physical(self, logical_id: str) -> str:
+        kind = self._resources[logical_id]["Type"]
+        if kind == "AWS::S3::Bucket":
+            return f"{self._stack}-{logical_id.lower()}"[:63]
+        if kind == "AWS::SNS::Topic":
+            return f"arn:aws:sns:{REGION}:{ACCOUNT}:{logical_id}"
+        if kind == "AWS::StepFunctions::StateMachine":
+            return f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{logical_id}"
+        if kind == "AWS::Lambda::Function":
+            return logical_id
+        if kind == "AWS::Lambda::Alias":
+            return self.alias_arn(logical_id)
+        raise TemplateError(f"the local environment does not emulate {kind} ({logical_id})")
+
+    def alias_arn(self, logical_id: str) -> str:
+        alias = self._resources[logical_id]["Properties"]
+        function_ref = alias["FunctionName"]["Ref"]
+        return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{function_ref}:{alias['Name']}"
+
+    def get_att(self, logical_id: str, attribute: str) -> str:
+        kind = self._resources[logical_id]["Type"]
+        if kind == "AWS::Lambda::Function" and attribute == "Arn":
+            return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{logical_id}"
+        if kind == "AWS::S3::Bucket" and attribute == "Arn":
+            return f"arn:aws:s3:::{self.physical(logical_id)}"
+        if kind == "AWS::StepFunctions::StateMachine" and attribute == "Name":
+            return logical_id
+        raise TemplateError(f"Fn::GetAtt {logical_id}.{attribute} is not emulated")
+
+    def resolve(self, value: Any) -> Any:
+        if isinstance(value, list):
+            return [self.resolve(item) for item in value]
+        if not isinstance(value, dict):
+            return value
+        if len(value) == 1:
+            ((key, argument),) = value.items()
+            if key == "Ref":
+                return {
+                    "AWS::Region": REGION,
+                    "AWS::AccountId": ACCOUNT,
+                    "AWS::Partition": "aws",
+                    "AWS::URLSuffix": "amazonaws.com",
+                }.get(argument) or self.physical(argument)
+            if key == "Fn::GetAtt":
+                return self.get_att(*argument)
+            if key == "Fn::Join":
+                separator, parts = argument
+                return separator.join(str(self.resolve(part)) for part in parts)
+            if key.startswith("Fn::"):
+                raise TemplateError(f"{key} is not emulated")
+        return {key: self.resolve(item) for key, item in value.items()}
+
+
+def _of_type(resources: dict[str, Any], kind: str) -> dict[str, Any]:
+    return {logical_id: body for logical_id, body in resources.items() if body["Type"] == kind}
+
+
+def _single(resources: dict[str, Any], kind: str) -> str:
+    found = list(_of_type(resources, kind))
+    if len(found) != 1:
+        raise TemplateError(f"expected exactly one {kind}, found {len(found)}")
+    return found[0]
+
+
+def load_stack(template_file: Path, stack_name: str) -> StackModel:
+    template = json.loads(template_file.read_text())
+    resources: dict[str, Any] = template["Resources"]
+    resolver = _Resolver(resources, stack_name)
+
+    functions = {}
+    for logical_id, body in _of_type(resources, "AWS::Lambda::Function").items():
+        props = body["Properties"]
+        functions[logical_id] = LocalFunction(
+            logical_id=logical_id,
+            handler=props["Handler"],
+            environment=resolver.resolve(props.get("Environment", {}).get("Variables", {})),
+            timeout_seconds=int(props.get("Timeout", 3)),
+            memory_mb=int(props.get("MemorySize", 128)),
+        )
+
+    machine_id = _single(resources, "AWS::StepFunctions::StateMachine")
+    machine = resources[machine_id]["Properties"]
+    rules = []
+    for logical_id, body in _of_type(resources, "AWS::Events::Rule").items():
+        props = body["Properties"]
+        targets = [
+            RuleTarget(
+                arn=resolver.resolve(target["Arn"]),
+                input_paths=target.get("InputTransformer", {}).get("InputPathsMap", {}),
+                input_template=target.get("InputTransformer", {}).get("InputTemplate"),
+            )
+            for target in props.get("Targets", [])
+        ]
+        rules.append(LocalRule(logical_id=logical_id, pattern=resolver.resolve(props["EventPattern"]), targets=targets))
+
+    return StackModel(
+        bucket_name=resolver.physical(_single(resources, "AWS::S3::Bucket")),
+        topic_arn=resolver.physical(_single(resources, "AWS::SNS::Topic")),
+        state_machine_name=machine_id,
+        state_machine_arn=resolver.physical(machine_id),
+        definition=resolver.resolve(machine["DefinitionString"]),
+        substitutions=resolver.resolve(machine.get("DefinitionSubstitutions", {})),
+        functions=functions,
+        rules=rules,
+    )
