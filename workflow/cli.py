@@ -77,7 +77,7 @@ def run_command(args: argparse.Namespace) -> int:
     from workflow.local.environment import LocalPipeline, RunTimeout
     from workflow.local.synth import PROJECT_ROOT, SynthError, cached_template
     from workflow.output import copy_output
-    from workflow.report import OutputSummary, RunReport
+    from workflow.report import RunReport, output_of
 
     check_run_arguments(args)
     if not cached_template().is_file():
@@ -106,7 +106,7 @@ def run_command(args: argparse.Namespace) -> int:
             report = RunReport(
                 execution=execution,
                 trace=pipeline.trace(execution.arn),
-                output=OutputSummary.from_execution_output(execution.output),
+                output=output_of(execution.output),
                 notifications=pipeline.notifications(),
                 retry_delays=list(pipeline.clock.retry_delays),
                 duration_ms=round((time.monotonic() - started) * 1000),

@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING
 from tasks.common.layout import DATA_FILE, MANIFEST_FILE, REJECTS_FILE
 
 if TYPE_CHECKING:
+    from tasks.common.models import OutputLocation
     from workflow.local.environment import LocalPipeline
-    from workflow.report import OutputSummary
 
 
-def copy_output(pipeline: LocalPipeline, output: OutputSummary, folder: Path) -> list[Path]:
+def copy_output(pipeline: LocalPipeline, output: OutputLocation, folder: Path) -> list[Path]:
     """Write data, rejects and manifest into ``folder``; each file appears whole or not at all."""
     folder.mkdir(parents=True, exist_ok=True)
     written = []

@@ -6,49 +6,22 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from tasks.common.models import OutputLocation, decode_event, to_payload
 from workflow.local.environment import Execution, Notification
 from workflow.local.trace import RunTrace
 
 
-@dataclass(frozen=True, slots=True)
-class OutputSummary:
-    bucket: str
-    key: str
-    rejects_key: str
-    manifest_key: str
-    records: int
-    rejected: int
-
-    @classmethod
-    def from_execution_output(cls, output: dict[str, Any] | None) -> OutputSummary | None:
-        location = (output or {}).get("output")
-        if not isinstance(location, dict):
-            return None
-        return cls(
-            bucket=location["bucket"],
-            key=location["key"],
-            rejects_key=location["rejectsKey"],
-            manifest_key=location["manifestKey"],
-            records=location["records"],
-            rejected=location["rejected"],
-        )
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "bucket": self.bucket,
-            "key": self.key,
-            "rejectsKey": self.rejects_key,
-            "manifestKey": self.manifest_key,
-            "records": self.records,
-            "rejected": self.rejected,
-        }
+def output_of(execution_output: dict[str, Any] | None) -> OutputLocation | None:
+    """The committed output a successful run reports (WriteOutput's result), if any."""
+    location = (execution_output or {}).get("output")
+    return None if location is None else decode_event(location, OutputLocation)
 
 
 @dataclass(frozen=True, slots=True)
 class RunReport:
     execution: Execution
     trace: RunTrace
-    output: OutputSummary | None
+    output: OutputLocation | None
     notifications: list[Notification]
     retry_delays: list[float]
     duration_ms: int
@@ -64,7 +37,7 @@ class RunReport:
             "input": self.execution.input,
             "durationMs": self.duration_ms,
             "states": [state.as_json() for state in self.trace.states],
-            "output": self.output.as_json() if self.output else None,
+            "output": to_payload(self.output) if self.output else None,
             "notifications": [notification.as_json() for notification in self.notifications],
             "retryDelaysRequested": self.retry_delays,
             "logFile": self.log_file,

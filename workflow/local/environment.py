@@ -108,6 +108,7 @@ class LocalPipeline:
         try:
             self._exit.enter_context(_environment(LOCAL_ENVIRONMENT))
             self._exit.enter_context(_quiet_emulator_logs(self._log_stream))
+            self._exit.callback(self.lambdas.restore_logs)
             self._exit.enter_context(mock_aws(config=MOTO_CONFIG))
             session = boto3.setup_default_session(region_name=REGION) or boto3.DEFAULT_SESSION
             session.events.register(INVOKE_EVENT, self.lambdas.before_send, unique_id="local-lambda")

@@ -123,6 +123,13 @@ class LambdaEmulator:
         self._record = threading.Lock()
         self.invocations: list[Invocation] = []
         self._faults: dict[str, Fault] = {}
+        self._redirected: list[tuple[logging.StreamHandler[Any], Any]] = []
+
+    def restore_logs(self) -> None:
+        """Point the function loggers back where they wrote before this emulator redirected them."""
+        for log_handler, stream in reversed(self._redirected):
+            log_handler.stream = stream
+        self._redirected.clear()
 
     def inject_fault(self, function_name: str, *, error: str = DEFAULT_FAULT, times: int = 1) -> None:
         """Make the next ``times`` invocations of ``function_name`` fail with ``error``."""
@@ -215,7 +222,10 @@ class LambdaEmulator:
         service = function.environment.get("POWERTOOLS_SERVICE_NAME", "service_undefined")
         for log_handler in logging.getLogger(service).handlers:
             if isinstance(log_handler, logging.StreamHandler):
-                log_handler.setStream(self._log_stream)
+                self._redirected.append((log_handler, log_handler.stream))
+                # Plain assignment: setStream() would flush the previous stream, which a previous
+                # environment may have closed.
+                log_handler.stream = self._log_stream
         handler: Handler = getattr(module, attribute)
         return handler
 
