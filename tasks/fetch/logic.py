@@ -5,6 +5,8 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import itertools
+from collections import Counter
 from typing import Any
 
 from tasks.common.errors import EmptyObject, UnsupportedEncoding
@@ -12,7 +14,8 @@ from tasks.common.models import CsvDialect, Format, ObjectProfile, SourceObject
 from tasks.common.sample import read_sample
 from tasks.transform.readers import unique_column_names
 
-CSV_DELIMITERS = ",;\t|"
+CSV_DELIMITERS = ",\t;|"  # in order of preference when two split a sample equally well
+_SNIFF_ROWS = 50
 _UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 
 
@@ -33,26 +36,34 @@ def sniff_encoding(text_bytes: bytes, *, complete: bool) -> str:
 
 
 def sniff_csv(text: str, *, complete: bool) -> CsvDialect:
-    """The delimiter, quoting and header of a CSV sample."""
+    """The delimiter and header of a CSV sample.
+
+    Quoting is RFC 4180 (``"``, doubled to escape). The delimiter is the candidate that splits
+    the sample's rows into the most rows of one consistent width above one field; ``,`` when no
+    candidate splits anything (a one-column file).
+    """
     if not complete and "\n" in text:
-        # Only whole lines: a cut last line would mislead the sniffer.
+        # Only whole lines: a cut last line would have a misleading width.
         text = text[: text.rindex("\n") + 1]
-    try:
-        sniffed = csv.Sniffer().sniff(text, delimiters=CSV_DELIMITERS)
-        delimiter, quotechar, doublequote = sniffed.delimiter, sniffed.quotechar or '"', sniffed.doublequote
-    except csv.Error:
-        # One column, or too little text to tell: RFC 4180 defaults.
-        delimiter, quotechar, doublequote = ",", '"', True
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter, quotechar=quotechar, doublequote=doublequote)
+    delimiter = max(CSV_DELIMITERS, key=lambda candidate: _consistency(text, candidate))
+    if _consistency(text, delimiter) == (0, 0):
+        delimiter = ","
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter, quotechar='"', doublequote=True, strict=False)
     header = next((row for row in reader if row), None)
     if header is None:
         raise EmptyObject("the CSV file has no header row")
-    return CsvDialect(
-        delimiter=delimiter,
-        quotechar=quotechar,
-        doublequote=doublequote,
-        header=unique_column_names(header),
-    )
+    return CsvDialect(delimiter=delimiter, quotechar='"', doublequote=True, header=unique_column_names(header))
+
+
+def _consistency(text: str, delimiter: str) -> tuple[int, int]:
+    """(rows having the most common width, that width) for widths above one; (0, 0) if none."""
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter, quotechar='"', doublequote=True, strict=False)
+    try:
+        widths = Counter(len(row) for row in itertools.islice(reader, _SNIFF_ROWS) if row)
+    except csv.Error:
+        return (0, 0)
+    width, rows = max(widths.items(), key=lambda item: (item[1], item[0]), default=(0, 0))
+    return (rows, width) if width > 1 else (0, 0)
 
 
 def profile(s3: Any, source: SourceObject) -> ObjectProfile:

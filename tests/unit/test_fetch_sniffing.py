@@ -53,3 +53,14 @@ def test_a_cut_last_line_is_ignored_when_the_sample_is_partial() -> None:
 def test_no_header_row_is_empty() -> None:
     with pytest.raises(EmptyObject):
         sniff_csv("\n\n", complete=True)
+
+
+def test_the_delimiter_that_splits_rows_consistently_wins_over_a_more_frequent_one() -> None:
+    # Commas appear more often, but only semicolons give every row the same width.
+    text = "id;comment\n1;a, b\n2;c, d, e\n3;f\n"
+    assert sniff_csv(text, complete=True).delimiter == ";"
+
+
+def test_quotes_are_rfc_4180_even_when_the_sample_has_apostrophes() -> None:
+    dialect = sniff_csv("name,note\n'Ann',it's fine\nBob,'quoted'\n", complete=True)
+    assert (dialect.delimiter, dialect.quotechar, dialect.doublequote) == (",", '"', True)
