@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# checkov pins its own versions of boto3 and friends, so it gets a virtual environment of its own.
+CHECKOV_VERSION := 3.3.30
+CHECKOV_VENV := .tools/checkov
+CHECKOV := $(CHECKOV_VENV)/bin/checkov
 SAMPLE ?= samples/orders.csv
 CDK_CLI_VERSION := 2.1148.1
 
@@ -20,9 +24,13 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/pipeline run $(SAMPLE)
 
-# Set up, then run every gate CI runs: lint, types, and the whole test suite.
-test: lint typecheck
-	$(BIN)/python -m pytest -n 2
+# Set up, then run every gate CI runs: lint, types, and the whole test suite (scans included).
+test: lint typecheck $(CHECKOV)
+	PIPELINE_CHECKOV=$(CHECKOV) $(BIN)/python -m pytest -n 2
+
+$(CHECKOV):
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check checkov==$(CHECKOV_VERSION)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -40,4 +48,4 @@ synth: $(STAMP)
 	npx --yes aws-cdk@$(CDK_CLI_VERSION) synth --quiet
 
 clean:
-	rm -rf $(VENV) .pipeline cdk.out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .tools .pipeline cdk.out .pytest_cache .mypy_cache .ruff_cache

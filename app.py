@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The CDK app: one stack in us-east-1, every resource tagged Environment=Production.
+"""The CDK app: one stack in us-east-1, every resource tagged Environment=Production, cdk-nag checked.
 
 It makes no AWS call, so ``cdk synth`` and ``python app.py`` work offline without credentials.
 """
@@ -7,6 +7,7 @@ It makes no AWS call, so ``cdk synth`` and ``python app.py`` work offline withou
 from __future__ import annotations
 
 import aws_cdk as cdk
+from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 
 from stacks.config import PipelineConfig
 from stacks.constants import ENVIRONMENT_TAG, REGION, STACK_NAME
@@ -23,6 +24,9 @@ def build_app(app: cdk.App | None = None) -> cdk.App:
         description="serverless-data-pipeline: S3/API-triggered Step Functions data pipeline",
     )
     cdk.Tags.of(app).add(*ENVIRONMENT_TAG)
+    # Every synth is checked; an unacknowledged finding is an error that stops the synth.
+    for checks in (AwsSolutionsChecks(verbose=True), ServerlessChecks(verbose=True)):
+        cdk.Aspects.of(app).add(checks)
     return app
 
 

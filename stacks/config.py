@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,26 +13,49 @@ class ConfigError(ValueError):
     """A context value is missing or out of range."""
 
 
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
 @dataclass(frozen=True, slots=True)
 class PipelineConfig:
     max_object_bytes: int = 2 * 1024**3
     max_reject_ratio: float = 0.1
     log_retention_days: int = 30
+    lambda_error_threshold: int = 5
+    notification_email: str | None = None
 
     @classmethod
     def from_context(cls, node: Any) -> PipelineConfig:
-        """Read ``maxObjectBytes``, ``maxRejectRatio`` and ``logRetentionDays`` from context."""
+        """Read the documented context values (README, Deploy); absent ones keep their defaults."""
         defaults = cls()
-        config = cls(
-            max_object_bytes=int(node.try_get_context("maxObjectBytes") or defaults.max_object_bytes),
-            max_reject_ratio=float(node.try_get_context("maxRejectRatio") or defaults.max_reject_ratio),
-            log_retention_days=int(node.try_get_context("logRetentionDays") or defaults.log_retention_days),
-        )
-        if config.max_object_bytes <= 0:
-            raise ConfigError("maxObjectBytes must be positive")
-        if not 0 <= config.max_reject_ratio <= 1:
-            raise ConfigError("maxRejectRatio must be between 0 and 1")
+
+        def value(key: str, default: Any) -> Any:
+            found = node.try_get_context(key)
+            return default if found in (None, "") else found
+
+        try:
+            config = cls(
+                max_object_bytes=int(value("maxObjectBytes", defaults.max_object_bytes)),
+                max_reject_ratio=float(value("maxRejectRatio", defaults.max_reject_ratio)),
+                log_retention_days=int(value("logRetentionDays", defaults.log_retention_days)),
+                lambda_error_threshold=int(value("lambdaErrorThreshold", defaults.lambda_error_threshold)),
+                notification_email=value("notificationEmail", None),
+            )
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"invalid context value: {exc}") from None
+        config.check()
         return config
+
+    def check(self) -> None:
+        if self.max_object_bytes <= 0:
+            raise ConfigError("maxObjectBytes must be positive")
+        if not 0 <= self.max_reject_ratio <= 1:
+            raise ConfigError("maxRejectRatio must be between 0 and 1")
+        if self.lambda_error_threshold < 1:
+            raise ConfigError("lambdaErrorThreshold must be at least 1")
+        if self.notification_email is not None and not _EMAIL.fullmatch(self.notification_email):
+            raise ConfigError(f"notificationEmail is not an email address: {self.notification_email!r}")
+        self.log_retention()
 
     def log_retention(self) -> logs.RetentionDays:
         retention = _RETENTION.get(self.log_retention_days)

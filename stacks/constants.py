@@ -5,3 +5,10 @@ REGION = "us-east-1"
 ENVIRONMENT_TAG = ("Environment", "Production")
 POWERTOOLS_SERVICE_NAME = "serverless-data-pipeline"
 METRICS_NAMESPACE = "ServerlessDataPipeline"
+
+# CloudFormation outputs: how the local runtime and the operations commands find the resources.
+OUTPUT_BUCKET = "BucketName"
+OUTPUT_STATE_MACHINE = "StateMachineArn"
+OUTPUT_TOPIC = "NotificationTopicArn"
+OUTPUT_ALARM_TOPIC = "AlarmTopicArn"
+OUTPUT_DASHBOARD = "DashboardName"

@@ -1,68 +1,150 @@
-"""The stack: composes the constructs and grants each function exactly what it uses."""
+"""The stack: composes one construct per concern and grants each role exactly what it uses."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from aws_cdk import CfnOutput, Stack
+from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from stacks.alerts import PipelineAlerts
+from stacks.compliance import acknowledge, set_depends_on
 from stacks.config import PipelineConfig
-from stacks.notifications import NotificationTopic
+from stacks.constants import (
+    OUTPUT_ALARM_TOPIC,
+    OUTPUT_BUCKET,
+    OUTPUT_DASHBOARD,
+    OUTPUT_STATE_MACHINE,
+    OUTPUT_TOPIC,
+)
+from stacks.keys import PipelineKeys
+from stacks.log_groups import LogGroups
+from stacks.network import PipelineNetwork
+from stacks.notifications import NotificationTopics
+from stacks.roles import ServiceRole
 from stacks.storage import PipelineBucket
 from stacks.tasks import TaskFunctions
-from stacks.triggers import S3Trigger
+from stacks.triggers import DeliveryDeadLetterQueue, S3Trigger
 from stacks.workflow import PipelineStateMachine
 from tasks.common.layout import INCOMING_PREFIX, PROCESSED_PREFIX, STAGING_PREFIX
 
-OUTPUT_BUCKET = "BucketName"
-OUTPUT_STATE_MACHINE = "StateMachineArn"
-OUTPUT_TOPIC = "NotificationTopicArn"
+TRANSFORMS = ("TransformCsv", "TransformJson", "TransformJsonl")
+READ = ["s3:GetObject", "s3:GetObjectVersion"]
+WRITE = ["s3:PutObject", "s3:AbortMultipartUpload"]
+
+
+def allow_objects(role: ServiceRole, bucket: s3.IBucket, prefix: str, actions: list[str]) -> None:
+    """Let ``role`` perform ``actions`` on the objects under ``prefix`` and nowhere else."""
+    role.allow(actions=actions, resources=[bucket.arn_for_objects(f"{prefix}*")])
+
+
+def allow_listing(role: ServiceRole, bucket: s3.IBucket, prefix: str) -> None:
+    """ListBucket limited to ``prefix``: without it S3 answers 403 instead of 404 for a missing key."""
+    role.allow(
+        actions=["s3:ListBucket"],
+        resources=[bucket.bucket_arn],
+        conditions={"StringLike": {"s3:prefix": [f"{prefix}*"]}},
+    )
+
+
+def _object_arn_pattern(prefix: str) -> Any:
+    """cdk-nag's regex form of an ``appliesTo``: the bucket's object ARNs under ``prefix``."""
+    return {"regex": f"/^Resource::<.*Bucket.*\\.Arn>\\/{prefix.rstrip('/')}\\/\\*$/g"}
+
+
+def acknowledge_prefix_wildcards(role: ServiceRole, *prefixes: str) -> None:
+    acknowledge(
+        role.policy,
+        "AwsSolutions-IAM5",
+        "Object ARNs end in '<prefix>*' because the function works on any object under its own prefix "
+        f"({', '.join(prefixes)}) of the pipeline bucket, and nothing outside it.",
+        applies_to=[_object_arn_pattern(prefix) for prefix in prefixes],
+    )
 
 
 class PipelineStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: PipelineConfig, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        bucket = PipelineBucket(self, "Storage").bucket
-        topic = NotificationTopic(self, "Notifications").topic
-        retention = config.log_retention()
+        keys = PipelineKeys(self, "Keys")
+        log_groups = LogGroups(retention=config.log_retention(), key=keys.logs)
+        storage = PipelineBucket(self, "Storage", log_retention_days=config.log_retention_days)
+        bucket = storage.bucket
+        topics = NotificationTopics(self, "Notifications", key=keys.messages, email=config.notification_email)
+        network = PipelineNetwork(self, "Network", bucket=bucket, log_groups=log_groups)
         tasks = TaskFunctions(
             self,
             "Tasks",
-            log_retention=retention,
+            log_groups=log_groups,
+            vpc=network.vpc,
+            subnets=network.subnets,
+            security_group=network.functions_security_group,
             environment={
                 "Validate": {
                     "BUCKET_NAME": bucket.bucket_name,
                     "MAX_OBJECT_BYTES": str(config.max_object_bytes),
                 },
-                **{
-                    name: {"MAX_REJECT_RATIO": str(config.max_reject_ratio)}
-                    for name in ("TransformCsv", "TransformJson", "TransformJsonl")
-                },
-                "Notify": {"NOTIFICATION_TOPIC_ARN": topic.topic_arn},
+                **{name: {"MAX_REJECT_RATIO": str(config.max_reject_ratio)} for name in TRANSFORMS},
+                "Notify": {"NOTIFICATION_TOPIC_ARN": topics.runs.topic_arn},
             },
         )
-        fn = tasks.functions
-        sources = f"{INCOMING_PREFIX}*"
-        staging = f"{STAGING_PREFIX}*"
-        processed = f"{PROCESSED_PREFIX}*"
-        for name in ("Validate", "Fetch", "TransformCsv", "TransformJson", "TransformJsonl"):
-            bucket.grant_read(fn[name], sources)
-        for name in ("TransformCsv", "TransformJson", "TransformJsonl"):
-            bucket.grant_put(fn[name], staging)
-        bucket.grant_read(fn["WriteOutput"], staging)
-        bucket.grant_delete(fn["WriteOutput"], staging)
-        bucket.grant_put(fn["WriteOutput"], processed)
-        bucket.grant_read_write(fn["Notify"], processed)
-        topic.grant_publish(fn["Notify"])
+        self._grant_data_access(tasks, bucket)
+        notify = tasks.roles["Notify"]
+        notify.allow(sid="PublishSuccess", actions=["sns:Publish"], resources=[topics.runs.topic_arn])
+        notify.allow(
+            sid="EncryptSuccess", actions=["kms:Decrypt", "kms:GenerateDataKey*"], resources=[keys.messages.key_arn]
+        )
+        acknowledge(
+            notify.policy,
+            "AwsSolutions-IAM5",
+            "kms:GenerateDataKey* on the messages key is what SNS needs to encrypt a published message.",
+            applies_to=["Action::kms:GenerateDataKey*"],
+        )
 
-        workflow = PipelineStateMachine(self, "Workflow", aliases=tasks.aliases, topic=topic, log_retention=retention)
+        workflow = PipelineStateMachine(
+            self, "Workflow", aliases=tasks.aliases, topic=topics.runs, topic_key=keys.messages, log_groups=log_groups
+        )
         machine = workflow.state_machine
-        for alias in tasks.aliases.values():
-            alias.grant_invoke(machine)
-        topic.grant_publish(machine)
-        S3Trigger(self, "S3Trigger", bucket=bucket, state_machine=machine)
+
+        dead_letters = DeliveryDeadLetterQueue(self, "UndeliveredEvents", key=keys.messages).queue
+        S3Trigger(self, "S3Trigger", bucket=bucket, state_machine=machine, dead_letter_queue=dead_letters)
+        alerts = PipelineAlerts(
+            self,
+            "Alerts",
+            state_machine=machine,
+            functions=tasks.functions,
+            runs_topic=topics.runs,
+            alarms_topic=topics.alarms,
+            dead_letter_queue=dead_letters,
+            lambda_error_threshold=config.lambda_error_threshold,
+        )
+
+        routes = [subnet.node.find_child("RouteTableAssociation") for subnet in network.vpc.isolated_subnets]
+        for name, function in tasks.functions.items():
+            set_depends_on(function, [tasks.roles[name].policy, *routes])
+        set_depends_on(machine, [workflow.role.policy])
 
         CfnOutput(self, OUTPUT_BUCKET, value=bucket.bucket_name)
         CfnOutput(self, OUTPUT_STATE_MACHINE, value=machine.state_machine_arn)
-        CfnOutput(self, OUTPUT_TOPIC, value=topic.topic_arn)
+        CfnOutput(self, OUTPUT_TOPIC, value=topics.runs.topic_arn)
+        CfnOutput(self, OUTPUT_ALARM_TOPIC, value=topics.alarms.topic_arn)
+        CfnOutput(self, OUTPUT_DASHBOARD, value=alerts.dashboard.dashboard_name)
+
+    @staticmethod
+    def _grant_data_access(tasks: TaskFunctions, bucket: s3.IBucket) -> None:
+        roles = tasks.roles
+        for name in ("Validate", "Fetch", *TRANSFORMS):
+            allow_objects(roles[name], bucket, INCOMING_PREFIX, READ)
+            allow_listing(roles[name], bucket, INCOMING_PREFIX)
+        for name in ("Validate", "Fetch"):
+            acknowledge_prefix_wildcards(roles[name], INCOMING_PREFIX)
+        for name in TRANSFORMS:
+            allow_objects(roles[name], bucket, STAGING_PREFIX, WRITE)
+            acknowledge_prefix_wildcards(roles[name], INCOMING_PREFIX, STAGING_PREFIX)
+        allow_objects(roles["WriteOutput"], bucket, STAGING_PREFIX, ["s3:GetObject", "s3:DeleteObject"])
+        allow_objects(roles["WriteOutput"], bucket, PROCESSED_PREFIX, WRITE)
+        acknowledge_prefix_wildcards(roles["WriteOutput"], STAGING_PREFIX, PROCESSED_PREFIX)
+        # The notification marker: written once with If-None-Match, read back on a retry.
+        allow_objects(roles["Notify"], bucket, PROCESSED_PREFIX, ["s3:PutObject", "s3:GetObject"])
+        allow_listing(roles["Notify"], bucket, PROCESSED_PREFIX)
+        acknowledge_prefix_wildcards(roles["Notify"], PROCESSED_PREFIX)

@@ -1,4 +1,4 @@
-"""The task functions: one Lambda per workflow step, each behind a SnapStart alias."""
+"""The task functions: one Lambda per workflow step, each with its own role, behind a SnapStart alias."""
 
 from __future__ import annotations
 
@@ -6,19 +6,34 @@ from importlib.metadata import version
 from typing import Any
 
 from aws_cdk import Annotations, Duration
+from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from stacks.bundling import tasks_code
+from stacks.compliance import acknowledge, skip_checkov
 from stacks.constants import METRICS_NAMESPACE, POWERTOOLS_SERVICE_NAME
+from stacks.log_groups import LogGroups
+from stacks.roles import ServiceRole
 from workflow.definition import TASK_FUNCTIONS, TaskFunction
 
 RUNTIME = lambda_.Runtime.PYTHON_3_13
 ARCHITECTURE = lambda_.Architecture.ARM_64
 TIMEOUT = Duration.minutes(5)
 ALIAS_NAME = "live"
+
+# The only statements whose resource must be "*": these APIs have no resource-level permissions.
+XRAY_ACTIONS = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+VPC_ACTIONS = [
+    "ec2:CreateNetworkInterface",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeSubnets",
+    "ec2:DeleteNetworkInterface",
+    "ec2:AssignPrivateIpAddresses",
+    "ec2:UnassignPrivateIpAddresses",
+]
 
 
 def powertools_layer_parameter() -> str:
@@ -35,7 +50,10 @@ class TaskFunctions(Construct):
         construct_id: str,
         *,
         environment: dict[str, dict[str, str]],
-        log_retention: logs.RetentionDays,
+        log_groups: LogGroups,
+        vpc: ec2.IVpc,
+        subnets: ec2.SubnetSelection,
+        security_group: ec2.ISecurityGroup,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -43,46 +61,102 @@ class TaskFunctions(Construct):
         layer_arn = ssm.StringParameter.value_for_string_parameter(self, powertools_layer_parameter())
         powertools = lambda_.LayerVersion.from_layer_version_arn(self, "Powertools", layer_arn)
         self.functions: dict[str, lambda_.Function] = {}
+        self.roles: dict[str, ServiceRole] = {}
         self.aliases: dict[str, lambda_.Alias] = {}
         for task in TASK_FUNCTIONS:
-            function = self._function(task, code, powertools, environment.get(task.name, {}), log_retention)
+            log_group = log_groups.create(self, f"{task.name}Logs")
+            role = self._role(task, log_group)
+            function = lambda_.Function(
+                self,
+                task.name,
+                description=task.description,
+                runtime=RUNTIME,
+                architecture=ARCHITECTURE,
+                handler=task.handler,
+                code=code,
+                memory_size=task.memory_mb,
+                timeout=TIMEOUT,
+                role=role.role,
+                layers=[powertools],
+                tracing=lambda_.Tracing.ACTIVE,
+                snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS,
+                log_group=log_group,
+                vpc=vpc,
+                vpc_subnets=subnets,
+                security_groups=[security_group],
+                environment={
+                    "POWERTOOLS_SERVICE_NAME": POWERTOOLS_SERVICE_NAME,
+                    "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+                    **environment.get(task.name, {}),
+                },
+            )
+            self._record_exceptions(function)
             self.functions[task.name] = function
+            self.roles[task.name] = role
             # SnapStart snapshots published versions only; the workflow invokes this alias, never $LATEST.
             self.aliases[task.name] = lambda_.Alias(
                 self, f"{task.name}Alias", alias_name=ALIAS_NAME, version=function.current_version
             )
 
-    def _function(
-        self,
-        task: TaskFunction,
-        code: lambda_.Code,
-        powertools: lambda_.ILayerVersion,
-        environment: dict[str, str],
-        log_retention: logs.RetentionDays,
-    ) -> lambda_.Function:
-        log_group = logs.LogGroup(self, f"{task.name}Logs", retention=log_retention)
-        function = lambda_.Function(
-            self,
-            task.name,
-            description=task.description,
-            runtime=RUNTIME,
-            architecture=ARCHITECTURE,
-            handler=task.handler,
-            code=code,
-            memory_size=task.memory_mb,
-            timeout=TIMEOUT,
-            layers=[powertools],
-            tracing=lambda_.Tracing.ACTIVE,
-            snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS,
-            log_group=log_group,
-            environment={
-                "POWERTOOLS_SERVICE_NAME": POWERTOOLS_SERVICE_NAME,
-                "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
-                **environment,
-            },
+    def _role(self, task: TaskFunction, log_group: logs.ILogGroup) -> ServiceRole:
+        """The function's own role: its log group, X-Ray, its network interfaces; the stack adds data access."""
+        role = ServiceRole(
+            self, f"{task.name}Role", service="lambda.amazonaws.com", description=f"Runs the {task.name} step"
         )
+        role.allow(
+            sid="OwnLogGroup",
+            actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+            resources=[log_group.log_group_arn],
+        )
+        role.allow(sid="Tracing", actions=XRAY_ACTIONS, resources=["*"])
+        role.allow(sid="VpcNetworkInterfaces", actions=VPC_ACTIONS, resources=["*"])
+        acknowledge(
+            role.policy,
+            "AwsSolutions-IAM5",
+            "X-Ray PutTraceSegments/PutTelemetryRecords and the EC2 network-interface actions Lambda needs "
+            "in a VPC have no resource-level permissions; every other statement names its resources.",
+            applies_to=["Resource::*"],
+        )
+        skip_checkov(
+            role.policy,
+            "CKV_AWS_111",
+            "The unconstrained writes are X-Ray PutTraceSegments/PutTelemetryRecords and the network-interface "
+            "actions of a VPC function, which have no resource-level permissions.",
+        )
+        return role
+
+    @staticmethod
+    def _record_exceptions(function: lambda_.Function) -> None:
         Annotations.of(function).acknowledge_warning(
             "@aws-cdk/aws-lambda:snapStartRequirePublish",
             "Every function publishes current_version behind an alias, which is what the workflow invokes.",
         )
-        return function
+        for rules, reason in FUNCTION_EXCEPTIONS:
+            for rule in rules:
+                acknowledge(function, rule, reason)
+        for check, reason in FUNCTION_CHECKOV_SKIPS:
+            skip_checkov(function, check, reason)
+
+
+_RUNTIME_REASON = f"{RUNTIME.name} is the newest runtime for which this project pins and tests the Powertools layer."
+_SYNC_REASON = (
+    "Invoked synchronously by Step Functions, which retries and records failures; a dead-letter queue "
+    "or failure destination applies to asynchronous invocations only."
+)
+_CONCURRENCY_REASON = (
+    "No reserved concurrency: at 100,000 runs a month the account pool suffices, and a cap would turn "
+    "bursts into throttles (which the workflow would retry, but slower)."
+)
+FUNCTION_EXCEPTIONS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("AwsSolutions-L1", "Serverless-LambdaLatestVersion"), _RUNTIME_REASON),
+    (
+        ("Serverless-LambdaDLQ", "Serverless-LambdaAsyncFailureDestination", "NIST.800.53.R5-LambdaDLQ"),
+        _SYNC_REASON,
+    ),
+    (("NIST.800.53.R5-LambdaConcurrency",), _CONCURRENCY_REASON),
+)
+FUNCTION_CHECKOV_SKIPS: tuple[tuple[str, str], ...] = (
+    ("CKV_AWS_116", _SYNC_REASON),
+    ("CKV_AWS_115", _CONCURRENCY_REASON),
+    ("CKV_AWS_173", "The environment holds only names and limits (bucket, topic ARN, thresholds), no secrets."),
+)

@@ -23,6 +23,7 @@ EXIT_SUCCEEDED = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 PROCESSING_TYPE_METADATA = "processing-type"
+DEFAULT_SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "orders.csv"
 
 
 class UsageError(Exception):
@@ -52,6 +53,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="print one JSON object instead of the text report")
     run.add_argument("--out", type=Path, metavar="DIR", help="copy the output, rejects and manifest into DIR")
     run.add_argument("--timeout", type=float, default=300.0, metavar="SECONDS", help="give up after this long")
+    cost = commands.add_parser(
+        "cost",
+        help="estimate the monthly AWS cost from the synthesized template and a measured run",
+        description="Price the template's resources with what one local run of SAMPLE used.",
+    )
+    cost.add_argument("--runs", type=int, default=100_000, metavar="N", help="runs per month (default 100000)")
+    cost.add_argument("--json", action="store_true", help="print JSON instead of the table")
+    cost.add_argument("--sample", type=Path, default=DEFAULT_SAMPLE, metavar="PATH", help="the file to measure")
     return parser
 
 
@@ -118,9 +127,22 @@ def run_command(args: argparse.Namespace) -> int:
     return EXIT_SUCCEEDED if execution.status == "SUCCEEDED" else EXIT_FAILED
 
 
+def cost_command(args: argparse.Namespace) -> int:
+    from workflow.cost import cost_command as estimate_cost
+
+    if args.runs < 1:
+        raise UsageError("--runs must be at least 1")
+    if not args.sample.is_file():
+        raise UsageError(f"no such file: {args.sample}")
+    print(estimate_cost(runs=args.runs, as_json=args.json, sample=args.sample))
+    return EXIT_SUCCEEDED
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
+        if args.command == "cost":
+            return cost_command(args)
         return run_command(args)
     except UsageError as exc:
         print(f"pipeline: error: {exc}", file=sys.stderr)

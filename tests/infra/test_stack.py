@@ -10,8 +10,10 @@ from typing import Any
 
 import pytest
 
+from stacks.constants import OUTPUT_BUCKET, OUTPUT_STATE_MACHINE, OUTPUT_TOPIC
 from tasks.common.errors import BUSINESS_ERRORS
 from tasks.common.layout import INCOMING_PREFIX
+from tests.infra.queries import as_list, of_type, output_ref, statements_of_role
 from workflow.definition import TASK_FUNCTIONS, TOPIC_PLACEHOLDER, definition_text, placeholders
 
 TRANSIENT_ERRORS = {
@@ -23,18 +25,9 @@ TRANSIENT_ERRORS = {
 }
 
 
-def of_type(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
-    return {name: body for name, body in template["Resources"].items() if body["Type"] == kind}
-
-
-def only(template: dict[str, Any], kind: str) -> tuple[str, dict[str, Any]]:
-    found = of_type(template, kind)
-    assert len(found) == 1, f"expected one {kind}, found {sorted(found)}"
-    return next(iter(found.items()))
-
-
 def state_machine(template: dict[str, Any]) -> dict[str, Any]:
-    return only(template, "AWS::StepFunctions::StateMachine")[1]["Properties"]
+    props: dict[str, Any] = template["Resources"][output_ref(template, OUTPUT_STATE_MACHINE)]["Properties"]
+    return props
 
 
 def test_state_machine_is_standard_and_built_from_the_one_definition_file(template: dict[str, Any]) -> None:
@@ -70,7 +63,7 @@ def test_every_lambda_state_invokes_an_alias_of_a_stack_function_with_an_importa
             if isinstance(target, ast.Name)
         }
         assert attribute in defined, task.handler
-    assert substitutions[TOPIC_PLACEHOLDER] == {"Ref": only(template, "AWS::SNS::Topic")[0]}
+    assert substitutions[TOPIC_PLACEHOLDER] == {"Ref": output_ref(template, OUTPUT_TOPIC)}
 
 
 def test_definition_routes_errors_by_kind() -> None:
@@ -109,7 +102,7 @@ def test_functions_run_python_3_12_or_newer_with_a_five_minute_timeout_and_snaps
 
 
 def test_bucket_is_versioned_encrypted_private_and_sends_events_to_eventbridge(template: dict[str, Any]) -> None:
-    _, bucket = only(template, "AWS::S3::Bucket")
+    bucket = template["Resources"][output_ref(template, OUTPUT_BUCKET)]
     props = bucket["Properties"]
     assert props["VersioningConfiguration"] == {"Status": "Enabled"}
     (rule,) = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
@@ -123,9 +116,13 @@ def test_bucket_is_versioned_encrypted_private_and_sends_events_to_eventbridge(t
 
 
 def test_s3_rule_starts_the_state_machine_for_objects_created_under_incoming(template: dict[str, Any]) -> None:
-    bucket_name = only(template, "AWS::S3::Bucket")[0]
-    machine_name = only(template, "AWS::StepFunctions::StateMachine")[0]
-    (rule,) = of_type(template, "AWS::Events::Rule").values()
+    bucket_name = output_ref(template, OUTPUT_BUCKET)
+    machine_name = output_ref(template, OUTPUT_STATE_MACHINE)
+    (rule,) = [
+        body
+        for body in of_type(template, "AWS::Events::Rule").values()
+        if body["Properties"]["EventPattern"]["source"] == ["aws.s3"]
+    ]
     pattern = rule["Properties"]["EventPattern"]
     assert pattern["source"] == ["aws.s3"]
     assert pattern["detail-type"] == ["Object Created"]
@@ -155,22 +152,19 @@ def test_functions_reach_only_their_own_prefixes_of_the_bucket(
     template: dict[str, Any], function: str, allowed_prefixes: set[str]
 ) -> None:
     functions = of_type(template, "AWS::Lambda::Function")
-    (logical_id,) = [
-        name for name in functions if name.startswith(f"Tasks{function}") and len(name) == len(f"Tasks{function}") + 8
+    (props,) = [
+        body["Properties"] for body in functions.values() if body["Properties"]["Handler"] == handler_of(function)
     ]
-    role = functions[logical_id]["Properties"]["Role"]["Fn::GetAtt"][0]
-    policies = [
-        body["Properties"]["PolicyDocument"]["Statement"]
-        for body in of_type(template, "AWS::IAM::Policy").values()
-        if {"Ref": role} in body["Properties"]["Roles"]
-    ]
+    role = props["Role"]["Fn::GetAtt"][0]
     object_resources = set()
-    for statements in policies:
-        for statement in statements:
-            resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
-            for resource in resources:
-                if isinstance(resource, dict) and "Fn::Join" in resource:
-                    suffix = resource["Fn::Join"][1][-1]
-                    if isinstance(suffix, str) and suffix.startswith("/"):
-                        object_resources.add(suffix.removeprefix("/"))
+    for statement in statements_of_role(template, role):
+        for resource in as_list(statement["Resource"]):
+            if isinstance(resource, dict) and "Fn::Join" in resource:
+                suffix = resource["Fn::Join"][1][-1]
+                if isinstance(suffix, str) and suffix.startswith("/"):
+                    object_resources.add(suffix.removeprefix("/"))
     assert object_resources == allowed_prefixes
+
+
+def handler_of(name: str) -> str:
+    return next(task.handler for task in TASK_FUNCTIONS if task.name == name)

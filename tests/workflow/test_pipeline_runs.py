@@ -187,9 +187,11 @@ def test_system_error_fails_the_execution_at_that_task(pipeline: LocalPipeline) 
     assert (execution.status, execution.error) == ("FAILED", "InjectedFault")
     last = pipeline.trace(execution.arn).states[-1]
     assert (last.name, last.status, last.attempts) == ("TransformJson", FAILED, 1)
-    # And no retry was made, no rejection published, no output committed
+    # And no retry was made, no rejection published (only the failure announcement), no output committed
     assert pipeline.clock.retry_delays == []
-    assert pipeline.notifications() == []
+    notifications = pipeline.notifications()
+    assert [json.loads(n.message).get("status") for n in notifications] == ["FAILED"]
+    assert "REJECTED" not in {n.attributes.get("status") for n in notifications}
     assert pipeline.object_keys(PROCESSED_PREFIX) == []
 
 
@@ -204,3 +206,27 @@ def test_outputs_never_trigger_a_run(pipeline: LocalPipeline) -> None:
     # Then still only the one execution exists
     executions = pipeline.client("stepfunctions").list_executions(stateMachineArn=pipeline.stack.state_machine_arn)
     assert [item["executionArn"] for item in executions["executions"]] == [execution.arn]
+
+
+def test_a_system_failure_is_announced_by_the_status_change_rule(pipeline: LocalPipeline) -> None:
+    # Given a run that fails on a system error at WriteOutput
+    pipeline.lambdas.inject_fault(pipeline.function_for_state("WriteOutput"), error="InjectedFault")
+
+    # When it runs to the end
+    execution = run_upload(pipeline, "people.jsonl", SOURCES["people.jsonl"])
+
+    # Then the template's status-change rule publishes a message a person can act on
+    assert execution.status == "FAILED"
+    (notification,) = pipeline.notifications()
+    message = json.loads(notification.message)
+    assert message["summary"] == f"Pipeline run {execution.name} ended FAILED"
+    assert (message["status"], message["error"]) == ("FAILED", "InjectedFault")
+    assert "fault injected" in message["cause"]
+    assert message["executionArn"] == execution.arn
+    assert message["console"].endswith(f"#/v2/executions/details/{execution.arn}")
+    assert execution.arn in message["redrive"]
+
+
+def test_successful_and_rejected_runs_get_no_failure_announcement(pipeline: LocalPipeline) -> None:
+    run_upload(pipeline, "people.jsonl", SOURCES["people.jsonl"])
+    assert [n.attributes.get("status") for n in pipeline.notifications()] == ["SUCCEEDED"]

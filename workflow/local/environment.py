@@ -42,6 +42,7 @@ MOTO_CONFIG: Any = {
 }
 DEFAULT_TIME_SCALE = 0.001
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
+STATUS_CHANGE = "Step Functions Execution Status Change"
 
 
 class RunTimeout(TimeoutError):
@@ -96,6 +97,7 @@ class LocalPipeline:
         self._log_stream = log_stream
         self.started: list[str] = []
         self._started_lock = threading.Lock()
+        self._announced: set[str] = set()
         self._exit = ExitStack()
         self._queue_url = ""
 
@@ -113,7 +115,7 @@ class LocalPipeline:
             session = boto3.setup_default_session(region_name=REGION) or boto3.DEFAULT_SESSION
             session.events.register(INVOKE_EVENT, self.lambdas.before_send, unique_id="local-lambda")
             self._exit.enter_context(clock_module.installed(self.clock))
-            self._exit.enter_context(eventbridge.installed(self._start_from_rule))
+            self._exit.enter_context(eventbridge.installed(self._start_from_rule, self._publish_from_rule))
             self._create_resources()
         except BaseException:
             self._exit.close()
@@ -137,7 +139,9 @@ class LocalPipeline:
         s3.put_bucket_notification_configuration(
             Bucket=stack.bucket_name, NotificationConfiguration={"EventBridgeConfiguration": {}}
         )
-        topic_arn = sns.create_topic(Name=stack.topic_arn.rsplit(":", 1)[1])["TopicArn"]
+        for arn in stack.topic_arns:
+            sns.create_topic(Name=arn.rsplit(":", 1)[1])
+        topic_arn = stack.topic_arn
         self._queue_url = sqs.create_queue(QueueName="local-notifications")["QueueUrl"]
         queue_arn = sqs.get_queue_attributes(QueueUrl=self._queue_url, AttributeNames=["QueueArn"])["Attributes"][
             "QueueArn"
@@ -185,6 +189,42 @@ class LocalPipeline:
         function_name: str = lambda_states[state_name].split(":")[6]
         return function_name
 
+    def _publish_from_rule(self, topic_arn: str, message: str) -> None:
+        self.client("sns").publish(TopicArn=topic_arn, Message=message)
+
+    def _announce(self, execution_arn: str, described: dict[str, Any]) -> None:
+        """Emit Step Functions' "Execution Status Change" event for a finished execution, once.
+
+        AWS emits it to the default bus; here it goes through the same rules, so the failure
+        notification rule of the template publishes what it would publish on AWS.
+        """
+        with self._started_lock:
+            if execution_arn in self._announced:
+                return
+            self._announced.add(execution_arn)
+        detail = {
+            "executionArn": execution_arn,
+            "stateMachineArn": described["stateMachineArn"],
+            "name": described["name"],
+            "status": described["status"],
+            "startDate": int(described["startDate"].timestamp() * 1000),
+            "stopDate": int(described["stopDate"].timestamp() * 1000) if described.get("stopDate") else None,
+            "input": described.get("input"),
+            "output": described.get("output"),
+            "error": described.get("error"),
+            "cause": described.get("cause"),
+        }
+        self.client("events").put_events(
+            Entries=[
+                {
+                    "Source": "aws.states",
+                    "DetailType": STATUS_CHANGE,
+                    "Resources": [execution_arn],
+                    "Detail": json.dumps(detail),
+                }
+            ]
+        )
+
     def _start_from_rule(self, state_machine_arn: str, name: str, payload: str) -> None:
         sfn = self.client("stepfunctions")
         try:
@@ -219,6 +259,7 @@ class LocalPipeline:
         while True:
             described = sfn.describe_execution(executionArn=execution_arn)
             if described["status"] in TERMINAL:
+                self._announce(execution_arn, described)
                 return Execution(
                     arn=execution_arn,
                     name=described["name"],

@@ -1,10 +1,10 @@
-"""The EventBridge → Step Functions hop that moto does not make.
+"""The EventBridge deliveries that moto does not make.
 
-moto matches S3's "Object Created" events against the rules (with its own pattern matcher) but
-raises, and swallows, at a Step Functions target. ``installed`` wraps moto's
-``Rule.send_to_targets`` (an internal, guarded by a test): matched events whose target is a state
-machine start an execution with the target's input transformer applied, as EventBridge does;
-every other target still goes to moto.
+moto matches events against the rules (with its own pattern matcher) but raises, and swallows,
+at a Step Functions or SNS target. ``installed`` wraps moto's ``Rule.send_to_targets`` (an
+internal, guarded by a test): a matched event whose target is a state machine starts an
+execution, one whose target is a topic is published to it, each with the target's input
+transformer applied as EventBridge does; every other target still goes to moto.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Any
 from moto.events.models import Rule
 
 StartExecution = Callable[[str, str, str], None]  # (state machine ARN, execution name, input JSON)
+Publish = Callable[[str, str], None]  # (topic ARN, message)
 
 _PLACEHOLDER = re.compile(r"<([A-Za-z0-9_.-]+)>")
 # A JSON string literal, or a placeholder outside one.
@@ -85,21 +86,28 @@ def execution_name(event: dict[str, Any]) -> str:
 
 
 @contextmanager
-def installed(start_execution: StartExecution) -> Iterator[None]:
-    """Deliver events to state machine targets through ``start_execution`` until the block ends."""
+def installed(start_execution: StartExecution, publish: Publish) -> Iterator[None]:
+    """Deliver events to state machine and topic targets until the block ends."""
     original = Rule.send_to_targets
 
     def send_to_targets(rule: Rule, event: Any, transform_input: bool = True) -> None:
         if not rule.event_pattern.matches_event(event):
             return
-        machines = [target for target in rule.targets if target["Arn"].split(":")[2] == "states"]
-        for target in machines:
+        handled = []
+        for target in rule.targets:
+            service = target["Arn"].split(":")[2]
+            if service not in {"states", "sns"}:
+                continue
+            handled.append(target)
             transformer = target.get("InputTransformer", {})
             payload = apply_input_transformer(
                 event, transformer.get("InputPathsMap", {}), transformer.get("InputTemplate")
             )
-            start_execution(target["Arn"], execution_name(event), payload)
-        others = [target for target in rule.targets if target not in machines]
+            if service == "states":
+                start_execution(target["Arn"], execution_name(event), payload)
+            else:
+                publish(target["Arn"], payload)
+        others = [target for target in rule.targets if target not in handled]
         if others:
             rest = copy.copy(rule)
             rest.targets = others

@@ -85,7 +85,9 @@ def template_path(root: Path = PROJECT_ROOT) -> Path:
             raise SynthError(f"cdk synth failed:\n{result.stderr[-4000:]}")
         staged = Path(scratch) / "template"
         staged.mkdir()
-        shutil.copy2(out_dir / template.name, staged / template.name)
+        # The template, the cloud assembly manifest (environment) and cdk-nag's reports.
+        for kept in [out_dir / template.name, out_dir / "manifest.json", *out_dir.glob("*-NagReport.csv")]:
+            shutil.copy2(kept, staged / kept.name)
         # If another process cached the same digest first, its template is identical: keep it.
         with contextlib.suppress(OSError):
             staged.rename(target)

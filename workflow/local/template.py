@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stacks.constants import OUTPUT_BUCKET, OUTPUT_STATE_MACHINE, OUTPUT_TOPIC
+
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 
@@ -56,6 +58,7 @@ class LocalRule:
 class StackModel:
     bucket_name: str
     topic_arn: str
+    topic_arns: list[str]
     state_machine_name: str
     state_machine_arn: str
     definition: str
@@ -128,11 +131,15 @@ def _of_type(resources: dict[str, Any], kind: str) -> dict[str, Any]:
     return {logical_id: body for logical_id, body in resources.items() if body["Type"] == kind}
 
 
-def _single(resources: dict[str, Any], kind: str) -> str:
-    found = list(_of_type(resources, kind))
-    if len(found) != 1:
-        raise TemplateError(f"expected exactly one {kind}, found {len(found)}")
-    return found[0]
+def _output(template: dict[str, Any], name: str, kind: str) -> str:
+    """The logical id of the resource a stack output refers to (``Ref``), checked for its type."""
+    try:
+        logical_id: str = template["Outputs"][name]["Value"]["Ref"]
+    except (KeyError, TypeError):
+        raise TemplateError(f"the template has no output {name} referring to a resource") from None
+    if template["Resources"][logical_id]["Type"] != kind:
+        raise TemplateError(f"output {name} refers to {logical_id}, not a {kind}")
+    return logical_id
 
 
 def load_stack(template_file: Path, stack_name: str) -> StackModel:
@@ -151,7 +158,7 @@ def load_stack(template_file: Path, stack_name: str) -> StackModel:
             memory_mb=int(props.get("MemorySize", 128)),
         )
 
-    machine_id = _single(resources, "AWS::StepFunctions::StateMachine")
+    machine_id = _output(template, OUTPUT_STATE_MACHINE, "AWS::StepFunctions::StateMachine")
     machine = resources[machine_id]["Properties"]
     rules = []
     for logical_id, body in _of_type(resources, "AWS::Events::Rule").items():
@@ -167,8 +174,9 @@ def load_stack(template_file: Path, stack_name: str) -> StackModel:
         rules.append(LocalRule(logical_id=logical_id, pattern=resolver.resolve(props["EventPattern"]), targets=targets))
 
     return StackModel(
-        bucket_name=resolver.physical(_single(resources, "AWS::S3::Bucket")),
-        topic_arn=resolver.physical(_single(resources, "AWS::SNS::Topic")),
+        bucket_name=resolver.physical(_output(template, OUTPUT_BUCKET, "AWS::S3::Bucket")),
+        topic_arn=resolver.physical(_output(template, OUTPUT_TOPIC, "AWS::SNS::Topic")),
+        topic_arns=[resolver.physical(logical_id) for logical_id in _of_type(resources, "AWS::SNS::Topic")],
         state_machine_name=machine_id,
         state_machine_arn=resolver.physical(machine_id),
         definition=resolver.resolve(machine["DefinitionString"]),

@@ -1,0 +1,246 @@
+"""The owners' production requirements, each asserted on the synthesized template."""
+
+from __future__ import annotations
+
+import json
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
+
+from stacks.constants import OUTPUT_ALARM_TOPIC, OUTPUT_BUCKET, OUTPUT_STATE_MACHINE, OUTPUT_TOPIC
+from tasks.common.errors import BUSINESS_ERRORS
+from tests.infra.queries import as_list, of_type, output_ref, statements_of_role
+
+# The only actions allowed on Resource "*": they have no resource-level permissions.
+STAR_ACTIONS = {
+    # X-Ray tracing (functions and state machine)
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "xray:GetSamplingRules",
+    "xray:GetSamplingTargets",
+    # network interfaces of functions in a VPC
+    "ec2:CreateNetworkInterface",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeSubnets",
+    "ec2:DeleteNetworkInterface",
+    "ec2:AssignPrivateIpAddresses",
+    "ec2:UnassignPrivateIpAddresses",
+    # vended log delivery of the state machine
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+}
+
+
+def test_the_stack_deploys_to_us_east_1(template_file: Path) -> None:
+    manifest = json.loads((template_file.parent / "manifest.json").read_text())
+    (stack,) = [
+        artifact for artifact in manifest["artifacts"].values() if artifact["type"] == "aws:cloudformation:stack"
+    ]
+    assert stack["environment"].endswith("/us-east-1")
+
+
+def test_every_taggable_resource_is_tagged_environment_production(template: dict[str, Any]) -> None:
+    untagged, checked = [], 0
+    for name, body in template["Resources"].items():
+        schema = PROVIDER_SCHEMA_MANAGER.get_resource_schema("us-east-1", body["Type"]).schema
+        if "Tags" not in schema.get("properties", {}):
+            continue
+        checked += 1
+        tags = body.get("Properties", {}).get("Tags", [])
+        pairs = tags.items() if isinstance(tags, dict) else [(tag["Key"], tag["Value"]) for tag in tags]
+        if ("Environment", "Production") not in pairs:
+            untagged.append(f"{body['Type']} {name}")
+    assert checked > 40, "the schemas name the taggable types"
+    assert untagged == []
+
+
+def bucket_props(template: dict[str, Any]) -> dict[str, Any]:
+    props: dict[str, Any] = template["Resources"][output_ref(template, OUTPUT_BUCKET)]["Properties"]
+    return props
+
+
+def test_buckets_are_private_encrypted_tls_only_and_kept(template: dict[str, Any]) -> None:
+    buckets = of_type(template, "AWS::S3::Bucket")
+    assert len(buckets) == 2  # the pipeline bucket and its access-log bucket
+    for name, body in buckets.items():
+        props = body["Properties"]
+        assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"] == {
+            "SSEAlgorithm": "AES256"
+        }, name
+        assert set(props["PublicAccessBlockConfiguration"].values()) == {True}, name
+        assert len(props["PublicAccessBlockConfiguration"]) == 4, name
+        assert props["VersioningConfiguration"] == {"Status": "Enabled"}, name
+        assert (body["DeletionPolicy"], body["UpdateReplacePolicy"]) == ("Retain", "Retain"), name
+        policies = [
+            policy["Properties"]["PolicyDocument"]["Statement"]
+            for policy in of_type(template, "AWS::S3::BucketPolicy").values()
+            if policy["Properties"]["Bucket"] == {"Ref": name}
+        ]
+        (statements,) = policies
+        assert any(
+            statement["Effect"] == "Deny" and statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+            for statement in statements
+        ), name
+
+
+def test_pipeline_bucket_expires_old_versions_and_incomplete_uploads(template: dict[str, Any]) -> None:
+    rules = bucket_props(template)["LifecycleConfiguration"]["Rules"]
+    assert any("NoncurrentVersionExpiration" in rule for rule in rules)
+    assert any("AbortIncompleteMultipartUpload" in rule for rule in rules)
+    assert bucket_props(template)["LoggingConfiguration"]["DestinationBucketName"]["Ref"] != output_ref(
+        template, OUTPUT_BUCKET
+    )
+
+
+def test_no_function_is_public(template: dict[str, Any]) -> None:
+    assert of_type(template, "AWS::Lambda::Url") == {}
+    for name, body in of_type(template, "AWS::Lambda::Permission").items():
+        assert body["Properties"]["Principal"].endswith(".amazonaws.com"), name
+
+
+def test_each_function_has_its_own_role_and_star_resources_only_where_unavoidable(
+    template: dict[str, Any],
+) -> None:
+    functions = of_type(template, "AWS::Lambda::Function")
+    roles = [body["Properties"]["Role"]["Fn::GetAtt"][0] for body in functions.values()]
+    assert len(set(roles)) == len(functions)
+    for role in of_type(template, "AWS::IAM::Role"):
+        for statement in statements_of_role(template, role):
+            actions = set(as_list(statement["Action"]))
+            assert not any(action == "*" or action.endswith(":*") for action in actions), (role, actions)
+            if "*" in as_list(statement["Resource"]):
+                assert actions <= STAR_ACTIONS, (role, actions - STAR_ACTIONS)
+
+
+def test_functions_run_in_isolated_subnets_with_no_route_out(template: dict[str, Any]) -> None:
+    assert of_type(template, "AWS::EC2::InternetGateway") == {}
+    assert of_type(template, "AWS::EC2::NatGateway") == {}
+    assert of_type(template, "AWS::EC2::Route") == {}
+    subnets = set(of_type(template, "AWS::EC2::Subnet"))
+    for name, body in of_type(template, "AWS::Lambda::Function").items():
+        vpc = body["Properties"]["VpcConfig"]
+        assert {ref["Ref"] for ref in vpc["SubnetIds"]} == subnets, name
+        assert len(vpc["SubnetIds"]) >= 2, name
+
+
+def test_s3_gateway_endpoint_admits_only_the_pipeline_bucket(template: dict[str, Any]) -> None:
+    endpoints = of_type(template, "AWS::EC2::VPCEndpoint").values()
+    (gateway,) = [body["Properties"] for body in endpoints if body["Properties"].get("VpcEndpointType") == "Gateway"]
+    assert "s3" in json.dumps(gateway["ServiceName"])
+    bucket = output_ref(template, OUTPUT_BUCKET)
+    for statement in gateway["PolicyDocument"]["Statement"]:
+        for resource in as_list(statement["Resource"]):
+            assert bucket in json.dumps(resource), resource
+
+
+def test_interface_endpoints_only_for_services_the_functions_call(template: dict[str, Any]) -> None:
+    endpoints = of_type(template, "AWS::EC2::VPCEndpoint").values()
+    services = {
+        json.dumps(body["Properties"]["ServiceName"]).rsplit(".", 1)[-1].strip('"]}')
+        for body in endpoints
+        if body["Properties"].get("VpcEndpointType") == "Interface"
+    }
+    assert services == {"sns", "xray"}
+
+
+def test_functions_use_the_powertools_layer_of_the_pinned_version(template: dict[str, Any]) -> None:
+    parameters = template["Parameters"]
+    for name, body in of_type(template, "AWS::Lambda::Function").items():
+        (layer,) = body["Properties"]["Layers"]
+        parameter = parameters[layer["Ref"]]
+        assert parameter["Type"] == "AWS::SSM::Parameter::Value<String>"
+        assert parameter["Default"] == (
+            f"/aws/service/powertools/python/arm64/{body['Properties']['Runtime']}/{version('aws-lambda-powertools')}"
+        ), name
+
+
+def test_every_function_and_the_state_machine_log_to_an_explicit_retained_encrypted_group(
+    template: dict[str, Any],
+) -> None:
+    groups = of_type(template, "AWS::Logs::LogGroup")
+    for name, body in groups.items():
+        assert body["Properties"]["RetentionInDays"] > 0, name
+        assert "KmsKeyId" in body["Properties"], name
+    for name, body in of_type(template, "AWS::Lambda::Function").items():
+        assert body["Properties"]["LoggingConfig"]["LogGroup"]["Ref"] in groups, name
+    machine = template["Resources"][output_ref(template, OUTPUT_STATE_MACHINE)]["Properties"]
+    logging = machine["LoggingConfiguration"]
+    assert (logging["Level"], logging["IncludeExecutionData"]) == ("ALL", True)
+    assert machine["TracingConfiguration"] == {"Enabled": True}
+
+
+def test_topics_are_encrypted_and_tls_only(template: dict[str, Any]) -> None:
+    topics = of_type(template, "AWS::SNS::Topic")
+    assert set(topics) == {output_ref(template, OUTPUT_TOPIC), output_ref(template, OUTPUT_ALARM_TOPIC)}
+    for name, body in topics.items():
+        assert "KmsMasterKeyId" in body["Properties"], name
+        (policy,) = [
+            policy["Properties"]["PolicyDocument"]["Statement"]
+            for policy in of_type(template, "AWS::SNS::TopicPolicy").values()
+            if {"Ref": name} in policy["Properties"]["Topics"]
+        ]
+        assert any(
+            statement["Effect"] == "Deny" and "aws:SecureTransport" in json.dumps(statement) for statement in policy
+        )
+
+
+def test_failures_outside_the_workflow_are_announced_on_the_runs_topic(template: dict[str, Any]) -> None:
+    machine = output_ref(template, OUTPUT_STATE_MACHINE)
+    rules = [
+        body["Properties"]
+        for body in of_type(template, "AWS::Events::Rule").values()
+        if body["Properties"]["EventPattern"]["source"] == ["aws.states"]
+    ]
+    statuses = set()
+    for rule in rules:
+        pattern = rule["EventPattern"]
+        assert pattern["detail-type"] == ["Step Functions Execution Status Change"]
+        assert pattern["detail"]["stateMachineArn"] == [{"Ref": machine}]
+        statuses |= set(pattern["detail"]["status"])
+        if pattern["detail"]["status"] == ["FAILED"]:
+            # business rejections are announced by NotifyRejected already
+            assert pattern["detail"]["error"] == [{"anything-but": [error.__name__ for error in BUSINESS_ERRORS]}]
+        (target,) = rule["Targets"]
+        assert target["Arn"] == {"Ref": output_ref(template, OUTPUT_TOPIC)}
+        assert "DeadLetterConfig" in target
+        for field in ("executionArn", "error", "cause", "console"):
+            assert f'"{field}":' in target["InputTransformer"]["InputTemplate"], field
+    assert statuses == {"FAILED", "TIMED_OUT", "ABORTED"}
+
+
+@pytest.mark.parametrize(
+    ("namespace", "metric"),
+    [
+        ("AWS/States", "ExecutionsFailed"),
+        ("AWS/States", "ExecutionsTimedOut"),
+        ("AWS/Lambda", "Errors"),
+        ("AWS/Lambda", "Throttles"),
+    ],
+)
+def test_alarms_notify_the_alarm_topic(template: dict[str, Any], namespace: str, metric: str) -> None:
+    alarms = [
+        body["Properties"]
+        for body in of_type(template, "AWS::CloudWatch::Alarm").values()
+        if (body["Properties"].get("Namespace"), body["Properties"].get("MetricName")) == (namespace, metric)
+    ]
+    assert alarms
+    for alarm in alarms:
+        assert alarm["AlarmActions"] == [{"Ref": output_ref(template, OUTPUT_ALARM_TOPIC)}]
+    if namespace == "AWS/Lambda":
+        assert len(alarms) == len(of_type(template, "AWS::Lambda::Function"))
+
+
+def test_a_dashboard_shows_the_pipeline(template: dict[str, Any]) -> None:
+    (dashboard,) = of_type(template, "AWS::CloudWatch::Dashboard").values()
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    for metric in ("ExecutionsFailed", "ExecutionsSucceeded", "RecordsProcessed", "Throttles", "Duration"):
+        assert metric in body, metric
