@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""The CDK app: one stack in us-east-1, every resource tagged Environment=Production, cdk-nag checked.
+"""The CDK app: one stack in us-east-1, every resource tagged Environment=Production,
+cdk-nag checked.
 
 It makes no AWS call, so ``cdk synth`` and ``python app.py`` work offline without credentials.
 """
@@ -7,7 +8,7 @@ It makes no AWS call, so ``cdk synth`` and ``python app.py`` work offline withou
 from __future__ import annotations
 
 import aws_cdk as cdk
-from cdk_nag import AwsSolutionsChecks, ServerlessChecks
+from cdk_nag import AwsSolutionsChecks, NIST80053R5Checks, ServerlessChecks
 
 from stacks.config import PipelineConfig
 from stacks.constants import ENVIRONMENT_TAG, REGION, STACK_NAME
@@ -25,7 +26,7 @@ def build_app(app: cdk.App | None = None) -> cdk.App:
     )
     cdk.Tags.of(app).add(*ENVIRONMENT_TAG)
     # Every synth is checked; an unacknowledged finding is an error that stops the synth.
-    for checks in (AwsSolutionsChecks(verbose=True), ServerlessChecks(verbose=True)):
+    for checks in (AwsSolutionsChecks(verbose=True), ServerlessChecks(verbose=True), NIST80053R5Checks(verbose=True)):
         cdk.Aspects.of(app).add(checks)
     return app
 

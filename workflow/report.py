@@ -72,7 +72,7 @@ class RunReport:
         lines.append(f"  notifications ({len(self.notifications)})")
         for notification in self.notifications:
             attributes = " ".join(f"{name}={value}" for name, value in sorted(notification.attributes.items()))
-            lines.append(f"    {notification.subject}  [{attributes}]")
+            lines.append(f"    {notification.subject or '(no subject)'}  [{attributes}]")
             lines.append(f"      {_one_line(notification.message)}")
         if self.log_file:
             lines.append(f"  logs       {self.log_file}")

@@ -39,7 +39,7 @@ _TRANSIENT_EXCEPTIONS = (
 
 @cache
 def s3_client() -> Any:
-    """The S3 client, created once per execution environment (kept across SnapStart restores)."""
+    """The S3 client, created on first use: after a SnapStart restore, never in the snapshot."""
     return boto3.client("s3", config=_CLIENT_CONFIG)
 
 

@@ -17,7 +17,7 @@ CHECKOV = Path(os.environ.get("PIPELINE_CHECKOV", PROJECT_ROOT / ".tools" / "che
 MIN_REASON = 40  # characters: a reason a reviewer can weigh, not "ok" or "n/a"
 
 
-@pytest.mark.parametrize("pack", ["AwsSolutions", "Serverless"])
+@pytest.mark.parametrize("pack", ["AwsSolutions", "Serverless", "NIST.800.53.R5"])
 def test_cdk_nag_pack_has_no_unsuppressed_findings(template_file: Path, pack: str) -> None:
     (report,) = template_file.parent.glob(f"{pack}-*-NagReport.csv")
     rows = list(csv.DictReader(report.open()))
