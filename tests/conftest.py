@@ -15,7 +15,7 @@ from workflow.local.environment import LocalPipeline
 from workflow.local.synth import template_path
 from workflow.local.template import StackModel, load_stack
 
-SUITES = ("unit", "handlers", "infra", "workflow")
+SUITES = ("unit", "handlers", "infra", "workflow", "e2e")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

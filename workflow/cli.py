@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import NoReturn
 
+from stacks.constants import STACK_NAME
 from tasks.common.layout import INCOMING_PREFIX
 from tasks.common.models import ProcessingType
 
@@ -23,6 +24,7 @@ EXIT_SUCCEEDED = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 PROCESSING_TYPE_METADATA = "processing-type"
+DEFAULT_PORT = 5050
 DEFAULT_SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "orders.csv"
 
 
@@ -53,6 +55,24 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="print one JSON object instead of the text report")
     run.add_argument("--out", type=Path, metavar="DIR", help="copy the output, rejects and manifest into DIR")
     run.add_argument("--timeout", type=float, default=300.0, metavar="SECONDS", help="give up after this long")
+    serve = commands.add_parser(
+        "serve",
+        help="serve the local environment on an AWS-compatible endpoint with the HTTP API",
+        description="Run the embedded environment until Ctrl-C: AWS endpoint, HTTP API, notifications.",
+    )
+    serve.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"port to listen on (default {DEFAULT_PORT}; 0: any)"
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    submit = commands.add_parser(
+        "submit",
+        help="start a run through the HTTP API (deployed, or served locally)",
+        description="Upload PATH to uploads/ (or take an existing KEY) and start its run through the API.",
+    )
+    submit.add_argument("target", metavar="PATH|KEY", help="a local file to upload, or a key in the bucket")
+    submit.add_argument("--type", dest="processing_type", choices=[member.value for member in ProcessingType])
+    submit.add_argument("--idempotency-key", metavar="K", help="a retry with the same K never starts a second run")
+    submit.add_argument("--stack", default=STACK_NAME, help=f"stack name (default {STACK_NAME})")
     cost = commands.add_parser(
         "cost",
         help="estimate the monthly AWS cost from the synthesized template and a measured run",
@@ -138,12 +158,53 @@ def cost_command(args: argparse.Namespace) -> int:
     return EXIT_SUCCEEDED
 
 
+def serve_command(args: argparse.Namespace) -> int:
+    from workflow.local.synth import PROJECT_ROOT
+    from workflow.serve import serve
+
+    if not 0 <= args.port <= 65535:
+        raise UsageError("--port must be between 0 and 65535")
+    log_dir = PROJECT_ROOT / ".pipeline" / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        serve(host=args.host, port=args.port, log_file=log_dir / f"serve-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.log")
+    except OSError as exc:
+        print(f"pipeline: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_SUCCEEDED
+
+
+def submit_command(args: argparse.Namespace) -> int:
+    from workflow.api_contract import valid_idempotency_key
+    from workflow.submit import RequestRejected, SubmitError, submit
+
+    if args.idempotency_key is not None and not valid_idempotency_key(args.idempotency_key):
+        raise UsageError("--idempotency-key takes 1 to 64 characters of A-Z a-z 0-9 _ -")
+    try:
+        submission = submit(
+            args.target,
+            processing_type=args.processing_type,
+            idempotency_key=args.idempotency_key,
+            stack_name=args.stack,
+        )
+    except RequestRejected as exc:
+        raise UsageError(str(exc)) from None
+    except SubmitError as exc:
+        print(f"pipeline: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    if submission.status == 409:
+        print(f"pipeline: {submission.message}", file=sys.stderr)
+    print(submission.execution_arn)
+    return EXIT_SUCCEEDED
+
+
+COMMANDS = {"run": run_command, "serve": serve_command, "submit": submit_command, "cost": cost_command}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        if args.command == "cost":
-            return cost_command(args)
-        return run_command(args)
+        return COMMANDS[args.command](args)
     except UsageError as exc:
         print(f"pipeline: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -58,10 +58,10 @@ class RunReport:
             attempts = str(state.attempts) if state.attempts else "-"
             lines.append(f"  {state.name:<18} {state.status:<10} {attempts:>8} {duration:>10}")
             if state.error:
-                lines.append(f"  {'':<18} {state.error}: {_one_line(error_message(state.cause))}")
+                lines.append(f"  {'':<18} {state.error}: {one_line(error_message(state.cause))}")
         lines.append("")
         if execution.error:
-            lines.append(f"  error      {execution.error}: {_one_line(error_message(execution.cause))}")
+            lines.append(f"  error      {execution.error}: {one_line(error_message(execution.cause))}")
         if self.retry_delays:
             delays = ", ".join(f"{delay:.2f} s" for delay in self.retry_delays)
             lines.append(f"  retries    backoff asked for {delays} (scaled down locally)")
@@ -73,7 +73,7 @@ class RunReport:
         for notification in self.notifications:
             attributes = " ".join(f"{name}={value}" for name, value in sorted(notification.attributes.items()))
             lines.append(f"    {notification.subject or '(no subject)'}  [{attributes}]")
-            lines.append(f"      {_one_line(notification.message)}")
+            lines.append(f"      {one_line(notification.message)}")
         if self.log_file:
             lines.append(f"  logs       {self.log_file}")
         return "\n".join(lines)
@@ -96,6 +96,6 @@ def error_message(cause: str | None) -> str | None:
     return cause
 
 
-def _one_line(text: str | None, limit: int = 300) -> str:
+def one_line(text: str | None, limit: int = 300) -> str:
     flat = " ".join((text or "").split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"

@@ -2,6 +2,8 @@
 
 - ``incoming/``: sources. An object created here starts a run (the EventBridge rule filters on
   this prefix, so nothing the pipeline writes can trigger it again).
+- ``uploads/``: sources that start no run by themselves: ``pipeline submit`` uploads here, then
+  starts the run through the API.
 - ``staging/<execution name>/``: a run's uncommitted transform output; WriteOutput commits it and
   deletes it, and a lifecycle rule expires what a failed run leaves behind.
 - ``processed/<source key without incoming/>/<version id>/``: committed outputs. The key depends
@@ -14,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 INCOMING_PREFIX = "incoming/"
+UPLOADS_PREFIX = "uploads/"
+SOURCE_PREFIXES = (INCOMING_PREFIX, UPLOADS_PREFIX)
 STAGING_PREFIX = "staging/"
 PROCESSED_PREFIX = "processed/"
 

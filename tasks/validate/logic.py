@@ -14,7 +14,7 @@ from tasks.common.errors import (
     UnsupportedFormat,
     ValidationError,
 )
-from tasks.common.layout import INCOMING_PREFIX
+from tasks.common.layout import SOURCE_PREFIXES
 from tasks.common.models import (
     Compression,
     Format,
@@ -52,9 +52,9 @@ def parse_request(raw: dict[str, Any], *, bucket_name: str) -> PipelineRequest:
 
 
 def check_key(key: str) -> None:
-    """A source key is a file under ``incoming/`` with no path tricks in it."""
-    if not key.startswith(INCOMING_PREFIX) or key == INCOMING_PREFIX:
-        raise ValidationError(f"key must name a file under {INCOMING_PREFIX!r}: {key!r}")
+    """A source key is a file under ``incoming/`` or ``uploads/`` with no path tricks in it."""
+    if not any(key.startswith(prefix) and key != prefix for prefix in SOURCE_PREFIXES):
+        raise ValidationError(f"key must name a file under {' or '.join(map(repr, SOURCE_PREFIXES))}: {key!r}")
     if len(key.encode()) > MAX_KEY_LENGTH:
         raise ValidationError(f"key is longer than {MAX_KEY_LENGTH} bytes")
     if key.endswith("/"):

@@ -51,7 +51,7 @@ def test_keys_outside_incoming_or_with_path_tricks_are_refused(key: str) -> None
         check_key(key)
 
 
-@pytest.mark.parametrize("key", ["incoming/a b.csv", "incoming/zoë/ünï.json", "incoming/100%25.jsonl"])
+@pytest.mark.parametrize("key", ["incoming/a b.csv", "incoming/zoë/ünï.json", "incoming/100%25.jsonl", "uploads/a.csv"])
 def test_unusual_but_legal_keys_are_accepted(key: str) -> None:
     check_key(key)
 

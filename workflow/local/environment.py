@@ -225,6 +225,15 @@ class LocalPipeline:
             ]
         )
 
+    def announce_finished(self) -> None:
+        """Announce every finished execution not announced yet (for executions nobody waits on)."""
+        sfn = self.client("stepfunctions")
+        pages = sfn.get_paginator("list_executions").paginate(stateMachineArn=self.stack.state_machine_arn)
+        for page in pages:
+            for item in page["executions"]:
+                if item["status"] in TERMINAL and item["executionArn"] not in self._announced:
+                    self._announce(item["executionArn"], sfn.describe_execution(executionArn=item["executionArn"]))
+
     def _start_from_rule(self, state_machine_arn: str, name: str, payload: str) -> None:
         sfn = self.client("stepfunctions")
         try:

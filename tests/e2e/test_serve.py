@@ -1,0 +1,234 @@
+"""``pipeline serve`` as a new user meets it: started as a process, driven by real clients."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+SAMPLE = PROJECT_ROOT / "samples" / "orders.csv"
+DEADLINE_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class Served:
+    env: dict[str, str]
+    api_url: str
+    bucket: str
+    state_machine_arn: str
+    output: list[str]
+
+    def client(self, service: str) -> Any:
+        return boto3.client(
+            service,
+            endpoint_url=self.env["AWS_ENDPOINT_URL"],
+            region_name="us-east-1",
+            aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=self.env["AWS_SECRET_ACCESS_KEY"],
+        )
+
+    def executions(self) -> dict[str, str]:
+        listed = self.client("stepfunctions").list_executions(stateMachineArn=self.state_machine_arn)
+        return {item["name"]: item["status"] for item in listed["executions"]}
+
+    def run_cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            args, env={**os.environ, **self.env}, capture_output=True, text=True, timeout=120, check=False
+        )
+
+
+def wait_until(condition: Callable[[], Any], what: str) -> Any:
+    deadline = time.monotonic() + DEADLINE_SECONDS
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {DEADLINE_SECONDS} s waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[Served]:
+    process = subprocess.Popen(
+        [str(BIN / "pipeline"), "serve", "--port", "0"],
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    lines: list[str] = []
+    try:
+        deadline = time.monotonic() + 120  # a cold synth can take a while
+        while not any(line.startswith("Notifications appear here") for line in lines):
+            assert time.monotonic() < deadline, "serve did not start:\n" + "".join(lines)
+            line = process.stdout.readline()
+            assert line, "serve exited:\n" + "".join(lines)
+            lines.append(line)
+        banner = "".join(lines)
+        # Keep reading what serve prints (the notifications) for the tests to look at.
+        threading.Thread(target=_keep_reading, args=(process.stdout, lines), daemon=True).start()
+        exports = re.search(r"export (.+)", banner)
+        assert exports is not None
+        env = dict(pair.split("=", 1) for pair in exports.group(1).split())
+        yield Served(
+            env=env,
+            api_url=re.search(r"HTTP API\s+(\S+)", banner).group(1),  # type: ignore[union-attr]
+            bucket=re.search(r"bucket\s+s3://(\S+)", banner).group(1),  # type: ignore[union-attr]
+            state_machine_arn=re.search(r"state machine\s+(\S+)", banner).group(1),  # type: ignore[union-attr]
+            output=lines,
+        )
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=30)
+
+
+def _keep_reading(stream: Any, lines: list[str]) -> None:
+    for line in iter(stream.readline, ""):
+        lines.append(line)
+
+
+def signed(
+    served: Served,
+    method: str,
+    path: str,
+    body: dict[str, Any] | str | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, dict[str, Any]]:
+    url = served.api_url + path
+    data = body if isinstance(body, str) else (json.dumps(body) if body is not None else None)
+    request = AWSRequest(
+        method=method, url=url, data=data, headers={"Content-Type": "application/json", **(headers or {})}
+    )
+    SigV4Auth(
+        Credentials(served.env["AWS_ACCESS_KEY_ID"], served.env["AWS_SECRET_ACCESS_KEY"]), "execute-api", "us-east-1"
+    ).add_auth(request)
+    prepared = urllib.request.Request(url, data=request.body, headers=dict(request.headers), method=method)
+    try:
+        with urllib.request.urlopen(prepared, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def finished(served: Served, name: str) -> str | None:
+    status = served.executions().get(name)
+    return status if status not in (None, "RUNNING") else None
+
+
+def test_aws_cli_upload_starts_exactly_one_execution_that_succeeds(served: Served) -> None:
+    before = set(served.executions())
+    result = served.run_cli(str(BIN / "aws"), "s3", "cp", str(SAMPLE), f"s3://{served.bucket}/incoming/cli.csv")
+    assert result.returncode == 0, result.stderr
+
+    (name,) = wait_until(lambda: set(served.executions()) - before, "an execution")
+    assert wait_until(lambda: finished(served, name), name) == "SUCCEEDED"
+    arn = served.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
+    described = served.run_cli(str(BIN / "aws"), "stepfunctions", "describe-execution", "--execution-arn", arn)
+    assert json.loads(described.stdout)["status"] == "SUCCEEDED"
+    history = served.run_cli(str(BIN / "aws"), "stepfunctions", "get-execution-history", "--execution-arn", arn)
+    entered = [
+        e["stateEnteredEventDetails"]["name"]
+        for e in json.loads(history.stdout)["events"]
+        if "stateEnteredEventDetails" in e
+    ]
+    assert entered == ["Validate", "Fetch", "RouteByFormat", "TransformCsv", "WriteOutput", "Notify"]
+    output = json.loads(json.loads(described.stdout)["output"])["output"]
+    assert output["records"] == 40
+    wait_until(lambda: any("Pipeline run succeeded: cli.csv" in line for line in served.output), "the notification")
+
+
+def test_signed_post_starts_a_run_and_get_describes_it(served: Served) -> None:
+    served.client("s3").upload_file(str(SAMPLE), served.bucket, "uploads/api.csv")
+    status, body = signed(
+        served,
+        "POST",
+        "executions",
+        {"key": "uploads/api.csv", "processingType": "batch"},
+        {"Idempotency-Key": "e2e-post-1"},
+    )
+    assert status == 202, body
+    assert body["name"] == "api-e2e-post-1"
+    assert body["executionArn"].endswith(":api-e2e-post-1")
+    assert wait_until(lambda: finished(served, "api-e2e-post-1"), "the API run") == "SUCCEEDED"
+    status, described = signed(served, "GET", "executions/api-e2e-post-1")
+    assert (status, described["status"]) == (200, "SUCCEEDED")
+    assert described["output"]["source"]["processingType"] == "batch"
+
+
+def test_the_same_idempotency_key_twice_starts_one_execution(served: Served) -> None:
+    served.client("s3").upload_file(str(SAMPLE), served.bucket, "uploads/twice.csv")
+    first = signed(served, "POST", "executions", {"key": "uploads/twice.csv"}, {"Idempotency-Key": "e2e-twice"})
+    second = signed(served, "POST", "executions", {"key": "uploads/twice.csv"}, {"Idempotency-Key": "e2e-twice"})
+    assert first[0] == 202
+    assert second[0] in (202, 409)
+    assert second[1]["executionArn"] == first[1]["executionArn"]
+    assert [name for name in served.executions() if name == "api-e2e-twice"] == ["api-e2e-twice"]
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "fragment"),
+    [
+        ("{not json", {}, "not JSON"),
+        ({"bucket": "x"}, {}, "'key' is a required property"),
+        ({"key": "incoming/../etc/passwd"}, {}, "key must be a file under incoming/ or uploads/"),
+        ({"key": "incoming/a.csv", "processingType": "urgent"}, {}, "processingType must be one of"),
+        ({"key": "incoming/a.csv", "extra": 1}, {}, "Additional properties are not allowed"),
+        ({"key": "incoming/a.csv"}, {"Idempotency-Key": "bad key!"}, "Idempotency-Key must match"),
+    ],
+)
+def test_bad_requests_get_400_with_a_message_and_start_nothing(
+    served: Served, body: Any, headers: dict[str, str], fragment: str
+) -> None:
+    before = served.executions()
+    status, answer = signed(served, "POST", "executions", body, headers)
+    assert status == 400
+    assert fragment in answer["message"]
+    assert served.executions().keys() == before.keys()
+
+
+def test_unsigned_requests_are_refused(served: Served) -> None:
+    request = urllib.request.Request(served.api_url + "executions", data=b'{"key": "incoming/a.csv"}', method="POST")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=30)
+    assert refused.value.code == 403
+
+
+def test_an_object_outside_incoming_starts_nothing(served: Served) -> None:
+    before = served.executions()
+    served.client("s3").upload_file(str(SAMPLE), served.bucket, "elsewhere/orders.csv")
+    served.client("s3").upload_file(str(SAMPLE), served.bucket, "uploads/not-a-trigger.csv")
+    time.sleep(0.5)  # the S3 rule is synchronous here: give a wrong delivery its chance to show
+    assert served.executions().keys() == before.keys()
+
+
+def test_pipeline_submit_finds_the_stack_by_name_and_starts_a_run(served: Served) -> None:
+    result = served.run_cli(str(BIN / "pipeline"), "submit", str(SAMPLE), "--idempotency-key", "e2e-submit")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith(
+        ":execution:" + served.state_machine_arn.rsplit(":", 1)[1] + ":api-e2e-submit"
+    )
+    assert wait_until(lambda: finished(served, "api-e2e-submit"), "the submitted run") == "SUCCEEDED"
+    again = served.run_cli(str(BIN / "pipeline"), "submit", str(SAMPLE), "--idempotency-key", "e2e-submit")
+    assert again.returncode == 0
+    assert again.stdout.strip() == result.stdout.strip()
+    assert "already exists" in again.stderr

@@ -1,0 +1,187 @@
+"""The HTTP API of ``pipeline serve``: the deployed API's routes, request and response shapes.
+
+``POST {stage}/executions`` and ``GET {stage}/executions/{name}`` behave as the API Gateway
+integrations of ``stacks/api.py`` do, from the same contract (``workflow/api_contract.py``):
+requests must be SigV4-signed for ``execute-api`` with the environment's throwaway credentials
+(the deployed API uses IAM authorization), bodies are validated by the same JSON Schema, and
+executions are started with the same names and input.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+from jsonschema import Draft4Validator
+from werkzeug.wrappers import Request, Response
+
+from tasks.common.models import Trigger
+from workflow.api_contract import (
+    EXECUTIONS_PATH,
+    FIELD_RULES,
+    IDEMPOTENCY_HEADER,
+    IDEMPOTENCY_KEY_PATTERN,
+    START_REQUEST_SCHEMA,
+    execution_name,
+    valid_idempotency_key,
+)
+
+STAGE = "prod"
+SERVICE = "execute-api"
+MAX_BODY_BYTES = 256 * 1024  # the Step Functions execution input limit
+_VALIDATOR = Draft4Validator(START_REQUEST_SCHEMA)
+
+
+@dataclass(frozen=True, slots=True)
+class ApiResult:
+    status: int
+    body: dict[str, Any]
+
+
+class LocalApi:
+    """A WSGI application answering the API routes; ``owns`` tells which requests are its own."""
+
+    def __init__(self, *, sfn: Any, bucket_name: str, state_machine_arn: str, credentials: Credentials) -> None:
+        self._sfn = sfn
+        self._bucket_name = bucket_name
+        self._state_machine_arn = state_machine_arn
+        self._credentials = credentials
+
+    @staticmethod
+    def owns(path: str, authorization: str) -> bool:
+        return path.startswith(f"/{STAGE}/{EXECUTIONS_PATH}") or f"/{SERVICE}/aws4_request" in authorization
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        request = Request(environ)
+        result = self.handle(request)
+        response = Response(json.dumps(result.body), status=result.status, content_type="application/json")
+        response.headers["x-amzn-RequestId"] = str(uuid.uuid4())
+        return response(environ, start_response)
+
+    def handle(self, request: Request) -> ApiResult:
+        body = request.get_data(cache=True)
+        if not self._signed(request, body):
+            return ApiResult(403, {"message": "Missing Authentication Token or invalid signature"})
+        parts = request.path.strip("/").split("/")
+        if parts[:2] != [STAGE, EXECUTIONS_PATH] or len(parts) > 3:
+            return ApiResult(404, {"message": f"no route for {request.method} {request.path}"})
+        if len(parts) == 2 and request.method == "POST":
+            return self.start(body, request.headers.get(IDEMPOTENCY_HEADER))
+        if len(parts) == 3 and request.method == "GET":
+            return self.describe(parts[2])
+        return ApiResult(405, {"message": f"{request.method} is not allowed on {request.path}"})
+
+    def start(self, body: bytes, idempotency_key: str | None) -> ApiResult:
+        if len(body) > MAX_BODY_BYTES:
+            return ApiResult(400, {"message": f"request body is larger than {MAX_BODY_BYTES} bytes"})
+        try:
+            request = json.loads(body or b"null")
+        except ValueError as exc:
+            return ApiResult(400, {"message": f"request body is not JSON: {exc}"})
+        errors = sorted(_VALIDATOR.iter_errors(request), key=lambda error: list(error.path))
+        if errors:
+            return ApiResult(400, {"message": "; ".join(_describe(error) for error in errors)})
+        if idempotency_key is not None and not valid_idempotency_key(idempotency_key):
+            return ApiResult(
+                400, {"message": f"{IDEMPOTENCY_HEADER} must match {IDEMPOTENCY_KEY_PATTERN}: {idempotency_key!r}"}
+            )
+        name = execution_name(idempotency_key, str(uuid.uuid4()))
+        run_input = json.dumps(
+            {
+                "bucket": request.get("bucket", self._bucket_name),
+                "key": request["key"],
+                "processingType": request.get("processingType"),
+                "trigger": Trigger.API.value,
+            }
+        )
+        try:
+            started = self._sfn.start_execution(stateMachineArn=self._state_machine_arn, name=name, input=run_input)
+        except self._sfn.exceptions.ExecutionAlreadyExists:
+            return self._already_started(name, run_input)
+        return ApiResult(
+            202,
+            {"executionArn": started["executionArn"], "name": name, "startDate": started["startDate"].timestamp()},
+        )
+
+    def _already_started(self, name: str, run_input: str) -> ApiResult:
+        """Step Functions' rule: the same name and input while running is the same execution."""
+        arn = self._execution_arn(name)
+        described = self._sfn.describe_execution(executionArn=arn)
+        if described["status"] == "RUNNING" and json.loads(described["input"]) == json.loads(run_input):
+            return ApiResult(202, {"executionArn": arn, "name": name, "startDate": described["startDate"].timestamp()})
+        return ApiResult(
+            409,
+            {
+                "message": f"execution {name} already exists (status {described['status']}); "
+                "use another Idempotency-Key to start a new run",
+                "name": name,
+                "executionArn": arn,
+            },
+        )
+
+    def describe(self, name: str) -> ApiResult:
+        try:
+            described = self._sfn.describe_execution(executionArn=self._execution_arn(name))
+        except self._sfn.exceptions.ExecutionDoesNotExist:
+            return ApiResult(404, {"message": f"no execution named {name}"})
+        stop = described.get("stopDate")
+        return ApiResult(
+            200,
+            {
+                "name": described["name"],
+                "executionArn": described["executionArn"],
+                "status": described["status"],
+                "startDate": described["startDate"].timestamp(),
+                "stopDate": stop.timestamp() if stop else None,
+                "error": described.get("error"),
+                "cause": described.get("cause"),
+                "output": json.loads(described["output"]) if described.get("output") else None,
+            },
+        )
+
+    def _execution_arn(self, name: str) -> str:
+        return self._state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
+
+    def _signed(self, request: Request, body: bytes) -> bool:
+        """Verify the SigV4 signature, as IAM authorization of the deployed API does."""
+        fields = _authorization_fields(request.headers.get("Authorization", ""))
+        if fields is None or "X-Amz-Date" not in request.headers:
+            return False
+        access_key, _date, region, service, _terminal = fields["Credential"].split("/")
+        if service != SERVICE or access_key != self._credentials.access_key:
+            return False
+        signed = fields["SignedHeaders"].split(";")
+        aws_request = AWSRequest(
+            method=request.method,
+            url=request.url,
+            data=body,
+            headers={name: request.headers.get(name, "") for name in signed},
+        )
+        aws_request.context["timestamp"] = request.headers["X-Amz-Date"]
+        signer = SigV4Auth(self._credentials, SERVICE, region)
+        expected = signer.signature(
+            signer.string_to_sign(aws_request, signer.canonical_request(aws_request)), aws_request
+        )
+        return hmac.compare_digest(expected, fields["Signature"])
+
+
+def _authorization_fields(header: str) -> dict[str, str] | None:
+    algorithm, _, rest = header.partition(" ")
+    if algorithm != "AWS4-HMAC-SHA256":
+        return None
+    fields = dict(part.strip().split("=", 1) for part in rest.split(",") if "=" in part)
+    return fields if {"Credential", "SignedHeaders", "Signature"} <= fields.keys() else None
+
+
+def _describe(error: Any) -> str:
+    where = "/".join(str(part) for part in error.path) or "body"
+    if error.validator in {"pattern", "enum", "minLength", "maxLength"} and where in FIELD_RULES:
+        return f"{where} must be {FIELD_RULES[where]}: {error.instance!r}"
+    return f"{where}: {error.message}"

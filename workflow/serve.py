@@ -1,0 +1,63 @@
+"""``pipeline serve``: run the embedded environment as a long-lived local AWS endpoint."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from datetime import datetime
+from pathlib import Path
+from typing import TextIO
+
+from workflow.local.environment import LocalPipeline, Notification
+from workflow.local.server import LocalServer
+from workflow.report import one_line
+
+
+def print_notification(notification: Notification, out: TextIO = sys.stdout) -> None:
+    attributes = " ".join(f"{name}={value}" for name, value in sorted(notification.attributes.items()))
+    stamp = datetime.now().strftime("%H:%M:%S")
+    print(f"[{stamp}] notification: {notification.subject or '(no subject)'}  [{attributes}]", file=out)
+    print(f"           {one_line(notification.message)}", file=out, flush=True)
+
+
+def banner(server: LocalServer, log_file: Path) -> str:
+    stack = server.pipeline.stack
+    exports = " ".join(f"{name}={value}" for name, value in server.environment().items())
+    return "\n".join(
+        [
+            "Serving the pipeline locally (Ctrl-C to stop).",
+            f"  AWS endpoint   {server.endpoint_url}   (S3, Step Functions, SNS, SQS, EventBridge, CloudFormation)",
+            f"  HTTP API       {server.api_url}   (POST executions, GET executions/NAME; SigV4, service execute-api)",
+            f"  bucket         s3://{stack.bucket_name}",
+            f"  state machine  {stack.state_machine_arn}",
+            f"  function logs  {log_file}",
+            "",
+            "In another shell:",
+            f"  export {exports}",
+            f"  aws s3 cp FILE s3://{stack.bucket_name}/incoming/FILE     # the S3 rule starts a run",
+            "  .venv/bin/pipeline submit FILE                             # a run through the API",
+            "",
+            "Notifications appear here as they are published.",
+        ]
+    )
+
+
+def serve(*, host: str, port: int, log_file: Path) -> None:
+    """Serve until SIGINT or SIGTERM."""
+    # Request lines of the endpoint would drown the notifications.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    with (
+        log_file.open("w", encoding="utf-8") as log_stream,
+        LocalPipeline.from_project(log_stream=log_stream) as pipeline,
+    ):
+        server = LocalServer(pipeline, host=host, port=port, on_notification=print_notification)
+        server.start()
+        print(banner(server, log_file), flush=True)
+        stop.wait()
+        server.stop()
+    print("Stopped.", flush=True)
