@@ -14,11 +14,15 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from stacks.constants import STACK_NAME
 from tasks.common.layout import INCOMING_PREFIX
 from tasks.common.models import ProcessingType
+from workflow.local.faults import FAULT_HELP, FAULT_METAVAR, FaultSpec, parse_fault
+
+if TYPE_CHECKING:
+    from workflow.local.environment import LocalPipeline
 
 EXIT_SUCCEEDED = 0
 EXIT_FAILED = 1
@@ -35,6 +39,15 @@ class UsageError(Exception):
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def inject_faults(pipeline: LocalPipeline, faults: Sequence[FaultSpec]) -> None:
+    for fault in faults:
+        try:
+            function = pipeline.function_for_state(fault.state)
+        except KeyError as exc:
+            raise UsageError(f"--fail {fault.state}: {exc.args[0]}") from None
+        pipeline.lambdas.inject_fault(function, error=fault.error, times=fault.times)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="print one JSON object instead of the text report")
     run.add_argument("--out", type=Path, metavar="DIR", help="copy the output, rejects and manifest into DIR")
     run.add_argument("--timeout", type=float, default=300.0, metavar="SECONDS", help="give up after this long")
+    run.add_argument("--fail", action="append", type=parse_fault, default=[], metavar=FAULT_METAVAR, help=FAULT_HELP)
     serve = commands.add_parser(
         "serve",
         help="serve the local environment on an AWS-compatible endpoint with the HTTP API",
@@ -64,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--port", type=int, default=DEFAULT_PORT, help=f"port to listen on (default {DEFAULT_PORT}; 0: any)"
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--fail", action="append", type=parse_fault, default=[], metavar=FAULT_METAVAR, help=FAULT_HELP)
     submit = commands.add_parser(
         "submit",
         help="start a run through the HTTP API (deployed, or served locally)",
@@ -121,6 +136,7 @@ def run_command(args: argparse.Namespace) -> int:
             print(f"pipeline: {exc}", file=sys.stderr)
             return EXIT_FAILED
         with pipeline:
+            inject_faults(pipeline, args.fail)
             metadata = {PROCESSING_TYPE_METADATA: args.processing_type} if args.processing_type else {}
             started = time.monotonic()
             pipeline.upload_file(INCOMING_PREFIX + args.path.name, args.path, metadata=metadata)
@@ -167,7 +183,12 @@ def serve_command(args: argparse.Namespace) -> int:
     log_dir = PROJECT_ROOT / ".pipeline" / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     try:
-        serve(host=args.host, port=args.port, log_file=log_dir / f"serve-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.log")
+        serve(
+            host=args.host,
+            port=args.port,
+            log_file=log_dir / f"serve-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.log",
+            prepare=lambda pipeline: inject_faults(pipeline, args.fail),
+        )
     except OSError as exc:
         print(f"pipeline: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
         return EXIT_FAILED

@@ -6,6 +6,7 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import TextIO
@@ -44,8 +45,8 @@ def banner(server: LocalServer, log_file: Path) -> str:
     )
 
 
-def serve(*, host: str, port: int, log_file: Path) -> None:
-    """Serve until SIGINT or SIGTERM."""
+def serve(*, host: str, port: int, log_file: Path, prepare: Callable[[LocalPipeline], None]) -> None:
+    """Serve until SIGINT or SIGTERM; ``prepare`` sets up the entered environment (faults)."""
     # Request lines of the endpoint would drown the notifications.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     stop = threading.Event()
@@ -55,6 +56,7 @@ def serve(*, host: str, port: int, log_file: Path) -> None:
         log_file.open("w", encoding="utf-8") as log_stream,
         LocalPipeline.from_project(log_stream=log_stream) as pipeline,
     ):
+        prepare(pipeline)
         server = LocalServer(pipeline, host=host, port=port, on_notification=print_notification)
         server.start()
         print(banner(server, log_file), flush=True)

@@ -91,3 +91,24 @@ def test_wait_states_and_retries_use_the_scaled_clock(stack_model: StackModel) -
     assert execution.status == "FAILED"
     assert local.clock.wait_delays == [600.0]
     assert local.clock.retry_delays == [300.0]
+
+
+def test_redrive_relies_on_moto_execution_internals(pipeline: LocalPipeline) -> None:
+    # Reliance: the parser backend's Execution object, restarted in place by workflow/local/redrive.py.
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    pipeline.upload("incoming/x.jsonl", b'{"a": 1}\n')
+    arn = pipeline.started[0]
+    pipeline.wait(arn, timeout=30)
+    from moto.stepfunctions.responses import get_backend
+
+    execution = get_backend("123456789012", "us-east-1").describe_execution(arn)
+    assert execution.status == "SUCCEEDED"
+    for attribute in ("exec_worker", "error", "cause", "stop_date", "output", "execution_arn"):
+        assert hasattr(execution, attribute), attribute
+    assert callable(execution.get_start_state_machine_details)
+    assert callable(execution.start)
+    assert execution.to_history_output()["events"][0]["type"] == "ExecutionStarted"
+    assert json.loads(execution.state_machine.definition)["StartAt"] == "Validate"
+    # moto dispatches an action to the response method named after it, which redrive adds.
+    assert hasattr(StepFunctionResponse, "redrive_execution")

@@ -18,6 +18,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TextIO
@@ -28,7 +29,7 @@ from moto import mock_aws
 from stacks.constants import STACK_NAME
 from workflow.definition import substitute
 from workflow.local import clock as clock_module
-from workflow.local import eventbridge
+from workflow.local import eventbridge, redrive
 from workflow.local.lambdas import INVOKE_EVENT, LOCAL_ENVIRONMENT, LambdaEmulator, _environment
 from workflow.local.synth import template_path
 from workflow.local.template import REGION, StackModel, load_stack
@@ -98,6 +99,7 @@ class LocalPipeline:
         self.started: list[str] = []
         self._started_lock = threading.Lock()
         self._announced: set[str] = set()
+        self.redriver = redrive.Redriver()
         self._exit = ExitStack()
         self._queue_url = ""
 
@@ -116,6 +118,7 @@ class LocalPipeline:
             session.events.register(INVOKE_EVENT, self.lambdas.before_send, unique_id="local-lambda")
             self._exit.enter_context(clock_module.installed(self.clock))
             self._exit.enter_context(eventbridge.installed(self._start_from_rule, self._publish_from_rule))
+            self._exit.enter_context(redrive.installed(self.redriver))
             self._create_resources()
         except BaseException:
             self._exit.close()
@@ -224,6 +227,13 @@ class LocalPipeline:
                 }
             ]
         )
+
+    def redrive(self, execution_arn: str) -> datetime:
+        """Redrive through the Step Functions API, as a client would; the end is announced again."""
+        with self._started_lock:
+            self._announced.discard(execution_arn)
+        redriven: datetime = self.client("stepfunctions").redrive_execution(executionArn=execution_arn)["redriveDate"]
+        return redriven
 
     def announce_finished(self) -> None:
         """Announce every finished execution not announced yet (for executions nobody waits on)."""

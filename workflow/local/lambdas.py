@@ -30,6 +30,7 @@ from urllib.parse import unquote, urlparse
 
 from botocore.awsrequest import AWSResponse
 
+from workflow.local.faults import DEFAULT_FAULT
 from workflow.local.template import LocalFunction
 
 Handler = Callable[[dict[str, Any], Any], Any]
@@ -94,9 +95,6 @@ def parse_invoke_url(url: str) -> tuple[str, str | None]:
         fields = reference.split(":")
         return fields[6], fields[7] if len(fields) > 7 else qualifier
     return reference, qualifier
-
-
-DEFAULT_FAULT = "InjectedFault"
 
 
 @dataclass

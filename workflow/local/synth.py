@@ -26,8 +26,10 @@ _INPUT_GLOBS = (
     "app.py",
     "cdk.json",
     "stacks/**/*.py",
-    "workflow/*.py",
+    # What the stack reads from workflow/: the definition and the API contract.
+    "workflow/definition.py",
     "workflow/*.asl.json",
+    "workflow/api_contract.py",
     "tasks/**/*.py",
     "tasks/requirements.txt",
 )
