@@ -15,6 +15,7 @@ from typing import Any
 
 import boto3
 from moto.events.models import Rule
+from moto.stepfunctions.responses import StepFunctionResponse, get_backend
 
 from workflow.local.environment import LocalPipeline
 from workflow.local.template import StackModel
@@ -95,13 +96,9 @@ def test_wait_states_and_retries_use_the_scaled_clock(stack_model: StackModel) -
 
 def test_redrive_relies_on_moto_execution_internals(pipeline: LocalPipeline) -> None:
     # Reliance: the parser backend's Execution object, restarted in place by workflow/local/redrive.py.
-    from moto.stepfunctions.responses import StepFunctionResponse
-
     pipeline.upload("incoming/x.jsonl", b'{"a": 1}\n')
     arn = pipeline.started[0]
     pipeline.wait(arn, timeout=30)
-    from moto.stepfunctions.responses import get_backend
-
     execution = get_backend("123456789012", "us-east-1").describe_execution(arn)
     assert execution.status == "SUCCEEDED"
     for attribute in ("exec_worker", "error", "cause", "stop_date", "output", "execution_arn"):

@@ -62,7 +62,9 @@ def restart_definition(definition: str, state: str, state_input: str) -> str:
     return json.dumps(parsed)
 
 
-def continued_history(earlier: list[dict[str, Any]], later: list[dict[str, Any]], record: RedriveRecord) -> list[dict[str, Any]]:
+def continued_history(
+    earlier: list[dict[str, Any]], later: list[dict[str, Any]], record: RedriveRecord
+) -> list[dict[str, Any]]:
     """The earlier history, an ``ExecutionRedriven`` event, then what the restart did."""
     redriven = {
         "type": "ExecutionRedriven",
@@ -73,13 +75,20 @@ def continued_history(earlier: list[dict[str, Any]], later: list[dict[str, Any]]
         event
         for event in later
         if event["type"] != "ExecutionStarted"
-        and event.get("stateEnteredEventDetails", event.get("stateExitedEventDetails", {})).get("name") != _RESTART_STATE
+        and event.get("stateEnteredEventDetails", event.get("stateExitedEventDetails", {})).get("name")
+        != _RESTART_STATE
     ]
     merged = [*earlier]
     for event in [redriven, *kept]:
         number = len(merged) + 1
         merged.append({**event, "id": number, "previousEventId": number - 1})
     return merged
+
+
+def _state_name(event: dict[str, Any]) -> str | None:
+    details = event.get("stateEnteredEventDetails") or event.get("stateExitedEventDetails") or {}
+    name: str | None = details.get("name")
+    return name
 
 
 class Redriver:
