@@ -9,10 +9,13 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from stacks.alerts import PipelineAlerts
+from stacks.api import ApiThrottling, PipelineApi
 from stacks.compliance import acknowledge, set_depends_on
 from stacks.config import PipelineConfig
 from stacks.constants import (
     OUTPUT_ALARM_TOPIC,
+    OUTPUT_API_ID,
+    OUTPUT_API_URL,
     OUTPUT_BUCKET,
     OUTPUT_DASHBOARD,
     OUTPUT_STATE_MACHINE,
@@ -27,7 +30,7 @@ from stacks.storage import PipelineBucket
 from stacks.tasks import TaskFunctions
 from stacks.triggers import DeliveryDeadLetterQueue, S3Trigger
 from stacks.workflow import PipelineStateMachine
-from tasks.common.layout import INCOMING_PREFIX, PROCESSED_PREFIX, STAGING_PREFIX
+from tasks.common.layout import PROCESSED_PREFIX, SOURCE_PREFIXES, STAGING_PREFIX
 
 TRANSFORMS = ("TransformCsv", "TransformJson", "TransformJsonl")
 READ = ["s3:GetObject", "s3:GetObjectVersion"]
@@ -108,6 +111,14 @@ class PipelineStack(Stack):
 
         dead_letters = DeliveryDeadLetterQueue(self, "UndeliveredEvents", key=keys.messages).queue
         S3Trigger(self, "S3Trigger", bucket=bucket, state_machine=machine, dead_letter_queue=dead_letters)
+        api = PipelineApi(
+            self,
+            "Api",
+            state_machine=machine,
+            bucket=bucket,
+            log_groups=log_groups,
+            throttling=ApiThrottling.from_context(self.node),
+        )
         alerts = PipelineAlerts(
             self,
             "Alerts",
@@ -129,18 +140,22 @@ class PipelineStack(Stack):
         CfnOutput(self, OUTPUT_TOPIC, value=topics.runs.topic_arn)
         CfnOutput(self, OUTPUT_ALARM_TOPIC, value=topics.alarms.topic_arn)
         CfnOutput(self, OUTPUT_DASHBOARD, value=alerts.dashboard.dashboard_name)
+        CfnOutput(self, OUTPUT_API_URL, value=api.rest_api.url)
+        CfnOutput(self, OUTPUT_API_ID, value=api.rest_api.rest_api_id)
 
     @staticmethod
     def _grant_data_access(tasks: TaskFunctions, bucket: s3.IBucket) -> None:
         roles = tasks.roles
+        # Sources: incoming/ (S3-triggered) and uploads/ (submitted through the API).
         for name in ("Validate", "Fetch", *TRANSFORMS):
-            allow_objects(roles[name], bucket, INCOMING_PREFIX, READ)
-            allow_listing(roles[name], bucket, INCOMING_PREFIX)
+            for prefix in SOURCE_PREFIXES:
+                allow_objects(roles[name], bucket, prefix, READ)
+                allow_listing(roles[name], bucket, prefix)
         for name in ("Validate", "Fetch"):
-            acknowledge_prefix_wildcards(roles[name], INCOMING_PREFIX)
+            acknowledge_prefix_wildcards(roles[name], *SOURCE_PREFIXES)
         for name in TRANSFORMS:
             allow_objects(roles[name], bucket, STAGING_PREFIX, WRITE)
-            acknowledge_prefix_wildcards(roles[name], INCOMING_PREFIX, STAGING_PREFIX)
+            acknowledge_prefix_wildcards(roles[name], *SOURCE_PREFIXES, STAGING_PREFIX)
         allow_objects(roles["WriteOutput"], bucket, STAGING_PREFIX, ["s3:GetObject", "s3:DeleteObject"])
         allow_objects(roles["WriteOutput"], bucket, PROCESSED_PREFIX, WRITE)
         acknowledge_prefix_wildcards(roles["WriteOutput"], STAGING_PREFIX, PROCESSED_PREFIX)

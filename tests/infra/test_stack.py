@@ -142,8 +142,8 @@ def test_s3_rule_starts_the_state_machine_for_objects_created_under_incoming(tem
 @pytest.mark.parametrize(
     ("function", "allowed_prefixes"),
     [
-        ("Validate", {"incoming/*"}),
-        ("TransformCsv", {"incoming/*", "staging/*"}),
+        ("Validate", {"incoming/*", "uploads/*"}),
+        ("TransformCsv", {"incoming/*", "uploads/*", "staging/*"}),
         ("WriteOutput", {"staging/*", "processed/*"}),
         ("Notify", {"processed/*"}),
     ],
