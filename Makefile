@@ -26,7 +26,7 @@ demo: $(STAMP)
 
 # Set up, then run every gate CI runs: lint, types, and the whole test suite (scans included).
 test: lint typecheck $(CHECKOV)
-	PIPELINE_CHECKOV=$(CHECKOV) $(BIN)/python -m pytest -n 2
+	PIPELINE_CHECKOV=$(CHECKOV) $(BIN)/python -m pytest -n 2 --dist loadfile
 
 $(CHECKOV):
 	$(PYTHON) -m venv $(CHECKOV_VENV)

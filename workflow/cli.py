@@ -12,7 +12,7 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -88,6 +88,45 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--type", dest="processing_type", choices=[member.value for member in ProcessingType])
     submit.add_argument("--idempotency-key", metavar="K", help="a retry with the same K never starts a second run")
     submit.add_argument("--stack", default=STACK_NAME, help=f"stack name (default {STACK_NAME})")
+    executions = commands.add_parser(
+        "executions",
+        help="list recent runs: trigger, source key, status, start, duration, redrivable",
+        description="List the stack's recent runs (deployed, or 'pipeline serve' through AWS_ENDPOINT_URL).",
+    )
+    executions.add_argument("--status", type=str.upper, choices=STATUSES, help="only runs with this status")
+    executions.add_argument(
+        "--since",
+        type=duration_argument,
+        metavar="DURATION",
+        help="only runs started in the last DURATION (30m, 2h, 7d)",
+    )
+    executions.add_argument("--json", action="store_true", help="print JSON")
+    executions.add_argument("--stack", default=STACK_NAME, help=f"stack name (default {STACK_NAME})")
+    show = commands.add_parser(
+        "show",
+        help="show one run state by state, as the Step Functions console does",
+        description="Each state's status, attempts, duration, error and cause, input and output sizes.",
+    )
+    show.add_argument("execution", metavar="EXECUTION", help="execution name or ARN")
+    show.add_argument("--json", action="store_true", help="print JSON")
+    show.add_argument(
+        "--graph", action="store_true", help="print the workflow as a Mermaid flowchart coloured by this run"
+    )
+    show.add_argument("--stack", default=STACK_NAME, help=f"stack name (default {STACK_NAME})")
+    redrive = commands.add_parser(
+        "redrive",
+        help="redrive failed runs from the state that failed them",
+        description="Redrive EXECUTION, or every redrivable failed run; say for each other run why not.",
+    )
+    redrive.add_argument("execution", nargs="?", metavar="EXECUTION", help="execution name or ARN")
+    redrive.add_argument("--all-failed", action="store_true", help="redrive every redrivable failed run")
+    redrive.add_argument(
+        "--since",
+        type=duration_argument,
+        metavar="DURATION",
+        help="with --all-failed: only runs started in the last DURATION",
+    )
+    redrive.add_argument("--stack", default=STACK_NAME, help=f"stack name (default {STACK_NAME})")
     cost = commands.add_parser(
         "cost",
         help="estimate the monthly AWS cost from the synthesized template and a measured run",
@@ -219,7 +258,52 @@ def submit_command(args: argparse.Namespace) -> int:
     return EXIT_SUCCEEDED
 
 
-COMMANDS = {"run": run_command, "serve": serve_command, "submit": submit_command, "cost": cost_command}
+def operate_command(args: argparse.Namespace) -> int:
+    from workflow.operate import OperateError, connect, executions, redrive_failed, redrive_one, show
+
+    if args.command == "redrive" and (args.execution is None) == (not args.all_failed):
+        raise UsageError("redrive takes EXECUTION or --all-failed (one of them)")
+    if args.command == "redrive" and args.since is not None and not args.all_failed:
+        raise UsageError("--since goes with --all-failed")
+    try:
+        target = connect(args.stack)
+        if args.command == "executions":
+            print(executions(target, status=args.status, since=args.since, as_json=args.json))
+            return EXIT_SUCCEEDED
+        if args.command == "show":
+            print(show(target, args.execution, as_json=args.json, graph=args.graph))
+            return EXIT_SUCCEEDED
+        outcomes = redrive_failed(target, args.since) if args.all_failed else [redrive_one(target, args.execution)]
+    except OperateError as exc:
+        print(f"pipeline: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    for outcome in outcomes:
+        print(outcome.line())
+    if not outcomes:
+        print("no failed runs")
+    refused = args.execution is not None and not outcomes[0].redriven
+    return EXIT_FAILED if refused else EXIT_SUCCEEDED
+
+
+def duration_argument(text: str) -> timedelta:
+    from workflow.inspection import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+COMMANDS = {
+    "run": run_command,
+    "serve": serve_command,
+    "submit": submit_command,
+    "executions": operate_command,
+    "show": operate_command,
+    "redrive": operate_command,
+    "cost": cost_command,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tasks.common.models import OutputLocation, decode_event, to_payload
-from workflow.local.environment import Execution, Notification
-from workflow.local.trace import RunTrace
+
+if TYPE_CHECKING:
+    from workflow.local.environment import Execution, Notification
+    from workflow.local.trace import RunTrace
 
 
 def output_of(execution_output: dict[str, Any] | None) -> OutputLocation | None:

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from moto.core.exceptions import AWSError
 from moto.core.responses import ActionResult
-from moto.stepfunctions.exceptions import AWSError
 from moto.stepfunctions.parser.asl.eval.evaluation_details import StateMachineDetails
 from moto.stepfunctions.responses import StepFunctionResponse
 
