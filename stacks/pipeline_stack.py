@@ -18,6 +18,7 @@ from stacks.constants import (
     OUTPUT_API_URL,
     OUTPUT_BUCKET,
     OUTPUT_DASHBOARD,
+    OUTPUT_OPERATOR_ROLE,
     OUTPUT_STATE_MACHINE,
     OUTPUT_TOPIC,
 )
@@ -25,6 +26,7 @@ from stacks.keys import PipelineKeys
 from stacks.log_groups import LogGroups
 from stacks.network import PipelineNetwork
 from stacks.notifications import NotificationTopics
+from stacks.operators import OperatorRole
 from stacks.roles import ServiceRole
 from stacks.storage import PipelineBucket
 from stacks.tasks import TaskFunctions
@@ -135,6 +137,8 @@ class PipelineStack(Stack):
             set_depends_on(function, [tasks.roles[name].policy, *routes])
         set_depends_on(machine, [workflow.role.policy])
 
+        operators = OperatorRole(self, "Operations", state_machine=machine)
+        CfnOutput(self, OUTPUT_OPERATOR_ROLE, value=operators.role.mutable_role.role_arn)
         CfnOutput(self, OUTPUT_BUCKET, value=bucket.bucket_name)
         CfnOutput(self, OUTPUT_STATE_MACHINE, value=machine.state_machine_arn)
         CfnOutput(self, OUTPUT_TOPIC, value=topics.runs.topic_arn)

@@ -15,9 +15,24 @@ from constructs import Construct
 
 
 class ServiceRole(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, service: str, description: str, **kwargs: Any) -> None:
+    """A role for ``service`` (a service principal such as ``lambda.amazonaws.com``) or, given
+    ``principal`` instead, for that principal (the operators of this account)."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        description: str,
+        service: str | None = None,
+        principal: iam.IPrincipal | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        self.mutable_role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal(service), description=description)
+        if (service is None) == (principal is None):
+            raise ValueError("a ServiceRole is for a service or for a principal, exactly one")
+        assumed_by = principal if principal is not None else iam.ServicePrincipal(str(service))
+        self.mutable_role = iam.Role(self, "Role", assumed_by=assumed_by, description=description)
         self.policy = iam.ManagedPolicy(self, "Policy", roles=[self.mutable_role], description=description)
         self.role = self.mutable_role.without_policy_updates()
 

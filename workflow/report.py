@@ -74,7 +74,7 @@ class RunReport:
         lines.append(f"  notifications ({len(self.notifications)})")
         for notification in self.notifications:
             attributes = " ".join(f"{name}={value}" for name, value in sorted(notification.attributes.items()))
-            lines.append(f"    {notification.subject or '(no subject)'}  [{attributes}]")
+            lines.append(f"    {headline(notification)}  [{attributes}]")
             lines.append(f"      {one_line(notification.message)}")
         if self.log_file:
             lines.append(f"  logs       {self.log_file}")
@@ -82,6 +82,17 @@ class RunReport:
 
     def to_json_text(self) -> str:
         return json.dumps(self.as_json(), indent=2, default=str)
+
+
+def headline(notification: Notification) -> str:
+    """The subject, or for a subject-less message (the failure announcement) its summary."""
+    if notification.subject:
+        return notification.subject
+    try:
+        summary = json.loads(notification.message).get("summary")
+    except (ValueError, AttributeError):
+        summary = None
+    return str(summary) if summary else "(no subject)"
 
 
 def error_message(cause: str | None) -> str | None:

@@ -244,3 +244,22 @@ def test_a_dashboard_shows_the_pipeline(template: dict[str, Any]) -> None:
     body = json.dumps(dashboard["Properties"]["DashboardBody"])
     for metric in ("ExecutionsFailed", "ExecutionsSucceeded", "RecordsProcessed", "Throttles", "Duration"):
         assert metric in body, metric
+
+
+def test_the_operator_role_may_inspect_and_redrive_this_state_machine_only(template: dict[str, Any]) -> None:
+    role = output_ref_of_role(template)
+    statements = statements_of_role(template, role)
+    actions = {action for statement in statements for action in as_list(statement["Action"])}
+    assert {"states:RedriveExecution", "states:DescribeExecution", "states:GetExecutionHistory"} <= actions
+    assert "states:StartExecution" not in actions
+    machine = output_ref(template, OUTPUT_STATE_MACHINE)
+    for statement in statements:
+        assert "*" not in as_list(statement["Resource"])
+        if any(action.startswith("states:") for action in as_list(statement["Action"])):
+            assert machine in json.dumps(statement["Resource"])
+
+
+def output_ref_of_role(template: dict[str, Any]) -> str:
+    arn = template["Outputs"]["OperatorRoleArn"]["Value"]
+    logical_id: str = arn["Fn::GetAtt"][0]
+    return logical_id
