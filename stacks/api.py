@@ -139,6 +139,12 @@ def start_request_template(*, state_machine_arn: str, default_bucket: str) -> st
             # Velocity string literals have no escapes: the quotes of the inner string come from a
             # single-quoted (verbatim) literal.
             "#set($quote = '\\\"')",
+            '#if("$!body.versionId" == "")',
+            "#set($versionJson = 'null')",
+            "#else",
+            f"#set($versionText = {json_text(json_text('$body.versionId'))})",
+            '#set($versionJson = "$quote$versionText$quote")',
+            "#end",
             '#if("$!body.processingType" == "")',
             "#set($typeJson = 'null')",
             "#else",
@@ -148,7 +154,7 @@ def start_request_template(*, state_machine_arn: str, default_bucket: str) -> st
             "{",
             f'  "stateMachineArn": "{state_machine_arn}",',
             f'  "name": "{json_text("$name")}",',
-            '  "input": "{\\"bucket\\": \\"$bucketText\\", \\"key\\": \\"$keyText\\", '
+            '  "input": "{\\"bucket\\": \\"$bucketText\\", \\"key\\": \\"$keyText\\", \\"versionId\\": $versionJson, '
             '\\"processingType\\": $typeJson, \\"trigger\\": \\"api\\"}"',
             "}",
         ]

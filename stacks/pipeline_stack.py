@@ -160,7 +160,8 @@ class PipelineStack(Stack):
         for name in TRANSFORMS:
             allow_objects(roles[name], bucket, STAGING_PREFIX, WRITE)
             acknowledge_prefix_wildcards(roles[name], *SOURCE_PREFIXES, STAGING_PREFIX)
-        allow_objects(roles["WriteOutput"], bucket, STAGING_PREFIX, ["s3:GetObject", "s3:DeleteObject"])
+        allow_objects(roles["WriteOutput"], bucket, STAGING_PREFIX, ["s3:GetObject"])
+        allow_listing(roles["WriteOutput"], bucket, STAGING_PREFIX)
         allow_objects(roles["WriteOutput"], bucket, PROCESSED_PREFIX, WRITE)
         acknowledge_prefix_wildcards(roles["WriteOutput"], STAGING_PREFIX, PROCESSED_PREFIX)
         # The notification marker: written once with If-None-Match, read back on a retry.

@@ -36,6 +36,8 @@ START_REQUEST_SCHEMA: dict[str, Any] = {
             # folder (Validate checks again).
             "pattern": r"^(?!.*//)(?!.*/$)(incoming|uploads)/(?!(.*/)?\.{1,2}(/|$))[^\u0000-\u001f\u007f]+$",
         },
+        # Pins the run to one version of the object (pipeline submit sends the one it uploaded).
+        "versionId": {"type": "string", "minLength": 1, "maxLength": 1024, "pattern": "^[A-Za-z0-9._+/=-]+$"},
         "processingType": {"type": "string", "enum": [member.value for member in ProcessingType]},
     },
 }
@@ -45,6 +47,7 @@ START_REQUEST_SCHEMA: dict[str, Any] = {
 FIELD_RULES = {
     "key": "a file under incoming/ or uploads/, with no empty, '.' or '..' segment and no control characters",
     "bucket": "an S3 bucket name",
+    "versionId": "an S3 version id",
     "processingType": "one of " + ", ".join(member.value for member in ProcessingType),
 }
 

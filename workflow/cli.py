@@ -9,6 +9,9 @@ reports each state, the output and the notifications. Exit status: 0 when the ru
 from __future__ import annotations
 
 import argparse
+import math
+import os
+import socket
 import sys
 import time
 from collections.abc import Sequence
@@ -17,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from stacks.constants import STACK_NAME
-from tasks.common.layout import INCOMING_PREFIX
+from tasks.common.layout import INCOMING_PREFIX, SOURCE_PREFIXES
 from tasks.common.models import ProcessingType
 from workflow.local.faults import FAULT_HELP, FAULT_METAVAR, FaultSpec, parse_fault
 
@@ -138,8 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def check_run_arguments(args: argparse.Namespace) -> None:
-    path: Path = args.path
+def check_readable_file(path: Path) -> None:
     if not path.exists():
         raise UsageError(f"no such file: {path}")
     if not path.is_file():
@@ -149,10 +151,14 @@ def check_run_arguments(args: argparse.Namespace) -> None:
             pass
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def check_run_arguments(args: argparse.Namespace) -> None:
+    check_readable_file(args.path)
     if args.out is not None and args.out.exists() and not args.out.is_dir():
         raise UsageError(f"--out must be a directory: {args.out}")
-    if args.timeout <= 0:
-        raise UsageError("--timeout must be positive")
+    if not math.isfinite(args.timeout) or args.timeout <= 0:
+        raise UsageError("--timeout must be a positive number of seconds")
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -219,18 +225,20 @@ def serve_command(args: argparse.Namespace) -> int:
 
     if not 0 <= args.port <= 65535:
         raise UsageError("--port must be between 0 and 65535")
+    try:
+        with socket.create_server((args.host, args.port)):
+            pass
+    except OSError as exc:
+        print(f"pipeline: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_FAILED
     log_dir = PROJECT_ROOT / ".pipeline" / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        serve(
-            host=args.host,
-            port=args.port,
-            log_file=log_dir / f"serve-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.log",
-            prepare=lambda pipeline: inject_faults(pipeline, args.fail),
-        )
-    except OSError as exc:
-        print(f"pipeline: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
-        return EXIT_FAILED
+    serve(
+        host=args.host,
+        port=args.port,
+        log_file=log_dir / f"serve-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.log",
+        prepare=lambda pipeline: inject_faults(pipeline, args.fail),
+    )
     return EXIT_SUCCEEDED
 
 
@@ -240,6 +248,9 @@ def submit_command(args: argparse.Namespace) -> int:
 
     if args.idempotency_key is not None and not valid_idempotency_key(args.idempotency_key):
         raise UsageError("--idempotency-key takes 1 to 64 characters of A-Z a-z 0-9 _ -")
+    if not args.target.startswith(SOURCE_PREFIXES):
+        # Not a key in the bucket: a local file to upload, which must exist and be readable.
+        check_readable_file(Path(args.target))
     try:
         submission = submit(
             args.target,
@@ -252,9 +263,11 @@ def submit_command(args: argparse.Namespace) -> int:
     except SubmitError as exc:
         print(f"pipeline: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    if submission.status == 409:
-        print(f"pipeline: {submission.message}", file=sys.stderr)
     print(submission.execution_arn)
+    if submission.status == 409:
+        # The run exists but is not this request's: it has ended, or its input differs.
+        print(f"pipeline: {submission.message}", file=sys.stderr)
+        return EXIT_FAILED
     return EXIT_SUCCEEDED
 
 
@@ -281,8 +294,9 @@ def operate_command(args: argparse.Namespace) -> int:
         print(outcome.line())
     if not outcomes:
         print("no failed runs")
+    # One named run not redriven is a failure; with --all-failed, only AWS errors are.
     refused = args.execution is not None and not outcomes[0].redriven
-    return EXIT_FAILED if refused else EXIT_SUCCEEDED
+    return EXIT_FAILED if refused or any(outcome.error for outcome in outcomes) else EXIT_SUCCEEDED
 
 
 def duration_argument(text: str) -> timedelta:
@@ -315,6 +329,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (``pipeline executions | head``): not an error worth a traceback.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_SUCCEEDED
 
 
 if __name__ == "__main__":

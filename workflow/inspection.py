@@ -84,7 +84,7 @@ def redrivability(status: str, error: str | None, stop_date: datetime | None, no
     return False, reason
 
 
-def _redrive_verdict(described: dict[str, Any], now: datetime) -> tuple[bool, str]:
+def redrive_verdict(described: dict[str, Any], now: datetime) -> tuple[bool, str]:
     """The rule above, overruled by the service when it says it will not redrive (AWS reports
     ``redriveStatus`` NOT_REDRIVABLE with its reason, e.g. the history event limit)."""
     verdict = redrivability(described["status"], described.get("error"), described.get("stopDate"), now)
@@ -267,7 +267,7 @@ def list_runs(
 def _summary(described: dict[str, Any], item: dict[str, Any], now: datetime) -> RunSummary:
     described = {**item, **described}
     run_input = _input_of(described)
-    redrivable, reason = _redrive_verdict(described, now)
+    redrivable, reason = redrive_verdict(described, now)
     return RunSummary(
         name=described["name"],
         execution_arn=described["executionArn"],
@@ -523,7 +523,7 @@ def show_run(sfn: Any, execution_arn: str, *, now: datetime | None = None) -> Ru
     described = sfn.describe_execution(executionArn=execution_arn)
     events = execution_history(sfn, execution_arn)
     run_input = _input_of(described)
-    redrivable, reason = _redrive_verdict(described, _aware(now or datetime.now(UTC)))
+    redrivable, reason = redrive_verdict(described, _aware(now or datetime.now(UTC)))
     return RunView(
         name=described["name"],
         execution_arn=described.get("executionArn", execution_arn),

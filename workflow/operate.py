@@ -18,7 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from stacks.constants import OUTPUT_STATE_MACHINE
 from workflow.graph import mermaid
-from workflow.inspection import list_runs, redrivability, render_run, render_runs, show_run
+from workflow.inspection import list_runs, redrive_verdict, render_run, render_runs, show_run
 from workflow.submit import SubmitError, stack_outputs
 
 FAILURE_STATUSES = ("FAILED", "TIMED_OUT", "ABORTED")
@@ -76,31 +76,37 @@ class RedriveOutcome:
     name: str
     redriven: bool
     reason: str
+    error: bool = False  # AWS refused a redrive that should have worked
 
     def line(self) -> str:
         return f"{self.name}: redriven" if self.redriven else f"{self.name}: not redriven: {self.reason}"
 
 
 def redrive_one(target: Target, execution: str, now: datetime | None = None) -> RedriveOutcome:
-    """Redrive one execution if that can help; say why not otherwise."""
+    """Redrive one execution if that can help; say why not otherwise (AWS's refusals included)."""
     arn = target.execution_arn(execution)
     described = _aws(lambda: target.sfn.describe_execution(executionArn=arn))
-    can, reason = redrivability(
-        described["status"], described.get("error"), described.get("stopDate"), now or datetime.now(UTC)
-    )
+    can, reason = redrive_verdict(described, now or datetime.now(UTC))
     if not can:
         return RedriveOutcome(described["name"], redriven=False, reason=reason)
-    _aws(lambda: target.sfn.redrive_execution(executionArn=arn))
+    try:
+        _aws(lambda: target.sfn.redrive_execution(executionArn=arn))
+    except OperateError as exc:
+        return RedriveOutcome(described["name"], redriven=False, reason=str(exc), error=True)
     return RedriveOutcome(described["name"], redriven=True, reason="")
 
 
 def redrive_failed(target: Target, since: timedelta | None) -> list[RedriveOutcome]:
-    """Redrive every failed execution (of ``since`` if given) that can be redriven."""
+    """Redrive every failed execution (of ``since`` if given) that can be redriven; one refusal or
+    AWS error does not stop the others."""
     outcomes = []
     for status in FAILURE_STATUSES:
         runs = _aws(lambda status=status: list_runs(target.sfn, target.state_machine_arn, status=status, since=since))
         for run in runs:
-            outcomes.append(redrive_one(target, run.execution_arn))
+            try:
+                outcomes.append(redrive_one(target, run.execution_arn))
+            except OperateError as exc:
+                outcomes.append(RedriveOutcome(run.name, redriven=False, reason=str(exc), error=True))
     return outcomes
 
 

@@ -52,14 +52,17 @@ def stack_outputs(session: boto3.Session, stack_name: str) -> dict[str, str]:
     return {output["OutputKey"]: output["OutputValue"] for output in stacks[0].get("Outputs", [])}
 
 
-def upload(session: boto3.Session, bucket: str, path: Path) -> str:
-    """Upload under ``uploads/``, which starts no run by itself (the API call does)."""
+def upload(session: boto3.Session, bucket: str, path: Path) -> tuple[str, str]:
+    """Upload under ``uploads/``, which starts no run by itself (the API call does); returns the
+    key and the version id, which pins the run to exactly these bytes."""
     key = UPLOADS_PREFIX + path.name
+    s3 = session.client("s3")
     try:
-        session.client("s3").upload_file(str(path), bucket, key)
-    except (ClientError, BotoCoreError) as exc:
+        with path.open("rb") as body:
+            version: str = s3.put_object(Bucket=bucket, Key=key, Body=body)["VersionId"]
+    except (ClientError, BotoCoreError, OSError) as exc:
         raise SubmitError(f"cannot upload {path} to s3://{bucket}/{key}: {exc}") from None
-    return key
+    return key, version
 
 
 def start_run(session: boto3.Session, api_url: str, body: dict[str, Any], idempotency_key: str | None) -> Submission:
@@ -100,8 +103,9 @@ def submit(target: str, *, processing_type: str | None, idempotency_key: str | N
     if missing:
         raise SubmitError(f"stack {stack_name!r} has no output {', '.join(sorted(missing))}")
     path = Path(target)
-    key = upload(session, outputs[OUTPUT_BUCKET], path) if path.is_file() else target
-    body: dict[str, Any] = {"key": key}
+    body: dict[str, Any] = {"key": target}
+    if path.is_file():
+        body["key"], body["versionId"] = upload(session, outputs[OUTPUT_BUCKET], path)
     if processing_type is not None:
         body["processingType"] = processing_type
     return start_run(session, outputs[OUTPUT_API_URL], body, idempotency_key)

@@ -25,8 +25,18 @@ from tasks.common.errors import ObjectNotFound, TransientError
 _CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=60)
 
 _NOT_FOUND_CODES = frozenset({"NoSuchKey", "NoSuchVersion", "404", "NotFound", "PreconditionFailed", "412"})
+# ConditionalRequestConflict: two conditional writes of one key raced; S3 says to retry.
 _TRANSIENT_CODES = frozenset(
-    {"SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable", "Throttling", "500", "503"}
+    {
+        "SlowDown",
+        "RequestTimeout",
+        "InternalError",
+        "ServiceUnavailable",
+        "Throttling",
+        "ConditionalRequestConflict",
+        "500",
+        "503",
+    }
 )
 _TRANSIENT_EXCEPTIONS = (
     ConnectionClosedError,

@@ -4,8 +4,8 @@
   this prefix, so nothing the pipeline writes can trigger it again).
 - ``uploads/``: sources that start no run by themselves: ``pipeline submit`` uploads here, then
   starts the run through the API.
-- ``staging/<execution name>/``: a run's uncommitted transform output; WriteOutput commits it and
-  deletes it, and a lifecycle rule expires what a failed run leaves behind.
+- ``staging/<execution name>/``: a run's transform output before the commit; WriteOutput copies it
+  under ``processed/`` and a lifecycle rule expires it (two days), so a retried commit can copy again.
 - ``processed/<source key without incoming/>/<version id>/``: committed outputs. The key depends
   only on the source key and version, so a retry, a redrive or a duplicated trigger rewrites the
   same objects instead of adding new ones.

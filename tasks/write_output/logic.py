@@ -2,7 +2,9 @@
 
 The committed keys depend only on the source key and version, so committing again (a retry, a
 redrive, a duplicated trigger) overwrites the same objects. The manifest is written last: a
-manifest present means its data and rejects objects are complete.
+manifest present means its data and rejects objects are complete. The staged objects are left
+for the bucket's ``staging/`` lifecycle rule: a retried commit (its first attempt's reply lost)
+copies them again instead of finding nothing to commit.
 """
 
 from __future__ import annotations
@@ -75,7 +77,7 @@ def commit(s3: Any, event: WriteOutputEvent, *, now: datetime | None = None) -> 
     }
     with s3_errors(f"staged output of {event.execution_arn}"):
         for staged_key, final_key in ((staged.data_key, keys.data), (staged.rejects_key, keys.rejects)):
-            # Managed copy: switches to multipart copy for objects over 5 GB.
+            # Managed copy: switches to a multipart copy for large objects.
             s3.copy({"Bucket": source.bucket, "Key": staged_key}, source.bucket, final_key, ExtraArgs=copy_args)
         body = json.dumps(manifest(event, location, now or datetime.now(UTC)), indent=2).encode()
         s3.put_object(
@@ -85,9 +87,5 @@ def commit(s3: Any, event: WriteOutputEvent, *, now: datetime | None = None) -> 
             ContentType="application/json",
             Metadata=metadata,
             ServerSideEncryption="AES256",
-        )
-        s3.delete_objects(
-            Bucket=source.bucket,
-            Delete={"Objects": [{"Key": staged.data_key}, {"Key": staged.rejects_key}], "Quiet": True},
         )
     return location

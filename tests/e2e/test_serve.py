@@ -6,6 +6,7 @@ import json
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -107,6 +108,49 @@ def test_pipeline_submit_finds_the_stack_by_name_and_starts_a_run(served: Served
     )
     assert wait_until(lambda: finished(served, "api-e2e-submit"), "the submitted run") == "SUCCEEDED"
     again = served.run_cli(str(BIN / "pipeline"), "submit", str(SAMPLE), "--idempotency-key", "e2e-submit")
-    assert again.returncode == 0
+    # The retry names the same run; it has ended, so it is a 409 and the command says so (exit 1)
+    assert again.returncode == 1
     assert again.stdout.strip() == result.stdout.strip()
     assert "already exists" in again.stderr
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        "AWS4-HMAC-SHA256 Credential=testing/x, SignedHeaders=host, Signature=abc",
+        "AWS4-HMAC-SHA256 Credential=someone/20260101/us-east-1/execute-api/aws4_request, SignedHeaders=host, "
+        "Signature=abc",
+        "Bearer token",
+    ],
+)
+def test_malformed_or_foreign_signatures_are_refused_with_403(served: Served, authorization: str) -> None:
+    request = urllib.request.Request(
+        served.api_url + "executions",
+        data=b'{"key": "incoming/a.csv"}',
+        headers={"Authorization": authorization, "X-Amz-Date": "20260101T000000Z"},
+        method="POST",
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=30)
+    assert refused.value.code == 403
+    assert "message" in json.loads(refused.value.read())
+
+
+def test_submit_pins_the_uploaded_version(served: Served, tmp_path: Path) -> None:
+    # Given two different files with the same name, submitted one after the other
+    first, second = tmp_path / "a" / "same.csv", tmp_path / "b" / "same.csv"
+    for path, rows in ((first, 2), (second, 5)):
+        path.parent.mkdir()
+        path.write_text("n\n" + "".join(f"{i}\n" for i in range(rows)))
+    for path, key in ((first, "pin-1"), (second, "pin-2")):
+        result = served.run_cli(str(BIN / "pipeline"), "submit", str(path), "--idempotency-key", key)
+        assert result.returncode == 0, result.stderr
+
+    # Then each run processed the bytes it uploaded, not the latest version of the key
+    records = {}
+    for name in ("api-pin-1", "api-pin-2"):
+        assert wait_until(lambda name=name: finished(served, name), name) == "SUCCEEDED"
+        status, described = signed(served, "GET", f"executions/{name}")
+        assert status == 200
+        records[name] = described["output"]["output"]["records"]
+    assert records == {"api-pin-1": 2, "api-pin-2": 5}

@@ -159,7 +159,19 @@ class TestWriteOutput:
         assert manifest["counts"] == {"input": 3, "records": 2, "rejected": 1}
         assert manifest["source"]["versionId"] == described.version_id
         assert manifest["executionArn"] == EXECUTION
-        assert s3.list_objects_v2(Bucket=BUCKET, Prefix="staging/")["KeyCount"] == 0
+
+    def test_a_retried_commit_succeeds_with_the_same_result(self, s3: Any) -> None:
+        # Given a commit whose reply was lost
+        described = source(s3, "incoming/a.jsonl", b'{"a": 1}\n')
+        event = staged_run(s3, described, b"1\n", b"")
+        first = commit(s3, event)
+
+        # When the same step runs again with the same event
+        again = commit(s3, event)
+
+        # Then it commits the same output again
+        assert again == first
+        assert s3.get_object(Bucket=BUCKET, Key=again.key)["Body"].read() == b"1\n"
 
     def test_committing_again_overwrites_the_same_keys(self, s3: Any) -> None:
         described = source(s3, "incoming/a.jsonl", b'{"a": 1}\n')
@@ -209,6 +221,7 @@ class TestNotify:
     ("code", "error"),
     [
         ("SlowDown", TransientError),
+        ("ConditionalRequestConflict", TransientError),
         ("RequestTimeout", TransientError),
         ("503", TransientError),
         ("NoSuchKey", ObjectNotFound),

@@ -14,6 +14,7 @@ import json
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.auth import SigV4Auth
@@ -36,6 +37,7 @@ from workflow.api_contract import (
 STAGE = "prod"
 SERVICE = "execute-api"
 MAX_BODY_BYTES = 256 * 1024  # the Step Functions execution input limit
+SIGNATURE_WINDOW = timedelta(minutes=15)
 _VALIDATOR = Draft4Validator(START_REQUEST_SCHEMA)
 
 
@@ -66,6 +68,9 @@ class LocalApi:
         return response(environ, start_response)
 
     def handle(self, request: Request) -> ApiResult:
+        if (request.content_length or 0) > MAX_BODY_BYTES:
+            return ApiResult(413, {"message": f"request body is larger than {MAX_BODY_BYTES} bytes"})
+        request.max_content_length = MAX_BODY_BYTES
         body = request.get_data(cache=True)
         if not self._signed(request, body):
             return ApiResult(403, {"message": "Missing Authentication Token or invalid signature"})
@@ -97,6 +102,7 @@ class LocalApi:
             {
                 "bucket": request.get("bucket", self._bucket_name),
                 "key": request["key"],
+                "versionId": request.get("versionId"),
                 "processingType": request.get("processingType"),
                 "trigger": Trigger.API.value,
             }
@@ -152,9 +158,12 @@ class LocalApi:
     def _signed(self, request: Request, body: bytes) -> bool:
         """Verify the SigV4 signature, as IAM authorization of the deployed API does."""
         fields = _authorization_fields(request.headers.get("Authorization", ""))
-        if fields is None or "X-Amz-Date" not in request.headers:
+        if fields is None or not _recent(request.headers.get("X-Amz-Date", "")):
             return False
-        access_key, _date, region, service, _terminal = fields["Credential"].split("/")
+        scope = fields["Credential"].split("/")
+        if len(scope) != 5:
+            return False
+        access_key, _date, region, service, _terminal = scope
         if service != SERVICE or access_key != self._credentials.access_key:
             return False
         signed = fields["SignedHeaders"].split(";")
@@ -170,6 +179,15 @@ class LocalApi:
             signer.string_to_sign(aws_request, signer.canonical_request(aws_request)), aws_request
         )
         return hmac.compare_digest(expected, fields["Signature"])
+
+
+def _recent(amz_date: str) -> bool:
+    """SigV4 refuses requests signed more than 15 minutes away from now."""
+    try:
+        signed_at = datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        return False
+    return abs(datetime.now(UTC) - signed_at) <= SIGNATURE_WINDOW
 
 
 def _authorization_fields(header: str) -> dict[str, str] | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 import warnings
@@ -98,7 +99,11 @@ class LocalPipeline:
         self._log_stream = log_stream
         self.started: list[str] = []
         self._started_lock = threading.Lock()
-        self._announced: set[str] = set()
+        # (execution ARN, redrive count): each end of each (re)drive is announced once.
+        self._announced: set[tuple[str, int]] = set()
+        self._clients = threading.local()
+        self._seen_endings: set[tuple[str, Any]] = set()
+        self._client_lock = threading.Lock()
         self.redriver = redrive.Redriver()
         self._exit = ExitStack()
         self._queue_url = ""
@@ -110,7 +115,10 @@ class LocalPipeline:
 
     def __enter__(self) -> LocalPipeline:
         try:
-            self._exit.enter_context(_environment(LOCAL_ENVIRONMENT))
+            # Nothing of the caller's AWS configuration leaks in: every call stays in the embedded
+            # environment, even with AWS_ENDPOINT_URL pointing at a running 'pipeline serve'.
+            outside = {name: None for name in os.environ if name.startswith("AWS_ENDPOINT_URL")}
+            self._exit.enter_context(_environment({**LOCAL_ENVIRONMENT, **outside, "AWS_PROFILE": None}))
             self._exit.enter_context(_quiet_emulator_logs(self._log_stream))
             self._exit.callback(self.lambdas.restore_logs)
             self._exit.enter_context(mock_aws(config=MOTO_CONFIG))
@@ -131,7 +139,12 @@ class LocalPipeline:
         self._exit.close()
 
     def client(self, service: str) -> Any:
-        return boto3.client(service, region_name=REGION)
+        """A client of the embedded environment; one per thread (creating clients is not thread-safe)."""
+        clients: dict[str, Any] = self._clients.__dict__.setdefault("by_service", {})
+        if service not in clients:
+            with self._client_lock:
+                clients[service] = boto3.client(service, region_name=REGION)
+        return clients[service]
 
     def _create_resources(self) -> None:
         stack = self.stack
@@ -201,10 +214,11 @@ class LocalPipeline:
         AWS emits it to the default bus; here it goes through the same rules, so the failure
         notification rule of the template publishes what it would publish on AWS.
         """
+        announcement = (execution_arn, int(described.get("redriveCount", 0)))
         with self._started_lock:
-            if execution_arn in self._announced:
+            if announcement in self._announced:
                 return
-            self._announced.add(execution_arn)
+            self._announced.add(announcement)
         detail = {
             "executionArn": execution_arn,
             "stateMachineArn": described["stateMachineArn"],
@@ -217,21 +231,24 @@ class LocalPipeline:
             "error": described.get("error"),
             "cause": described.get("cause"),
         }
-        self.client("events").put_events(
-            Entries=[
-                {
-                    "Source": "aws.states",
-                    "DetailType": STATUS_CHANGE,
-                    "Resources": [execution_arn],
-                    "Detail": json.dumps(detail),
-                }
-            ]
-        )
+        try:
+            self.client("events").put_events(
+                Entries=[
+                    {
+                        "Source": "aws.states",
+                        "DetailType": STATUS_CHANGE,
+                        "Resources": [execution_arn],
+                        "Detail": json.dumps(detail),
+                    }
+                ]
+            )
+        except Exception:
+            with self._started_lock:
+                self._announced.discard(announcement)  # the next look announces it again
+            raise
 
     def redrive(self, execution_arn: str) -> datetime:
-        """Redrive through the Step Functions API, as a client would; the end is announced again."""
-        with self._started_lock:
-            self._announced.discard(execution_arn)
+        """Redrive through the Step Functions API, as a client would; its end is announced again."""
         redriven: datetime = self.client("stepfunctions").redrive_execution(executionArn=execution_arn)["redriveDate"]
         return redriven
 
@@ -241,8 +258,13 @@ class LocalPipeline:
         pages = sfn.get_paginator("list_executions").paginate(stateMachineArn=self.stack.state_machine_arn)
         for page in pages:
             for item in page["executions"]:
-                if item["status"] in TERMINAL and item["executionArn"] not in self._announced:
-                    self._announce(item["executionArn"], sfn.describe_execution(executionArn=item["executionArn"]))
+                ending = (item["executionArn"], item.get("stopDate"))
+                if item["status"] not in TERMINAL or ending in self._seen_endings:
+                    continue
+                described = sfn.describe_execution(executionArn=item["executionArn"])
+                if described["status"] in TERMINAL:
+                    self._announce(item["executionArn"], described)
+                    self._seen_endings.add(ending)
 
     def _start_from_rule(self, state_machine_arn: str, name: str, payload: str) -> None:
         sfn = self.client("stepfunctions")

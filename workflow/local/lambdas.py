@@ -229,10 +229,14 @@ class LambdaEmulator:
 
 
 @contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    """Set ``values`` in ``os.environ`` for the duration of a cold start, then restore it."""
+def _environment(values: dict[str, str | None]) -> Iterator[None]:
+    """Set ``values`` in ``os.environ`` (``None``: unset) for the duration of the block, then restore."""
     saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
+    for name, value in values.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
     try:
         yield
     finally:

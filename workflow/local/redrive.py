@@ -99,12 +99,12 @@ class Redriver:
     def redrive(self, execution: Any, now: datetime | None = None) -> datetime:
         """Restart a moto execution object at the state that failed it."""
         now = now or datetime.now(UTC)
-        status = execution.status
-        if status not in REDRIVABLE_STATUSES:
-            raise ExecutionNotRedrivable(f"Execution {execution.execution_arn} is {status}, it cannot be redriven")
-        if execution.stop_date is not None and now - execution.stop_date > REDRIVE_WINDOW:
-            raise ExecutionNotRedrivable(f"Execution {execution.execution_arn} stopped more than 14 days ago")
         with self._lock:
+            status = execution.status
+            if status not in REDRIVABLE_STATUSES:
+                raise ExecutionNotRedrivable(f"Execution {execution.execution_arn} is {status}, it cannot be redriven")
+            if execution.stop_date is not None and now - execution.stop_date > REDRIVE_WINDOW:
+                raise ExecutionNotRedrivable(f"Execution {execution.execution_arn} stopped more than 14 days ago")
             history = list(execution.to_history_output()["events"])
             state, state_input = failed_state(history)
             record = self.records.setdefault(execution.execution_arn, RedriveRecord())

@@ -10,6 +10,7 @@ and the API the way they find them on AWS: by stack name.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import warnings
 from collections.abc import Callable, Iterable
@@ -28,6 +29,8 @@ from stacks.constants import (
 )
 from workflow.local.api import STAGE, LocalApi
 from workflow.local.environment import LocalPipeline, Notification
+
+logger = logging.getLogger(__name__)
 
 # Throwaway credentials: printed for clients, and the only ones the local API accepts.
 ACCESS_KEY_ID = "testing"
@@ -124,7 +127,11 @@ class LocalServer:
     def _watch(self) -> None:
         """Announce finished executions (status-change events) and pass on notifications."""
         while not self._stopped.wait(WATCH_INTERVAL_SECONDS):
-            self.pipeline.announce_finished()
-            if self._on_notification is not None:
-                for notification in self.pipeline.notifications():
-                    self._on_notification(notification)
+            try:
+                self.pipeline.announce_finished()
+                if self._on_notification is not None:
+                    for notification in self.pipeline.notifications():
+                        self._on_notification(notification)
+            except Exception:
+                # One failed look must not end the watch: log it, the next look retries.
+                logger.exception("the serve watcher failed once; it keeps watching")
