@@ -12,7 +12,7 @@ from typing import Any
 from tasks.common.errors import EmptyObject, UnsupportedEncoding
 from tasks.common.models import CsvDialect, Format, ObjectProfile, SourceObject
 from tasks.common.sample import read_sample
-from tasks.transform.readers import unique_column_names
+from tasks.transform.readers import is_blank_row, unique_column_names
 
 CSV_DELIMITERS = ",\t;|"  # in order of preference when two split a sample equally well
 _SNIFF_ROWS = 50
@@ -39,31 +39,47 @@ def sniff_csv(text: str, *, complete: bool) -> CsvDialect:
     """The delimiter and header of a CSV sample.
 
     Quoting is RFC 4180 (``"``, doubled to escape). The delimiter is the candidate that splits
-    the sample's rows into the most rows of one consistent width above one field; ``,`` when no
-    candidate splits anything (a one-column file).
+    the sample's rows into the most rows of one consistent width above one field, preferring one
+    that splits the header to that width too; ``,`` when no candidate splits anything (a
+    one-column file).
     """
     if not complete and "\n" in text:
         # Only whole lines: a cut last line would have a misleading width.
         text = text[: text.rindex("\n") + 1]
     delimiter = max(CSV_DELIMITERS, key=lambda candidate: _consistency(text, candidate))
-    if _consistency(text, delimiter) == (0, 0):
+    if _consistency(text, delimiter) == (False, 0, 0):
         delimiter = ","
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter, quotechar='"', doublequote=True, strict=False)
-    header = next((row for row in reader if row), None)
+    # newline="" as in open_text: the csv module, not the text layer, splits lines (a lone \r too).
+    reader = csv.reader(
+        io.StringIO(text, newline=""), delimiter=delimiter, quotechar='"', doublequote=True, strict=False
+    )
+    # The header is the row read_csv takes for it: the first one that is not blank (a line of
+    # spaces included), or the reader would check the real header against a blank line's width.
+    header = next((row for row in reader if not is_blank_row(row)), None)
     if header is None:
         raise EmptyObject("the CSV file has no header row")
     return CsvDialect(delimiter=delimiter, quotechar='"', doublequote=True, header=unique_column_names(header))
 
 
-def _consistency(text: str, delimiter: str) -> tuple[int, int]:
-    """(rows having the most common width, that width) for widths above one; (0, 0) if none."""
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter, quotechar='"', doublequote=True, strict=False)
+def _consistency(text: str, delimiter: str) -> tuple[bool, int, int]:
+    """(the header has the most common width, rows having it, that width) for widths above one.
+
+    ``(False, 0, 0)`` if none. A header of another width ranks below any that agrees, whatever its
+    row count: read_csv would reject all those rows. A wrong candidate can count more rows than
+    the right one has records, as it splits a quoted multi-line value at each of its lines: a
+    ``,`` file whose quoted addresses hold a ``;`` on each line has more ``;`` rows of two fields.
+    """
+    reader = csv.reader(
+        io.StringIO(text, newline=""), delimiter=delimiter, quotechar='"', doublequote=True, strict=False
+    )
     try:
-        widths = Counter(len(row) for row in itertools.islice(reader, _SNIFF_ROWS) if row)
+        rows = [row for row in itertools.islice(reader, _SNIFF_ROWS) if row]
     except csv.Error:
-        return (0, 0)
-    width, rows = max(widths.items(), key=lambda item: (item[1], item[0]), default=(0, 0))
-    return (rows, width) if width > 1 else (0, 0)
+        return (False, 0, 0)
+    widths = Counter(len(row) for row in rows)
+    width, count = max(widths.items(), key=lambda item: (item[1], item[0]), default=(0, 0))
+    header = next((row for row in rows if not is_blank_row(row)), [])
+    return (len(header) == width, count, width) if width > 1 else (False, 0, 0)
 
 
 def profile(s3: Any, source: SourceObject) -> ObjectProfile:

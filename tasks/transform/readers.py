@@ -154,7 +154,7 @@ def unique_column_names(raw: Sequence[str]) -> list[str]:
     return names
 
 
-def _is_blank(row: list[str]) -> bool:
+def is_blank_row(row: list[str]) -> bool:
     """A fully blank line: no field, or one whitespace-only field (a padded empty line).
 
     Only rows with the wrong field count are tested, so in a one-column file a whitespace value
@@ -210,7 +210,7 @@ def read_csv(text: TextIO, dialect: CsvDialect) -> Iterator[Record | Reject]:
             # The common case first: this loop runs once per row of files with millions of rows.
             if len(row) == expected and header_seen:
                 yield Record(start, dict(zip(names, row, strict=True)))
-            elif _is_blank(row):
+            elif is_blank_row(row):
                 continue
             elif not header_seen:
                 if len(row) != expected:
