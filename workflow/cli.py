@@ -53,6 +53,14 @@ def inject_faults(pipeline: LocalPipeline, faults: Sequence[FaultSpec]) -> None:
         pipeline.lambdas.inject_fault(function, error=fault.error, times=fault.times)
 
 
+def add_stack_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--stack", default=STACK_NAME, help=f"stack name (default {STACK_NAME})")
+
+
+def add_since_argument(parser: argparse.ArgumentParser, help_text: str) -> None:
+    parser.add_argument("--since", type=duration_argument, metavar="DURATION", help=help_text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="pipeline", description="Run and inspect the serverless data pipeline.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -90,21 +98,16 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("target", metavar="PATH|KEY", help="a local file to upload, or a key in the bucket")
     submit.add_argument("--type", dest="processing_type", choices=[member.value for member in ProcessingType])
     submit.add_argument("--idempotency-key", metavar="K", help="a retry with the same K never starts a second run")
-    submit.add_argument("--stack", default=STACK_NAME, help=f"stack name (default {STACK_NAME})")
+    add_stack_argument(submit)
     executions = commands.add_parser(
         "executions",
         help="list recent runs: trigger, source key, status, start, duration, redrivable",
         description="List the stack's recent runs (deployed, or 'pipeline serve' through AWS_ENDPOINT_URL).",
     )
     executions.add_argument("--status", type=str.upper, choices=STATUSES, help="only runs with this status")
-    executions.add_argument(
-        "--since",
-        type=duration_argument,
-        metavar="DURATION",
-        help="only runs started in the last DURATION (30m, 2h, 7d)",
-    )
+    add_since_argument(executions, "only runs started in the last DURATION (30m, 2h, 7d)")
     executions.add_argument("--json", action="store_true", help="print JSON")
-    executions.add_argument("--stack", default=STACK_NAME, help=f"stack name (default {STACK_NAME})")
+    add_stack_argument(executions)
     show = commands.add_parser(
         "show",
         help="show one run state by state, as the Step Functions console does",
@@ -115,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument(
         "--graph", action="store_true", help="print the workflow as a Mermaid flowchart coloured by this run"
     )
-    show.add_argument("--stack", default=STACK_NAME, help=f"stack name (default {STACK_NAME})")
+    add_stack_argument(show)
     redrive = commands.add_parser(
         "redrive",
         help="redrive failed runs from the state that failed them",
@@ -123,13 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     redrive.add_argument("execution", nargs="?", metavar="EXECUTION", help="execution name or ARN")
     redrive.add_argument("--all-failed", action="store_true", help="redrive every redrivable failed run")
-    redrive.add_argument(
-        "--since",
-        type=duration_argument,
-        metavar="DURATION",
-        help="with --all-failed: only runs started in the last DURATION",
-    )
-    redrive.add_argument("--stack", default=STACK_NAME, help=f"stack name (default {STACK_NAME})")
+    add_since_argument(redrive, "with --all-failed: only runs started in the last DURATION")
+    add_stack_argument(redrive)
     cost = commands.add_parser(
         "cost",
         help="estimate the monthly AWS cost from the synthesized template and a measured run",
