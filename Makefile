@@ -10,7 +10,7 @@ CHECKOV := $(CHECKOV_VENV)/bin/checkov
 SAMPLE ?= samples/orders.csv
 CDK_CLI_VERSION := 2.1148.1
 
-.PHONY: demo test lint typecheck unit synth clean
+.PHONY: demo test lint typecheck unit synth bench clean
 
 # The virtual environment, rebuilt when the project's dependencies change.
 $(STAMP): pyproject.toml
@@ -43,7 +43,13 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/python -m pytest -m unit
 
-# Synthesize the deployable template into cdk.out (bundles the Lambda asset; needs PyPI, not AWS).
+# The transform benchmark against DuckDB, and the handlers' import times (README, "Benchmark").
+# Inputs are generated once into .bench/data; a full run takes about 15 minutes.
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.transform
+
+# Synthesize the deployable template into cdk.out (bundles the Lambda asset: wheels from PyPI, the
+# C extension cross-compiled by Zig; needs neither AWS nor Docker).
 synth: $(STAMP)
 	npx --yes aws-cdk@$(CDK_CLI_VERSION) synth --quiet
 

@@ -25,6 +25,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(getattr(pytest.mark, suite))
 
 
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print what tests recorded with ``record_property("report", text)``, from xdist workers too."""
+    for outcome in ("passed", "failed"):
+        for report in terminalreporter.stats.get(outcome, []):
+            for name, text in report.user_properties:
+                if name == "report":
+                    terminalreporter.write_sep("-", f"report of {report.nodeid}")
+                    terminalreporter.write_line(str(text))
+
+
 @pytest.fixture(scope="session")
 def template_file() -> Path:
     """The synthesized template, shared by the whole run (and cached on disk across runs)."""

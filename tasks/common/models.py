@@ -82,6 +82,15 @@ class ObjectProfile(Model, frozen=True):
     csv: CsvDialect | None = None
 
 
+class ColumnSummary(Model, frozen=True):
+    """One CSV column of the output: its normalized name, inferred type, and the values that
+    did not fit that type (kept as strings)."""
+
+    name: str
+    type: str
+    non_conforming: int
+
+
 class StagedOutput(Model, frozen=True):
     """A transform's run-scoped output, not yet committed."""
 
@@ -90,6 +99,8 @@ class StagedOutput(Model, frozen=True):
     rejects_key: str
     records: int
     rejected: int
+    columns: list[ColumnSummary] = []
+    """CSV sources only: JSON records carry their own types and need not share keys."""
 
 
 class OutputLocation(Model, frozen=True):

@@ -43,7 +43,11 @@ def read_sample(
         response = s3.get_object(**request)
         raw: bytes = response["Body"].read()
     total = _total_size(response.get("ContentRange"), len(raw))
-    whole = len(raw) >= total
+    return sample_of(raw, whole=len(raw) >= total, compression=compression)
+
+
+def sample_of(raw: bytes, *, whole: bool, compression: Compression) -> Sample:
+    """The sample of an object whose first bytes are ``raw`` (all of it when ``whole``)."""
     if compression is Compression.NONE:
         return Sample(raw=raw, text_bytes=raw, complete=whole)
     return _gunzip_sample(raw, whole)

@@ -12,11 +12,19 @@ from typing import Any
 from tasks.common.errors import EmptyObject, UnsupportedEncoding
 from tasks.common.models import CsvDialect, Format, ObjectProfile, SourceObject
 from tasks.common.sample import read_sample
-from tasks.transform.readers import is_blank_row, unique_column_names
+from tasks.transform.columns import unique_column_names
 
 CSV_DELIMITERS = ",\t;|"  # in order of preference when two split a sample equally well
 _SNIFF_ROWS = 50
 _UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+
+
+def is_blank_row(row: list[str]) -> bool:
+    """A fully blank line: no field, or one whitespace-only field (a padded empty line).
+
+    The converter skips these wherever they are, as long as the file has more than one column.
+    """
+    return not row or (len(row) == 1 and row[0].strip() == "")
 
 
 def sniff_encoding(text_bytes: bytes, *, complete: bool) -> str:
@@ -53,7 +61,7 @@ def sniff_csv(text: str, *, complete: bool) -> CsvDialect:
     reader = csv.reader(
         io.StringIO(text, newline=""), delimiter=delimiter, quotechar='"', doublequote=True, strict=False
     )
-    # The header is the row read_csv takes for it: the first one that is not blank (a line of
+    # The header is the row the converter takes for it: the first one that is not blank (a line of
     # spaces included), or the reader would check the real header against a blank line's width.
     header = next((row for row in reader if not is_blank_row(row)), None)
     if header is None:
@@ -65,7 +73,7 @@ def _consistency(text: str, delimiter: str) -> tuple[bool, int, int]:
     """(the header has the most common width, rows having it, that width) for widths above one.
 
     ``(False, 0, 0)`` if none. A header of another width ranks below any that agrees, whatever its
-    row count: read_csv would reject all those rows. A wrong candidate can count more rows than
+    row count: the converter would reject all those rows. A wrong candidate can count more rows than
     the right one has records, as it splits a quoted multi-line value at each of its lines: a
     ``,`` file whose quoted addresses hold a ``;`` on each line has more ``;`` rows of two fields.
     """

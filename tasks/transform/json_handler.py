@@ -2,16 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TextIO
-
-from tasks.common.models import ObjectProfile
-from tasks.transform.readers import Record, Reject, read_json_array
+from tasks.common.models import Format
 from tasks.transform.run import build_handler
 
-
-def read(text: TextIO, profile: ObjectProfile) -> Iterator[Record | Reject]:
-    return read_json_array(text)
-
-
-lambda_handler = build_handler(read)
+lambda_handler = build_handler(Format.JSON)

@@ -10,19 +10,19 @@ Memory stays bounded by the largest single record: nothing ever holds the whole 
 
 from __future__ import annotations
 
-import csv
+import codecs
 import gzip
 import io
 import re
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 import msgspec
 
 from tasks.common.errors import BusinessError, MalformedInput, UnsupportedEncoding
-from tasks.common.models import Compression, CsvDialect
+from tasks.common.models import Compression
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -32,9 +32,6 @@ RAW_LIMIT = 1000
 
 SUPPORTED_ENCODINGS = frozenset({"utf-8", "utf-8-sig"})
 
-CSV_FIELD_SIZE_LIMIT = 64 * 1024 * 1024
-"""Largest CSV field in characters: above the 50 MB fields we accept, still a bound on memory."""
-
 JSON_CHUNK_SIZE = 1024 * 1024
 """Characters read at a time from a JSON array document."""
 
@@ -42,7 +39,7 @@ _READ_BUFFER_SIZE = 1024 * 1024
 
 # Failures of the decompression or decoding layers under a text stream. They surface only while a
 # reader iterates, so every reader converts them into the pipeline's named errors.
-_STREAM_ERRORS = (UnicodeDecodeError, EOFError, zlib.error, gzip.BadGzipFile)
+STREAM_ERRORS = (UnicodeDecodeError, EOFError, zlib.error, gzip.BadGzipFile)
 
 _JSON_WHITESPACE = re.compile(r"[ \t\n\r]*")
 # The rest of a string after its opening quote; group 1 is the closing quote, absent when the
@@ -96,6 +93,14 @@ class _RawStream(io.RawIOBase):
         return len(data)
 
 
+def open_binary(stream: ByteStream, *, compression: Compression) -> io.BufferedReader | gzip.GzipFile:
+    """Buffered, streaming decompression of ``stream``; nothing is read here."""
+    binary: io.BufferedReader | gzip.GzipFile = io.BufferedReader(_RawStream(stream), buffer_size=_READ_BUFFER_SIZE)
+    if compression == Compression.GZIP:
+        binary = gzip.GzipFile(fileobj=binary, mode="rb")
+    return binary
+
+
 def open_text(stream: ByteStream, *, compression: Compression, encoding: str) -> TextIO:
     """Wrap a binary stream in streaming decompression and incremental decoding.
 
@@ -106,13 +111,46 @@ def open_text(stream: ByteStream, *, compression: Compression, encoding: str) ->
     """
     if encoding not in SUPPORTED_ENCODINGS:
         raise UnsupportedEncoding(f"unsupported encoding {encoding!r}, expected one of {sorted(SUPPORTED_ENCODINGS)}")
-    binary: io.BufferedReader | gzip.GzipFile = io.BufferedReader(_RawStream(stream), buffer_size=_READ_BUFFER_SIZE)
-    if compression == Compression.GZIP:
-        binary = gzip.GzipFile(fileobj=binary, mode="rb")
-    return io.TextIOWrapper(binary, encoding=encoding, errors="strict", newline="")
+    return io.TextIOWrapper(
+        open_binary(stream, compression=compression), encoding=encoding, errors="strict", newline=""
+    )
 
 
-def _stream_failure(exc: Exception, line: int) -> BusinessError:
+class Utf8Chunks:
+    """A decompressed source read in chunks that are checked to be UTF-8, its byte order mark removed.
+
+    The converters hand raw bytes to C and msgspec, which do not check the encoding, so it is
+    checked here, once, as the chunks go by. A chunk of ``b""`` is the end of the source.
+    """
+
+    def __init__(self, source: ByteStream, *, encoding: str) -> None:
+        if encoding not in SUPPORTED_ENCODINGS:
+            raise UnsupportedEncoding(
+                f"unsupported encoding {encoding!r}, expected one of {sorted(SUPPORTED_ENCODINGS)}"
+            )
+        self._source = source
+        self._strip_bom = encoding == "utf-8-sig"
+        self._validator = codecs.getincrementaldecoder("utf-8")("strict")
+        self._line = 1  # where the next chunk starts
+
+    def read(self, size: int) -> bytes:
+        chunk = b""
+        try:
+            chunk = self._source.read(size)
+            self._validator.decode(chunk, not chunk)
+        except UnicodeDecodeError as exc:
+            near = self._line + chunk[: max(exc.start, 0)].count(b"\n")
+            raise UnsupportedEncoding(f"the content is not valid UTF-8 text near line {near}: {exc.reason}") from None
+        except STREAM_ERRORS as exc:
+            raise stream_failure(exc, self._line) from exc
+        if self._strip_bom:
+            self._strip_bom = False
+            chunk = chunk.removeprefix(codecs.BOM_UTF8)
+        self._line += chunk.count(b"\n")
+        return chunk
+
+
+def stream_failure(exc: Exception, line: int) -> BusinessError:
     """The named error for a decoding or decompression failure found near ``line``."""
     if isinstance(exc, UnicodeDecodeError):
         return UnsupportedEncoding(f"the content is not valid {exc.encoding} text near line {line}: {exc.reason}")
@@ -130,103 +168,7 @@ def _truncate(raw: str) -> str:
     return raw[:RAW_LIMIT]
 
 
-def unique_column_names(raw: Sequence[str]) -> list[str]:
-    """Header names usable as JSON keys: stripped, never empty, never repeated.
-
-    Records become objects keyed by these names, so two equal names would silently drop a
-    column. An empty name becomes ``column_<position>``; a repeated one gets ``_2``, ``_3``...
-    skipping any suffix that is already taken by another column.
-    """
-    stripped = [name.strip() or f"column_{position}" for position, name in enumerate(raw, start=1)]
-    taken = set(stripped)
-    seen: set[str] = set()
-    names: list[str] = []
-    for name in stripped:
-        unique = name
-        if name in seen:
-            suffix = 2
-            while f"{name}_{suffix}" in taken:
-                suffix += 1
-            unique = f"{name}_{suffix}"
-            taken.add(unique)
-        seen.add(name)
-        names.append(unique)
-    return names
-
-
-def is_blank_row(row: list[str]) -> bool:
-    """A fully blank line: no field, or one whitespace-only field (a padded empty line).
-
-    Only rows with the wrong field count are tested, so in a one-column file a whitespace value
-    stays a value.
-    """
-    return not row or (len(row) == 1 and row[0].strip() == "")
-
-
-def read_csv(text: TextIO, dialect: CsvDialect) -> Iterator[Record | Reject]:
-    """Yield one ``Record`` per data row of an RFC 4180 CSV stream, or a ``Reject``.
-
-    The first non-blank row is the header: ``dialect.header`` already holds its normalized
-    names, so it is only checked for its field count. Values stay strings. The reader is strict
-    about quoting (a quote must close a field), so a damaged row is a ``Reject`` instead of a
-    silently merged value; a row with a wrong number of fields is a ``Reject`` too.
-    """
-    csv.field_size_limit(CSV_FIELD_SIZE_LIMIT)
-    lines: list[str] = []
-
-    def recorded(source: Iterable[str]) -> Iterator[str]:
-        # Keeps the physical lines of the record being parsed: a Reject carries its raw text.
-        for line in source:
-            lines.append(line)
-            yield line
-
-    reader = csv.reader(
-        recorded(text),
-        delimiter=dialect.delimiter,
-        quotechar=dialect.quotechar,
-        doublequote=dialect.doublequote,
-        strict=True,
-    )
-    names = dialect.header
-    expected = len(names)
-    header_seen = False
-    last_line = 0
-    try:
-        while True:
-            lines.clear()
-            start = last_line + 1
-            try:
-                row = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as exc:
-                # The csv module has consumed the record's lines and starts afresh on the next one.
-                last_line = reader.line_num
-                if not header_seen:
-                    raise MalformedInput(f"the CSV header on line {start} cannot be parsed: {exc}") from exc
-                yield Reject(start, f"malformed CSV: {exc}", _truncate("".join(lines).rstrip("\r\n")))
-                continue
-            last_line = reader.line_num
-            # The common case first: this loop runs once per row of files with millions of rows.
-            if len(row) == expected and header_seen:
-                yield Record(start, dict(zip(names, row, strict=True)))
-            elif is_blank_row(row):
-                continue
-            elif not header_seen:
-                if len(row) != expected:
-                    raise MalformedInput(
-                        f"the CSV header on line {start} has {len(row)} fields, the dialect expects {expected}"
-                    )
-                header_seen = True
-            else:
-                yield Reject(
-                    start, f"expected {expected} fields, found {len(row)}", _truncate("".join(lines).rstrip("\r\n"))
-                )
-    except _STREAM_ERRORS as exc:
-        raise _stream_failure(exc, last_line + 1) from exc
-
-
-def _json_type(value: object) -> str:
+def json_type(value: object) -> str:
     if isinstance(value, list):
         return "array"
     if isinstance(value, str):
@@ -250,23 +192,8 @@ def _decode_object(raw: str, line: int) -> Record | Reject:
     except RecursionError:
         return Reject(line, "invalid JSON: nested too deeply", _truncate(raw))
     if not isinstance(value, dict):
-        return Reject(line, f"expected an object, found {_json_type(value)}", _truncate(raw))
+        return Reject(line, f"expected an object, found {json_type(value)}", _truncate(raw))
     return Record(line, value)
-
-
-def read_jsonl(text: TextIO) -> Iterator[Record | Reject]:
-    """Yield one ``Record`` per line holding a JSON object, or a ``Reject`` for any other line.
-
-    Lines are independent, so a bad line never affects the next one; blank lines are skipped.
-    """
-    number = 0
-    try:
-        for number, line in enumerate(text, start=1):
-            if line.isspace():
-                continue
-            yield _decode_object(line.rstrip("\r\n"), number)
-    except _STREAM_ERRORS as exc:
-        raise _stream_failure(exc, number + 1) from exc
 
 
 class _JsonArrayScanner:
@@ -424,5 +351,5 @@ def read_json_array(text: TextIO, *, chunk_size: int = JSON_CHUNK_SIZE) -> Itera
     scanner = _JsonArrayScanner(text, chunk_size)
     try:
         yield from scanner.elements()
-    except _STREAM_ERRORS as exc:
-        raise _stream_failure(exc, scanner.current_line()) from exc
+    except STREAM_ERRORS as exc:
+        raise stream_failure(exc, scanner.current_line()) from exc

@@ -1,35 +1,94 @@
 """The S3 → S3 part shared by the three transform steps.
 
 The pinned object version streams from S3 through decompression, decoding and the format's
-reader; records and rejects stream back to S3 as run-scoped staged objects. Memory is bounded
-by the writers' part size and the largest single record, never by the file.
+converter; records and rejects stream back to S3 as run-scoped staged objects. Memory is
+bounded by the buffers and the largest single record, never by the file.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Any, TextIO
+from dataclasses import dataclass, field
+from typing import Any
 
 import msgspec
 
 from tasks.common.aws import s3_client, s3_errors
+from tasks.common.errors import ValidationError
 from tasks.common.layout import staging_keys
-from tasks.common.models import ObjectProfile, StagedOutput, TransformEvent, decode_event, to_payload
+from tasks.common.models import (
+    ColumnSummary,
+    Compression,
+    Format,
+    ObjectProfile,
+    StagedOutput,
+    TransformEvent,
+    decode_event,
+    to_payload,
+)
 from tasks.common.observability import Handler, logger, metrics, observed
 from tasks.common.s3_stream import S3MultipartWriter
 from tasks.common.settings import from_environ
-from tasks.transform.logic import write_records
-from tasks.transform.readers import Record, Reject, open_text
-
-Reader = Callable[[TextIO, ObjectProfile], Iterator[Record | Reject]]
+from tasks.transform.csv_converter import convert_csv
+from tasks.transform.jsonl_converter import convert_jsonl
+from tasks.transform.logic import ByteSink, Lineage, check_counts, write_records
+from tasks.transform.readers import ByteStream, open_binary, open_text, read_json_array
 
 
 class TransformSettings(msgspec.Struct, frozen=True):
     max_reject_ratio: float = 0.1
+    null_markers: str = "NULL,null,N/A,n/a"
+    """Comma-separated CSV values written as null, besides the empty value."""
+
+    def null_marker_set(self) -> frozenset[str]:
+        return frozenset(marker for marker in self.null_markers.split(",") if marker)
 
 
-def transform(s3: Any, event: TransformEvent, reader: Reader, settings: TransformSettings) -> StagedOutput:
-    """Stream the source through ``reader`` into the run's staging keys."""
+@dataclass(frozen=True, slots=True)
+class TransformResult:
+    records: int
+    rejected: int
+    columns: list[ColumnSummary] = field(default_factory=list)
+
+
+def transform_stream(
+    stream: ByteStream,
+    *,
+    fmt: Format,
+    compression: Compression,
+    profile: ObjectProfile,
+    lineage: Lineage,
+    data: ByteSink,
+    rejects: ByteSink,
+    settings: TransformSettings,
+) -> TransformResult:
+    """Turn one source stream into JSON Lines records and rejects, then check the counts."""
+    if fmt is Format.CSV:
+        if profile.csv is None:
+            raise ValidationError("a CSV transform needs the dialect that Fetch sniffed")
+        converted = convert_csv(
+            open_binary(stream, compression=compression),
+            profile.csv,
+            encoding=profile.encoding,
+            lineage=lineage,
+            null_markers=settings.null_marker_set(),
+            data=data,
+            rejects=rejects,
+        )
+        result = TransformResult(converted.records, converted.rejected, converted.columns)
+    elif fmt is Format.JSONL:
+        binary = open_binary(stream, compression=compression)
+        counts = convert_jsonl(binary, encoding=profile.encoding, lineage=lineage, data=data, rejects=rejects)
+        result = TransformResult(*counts)
+    else:
+        text = open_text(stream, compression=compression, encoding=profile.encoding)
+        items = read_json_array(text)
+        result = TransformResult(*write_records(items, lineage=lineage, data=data, rejects=rejects))
+    check_counts(result.records, result.rejected, max_reject_ratio=settings.max_reject_ratio)
+    return result
+
+
+def transform(s3: Any, event: TransformEvent, settings: TransformSettings) -> StagedOutput:
+    """Stream the source into the run's staging keys."""
     source, profile = event.source, event.profile
     data_key, rejects_key = staging_keys(event.execution_arn)
     with s3_errors(f"s3://{source.bucket}/{source.key} (version {source.version_id})"):
@@ -42,17 +101,28 @@ def transform(s3: Any, event: TransformEvent, reader: Reader, settings: Transfor
                 s3, bucket=source.bucket, key=rejects_key, content_type="application/x-ndjson"
             ) as rejects,
         ):
-            text = open_text(body, compression=source.compression, encoding=profile.encoding)
-            records, rejected = write_records(
-                reader(text, profile), data=data, rejects=rejects, max_reject_ratio=settings.max_reject_ratio
+            result = transform_stream(
+                body,
+                fmt=source.format,
+                compression=source.compression,
+                profile=profile,
+                lineage=Lineage(source.key, profile.version_id),
+                data=data,
+                rejects=rejects,
+                settings=settings,
             )
     return StagedOutput(
-        bucket=source.bucket, data_key=data_key, rejects_key=rejects_key, records=records, rejected=rejected
+        bucket=source.bucket,
+        data_key=data_key,
+        rejects_key=rejects_key,
+        records=result.records,
+        rejected=result.rejected,
+        columns=result.columns,
     )
 
 
-def build_handler(reader: Reader) -> Handler:
-    """The Lambda handler of one transform step: the same steps, only the reader differs."""
+def build_handler(fmt: Format) -> Handler:
+    """The Lambda handler of the transform step for ``fmt``: the same steps, only the format differs."""
 
     # Called at module import, so the settings are read once per cold start.
     settings = from_environ(TransformSettings)
@@ -60,7 +130,9 @@ def build_handler(reader: Reader) -> Handler:
     @observed
     def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         request = decode_event(event, TransformEvent)
-        staged = transform(s3_client(), request, reader, settings)
+        if request.source.format is not fmt:
+            raise ValidationError(f"the {fmt.value} transform was given a {request.source.format.value} source")
+        staged = transform(s3_client(), request, settings)
         logger.info("records staged", records=staged.records, rejected=staged.rejected)
         metrics.add_metric(name="RecordsProcessed", unit="Count", value=staged.records)
         metrics.add_metric(name="RecordsRejected", unit="Count", value=staged.rejected)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import unicodedata
 from typing import Any
+from urllib.parse import unquote_plus
 
 import msgspec
 
 from tasks.common.aws import s3_errors
 from tasks.common.errors import (
     EmptyObject,
+    ObjectNotFound,
     ObjectTooLarge,
     UnsupportedFormat,
     ValidationError,
@@ -21,6 +23,7 @@ from tasks.common.models import (
     PipelineRequest,
     ProcessingType,
     SourceObject,
+    Trigger,
     decode_event,
 )
 from tasks.common.sample import Sample, read_sample
@@ -43,10 +46,17 @@ class ValidateSettings(msgspec.Struct, frozen=True):
 
 
 def parse_request(raw: dict[str, Any], *, bucket_name: str) -> PipelineRequest:
-    """Decode the workflow input and check the fields that need no AWS call."""
+    """Decode the workflow input and check the fields that need no AWS call.
+
+    An S3-triggered request carries the key as the S3 event does: URL-encoded, a space as ``+``
+    (``incoming/my file+1.csv`` arrives as ``incoming/my+file%2B1.csv``), so its key is decoded.
+    An API request names the key as it is.
+    """
     request = decode_event(raw, PipelineRequest)
     if request.bucket != bucket_name:
         raise ValidationError(f"bucket must be {bucket_name!r}, not {request.bucket!r}")
+    if request.trigger is Trigger.S3:
+        request = msgspec.structs.replace(request, key=unquote_plus(request.key))
     check_key(request.key)
     return request
 
@@ -110,17 +120,47 @@ def resolve_processing_type(request: PipelineRequest, metadata: dict[str, str]) 
         ) from None
 
 
-def validate(s3: Any, raw_request: dict[str, Any], settings: ValidateSettings) -> SourceObject:
-    """Check the request and the object; describe the exact version the run will process."""
-    request = parse_request(raw_request, bucket_name=settings.bucket_name)
-    fmt, compression = format_of(request.key)
+def _where(request: PipelineRequest) -> str:
     where = f"s3://{request.bucket}/{request.key}"
+    return where + (f" (version {request.version_id})" if request.version_id is not None else "")
+
+
+def _head(s3: Any, request: PipelineRequest) -> dict[str, Any]:
     head_args: dict[str, Any] = {"Bucket": request.bucket, "Key": request.key}
     if request.version_id is not None:
         head_args["VersionId"] = request.version_id
-        where += f" (version {request.version_id})"
-    with s3_errors(where):
-        head = s3.head_object(**head_args)
+    with s3_errors(_where(request)):
+        head: dict[str, Any] = s3.head_object(**head_args)
+    return head
+
+
+def locate(s3: Any, request: PipelineRequest, received_key: Any) -> tuple[PipelineRequest, dict[str, Any]]:
+    """The request naming the object that exists, and that object's HEAD.
+
+    AWS documents the URL-encoding of the key for S3's own notifications, not for its EventBridge
+    events; decoding is right for both, but an object whose literal key is the one received (``a+b``)
+    is found too, rather than rejected.
+    """
+    try:
+        return request, _head(s3, request)
+    except ObjectNotFound as missing:
+        if request.trigger is not Trigger.S3 or not isinstance(received_key, str) or received_key == request.key:
+            raise
+        literal = msgspec.structs.replace(request, key=received_key)
+        try:
+            check_key(literal.key)
+            return literal, _head(s3, literal)
+        except (ObjectNotFound, ValidationError):
+            raise missing from None
+
+
+def validate(s3: Any, raw_request: dict[str, Any], settings: ValidateSettings) -> SourceObject:
+    """Check the request and the object; describe the exact version the run will process."""
+    request = parse_request(raw_request, bucket_name=settings.bucket_name)
+    format_of(request.key)  # an unsupported type is refused before any AWS call
+    request, head = locate(s3, request, raw_request.get("key"))
+    fmt, compression = format_of(request.key)
+    where = _where(request)
     size = int(head["ContentLength"])
     if size == 0:
         raise EmptyObject(f"{where} is empty (0 bytes)")

@@ -14,20 +14,14 @@ from botocore.response import StreamingBody
 
 from tasks.common.errors import MalformedInput, UnsupportedEncoding
 from tasks.common.models import Compression, CsvDialect
-from tasks.transform.readers import (
-    RAW_LIMIT,
-    Record,
-    Reject,
-    open_text,
-    read_csv,
-    read_json_array,
-    read_jsonl,
-    unique_column_names,
-)
+from tasks.transform.columns import unique_column_names
+from tasks.transform.readers import RAW_LIMIT, Record, Reject, open_text, read_json_array
+from tests.unit.converters import converted_csv, converted_jsonl
 
 pytestmark = pytest.mark.unit
 
-Reader = Callable[[TextIO], Iterator[Record | Reject]]
+Reader = Callable[..., list[Record | Reject]]
+"""Reads source bytes (``compression=``, ``encoding=`` keywords) into records and rejects, in line order."""
 
 
 def text_of(data: bytes, *, encoding: str = "utf-8", compression: Compression = Compression.NONE) -> TextIO:
@@ -38,12 +32,32 @@ def dialect(header: list[str], delimiter: str = ",") -> CsvDialect:
     return CsvDialect(delimiter=delimiter, quotechar='"', doublequote=True, header=header)
 
 
-def csv_items(data: bytes, header: list[str], delimiter: str = ",", encoding: str = "utf-8") -> list[Record | Reject]:
-    return list(read_csv(text_of(data, encoding=encoding), dialect(header, delimiter)))
+def csv_items(
+    data: bytes,
+    header: list[str],
+    delimiter: str = ",",
+    encoding: str = "utf-8",
+    compression: Compression = Compression.NONE,
+) -> list[Record | Reject]:
+    return converted_csv(data, dialect(header, delimiter), encoding=encoding, compression=compression)
 
 
-def read_abc_csv(text: TextIO) -> Iterator[Record | Reject]:
-    return read_csv(text, dialect(["a", "b", "c"]))
+def abc_csv_items(
+    data: bytes, *, compression: Compression = Compression.NONE, encoding: str = "utf-8"
+) -> list[Record | Reject]:
+    return csv_items(data, ["a", "b", "c"], encoding=encoding, compression=compression)
+
+
+def jsonl_items(
+    data: bytes, *, compression: Compression = Compression.NONE, encoding: str = "utf-8"
+) -> list[Record | Reject]:
+    return converted_jsonl(io.BytesIO(data), compression=compression, encoding=encoding)
+
+
+def json_array_items(
+    data: bytes, *, compression: Compression = Compression.NONE, encoding: str = "utf-8"
+) -> list[Record | Reject]:
+    return list(read_json_array(text_of(data, compression=compression, encoding=encoding)))
 
 
 # --- CSV ---------------------------------------------------------------------------------------
@@ -219,7 +233,7 @@ def test_jsonl_yields_one_record_per_object_line_skipping_blank_lines() -> None:
     # Given objects separated by blank and whitespace-only lines, with CRLF endings
     data = b'{"a": 1}\r\n\r\n  \r\n{"b": {"c": [1, 2]}}\r\n'
     # When the file is read
-    items = list(read_jsonl(text_of(data)))
+    items = jsonl_items(data)
     # Then each object is a Record on its physical line
     assert items == [Record(1, {"a": 1}), Record(4, {"b": {"c": [1, 2]}})]
 
@@ -228,7 +242,7 @@ def test_jsonl_unparsable_line_is_rejected_with_its_line_number() -> None:
     # Given a broken line between two good ones
     data = b'{"a": 1}\n{"a": \n{"a": 3}\n'
     # When the file is read
-    items = list(read_jsonl(text_of(data)))
+    items = jsonl_items(data)
     # Then the broken line is a Reject on line 2 and reading goes on
     assert items[0] == Record(1, {"a": 1})
     assert items[2] == Record(3, {"a": 3})
@@ -252,7 +266,7 @@ def test_jsonl_unparsable_line_is_rejected_with_its_line_number() -> None:
 def test_jsonl_line_that_is_not_an_object_is_rejected(line: str, found: str) -> None:
     # Given a line holding valid JSON that is not an object
     # When the file is read
-    items = list(read_jsonl(text_of(f"{line}\n".encode())))
+    items = jsonl_items(f"{line}\n".encode())
     # Then the line is a Reject naming what it found
     assert items == [Reject(1, f"expected an object, found {found}", line)]
 
@@ -261,7 +275,7 @@ def test_jsonl_deeply_nested_line_is_rejected_not_a_crash() -> None:
     # Given a line nested 100,000 levels deep, then a good line
     data = ('{"a":' * 100_000 + "1" + "}" * 100_000 + '\n{"ok": true}\n').encode()
     # When the file is read
-    items = list(read_jsonl(text_of(data)))
+    items = jsonl_items(data)
     # Then the deep line is a Reject and the next line is still read
     assert isinstance(items[0], Reject)
     assert items[0].line == 1
@@ -497,9 +511,9 @@ CSV_DATA = b"a,b,c\n1,2,3\n"
 @pytest.mark.parametrize(
     ("reader", "data", "expected"),
     [
-        (read_jsonl, JSONL_DATA, [Record(1, {"a": 1}), Record(2, {"a": 2})]),
-        (read_abc_csv, CSV_DATA, [Record(2, {"a": "1", "b": "2", "c": "3"})]),
-        (read_json_array, b'[{"a": 1}]', [Record(1, {"a": 1})]),
+        (jsonl_items, JSONL_DATA, [Record(1, {"a": 1}), Record(2, {"a": 2})]),
+        (abc_csv_items, CSV_DATA, [Record(2, {"a": "1", "b": "2", "c": "3"})]),
+        (json_array_items, b'[{"a": 1}]', [Record(1, {"a": 1})]),
     ],
     ids=["jsonl", "csv", "json"],
 )
@@ -507,7 +521,7 @@ def test_gzip_round_trip_reads_like_the_plain_text(reader: Reader, data: bytes, 
     # Given gzip-compressed content
     compressed = gzip.compress(data)
     # When it is opened as gzip and read
-    items = list(reader(text_of(compressed, compression=Compression.GZIP)))
+    items = reader(compressed, compression=Compression.GZIP)
     # Then the records are those of the uncompressed content
     assert items == expected
 
@@ -516,7 +530,7 @@ def test_gzip_with_several_members_is_read_whole() -> None:
     # Given two gzip members concatenated (as `cat a.gz b.gz` makes)
     compressed = gzip.compress(b'{"a": 1}\n') + gzip.compress(b'{"a": 2}\n')
     # When it is read
-    items = list(read_jsonl(text_of(compressed, compression=Compression.GZIP)))
+    items = jsonl_items(compressed, compression=Compression.GZIP)
     # Then both members' records are there
     assert items == [Record(1, {"a": 1}), Record(2, {"a": 2})]
 
@@ -526,7 +540,7 @@ def test_open_text_reads_a_botocore_streaming_body() -> None:
     compressed = gzip.compress(JSONL_DATA)
     body = StreamingBody(io.BytesIO(compressed), len(compressed))
     # When it is opened and read
-    items = list(read_jsonl(open_text(body, compression=Compression.GZIP, encoding="utf-8")))
+    items = converted_jsonl(body, compression=Compression.GZIP, encoding="utf-8")
     # Then the records are read from it
     assert items == [Record(1, {"a": 1}), Record(2, {"a": 2})]
 
@@ -545,38 +559,37 @@ def corrupted(data: bytes) -> bytes:
 @pytest.mark.parametrize(
     ("reader", "data"),
     [
-        (read_jsonl, JSONL_DATA * 50),
-        (read_abc_csv, CSV_DATA + b"4,5,6\n" * 50),
-        (read_json_array, b'[{"a": 1}' + b',{"a": 2}' * 50 + b"]"),
+        (jsonl_items, JSONL_DATA * 50),
+        (abc_csv_items, CSV_DATA + b"4,5,6\n" * 50),
+        (json_array_items, b'[{"a": 1}' + b',{"a": 2}' * 50 + b"]"),
     ],
     ids=["jsonl", "csv", "json"],
 )
 def test_damaged_gzip_is_malformed_input(reader: Reader, data: bytes, damage: Callable[[bytes], bytes]) -> None:
     # Given gzip content that is truncated, corrupted or not gzip at all
-    text = text_of(damage(data), compression=Compression.GZIP)
+    damaged = damage(data)
     # When it is read
     # Then reading stops with MalformedInput (never a raw EOFError, zlib.error or BadGzipFile)
     with pytest.raises(MalformedInput, match="near line"):
-        list(reader(text))
+        reader(damaged, compression=Compression.GZIP)
 
 
 @pytest.mark.parametrize(
     ("reader", "data"),
     [
-        (read_jsonl, b'{"a": 1}\n{"a": "\xff"}\n'),
-        (read_abc_csv, b"a,b,c\n1,2,\xe9t\xe9\n"),
-        (read_json_array, b'[{"a": "\xc3\x28"}]'),
+        (jsonl_items, b'{"a": 1}\n{"a": "\xff"}\n'),
+        (abc_csv_items, b"a,b,c\n1,2,\xe9t\xe9\n"),
+        (json_array_items, b'[{"a": "\xc3\x28"}]'),
     ],
     ids=["jsonl", "csv", "json"],
 )
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig"])
 def test_invalid_utf8_is_unsupported_encoding(reader: Reader, data: bytes, encoding: str) -> None:
     # Given bytes that are not UTF-8 (Latin-1 text, a stray byte, a broken sequence)
-    text = text_of(data, encoding=encoding)
     # When they are read
     # Then reading stops with UnsupportedEncoding (never a raw UnicodeDecodeError)
     with pytest.raises(UnsupportedEncoding, match="near line"):
-        list(reader(text))
+        reader(data, encoding=encoding)
 
 
 def test_invalid_utf8_inside_gzip_is_unsupported_encoding() -> None:
@@ -585,7 +598,7 @@ def test_invalid_utf8_inside_gzip_is_unsupported_encoding() -> None:
     # When it is read
     # Then the decoding failure is UnsupportedEncoding
     with pytest.raises(UnsupportedEncoding):
-        list(read_csv(text_of(compressed, compression=Compression.GZIP), dialect(["name"])))
+        csv_items(compressed, ["name"], compression=Compression.GZIP)
 
 
 @pytest.mark.parametrize("encoding", ["latin-1", "utf-16", "UTF8"])

@@ -7,10 +7,13 @@ import json
 import pytest
 
 from tasks.common.errors import EmptyObject, TooManyRejects
-from tasks.transform.logic import BATCH_SIZE, write_records
+from tasks.transform.logic import BATCH_SIZE, Lineage, check_counts, write_records
 from tasks.transform.readers import Record, Reject
 
 pytestmark = pytest.mark.unit
+
+LINEAGE = Lineage("incoming/a.json", "v1")
+SOURCE = ',"_source_key":"incoming/a.json","_source_version":"v1"'
 
 
 class MemoryWriter:
@@ -31,7 +34,8 @@ def run(
     items: list[Record | Reject], max_reject_ratio: float = 0.5
 ) -> tuple[tuple[int, int], MemoryWriter, MemoryWriter]:
     data, rejects = MemoryWriter(), MemoryWriter()
-    counts = write_records(items, data=data, rejects=rejects, max_reject_ratio=max_reject_ratio)
+    counts = write_records(items, lineage=LINEAGE, data=data, rejects=rejects)
+    check_counts(*counts, max_reject_ratio=max_reject_ratio)
     return counts, data, rejects
 
 
@@ -59,8 +63,29 @@ def test_records_are_written_as_compact_json_lines() -> None:
     ]
     # When they are written
     _, data, _ = run(items)
-    # Then each record is one compact JSON object per line, in order
-    assert data.content == '{"name":"Zoë","tags":["a","b"],"n":1.5}\n{"empty":null}\n'.encode()
+    # Then each record is one compact JSON object per line, in order, its lineage last
+    assert (
+        data.content
+        == (
+            f'{{"name":"Zoë","tags":["a","b"],"n":1.5{SOURCE},"_line":1}}\n{{"empty":null{SOURCE},"_line":2}}\n'
+        ).encode()
+    )
+
+
+def test_a_record_key_named_like_a_lineage_field_is_renamed_not_overwritten() -> None:
+    # Given a record that has its own _line and _line_2 keys
+    items: list[Record | Reject] = [Record(3, {"_line": "mine", "_line_2": "also mine", "a": 1})]
+    # When it is written
+    _, data, _ = run(items)
+    # Then its values are kept under free names and the lineage has the real line
+    assert json.loads(data.content) == {
+        "_line_3": "mine",
+        "_line_2": "also mine",
+        "a": 1,
+        "_source_key": "incoming/a.json",
+        "_source_version": "v1",
+        "_line": 3,
+    }
 
 
 def test_rejects_are_written_with_line_reason_and_raw() -> None:
@@ -79,7 +104,7 @@ def test_small_writes_are_batched_into_about_one_mib() -> None:
     # When they are written
     _, data, _ = run(items)
     # Then the writer gets a few large writes instead of one per record, and nothing is lost
-    assert 3 <= len(data.writes) <= 4
+    assert len(data.writes) == -(-len(data.content) // BATCH_SIZE)
     assert all(len(chunk) >= BATCH_SIZE for chunk in data.writes[:-1])
     assert [json.loads(line)["i"] for line in data.content.splitlines()] == list(range(30_000))
 
@@ -143,7 +168,7 @@ def test_outputs_are_complete_before_the_ratio_check_raises() -> None:
     items: list[Record | Reject] = [Record(1, {"a": 1}), Reject(2, "bad", "x")]
     # When it is written and the check fails
     with pytest.raises(TooManyRejects):
-        write_records(items, data=data, rejects=rejects, max_reject_ratio=0.1)
+        check_counts(*write_records(items, lineage=LINEAGE, data=data, rejects=rejects), max_reject_ratio=0.1)
     # Then everything was flushed first (the S3 writers' abort is what discards it)
-    assert data.content == b'{"a":1}\n'
+    assert data.content == f'{{"a":1{SOURCE},"_line":1}}\n'.encode()
     assert rejects.content == b'{"line":2,"reason":"bad","raw":"x"}\n'

@@ -27,17 +27,10 @@ from tasks.common.models import Compression, CsvDialect, Format, ProcessingType,
 from tasks.common.sample import SAMPLE_BYTES
 from tasks.fetch.logic import CSV_DELIMITERS, profile
 from tasks.transform import logic
-from tasks.transform.logic import write_records
-from tasks.transform.readers import (
-    JSON_CHUNK_SIZE,
-    Record,
-    Reject,
-    open_text,
-    read_csv,
-    read_json_array,
-    read_jsonl,
-    unique_column_names,
-)
+from tasks.transform.columns import unique_column_names
+from tasks.transform.logic import check_counts, write_records
+from tasks.transform.readers import JSON_CHUNK_SIZE, Record, Reject, open_text, read_json_array
+from tests.unit.converters import LINEAGE, converted_csv, converted_jsonl
 
 pytestmark = pytest.mark.unit
 
@@ -203,7 +196,7 @@ def repeated_past_the_sample(rows: list[list[str]], text: str) -> list[list[str]
     past_the_sample=st.booleans(),
     blank_lines=st.integers(min_value=0, max_value=2),
 )
-def test_csv_rows_come_back_through_fetch_sniffing_and_read_csv(
+def test_csv_rows_come_back_through_fetch_sniffing_and_the_converter(
     table: tuple[list[str], list[list[str]]],
     delimiter: str,
     quoting: int,
@@ -238,10 +231,12 @@ def test_csv_rows_come_back_through_fetch_sniffing_and_read_csv(
     if len(header) > 1:  # a one-column file has no delimiter to find
         assert dialect.delimiter == delimiter
 
-    items = list(read_csv(opened(data, compression, encoding), dialect))
-    # Every row is a Record (no Reject), in order, keyed by the header, on the line it starts on.
+    items = converted_csv(data, dialect, encoding=encoding, compression=compression)
+    # Every row is a Record (no Reject), in order, keyed by the header, on the line it starts on;
+    # an empty value is null.
     expected = [
-        Record(line, dict(zip(dialect.header, row, strict=True))) for line, row in zip(starts, rows, strict=True)
+        Record(line, {name: value or None for name, value in zip(dialect.header, row, strict=True)})
+        for line, row in zip(starts, rows, strict=True)
     ]
     assert items == expected
     assert all(earlier.line < later.line for earlier, later in itertools.pairwise(items))
@@ -264,9 +259,9 @@ def test_a_delimiter_that_splits_quoted_lines_but_not_the_header_loses(text: str
     assert dialect is not None
     assert dialect.delimiter == ","
     rows = list(csv.reader(io.StringIO(text, newline="")))
-    items = list(read_csv(opened(text.encode(), Compression.NONE, encoding), dialect))
+    items = converted_csv(text.encode(), dialect, encoding=encoding)
     assert [item.fields for item in items if isinstance(item, Record)] == [
-        dict(zip(rows[0], row, strict=True)) for row in rows[1:]
+        {name: value or None for name, value in zip(rows[0], row, strict=True)} for row in rows[1:]
     ]
     assert len(items) == len(rows) - 1
 
@@ -362,7 +357,7 @@ def test_jsonl_objects_come_back_through_read_jsonl(
     data = stored(text, bom=bom, compression=compression)
 
     encoding, _ = fetch_profile(data, Format.JSONL, compression)
-    items = list(read_jsonl(opened(data, compression, encoding)))
+    items = converted_jsonl(io.BytesIO(data), compression=compression, encoding=encoding)
 
     assert items == [Record(line, obj) for line, obj in enumerate(as_json_reads_them(objects), start=1)]
 
@@ -406,12 +401,16 @@ def test_write_records_writes_each_item_to_its_output_and_counts_them(
     # A batch of a few bytes flushes between records, as the Lambda does once per MiB.
     with mock.patch.object(logic, "BATCH_SIZE", batch_size):
         try:
-            outcome = write_records(items, data=data, rejects=rejected, max_reject_ratio=max_reject_ratio)
+            outcome = write_records(items, lineage=LINEAGE, data=data, rejects=rejected)
+            check_counts(*outcome, max_reject_ratio=max_reject_ratio)
         except (EmptyObject, TooManyRejects) as exc:
             outcome = exc
 
     # Everything is written before the checks, in order, and each write ends on a whole line.
-    assert data.decoded_lines() == as_json_reads_them([record.fields for record in records])
+    lineage = {"_source_key": LINEAGE.source_key, "_source_version": LINEAGE.source_version}
+    assert data.decoded_lines() == as_json_reads_them(
+        [record.fields | lineage | {"_line": record.line} for record in records]
+    )
     assert rejected.decoded_lines() == [{"line": r.line, "reason": r.reason, "raw": r.raw} for r in rejects]
     assert all(chunk.endswith(b"\n") for chunk in data.writes + rejected.writes)
     if not items:

@@ -28,10 +28,12 @@ import boto3
 from moto import mock_aws
 
 from stacks.constants import STACK_NAME
+from tasks.common import aws as task_aws
 from workflow.definition import substitute
 from workflow.local import clock as clock_module
 from workflow.local import eventbridge, redrive
 from workflow.local.lambdas import INVOKE_EVENT, LOCAL_ENVIRONMENT, LambdaEmulator, _environment
+from workflow.local.sdk_faults import BEFORE_CALL, SdkFaults
 from workflow.local.synth import template_path
 from workflow.local.template import REGION, StackModel, load_stack
 from workflow.local.trace import RunTrace, trace_from_history
@@ -96,6 +98,8 @@ class LocalPipeline:
         self.stack = stack
         self.clock = clock_module.ScaledClock(scale=time_scale)
         self.lambdas = LambdaEmulator(stack.functions, log_stream=log_stream)
+        # Faults in the AWS calls the handlers make (throttling, timeouts), one function at a time.
+        self.sdk_faults = SdkFaults(lambda: self.lambdas.current_function)
         self._log_stream = log_stream
         self.started: list[str] = []
         self._started_lock = threading.Lock()
@@ -124,6 +128,11 @@ class LocalPipeline:
             self._exit.enter_context(mock_aws(config=MOTO_CONFIG))
             session = boto3.setup_default_session(region_name=REGION) or boto3.DEFAULT_SESSION
             session.events.register(INVOKE_EVENT, self.lambdas.before_send, unique_id="local-lambda")
+            session.events.register(BEFORE_CALL, self.sdk_faults.before_call, unique_id="local-sdk-faults")
+            # The handlers share tasks.common.aws, whose clients are cached per process: here each
+            # environment's functions start cold, with clients of this session and its hooks.
+            task_aws.s3_client.cache_clear()
+            task_aws.sns_client.cache_clear()
             self._exit.enter_context(clock_module.installed(self.clock))
             self._exit.enter_context(eventbridge.installed(self._start_from_rule, self._publish_from_rule))
             self._exit.enter_context(redrive.installed(self.redriver))

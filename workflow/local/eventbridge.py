@@ -5,6 +5,10 @@ at a Step Functions or SNS target. ``installed`` wraps moto's ``Rule.send_to_tar
 internal, guarded by a test): a matched event whose target is a state machine starts an
 execution, one whose target is a topic is published to it, each with the target's input
 transformer applied as EventBridge does; every other target still goes to moto.
+
+S3 writes ``detail.object.key`` URL-encoded (as in its other notifications: ``my file+1.csv``
+arrives as ``my+file%2B1.csv``); moto 5.2.5 puts the key as it is. ``as_s3_sends_it`` encodes it
+first, so rules match, and the pipeline receives, the key as they do on AWS.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import quote_plus
 
 from moto.events.models import Rule
 
@@ -85,12 +90,25 @@ def execution_name(event: dict[str, Any]) -> str:
     return f"{prefix}{readable[:room]}-{digest}"
 
 
+def as_s3_sends_it(event: dict[str, Any]) -> dict[str, Any]:
+    """The event with ``detail.object.key`` URL-encoded as S3 encodes it (``/`` kept), if from S3."""
+    if event.get("source") != "aws.s3":
+        return event
+    key = event.get("detail", {}).get("object", {}).get("key")
+    if not isinstance(key, str):
+        return event
+    encoded = copy.deepcopy(event)
+    encoded["detail"]["object"]["key"] = quote_plus(key, safe="/")
+    return encoded
+
+
 @contextmanager
 def installed(start_execution: StartExecution, publish: Publish) -> Iterator[None]:
     """Deliver events to state machine and topic targets until the block ends."""
     original = Rule.send_to_targets
 
     def send_to_targets(rule: Rule, event: Any, transform_input: bool = True) -> None:
+        event = as_s3_sends_it(event)
         if not rule.event_pattern.matches_event(event):
             return
         handled = []

@@ -34,6 +34,7 @@ from workflow.local.faults import DEFAULT_FAULT
 from workflow.local.template import LocalFunction
 
 Handler = Callable[[dict[str, Any], Any], Any]
+InvokeHook = Callable[[dict[str, Any]], None]  # called with the invocation's payload
 
 # Locally there is no X-Ray daemon and no CloudWatch agent reading EMF from stdout.
 LOCAL_ENVIRONMENT = {
@@ -43,10 +44,17 @@ LOCAL_ENVIRONMENT = {
     "AWS_REGION": "us-east-1",
 }
 INVOKE_EVENT = "before-send.lambda.Invoke"
+# A fault of this name is a task timeout: the interpreter's call times out, as when a function
+# outlives its timeout or TimeoutSeconds.
+TIMEOUT_FAULT = "States.Timeout"
 
 
 class UnknownFunction(LookupError):
     """The workflow invoked a function the template does not define."""
+
+
+class InvocationTimedOut(TimeoutError):
+    """The invocation did not answer in time (the interpreter reports States.Timeout)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +129,41 @@ class LambdaEmulator:
         self._record = threading.Lock()
         self.invocations: list[Invocation] = []
         self._faults: dict[str, Fault] = {}
+        self._hooks: dict[str, list[InvokeHook]] = {}
+        self._overrides: dict[str, dict[str, str]] = {}
+        self._current = threading.local()
+        self._running: list[str] = []
         self._redirected: list[tuple[logging.StreamHandler[Any], Any]] = []
+
+    @property
+    def current_function(self) -> str | None:
+        """The function whose handler makes the AWS calls of this thread, if any.
+
+        That is the handler running on this thread; on another thread (boto3's managed transfers
+        use a pool), the only handler running, if only one is.
+        """
+        name: str | None = getattr(self._current, "function", None)
+        if name is not None:
+            return name
+        with self._record:
+            return self._running[0] if len(self._running) == 1 else None
+
+    def set_environment(self, function_name: str, values: dict[str, str]) -> None:
+        """Deploy ``function_name`` again with ``values`` added to its environment: its next
+        invocation is a cold start that reads them."""
+        if function_name not in self._functions:
+            raise UnknownFunction(f"no function {function_name!r} in the template")
+        with self._cold_start:
+            self._overrides[function_name] = {**self._overrides.get(function_name, {}), **values}
+            self._handlers.pop(function_name, None)
+
+    def before_invoke(self, function_name: str, hook: InvokeHook) -> None:
+        """Call ``hook(payload)`` before each invocation of ``function_name`` runs its handler
+        (to change the world between two steps, as another client could)."""
+        if function_name not in self._functions:
+            raise UnknownFunction(f"no function {function_name!r} in the template")
+        with self._record:
+            self._hooks.setdefault(function_name, []).append(hook)
 
     def restore_logs(self) -> None:
         """Point the function loggers back where they wrote before this emulator redirected them."""
@@ -161,7 +203,18 @@ class LambdaEmulator:
         headers = {"Content-Type": "application/json", "X-Amz-Executed-Version": "1"}
         started = time.monotonic()
         error_type = None
+        with self._record:
+            hooks = list(self._hooks.get(name, ()))
+        for hook in hooks:
+            hook(payload)
         fault = self._take_fault(name)
+        if fault == TIMEOUT_FAULT:
+            with self._record:
+                self.invocations.append(Invocation(name, qualifier, started, 0.0, TIMEOUT_FAULT))
+            raise InvocationTimedOut(f"{name} timed out (fault injected by the local runtime)")
+        self._current.function = name
+        with self._record:
+            self._running.append(name)
         try:
             if fault is not None:
                 raise_fault(fault)
@@ -177,6 +230,10 @@ class LambdaEmulator:
                     "stackTrace": traceback.format_tb(exc.__traceback__),
                 }
             ).encode()
+        finally:
+            self._current.function = None
+            with self._record:
+                self._running.remove(name)
         with self._record:
             self.invocations.append(
                 Invocation(name, qualifier, started, (time.monotonic() - started) * 1000, error_type)
@@ -214,7 +271,8 @@ class LambdaEmulator:
         if private_spec is None or private_spec.loader is None:
             raise UnknownFunction(f"cannot load {spec.origin}")
         module: ModuleType = importlib.util.module_from_spec(private_spec)
-        with _environment({**function.environment, **LOCAL_ENVIRONMENT, "AWS_LAMBDA_FUNCTION_NAME": function.name}):
+        environment = {**function.environment, **self._overrides.get(function.name, {})}
+        with _environment({**environment, **LOCAL_ENVIRONMENT, "AWS_LAMBDA_FUNCTION_NAME": function.name}):
             private_spec.loader.exec_module(module)
         # Function logs go where CloudWatch would keep them, not onto the caller's terminal.
         service = function.environment.get("POWERTOOLS_SERVICE_NAME", "service_undefined")

@@ -31,6 +31,8 @@ _INPUT_GLOBS = (
     "workflow/*.asl.json",
     "workflow/api_contract.py",
     "tasks/**/*.py",
+    # The C extensions' sources: part of the code asset's hash, which the template names.
+    "tasks/**/*.c",
     "tasks/requirements.txt",
 )
 _CACHE_ENV = "PIPELINE_CACHE_DIR"

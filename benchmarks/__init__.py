@@ -1,0 +1,1 @@
+"""The transform benchmark: generated inputs (``data``) and the timing harness (``transform``)."""

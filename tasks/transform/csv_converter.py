@@ -1,0 +1,114 @@
+"""CSV to typed JSON Lines: Python decides, ``_csvjson`` does the per-byte work.
+
+The source streams through a bounded buffer: each call to ``_csvjson.convert`` turns the
+buffer's whole records into JSON Lines and says where the first unfinished one starts, which
+the next read completes. Before the first call, the first ``INFER_BYTES`` of the file decide
+each column's type; a later value that does not fit its column's type is kept as a string and
+counted (``ColumnSummary.non_conforming``), never dropped and never rejected.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import msgspec
+
+from tasks.common.errors import MalformedInput
+from tasks.common.models import ColumnSummary, CsvDialect
+from tasks.transform import _csvjson
+from tasks.transform.columns import KIND_CODES, ColumnType, column_type
+from tasks.transform.logic import ByteSink, Lineage, RejectLine
+from tasks.transform.readers import RAW_LIMIT, ByteStream, Utf8Chunks
+
+CHUNK_BYTES = 4 * 1024 * 1024
+"""Bytes read at a time: large enough that the per-call overhead vanishes, small for memory."""
+
+INFER_BYTES = 1024 * 1024
+INFER_ROWS = 10_000
+"""Column types come from the records in the file's first MiB, at most this many."""
+
+
+@dataclass(frozen=True, slots=True)
+class CsvResult:
+    records: int
+    rejected: int
+    columns: list[ColumnSummary]
+
+
+def infer_column_types(
+    head: bytes, dialect: CsvDialect, nulls: tuple[bytes, ...], *, complete: bool
+) -> list[ColumnType]:
+    """Column types from the first ``INFER_ROWS`` records of ``head``, the file's first bytes."""
+    kinds = _csvjson.survey(head, complete, dialect.delimiter, len(dialect.header), nulls, INFER_ROWS)
+    return [column_type(letters) for letters in kinds]
+
+
+def convert_csv(
+    source: ByteStream,
+    dialect: CsvDialect,
+    *,
+    encoding: str,
+    lineage: Lineage,
+    null_markers: frozenset[str],
+    data: ByteSink,
+    rejects: ByteSink,
+    infer_types: bool = True,
+) -> CsvResult:
+    """Stream ``source`` (decompressed bytes of ``encoding``) into JSON Lines and reject lines.
+
+    Without ``infer_types`` every column is a string column: the values exactly as the file
+    spells them.
+    """
+    names = tuple(msgspec.json.encode(name) + b":" for name in dialect.header)
+    nulls = tuple(marker.encode() for marker in sorted(null_markers))
+    suffix = lineage.suffix()
+    chunks = Utf8Chunks(source, encoding=encoding)
+    reject_encoder = msgspec.json.Encoder()
+    buffer = b""
+    line = 1
+    header = True
+    records = rejected = 0
+    kinds: bytes | None = None
+    column_types: list[ColumnType] = []
+    mismatches = [0] * len(names)
+    read_size = CHUNK_BYTES
+    while True:
+        chunk = chunks.read(read_size)
+        final = not chunk
+        buffer += chunk
+        if kinds is None:
+            if not final and len(buffer) < INFER_BYTES:
+                continue
+            column_types = (
+                infer_column_types(buffer, dialect, nulls, complete=final)
+                if infer_types
+                else [ColumnType.STRING] * len(names)
+            )
+            kinds = "".join(KIND_CODES[column] for column in column_types).encode()
+        out, end, line, header_left, count, found, column_mismatches, problem = _csvjson.convert(
+            buffer, 0, final, dialect.delimiter, names, kinds, nulls, suffix, line, header
+        )
+        header = bool(header_left)
+        if problem is not None:
+            raise MalformedInput(f"the CSV header on line {line - 1} cannot be parsed: {problem}")
+        data.write(out)
+        records += count
+        rejected += len(found)
+        rejects.write(b"".join(_reject_line(reject_encoder, *item) for item in found))
+        mismatches = [total + more for total, more in zip(mismatches, column_mismatches, strict=True)]
+        if final:
+            break
+        # A record longer than the buffer: read more at once, so a huge value costs a few reads.
+        read_size = CHUNK_BYTES if end else read_size * 2
+        buffer = buffer[end:]
+    columns = [
+        ColumnSummary(name=name, type=column.value, non_conforming=mismatch)
+        for name, column, mismatch in zip(dialect.header, column_types, mismatches, strict=True)
+    ]
+    return CsvResult(records=records, rejected=rejected, columns=columns)
+
+
+def _reject_line(encoder: msgspec.json.Encoder, line: int, reason: str, raw: bytes) -> bytes:
+    # ``raw`` may end inside a character: the converter cuts it by bytes.
+    text = raw.decode("utf-8", errors="ignore")[:RAW_LIMIT]
+    return encoder.encode(RejectLine(line, reason, text)) + b"\n"

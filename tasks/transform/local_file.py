@@ -1,0 +1,44 @@
+"""The transform of one local file into local JSON Lines files: the Lambda's path without S3.
+
+The benchmark times this, so what it measures is exactly what the transform steps run: the
+same sniffing as Fetch, the same converters and writers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tasks.common.models import Format, ObjectProfile
+from tasks.common.sample import SAMPLE_BYTES, sample_of
+from tasks.fetch.logic import sniff_csv, sniff_encoding
+from tasks.transform.logic import Lineage
+from tasks.transform.run import TransformResult, TransformSettings, transform_stream
+from tasks.validate.logic import format_of
+
+LOCAL_VERSION = "local"
+
+
+def transform_file(
+    source: Path, data: Path, rejects: Path, *, settings: TransformSettings | None = None
+) -> TransformResult:
+    """Transform ``source`` (its format from its name, as Validate decides) into ``data`` and ``rejects``."""
+    fmt, compression = format_of(source.name)
+    with source.open("rb") as head:
+        raw = head.read(SAMPLE_BYTES)
+    sample = sample_of(raw, whole=len(raw) == source.stat().st_size, compression=compression)
+    encoding = sniff_encoding(sample.text_bytes, complete=sample.complete)
+    dialect = None
+    if fmt is Format.CSV:
+        dialect = sniff_csv(sample.text_bytes.decode(encoding, errors="ignore"), complete=sample.complete)
+    profile = ObjectProfile(version_id=LOCAL_VERSION, etag="", encoding=encoding, csv=dialect)
+    with source.open("rb") as stream, data.open("wb") as data_sink, rejects.open("wb") as rejects_sink:
+        return transform_stream(
+            stream,
+            fmt=fmt,
+            compression=compression,
+            profile=profile,
+            lineage=Lineage(str(source), LOCAL_VERSION),
+            data=data_sink,
+            rejects=rejects_sink,
+            settings=settings or TransformSettings(),
+        )

@@ -1,0 +1,140 @@
+"""Load: N files uploaded at once to ``pipeline serve``, N runs, N outputs, N notifications, none lost.
+
+The suite runs N = ``PIPELINE_LOAD_FILES`` (default 40). The issue's figure, 200, is a benchmark:
+
+    .venv/bin/python -m tests.e2e.test_load 200
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from tests.e2e.conftest import Served, serving
+
+DEFAULT_FILES = 40
+UPLOAD_THREADS = 16
+DEADLINE_SECONDS = 600
+SUCCEEDED_NOTICE = "Pipeline run succeeded: load-"
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    files: int
+    upload_seconds: float
+    total_seconds: float
+    statuses: dict[str, int]
+    outputs: int
+    notifications: int
+
+    @property
+    def throughput(self) -> float:
+        return self.files / self.total_seconds
+
+    def summary(self) -> str:
+        return (
+            f"{self.files} files: uploaded in {self.upload_seconds:.1f} s, "
+            f"all runs ended in {self.total_seconds:.1f} s "
+            f"({self.throughput:.1f} executions/s); statuses {self.statuses}, "
+            f"{self.outputs} outputs, {self.notifications} success notifications"
+        )
+
+
+def body(index: int) -> bytes:
+    return ("id,name,amount\n" + "".join(f"{index}-{row},name {row},{row}.5\n" for row in range(20))).encode()
+
+
+def upload_all(served: Served, files: int) -> None:
+    clients = threading.local()
+
+    def upload(index: int) -> None:
+        if not hasattr(clients, "s3"):
+            clients.s3 = served.client("s3")
+        clients.s3.put_object(Bucket=served.bucket, Key=f"incoming/load-{index:04d}.csv", Body=body(index))
+
+    with ThreadPoolExecutor(max_workers=UPLOAD_THREADS) as pool:
+        list(pool.map(upload, range(files)))
+
+
+def all_executions(served: Served) -> dict[str, str]:
+    sfn = served.client("stepfunctions")
+    found: dict[str, str] = {}
+    for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=served.state_machine_arn):
+        found.update({item["name"]: item["status"] for item in page["executions"]})
+    return found
+
+
+def count_outputs(served: Served) -> int:
+    s3 = served.client("s3")
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=served.bucket, Prefix="processed/load-")
+    return sum(1 for page in pages for item in page.get("Contents", []) if item["Key"].endswith("/data.jsonl"))
+
+
+def count_notifications(served: Served) -> int:
+    return sum(1 for line in list(served.output) if SUCCEEDED_NOTICE in line)
+
+
+def run_load(served: Served, files: int) -> LoadResult:
+    """Upload ``files`` files at once, then wait for every run, output and notification."""
+    started = time.monotonic()
+    upload_all(served, files)
+    uploaded = time.monotonic() - started
+    deadline = started + DEADLINE_SECONDS
+    executions: dict[str, str] = {}
+    while time.monotonic() < deadline:
+        executions = all_executions(served)
+        if len(executions) >= files and "RUNNING" not in executions.values():
+            break
+        time.sleep(0.2)
+    ended = time.monotonic() - started
+    # Notifications are passed on by serve's watcher: give the last ones their moment.
+    while time.monotonic() < deadline and count_notifications(served) < files:
+        time.sleep(0.1)
+    statuses: dict[str, int] = {}
+    for status in executions.values():
+        statuses[status] = statuses.get(status, 0) + 1
+    return LoadResult(
+        files=files,
+        upload_seconds=uploaded,
+        total_seconds=ended,
+        statuses=statuses,
+        outputs=count_outputs(served),
+        notifications=count_notifications(served),
+    )
+
+
+def load_files() -> int:
+    return int(os.environ.get("PIPELINE_LOAD_FILES", DEFAULT_FILES))
+
+
+def test_concurrent_uploads_each_run_once_and_nothing_is_lost(capsys: Any) -> None:
+    files = load_files()
+    # Given a fresh 'pipeline serve'
+    with serving() as served:
+        # When N files are uploaded under incoming/ at once, by 16 clients
+        result = run_load(served, files)
+
+    # Then N executions ran, all succeeded, with N outputs and N success notifications
+    with capsys.disabled():
+        print(f"\nload: {result.summary()}")
+    assert result.statuses == {"SUCCEEDED": files}, result.summary()
+    assert result.outputs == files, result.summary()
+    assert result.notifications == files, result.summary()
+
+
+def main(argv: list[str]) -> int:
+    files = int(argv[0]) if argv else 200
+    with serving() as served:
+        result = run_load(served, files)
+    print(result.summary())
+    lost = result.statuses != {"SUCCEEDED": files} or result.outputs != files or result.notifications != files
+    return 1 if lost else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,58 @@
+"""The converters' two outputs read back as ``Record`` and ``Reject`` items, for the tests to compare."""
+
+from __future__ import annotations
+
+import io
+import json
+
+from tasks.common.models import Compression, CsvDialect
+from tasks.transform.columns import LINEAGE_FIELDS
+from tasks.transform.csv_converter import convert_csv
+from tasks.transform.jsonl_converter import convert_jsonl
+from tasks.transform.logic import Lineage
+from tasks.transform.readers import ByteStream, Record, Reject, open_binary
+
+LINEAGE = Lineage("incoming/test", "v1")
+
+
+def items_of(data: bytes, rejects: bytes) -> list[Record | Reject]:
+    """A converter's two outputs as one list in line order, each record's lineage checked and taken off."""
+    items: list[Record | Reject] = []
+    for line in data.splitlines():
+        fields = json.loads(line)
+        source = {name: fields.pop(name) for name in LINEAGE_FIELDS}
+        assert (source["_source_key"], source["_source_version"]) == (LINEAGE.source_key, LINEAGE.source_version)
+        items.append(Record(source["_line"], fields))
+    items += [Reject(**json.loads(line)) for line in rejects.splitlines()]
+    return sorted(items, key=lambda item: item.line)
+
+
+def converted_csv(
+    data: bytes,
+    dialect: CsvDialect,
+    *,
+    encoding: str = "utf-8",
+    compression: Compression = Compression.NONE,
+    infer_types: bool = False,
+    null_markers: frozenset[str] = frozenset(),
+) -> list[Record | Reject]:
+    """The CSV converter's output; without ``infer_types`` the values are as the file spells them."""
+    records, rejects = io.BytesIO(), io.BytesIO()
+    convert_csv(
+        open_binary(io.BytesIO(data), compression=compression),
+        dialect,
+        encoding=encoding,
+        lineage=LINEAGE,
+        null_markers=null_markers,
+        data=records,
+        rejects=rejects,
+        infer_types=infer_types,
+    )
+    return items_of(records.getvalue(), rejects.getvalue())
+
+
+def converted_jsonl(stream: ByteStream, *, compression: Compression, encoding: str) -> list[Record | Reject]:
+    records, rejects = io.BytesIO(), io.BytesIO()
+    binary = open_binary(stream, compression=compression)
+    convert_jsonl(binary, encoding=encoding, lineage=LINEAGE, data=records, rejects=rejects)
+    return items_of(records.getvalue(), rejects.getvalue())
