@@ -20,6 +20,7 @@ _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 class PipelineConfig:
     max_object_bytes: int = 2 * 1024**3
     max_reject_ratio: float = 0.1
+    null_markers: str = "NULL,null,N/A,n/a"
     log_retention_days: int = 30
     lambda_error_threshold: int = 5
     notification_email: str | None = None
@@ -37,6 +38,7 @@ class PipelineConfig:
             config = cls(
                 max_object_bytes=int(value("maxObjectBytes", defaults.max_object_bytes)),
                 max_reject_ratio=float(value("maxRejectRatio", defaults.max_reject_ratio)),
+                null_markers=str(value("nullMarkers", defaults.null_markers)),
                 log_retention_days=int(value("logRetentionDays", defaults.log_retention_days)),
                 lambda_error_threshold=int(value("lambdaErrorThreshold", defaults.lambda_error_threshold)),
                 notification_email=value("notificationEmail", None),

@@ -89,7 +89,10 @@ class PipelineStack(Stack):
                     "BUCKET_NAME": bucket.bucket_name,
                     "MAX_OBJECT_BYTES": str(config.max_object_bytes),
                 },
-                **{name: {"MAX_REJECT_RATIO": str(config.max_reject_ratio)} for name in TRANSFORMS},
+                **{
+                    name: {"MAX_REJECT_RATIO": str(config.max_reject_ratio), "NULL_MARKERS": config.null_markers}
+                    for name in TRANSFORMS
+                },
                 "Notify": {"NOTIFICATION_TOPIC_ARN": topics.runs.topic_arn},
             },
         )

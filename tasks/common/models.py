@@ -33,6 +33,11 @@ class Compression(enum.StrEnum):
     GZIP = "gzip"
 
 
+class OutputFormat(enum.StrEnum):
+    JSONL = "jsonl"
+    PARQUET = "parquet"
+
+
 class Trigger(enum.StrEnum):
     S3 = "s3"
     API = "api"
@@ -49,6 +54,8 @@ class PipelineRequest(Model, frozen=True):
     key: str
     version_id: str | None = None
     processing_type: ProcessingType | None = None
+    output_format: OutputFormat | None = None
+    """None: the dataset's format (``tasks/datasets``), else JSON Lines."""
     trigger: Trigger = Trigger.API
 
 
@@ -64,6 +71,9 @@ class SourceObject(Model, frozen=True):
     compression: Compression
     processing_type: ProcessingType
     trigger: Trigger
+    output_format: OutputFormat = OutputFormat.JSONL
+    dataset: str | None = None
+    """The dataset whose settings apply (``tasks/datasets/<dataset>.json``), if the key's folder has one."""
 
 
 class CsvDialect(Model, frozen=True):

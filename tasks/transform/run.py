@@ -13,6 +13,7 @@ from typing import Any
 import msgspec
 
 from tasks.common.aws import s3_client, s3_errors
+from tasks.common.datasets import DatasetSettings, dataset_settings
 from tasks.common.errors import ValidationError
 from tasks.common.layout import staging_keys
 from tasks.common.models import (
@@ -60,8 +61,21 @@ def transform_stream(
     data: ByteSink,
     rejects: ByteSink,
     settings: TransformSettings,
+    dataset: DatasetSettings | None = None,
 ) -> TransformResult:
-    """Turn one source stream into JSON Lines records and rejects, then check the counts."""
+    """Turn one source stream into JSON Lines records and rejects, then check the counts.
+
+    A dataset's settings replace the function's null markers and reject ratio, and its schema
+    contract gates every record.
+    """
+    dataset = dataset or DatasetSettings()
+    gate = None
+    if dataset.schema is not None:
+        from tasks.transform.contract import ContractGate  # noqa: PLC0415 - jsonschema only where a contract is
+
+        gate = ContractGate(dataset.schema, data=data, rejects=rejects)
+    records_sink = gate or data
+    null_markers = settings.null_marker_set() if dataset.null_markers is None else frozenset(dataset.null_markers)
     if fmt is Format.CSV:
         if profile.csv is None:
             raise ValidationError("a CSV transform needs the dialect that Fetch sniffed")
@@ -70,20 +84,23 @@ def transform_stream(
             profile.csv,
             encoding=profile.encoding,
             lineage=lineage,
-            null_markers=settings.null_marker_set(),
-            data=data,
+            null_markers=null_markers,
+            data=records_sink,
             rejects=rejects,
         )
         result = TransformResult(converted.records, converted.rejected, converted.columns)
     elif fmt is Format.JSONL:
         binary = open_binary(stream, compression=compression)
-        counts = convert_jsonl(binary, encoding=profile.encoding, lineage=lineage, data=data, rejects=rejects)
+        counts = convert_jsonl(binary, encoding=profile.encoding, lineage=lineage, data=records_sink, rejects=rejects)
         result = TransformResult(*counts)
     else:
         text = open_text(stream, compression=compression, encoding=profile.encoding)
         items = read_json_array(text)
-        result = TransformResult(*write_records(items, lineage=lineage, data=data, rejects=rejects))
-    check_counts(result.records, result.rejected, max_reject_ratio=settings.max_reject_ratio)
+        result = TransformResult(*write_records(items, lineage=lineage, data=records_sink, rejects=rejects))
+    if gate is not None:
+        result = TransformResult(result.records - gate.rejected, result.rejected + gate.rejected, result.columns)
+    max_reject_ratio = settings.max_reject_ratio if dataset.max_reject_ratio is None else dataset.max_reject_ratio
+    check_counts(result.records, result.rejected, max_reject_ratio=max_reject_ratio)
     return result
 
 
@@ -110,6 +127,7 @@ def transform(s3: Any, event: TransformEvent, settings: TransformSettings) -> St
                 data=data,
                 rejects=rejects,
                 settings=settings,
+                dataset=dataset_settings(source.dataset) if source.dataset is not None else None,
             )
     return StagedOutput(
         bucket=source.bucket,

@@ -9,6 +9,7 @@ from urllib.parse import unquote_plus
 import msgspec
 
 from tasks.common.aws import s3_errors
+from tasks.common.datasets import dataset_of, dataset_settings
 from tasks.common.errors import (
     EmptyObject,
     ObjectNotFound,
@@ -20,6 +21,7 @@ from tasks.common.layout import SOURCE_PREFIXES
 from tasks.common.models import (
     Compression,
     Format,
+    OutputFormat,
     PipelineRequest,
     ProcessingType,
     SourceObject,
@@ -169,6 +171,8 @@ def validate(s3: Any, raw_request: dict[str, Any], settings: ValidateSettings) -
     version_id = head.get("VersionId") or "null"
     sample = read_sample(s3, bucket=request.bucket, key=request.key, version_id=version_id, compression=compression)
     check_content(fmt, sample)
+    dataset = dataset_of(request.key)
+    found = dataset_settings(dataset) if dataset is not None else None
     return SourceObject(
         bucket=request.bucket,
         key=request.key,
@@ -179,4 +183,6 @@ def validate(s3: Any, raw_request: dict[str, Any], settings: ValidateSettings) -
         compression=compression,
         processing_type=resolve_processing_type(request, head.get("Metadata", {})),
         trigger=request.trigger,
+        output_format=request.output_format or (found and found.output_format) or OutputFormat.JSONL,
+        dataset=dataset if found is not None else None,
     )

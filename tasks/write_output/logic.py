@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 from tasks.common.aws import s3_errors
 from tasks.common.layout import output_keys
-from tasks.common.models import OutputLocation, SourceObject, WriteOutputEvent
+from tasks.common.models import OutputLocation, SourceObject, WriteOutputEvent, to_payload
 
 MANIFEST_VERSION = 1
 
@@ -48,11 +48,15 @@ def manifest(event: WriteOutputEvent, location: OutputLocation, committed_at: da
         "trigger": source.trigger.value,
         "executionArn": event.execution_arn,
         "output": {"key": location.key, "rejectsKey": location.rejects_key},
+        "dataset": source.dataset,
+        "outputFormat": source.output_format.value,
         "counts": {
             "input": staged.records + staged.rejected,
             "records": staged.records,
             "rejected": staged.rejected,
         },
+        # CSV sources: each column's inferred type and the values that did not fit it (kept as text).
+        "columns": [to_payload(column) for column in staged.columns],
         "committedAt": committed_at.isoformat(),
     }
 

@@ -1,0 +1,67 @@
+"""Settings per dataset: the folder under ``incoming/`` (or ``uploads/``) a file is dropped in.
+
+``incoming/orders/2026-11.csv`` belongs to the dataset ``orders``; its settings, if any, are the
+file ``tasks/datasets/orders.json``, deployed with the functions (a change is reviewed and
+deployed like code). Every setting is optional:
+
+- ``schema``: a JSON Schema (draft 2020-12) each output record must satisfy, lineage fields
+  aside; a record that does not is a reject naming the field and the rule it breaks;
+- ``outputFormat``: ``jsonl`` or ``parquet`` when a request does not say;
+- ``nullMarkers``: CSV values written as null besides the empty value (replaces the default);
+- ``maxRejectRatio``: the share of rejects above which the file fails.
+
+A file directly under ``incoming/`` belongs to no dataset and gets the defaults.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from tasks.common.layout import SOURCE_PREFIXES
+from tasks.common.models import OutputFormat
+
+DATASETS_DIR = Path(__file__).resolve().parent.parent / "datasets"
+_DATASET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+
+
+class DatasetError(Exception):
+    """A dataset's settings file is unusable: a deployment mistake, caught by the tests before it ships."""
+
+
+class DatasetSettings(msgspec.Struct, rename="camel", forbid_unknown_fields=True, frozen=True):
+    schema: dict[str, Any] | None = None
+    output_format: OutputFormat | None = None
+    null_markers: list[str] | None = None
+    max_reject_ratio: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_reject_ratio is not None and not 0 <= self.max_reject_ratio <= 1:
+            raise ValueError("maxRejectRatio must be between 0 and 1")
+
+
+def dataset_of(key: str) -> str | None:
+    """The dataset a source key belongs to: its first folder under the source prefix, if any."""
+    for prefix in SOURCE_PREFIXES:
+        if key.startswith(prefix):
+            folder, slash, _ = key.removeprefix(prefix).partition("/")
+            return folder if slash and _DATASET_NAME.fullmatch(folder) else None
+    return None
+
+
+@functools.cache
+def dataset_settings(name: str) -> DatasetSettings | None:
+    """The settings of dataset ``name``, or None when it has no settings file."""
+    if not _DATASET_NAME.fullmatch(name):
+        return None
+    path = DATASETS_DIR / f"{name}.json"
+    if not path.is_file():
+        return None
+    try:
+        return msgspec.json.decode(path.read_bytes(), type=DatasetSettings)
+    except (msgspec.DecodeError, ValueError) as exc:
+        raise DatasetError(f"{path.name}: {exc}") from None
