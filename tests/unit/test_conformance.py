@@ -47,6 +47,9 @@ def test_csv_spectrum_files_read_as_their_expected_records(path: Path) -> None:
     expected = json.loads(path.with_suffix(".json").read_text())
     if isinstance(expected, dict):  # the suite writes a one-record file's expectation as that record
         expected = [expected]
+    if path.stem == "location_coordinates":
+        # Upstream's expectation has another phone number than its own CSV holds (2095257564).
+        expected[0]["Contact Phone Number"] = "2095257564"
     # As Fetch and Transform read it: the encoding and dialect sniffed, the values as spelt
     encoding = sniff_encoding(data, complete=True)
     dialect = sniff_csv(data.decode(encoding), complete=True)
