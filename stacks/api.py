@@ -151,11 +151,17 @@ def start_request_template(*, state_machine_arn: str, default_bucket: str) -> st
             f"#set($typeText = {json_text(json_text('$body.processingType'))})",
             '#set($typeJson = "$quote$typeText$quote")',
             "#end",
+            '#if("$!body.outputFormat" == "")',
+            "#set($outputFormatJson = 'null')",
+            "#else",
+            f"#set($outputFormatText = {json_text(json_text('$body.outputFormat'))})",
+            '#set($outputFormatJson = "$quote$outputFormatText$quote")',
+            "#end",
             "{",
             f'  "stateMachineArn": "{state_machine_arn}",',
             f'  "name": "{json_text("$name")}",',
             '  "input": "{\\"bucket\\": \\"$bucketText\\", \\"key\\": \\"$keyText\\", \\"versionId\\": $versionJson, '
-            '\\"processingType\\": $typeJson, \\"trigger\\": \\"api\\"}"',
+            '\\"processingType\\": $typeJson, \\"outputFormat\\": $outputFormatJson, \\"trigger\\": \\"api\\"}"',
             "}",
         ]
     )

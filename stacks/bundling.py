@@ -39,16 +39,22 @@ class BundlingError(RuntimeError):
 
 @dataclass(frozen=True, slots=True)
 class LambdaPlatform:
-    """Where a function runs, as pip names it (wheel platform tag) and as Zig does (target triple)."""
+    """Where a function runs, as pip names it (wheel platform tags) and as Zig does (target triple)."""
 
-    wheel_platform: str
+    wheel_platforms: tuple[str, ...]
     zig_target: str
 
 
 # glibc 2.17 is manylinux2014's floor: the extensions load wherever the manylinux2014 wheels do.
+# Wheels may also be manylinux_2_28: the Python 3.12+ runtimes run on Amazon Linux 2023 (glibc
+# 2.34), and some packages (DuckDB 2) publish no manylinux2014 wheel any more.
 PLATFORMS = {
-    lambda_.Architecture.ARM_64.name: LambdaPlatform("manylinux2014_aarch64", "aarch64-linux-gnu.2.17"),
-    lambda_.Architecture.X86_64.name: LambdaPlatform("manylinux2014_x86_64", "x86_64-linux-gnu.2.17"),
+    lambda_.Architecture.ARM_64.name: LambdaPlatform(
+        ("manylinux2014_aarch64", "manylinux_2_28_aarch64"), "aarch64-linux-gnu.2.17"
+    ),
+    lambda_.Architecture.X86_64.name: LambdaPlatform(
+        ("manylinux2014_x86_64", "manylinux_2_28_x86_64"), "x86_64-linux-gnu.2.17"
+    ),
 }
 
 
@@ -117,8 +123,7 @@ class TasksBundling:
                 "--no-compile",
                 "--target",
                 output_dir,
-                "--platform",
-                self._platform.wheel_platform,
+                *(argument for tag in self._platform.wheel_platforms for argument in ("--platform", tag)),
                 "--implementation",
                 "cp",
                 "--python-version",

@@ -93,6 +93,9 @@ class PipelineStack(Stack):
                     name: {"MAX_REJECT_RATIO": str(config.max_reject_ratio), "NULL_MARKERS": config.null_markers}
                     for name in TRANSFORMS
                 },
+                # Of the function's 3,008 MB: DuckDB's share, the rest for Python and the upload buffer;
+                # two threads for its 1.7 vCPU. Past the limit, DuckDB spills to /tmp instead of failing.
+                "WriteParquet": {"DUCKDB_MEMORY_MB": "2048", "DUCKDB_THREADS": "2"},
                 "Notify": {"NOTIFICATION_TOPIC_ARN": topics.runs.topic_arn},
             },
         )
@@ -163,6 +166,10 @@ class PipelineStack(Stack):
         for name in TRANSFORMS:
             allow_objects(roles[name], bucket, STAGING_PREFIX, WRITE)
             acknowledge_prefix_wildcards(roles[name], *SOURCE_PREFIXES, STAGING_PREFIX)
+        # WriteParquet reads the staged JSON Lines and writes the Parquet file next to them.
+        allow_objects(roles["WriteParquet"], bucket, STAGING_PREFIX, ["s3:GetObject", *WRITE])
+        allow_listing(roles["WriteParquet"], bucket, STAGING_PREFIX)
+        acknowledge_prefix_wildcards(roles["WriteParquet"], STAGING_PREFIX)
         allow_objects(roles["WriteOutput"], bucket, STAGING_PREFIX, ["s3:GetObject"])
         allow_listing(roles["WriteOutput"], bucket, STAGING_PREFIX)
         allow_objects(roles["WriteOutput"], bucket, PROCESSED_PREFIX, WRITE)

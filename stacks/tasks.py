@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from importlib.metadata import version
+from pathlib import Path
 from typing import Any
 
-from aws_cdk import Annotations, Duration
+from aws_cdk import Annotations, Duration, Size
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from stacks.bundling import tasks_code
+from stacks.bundling import REQUIREMENTS, TASKS_DIR, tasks_code
 from stacks.compliance import acknowledge, skip_checkov
 from stacks.constants import METRICS_NAMESPACE, POWERTOOLS_SERVICE_NAME
 from stacks.log_groups import LogGroups
@@ -36,6 +38,27 @@ VPC_ACTIONS = [
 ]
 
 
+@dataclass(frozen=True, slots=True)
+class Packaging:
+    """What a function needs beyond the common asset and defaults."""
+
+    requirements: Path = REQUIREMENTS
+    ephemeral_storage_mb: int = 512
+    snap_start: bool = True
+
+
+DEFAULT_PACKAGING = Packaging()
+PACKAGING: dict[str, Packaging] = {
+    # DuckDB (about 64 MB unzipped for arm64) ships only where it runs: an asset of its own.
+    # The staged JSON Lines and the Parquet file made from them both sit in /tmp, so it gets
+    # Lambda's largest /tmp, 10 GB. SnapStart allows 512 MB of /tmp at most, so this function
+    # starts cold without it: the cold start (DuckDB's import) is small next to the conversion.
+    "WriteParquet": Packaging(
+        requirements=TASKS_DIR / "parquet" / "requirements.txt", ephemeral_storage_mb=10240, snap_start=False
+    ),
+}
+
+
 def powertools_layer_parameter() -> str:
     """AWS's public SSM parameter naming the Powertools layer of the version this project pins."""
     return f"/aws/service/powertools/python/{ARCHITECTURE.name}/{RUNTIME.name}/{version('aws-lambda-powertools')}"
@@ -57,7 +80,8 @@ class TaskFunctions(Construct):
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        code = tasks_code(RUNTIME, ARCHITECTURE)
+        # One asset per requirements file: functions that need the same packages share it.
+        codes: dict[Path, lambda_.Code] = {}
         layer_arn = ssm.StringParameter.value_for_string_parameter(self, powertools_layer_parameter())
         powertools = lambda_.LayerVersion.from_layer_version_arn(self, "Powertools", layer_arn)
         self.functions: dict[str, lambda_.Function] = {}
@@ -66,6 +90,9 @@ class TaskFunctions(Construct):
         for task in TASK_FUNCTIONS:
             log_group = log_groups.create(self, f"{task.name}Logs")
             role = self._role(task, log_group)
+            packaging = PACKAGING.get(task.name, DEFAULT_PACKAGING)
+            if packaging.requirements not in codes:
+                codes[packaging.requirements] = tasks_code(RUNTIME, ARCHITECTURE, requirements=packaging.requirements)
             function = lambda_.Function(
                 self,
                 task.name,
@@ -73,13 +100,14 @@ class TaskFunctions(Construct):
                 runtime=RUNTIME,
                 architecture=ARCHITECTURE,
                 handler=task.handler,
-                code=code,
+                code=codes[packaging.requirements],
                 memory_size=task.memory_mb,
+                ephemeral_storage_size=Size.mebibytes(packaging.ephemeral_storage_mb),
                 timeout=TIMEOUT,
                 role=role.role,
                 layers=[powertools],
                 tracing=lambda_.Tracing.ACTIVE,
-                snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS,
+                snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS if packaging.snap_start else None,
                 log_group=log_group,
                 vpc=vpc,
                 vpc_subnets=subnets,
@@ -90,10 +118,11 @@ class TaskFunctions(Construct):
                     **environment.get(task.name, {}),
                 },
             )
-            self._record_exceptions(function)
+            self._record_exceptions(function, snap_start=packaging.snap_start)
             self.functions[task.name] = function
             self.roles[task.name] = role
-            # SnapStart snapshots published versions only; the workflow invokes this alias, never $LATEST.
+            # SnapStart snapshots published versions only; the workflow invokes this alias, never $LATEST
+            # (also where SnapStart is off, so that every step runs a version that a deployment fixed).
             self.aliases[task.name] = lambda_.Alias(
                 self, f"{task.name}Alias", alias_name=ALIAS_NAME, version=function.current_version
             )
@@ -126,11 +155,12 @@ class TaskFunctions(Construct):
         return role
 
     @staticmethod
-    def _record_exceptions(function: lambda_.Function) -> None:
-        Annotations.of(function).acknowledge_warning(
-            "@aws-cdk/aws-lambda:snapStartRequirePublish",
-            "Every function publishes current_version behind an alias, which is what the workflow invokes.",
-        )
+    def _record_exceptions(function: lambda_.Function, *, snap_start: bool) -> None:
+        if snap_start:
+            Annotations.of(function).acknowledge_warning(
+                "@aws-cdk/aws-lambda:snapStartRequirePublish",
+                "Every function publishes current_version behind an alias, which is what the workflow invokes.",
+            )
         for rules, reason in FUNCTION_EXCEPTIONS:
             for rule in rules:
                 acknowledge(function, rule, reason)

@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 from tasks.common.layout import SOURCE_PREFIXES
-from tasks.common.models import ProcessingType
+from tasks.common.models import OutputFormat, ProcessingType
 
 EXECUTIONS_PATH = "executions"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -39,6 +39,8 @@ START_REQUEST_SCHEMA: dict[str, Any] = {
         # Pins the run to one version of the object (pipeline submit sends the one it uploaded).
         "versionId": {"type": "string", "minLength": 1, "maxLength": 1024, "pattern": "^[A-Za-z0-9._+/=-]+$"},
         "processingType": {"type": "string", "enum": [member.value for member in ProcessingType]},
+        # Absent: the dataset's format (tasks/datasets), else JSON Lines.
+        "outputFormat": {"type": "string", "enum": [member.value for member in OutputFormat]},
     },
 }
 
@@ -49,6 +51,7 @@ FIELD_RULES = {
     "bucket": "an S3 bucket name",
     "versionId": "an S3 version id",
     "processingType": "one of " + ", ".join(member.value for member in ProcessingType),
+    "outputFormat": "one of " + ", ".join(member.value for member in OutputFormat),
 }
 
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 from stacks.constants import STACK_NAME
 from tasks.common.layout import INCOMING_PREFIX, SOURCE_PREFIXES
-from tasks.common.models import ProcessingType
+from tasks.common.models import OutputFormat, ProcessingType
 from workflow.local.faults import FAULT_HELP, FAULT_METAVAR, FaultSpec, parse_fault
 
 if TYPE_CHECKING:
@@ -31,6 +31,7 @@ EXIT_SUCCEEDED = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 PROCESSING_TYPE_METADATA = "processing-type"
+OUTPUT_FORMAT_METADATA = "output-format"
 DEFAULT_PORT = 5050
 DEFAULT_SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "orders.csv"
 
@@ -76,6 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
         choices=[member.value for member in ProcessingType],
         help="processing type recorded with the run (default: standard)",
     )
+    run.add_argument(
+        "--output-format",
+        choices=[member.value for member in OutputFormat],
+        help="write the records as JSON Lines or Parquet (default: the dataset's format, else jsonl)",
+    )
     run.add_argument("--json", action="store_true", help="print one JSON object instead of the text report")
     run.add_argument("--out", type=Path, metavar="DIR", help="copy the output, rejects and manifest into DIR")
     run.add_argument("--timeout", type=float, default=300.0, metavar="SECONDS", help="give up after this long")
@@ -97,6 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     submit.add_argument("target", metavar="PATH|KEY", help="a local file to upload, or a key in the bucket")
     submit.add_argument("--type", dest="processing_type", choices=[member.value for member in ProcessingType])
+    submit.add_argument(
+        "--output-format",
+        choices=[member.value for member in OutputFormat],
+        help="write the records as JSON Lines or Parquet (default: the dataset's format, else jsonl)",
+    )
     submit.add_argument("--idempotency-key", metavar="K", help="a retry with the same K never starts a second run")
     add_stack_argument(submit)
     executions = commands.add_parser(
@@ -180,7 +191,15 @@ def run_command(args: argparse.Namespace) -> int:
             return EXIT_FAILED
         with pipeline:
             inject_faults(pipeline, args.fail)
-            metadata = {PROCESSING_TYPE_METADATA: args.processing_type} if args.processing_type else {}
+            # Chosen as an S3 uploader chooses on AWS: the object's metadata, read by Validate.
+            metadata = {
+                name: value
+                for name, value in (
+                    (PROCESSING_TYPE_METADATA, args.processing_type),
+                    (OUTPUT_FORMAT_METADATA, args.output_format),
+                )
+                if value
+            }
             started = time.monotonic()
             pipeline.upload_file(INCOMING_PREFIX + args.path.name, args.path, metadata=metadata)
             if not pipeline.started:
@@ -253,6 +272,7 @@ def submit_command(args: argparse.Namespace) -> int:
         submission = submit(
             args.target,
             processing_type=args.processing_type,
+            output_format=args.output_format,
             idempotency_key=args.idempotency_key,
             stack_name=args.stack,
         )

@@ -33,12 +33,15 @@ class TaskFunction:
 
 
 # 1,769 MB is one full vCPU: the transforms are CPU bound, the other steps mostly wait on S3.
+# WriteParquet gets 3,008 MB (about 1.7 vCPU): DuckDB's two threads and its memory limit (2 GB,
+# stacks/pipeline_stack.py) with room left for Python, boto3 and the upload buffer.
 TASK_FUNCTIONS: tuple[TaskFunction, ...] = (
     TaskFunction("Validate", "tasks.validate.handler.lambda_handler", 256, "Check the request and the object"),
     TaskFunction("Fetch", "tasks.fetch.handler.lambda_handler", 256, "Pin the version and sniff the content"),
     TaskFunction("TransformCsv", "tasks.transform.csv_handler.lambda_handler", 1769, "CSV to JSON Lines"),
     TaskFunction("TransformJson", "tasks.transform.json_handler.lambda_handler", 1769, "JSON array to JSON Lines"),
     TaskFunction("TransformJsonl", "tasks.transform.jsonl_handler.lambda_handler", 1769, "JSON Lines to JSON Lines"),
+    TaskFunction("WriteParquet", "tasks.parquet.handler.lambda_handler", 3008, "Staged JSON Lines to Parquet"),
     TaskFunction("WriteOutput", "tasks.write_output.handler.lambda_handler", 256, "Commit output and manifest"),
     TaskFunction("Notify", "tasks.notify.handler.lambda_handler", 256, "Publish the success notification"),
 )

@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tasks.common.layout import DATA_FILE, MANIFEST_FILE, REJECTS_FILE
+from tasks.common.layout import MANIFEST_FILE, REJECTS_FILE
 
 if TYPE_CHECKING:
     from tasks.common.models import OutputLocation
@@ -15,11 +15,12 @@ if TYPE_CHECKING:
 
 
 def copy_output(pipeline: LocalPipeline, output: OutputLocation, folder: Path) -> list[Path]:
-    """Write data, rejects and manifest into ``folder``; each file appears whole or not at all."""
+    """Write data (``data.jsonl`` or ``data.parquet``), rejects and manifest into ``folder``; each file
+    appears whole or not at all."""
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for key, name in (
-        (output.key, DATA_FILE),
+        (output.key, output.key.rsplit("/", 1)[-1]),
         (output.rejects_key, REJECTS_FILE),
         (output.manifest_key, MANIFEST_FILE),
     ):

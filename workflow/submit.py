@@ -95,7 +95,14 @@ def start_run(session: boto3.Session, api_url: str, body: dict[str, Any], idempo
     )
 
 
-def submit(target: str, *, processing_type: str | None, idempotency_key: str | None, stack_name: str) -> Submission:
+def submit(
+    target: str,
+    *,
+    processing_type: str | None,
+    output_format: str | None,
+    idempotency_key: str | None,
+    stack_name: str,
+) -> Submission:
     """Upload ``target`` if it is a local file (else treat it as a key), then start its run."""
     session = boto3.Session()
     outputs = stack_outputs(session, stack_name)
@@ -108,6 +115,8 @@ def submit(target: str, *, processing_type: str | None, idempotency_key: str | N
         body["key"], body["versionId"] = upload(session, outputs[OUTPUT_BUCKET], path)
     if processing_type is not None:
         body["processingType"] = processing_type
+    if output_format is not None:
+        body["outputFormat"] = output_format
     return start_run(session, outputs[OUTPUT_API_URL], body, idempotency_key)
 
 

@@ -56,6 +56,16 @@ class TooManyRejects(BusinessError):
     """More records were rejected than the configured threshold allows."""
 
 
+class ParquetConversionFailed(PipelineError):
+    """DuckDB could not write the staged records as Parquet exactly (a value it cannot represent, a
+    row count that differs). A system error: the run fails at WriteParquet, redrivable once fixed."""
+
+
+class StagedFormatMismatch(PipelineError):
+    """The staged data object is not of the run's output format: a wiring bug in the workflow, not
+    the input's fault. A system error: the run fails at WriteOutput, redrivable once fixed."""
+
+
 class TransientError(PipelineError):
     """A dependency failed in a way that is worth retrying (throttling, timeouts)."""
 

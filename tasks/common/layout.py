@@ -4,8 +4,9 @@
   this prefix, so nothing the pipeline writes can trigger it again).
 - ``uploads/``: sources that start no run by themselves: ``pipeline submit`` uploads here, then
   starts the run through the API.
-- ``staging/<execution name>/``: a run's transform output before the commit; WriteOutput copies it
-  under ``processed/`` and a lifecycle rule expires it (two days), so a retried commit can copy again.
+- ``staging/<execution name>/``: a run's transform output before the commit (``data.jsonl``, and
+  ``data.parquet`` when the run writes Parquet); WriteOutput copies it under ``processed/`` and a
+  lifecycle rule expires it (two days), so a retried commit can copy again.
 - ``processed/<source key without incoming/>/<version id>/``: committed outputs. The key depends
   only on the source key and version, so a retry, a redrive or a duplicated trigger rewrites the
   same objects instead of adding new ones.
@@ -15,13 +16,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tasks.common.models import OutputFormat
+
 INCOMING_PREFIX = "incoming/"
 UPLOADS_PREFIX = "uploads/"
 SOURCE_PREFIXES = (INCOMING_PREFIX, UPLOADS_PREFIX)
 STAGING_PREFIX = "staging/"
 PROCESSED_PREFIX = "processed/"
 
-DATA_FILE = "data.jsonl"
+DATA_FILES = {OutputFormat.JSONL: "data.jsonl", OutputFormat.PARQUET: "data.parquet"}
+DATA_FILE = DATA_FILES[OutputFormat.JSONL]
+"""What the transforms stage: JSON Lines, whatever the run's output format."""
+DATA_CONTENT_TYPES = {
+    OutputFormat.JSONL: "application/x-ndjson",
+    OutputFormat.PARQUET: "application/vnd.apache.parquet",
+}
 REJECTS_FILE = "rejects.jsonl"
 MANIFEST_FILE = "manifest.json"
 NOTIFIED_FILE = "notified.json"
@@ -46,12 +55,17 @@ def staging_keys(execution_arn: str) -> tuple[str, str]:
     return base + DATA_FILE, base + REJECTS_FILE
 
 
-def output_keys(source_key: str, version_id: str) -> OutputKeys:
-    """The committed output keys of one source object version."""
+def staged_parquet_key(execution_arn: str) -> str:
+    """Where WriteParquet stages a run's records as Parquet, next to the staged JSON Lines."""
+    return f"{STAGING_PREFIX}{execution_name(execution_arn)}/{DATA_FILES[OutputFormat.PARQUET]}"
+
+
+def output_keys(source_key: str, version_id: str, output_format: OutputFormat = OutputFormat.JSONL) -> OutputKeys:
+    """The committed output keys of one source object version; the data file is named by its format."""
     relative = source_key.removeprefix(INCOMING_PREFIX)
     base = f"{PROCESSED_PREFIX}{relative}/{version_id}/"
     return OutputKeys(
-        data=base + DATA_FILE,
+        data=base + DATA_FILES[output_format],
         rejects=base + REJECTS_FILE,
         manifest=base + MANIFEST_FILE,
         notified=base + NOTIFIED_FILE,

@@ -9,7 +9,7 @@ from urllib.parse import unquote_plus
 import msgspec
 
 from tasks.common.aws import s3_errors
-from tasks.common.datasets import dataset_of, dataset_settings
+from tasks.common.datasets import DatasetSettings, dataset_of, dataset_settings
 from tasks.common.errors import (
     EmptyObject,
     ObjectNotFound,
@@ -30,8 +30,10 @@ from tasks.common.models import (
 )
 from tasks.common.sample import Sample, read_sample
 
-# S3 user metadata an uploader may set to choose the processing type of an S3-triggered run.
+# S3 user metadata an uploader may set to choose the processing type and the output format of an
+# S3-triggered run.
 PROCESSING_TYPE_METADATA = "processing-type"
+OUTPUT_FORMAT_METADATA = "output-format"
 MAX_KEY_LENGTH = 1024
 
 _EXTENSIONS: dict[str, Format] = {
@@ -122,6 +124,29 @@ def resolve_processing_type(request: PipelineRequest, metadata: dict[str, str]) 
         ) from None
 
 
+def resolve_output_format(
+    request: PipelineRequest, metadata: dict[str, str], dataset: DatasetSettings | None
+) -> OutputFormat:
+    """The request's format, else the object's ``output-format`` metadata, else the dataset's, else JSON Lines.
+
+    The object's own choice comes before its folder's default, as a request's does.
+    """
+    if request.output_format is not None:
+        return request.output_format
+    declared = metadata.get(OUTPUT_FORMAT_METADATA)
+    if declared is not None:
+        try:
+            return OutputFormat(declared.strip().lower())
+        except ValueError:
+            allowed = ", ".join(member.value for member in OutputFormat)
+            raise ValidationError(
+                f"object metadata {OUTPUT_FORMAT_METADATA}={declared!r} is not one of {allowed}"
+            ) from None
+    if dataset is not None and dataset.output_format is not None:
+        return dataset.output_format
+    return OutputFormat.JSONL
+
+
 def _where(request: PipelineRequest) -> str:
     where = f"s3://{request.bucket}/{request.key}"
     return where + (f" (version {request.version_id})" if request.version_id is not None else "")
@@ -183,6 +208,6 @@ def validate(s3: Any, raw_request: dict[str, Any], settings: ValidateSettings) -
         compression=compression,
         processing_type=resolve_processing_type(request, head.get("Metadata", {})),
         trigger=request.trigger,
-        output_format=request.output_format or (found and found.output_format) or OutputFormat.JSONL,
+        output_format=resolve_output_format(request, head.get("Metadata", {}), found),
         dataset=dataset if found is not None else None,
     )

@@ -2,9 +2,10 @@
 
 The committed keys depend only on the source key and version, so committing again (a retry, a
 redrive, a duplicated trigger) overwrites the same objects. The manifest is written last: a
-manifest present means its data and rejects objects are complete. The staged objects are left
-for the bucket's ``staging/`` lifecycle rule: a retried commit (its first attempt's reply lost)
-copies them again instead of finding nothing to commit.
+manifest present means its data and rejects objects are complete. The data object is
+``data.jsonl``, or ``data.parquet`` when the run's output format is Parquet (WriteParquet staged
+it). The staged objects are left for the bucket's ``staging/`` lifecycle rule: a retried commit
+(its first attempt's reply lost) copies them again instead of finding nothing to commit.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from typing import Any
 from urllib.parse import quote
 
 from tasks.common.aws import s3_errors
-from tasks.common.layout import output_keys
-from tasks.common.models import OutputLocation, SourceObject, WriteOutputEvent, to_payload
+from tasks.common.errors import StagedFormatMismatch
+from tasks.common.layout import DATA_CONTENT_TYPES, DATA_FILES, output_keys
+from tasks.common.models import OutputFormat, OutputLocation, SourceObject, WriteOutputEvent, to_payload
 
 MANIFEST_VERSION = 1
 
@@ -63,7 +65,13 @@ def manifest(event: WriteOutputEvent, location: OutputLocation, committed_at: da
 
 def commit(s3: Any, event: WriteOutputEvent, *, now: datetime | None = None) -> OutputLocation:
     source, staged = event.source, event.staged
-    keys = output_keys(source.key, source.version_id)
+    data_file = DATA_FILES[source.output_format]
+    if not staged.data_key.endswith("/" + data_file):
+        # The data object's name and content type promise its format: never commit another under them.
+        raise StagedFormatMismatch(
+            f"a {source.output_format.value} run must commit a staged {data_file}: {staged.data_key}"
+        )
+    keys = output_keys(source.key, source.version_id, source.output_format)
     location = OutputLocation(
         bucket=source.bucket,
         key=keys.data,
@@ -73,14 +81,18 @@ def commit(s3: Any, event: WriteOutputEvent, *, now: datetime | None = None) -> 
         rejected=staged.rejected,
     )
     metadata = object_metadata(source, event.execution_arn)
-    copy_args = {
-        "ContentType": "application/x-ndjson",
-        "Metadata": metadata,
-        "MetadataDirective": "REPLACE",
-        "ServerSideEncryption": "AES256",
-    }
+    copies = (
+        (staged.data_key, keys.data, DATA_CONTENT_TYPES[source.output_format]),
+        (staged.rejects_key, keys.rejects, DATA_CONTENT_TYPES[OutputFormat.JSONL]),
+    )
     with s3_errors(f"staged output of {event.execution_arn}"):
-        for staged_key, final_key in ((staged.data_key, keys.data), (staged.rejects_key, keys.rejects)):
+        for staged_key, final_key, content_type in copies:
+            copy_args = {
+                "ContentType": content_type,
+                "Metadata": metadata,
+                "MetadataDirective": "REPLACE",
+                "ServerSideEncryption": "AES256",
+            }
             # Managed copy: switches to a multipart copy for large objects.
             s3.copy({"Bucket": source.bucket, "Key": staged_key}, source.bucket, final_key, ExtraArgs=copy_args)
         body = json.dumps(manifest(event, location, now or datetime.now(UTC)), indent=2).encode()

@@ -30,7 +30,15 @@ def test_aws_cli_upload_starts_exactly_one_execution_that_succeeds(served: Serve
         for e in json.loads(history.stdout)["events"]
         if "stateEnteredEventDetails" in e
     ]
-    assert entered == ["Validate", "Fetch", "RouteByFormat", "TransformCsv", "WriteOutput", "Notify"]
+    assert entered == [
+        "Validate",
+        "Fetch",
+        "RouteByFormat",
+        "TransformCsv",
+        "RouteByOutputFormat",
+        "WriteOutput",
+        "Notify",
+    ]
     output = json.loads(json.loads(described.stdout)["output"])["output"]
     assert output["records"] == 40
     wait_until(lambda: any("Pipeline run succeeded: cli.csv" in line for line in served.output), "the notification")

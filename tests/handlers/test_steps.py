@@ -7,16 +7,19 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
 from tasks.common.aws import s3_errors
 from tasks.common.errors import (
+    BusinessError,
     EmptyObject,
     MalformedInput,
     ObjectNotFound,
     ObjectTooLarge,
+    StagedFormatMismatch,
     TransientError,
     UnsupportedEncoding,
 )
@@ -25,6 +28,7 @@ from tasks.common.models import (
     Compression,
     Format,
     NotifyEvent,
+    OutputFormat,
     OutputLocation,
     ProcessingType,
     SourceObject,
@@ -179,6 +183,19 @@ class TestWriteOutput:
         second = commit(s3, staged_run(s3, described, b"1\n", b""))
         assert first == second
         assert s3.list_objects_v2(Bucket=BUCKET, Prefix="processed/")["KeyCount"] == 3
+
+    def test_a_staged_object_of_another_format_is_a_system_error_and_commits_nothing(self, s3: Any) -> None:
+        # Given a Parquet run whose staged data is JSON Lines (WriteParquet skipped: a wiring bug)
+        described = msgspec.structs.replace(
+            source(s3, "incoming/a.jsonl", b'{"a": 1}\n'), output_format=OutputFormat.PARQUET
+        )
+        event = staged_run(s3, described, b"1\n", b"")
+        # When it is committed
+        # Then the step fails as a system error (redrivable), not as a rejection of the input
+        with pytest.raises(StagedFormatMismatch) as raised:
+            commit(s3, event)
+        assert not isinstance(raised.value, BusinessError)
+        assert s3.list_objects_v2(Bucket=BUCKET, Prefix="processed/")["KeyCount"] == 0
 
 
 def notify_event(described: SourceObject, execution: str = EXECUTION) -> NotifyEvent:

@@ -27,6 +27,9 @@ from workflow.local.synth import PROJECT_ROOT, synth_context
 MB = 10**6
 # The budget per function (README, Deploy); Lambda itself allows 250 MB unzipped.
 SIZE_LIMIT = 50 * MB
+# WriteParquet carries DuckDB (README, Deploy: the one engine here that writes Parquet in bounded
+# memory); its budget is its own, so that the other functions stay small.
+SIZE_LIMITS = {"tasks.parquet.handler.lambda_handler": 100 * MB}
 SYNTH_DEADLINE_S = 600
 ELF_MACHINES = {"arm64": 0xB7, "x86_64": 0x3E}
 WHEEL_ARCHITECTURES = {"arm64": "aarch64", "x86_64": "x86_64"}
@@ -111,7 +114,7 @@ def newest_glibc(path: Path) -> tuple[int, int]:
     return max((int(major), int(minor)) for major, minor in versions)
 
 
-def test_each_function_asset_unzips_to_at_most_50_mb(
+def test_each_function_asset_unzips_to_at_most_50_mb_but_write_parquet_to_100_mb(
     deployed: list[DeployedFunction], cloud_assembly: CloudAssembly, record_property: Callable[[str, object], None]
 ) -> None:
     sizes = {function.name: function.unzipped_bytes() for function in deployed}
@@ -123,7 +126,8 @@ def test_each_function_asset_unzips_to_at_most_50_mb(
     ]
     rows.append(f"synth with bundling: {cloud_assembly.synth_seconds:.1f} s")
     record_property("report", "\n".join(rows))
-    assert all(size <= SIZE_LIMIT for size in sizes.values()), sizes
+    limits = {function.name: SIZE_LIMITS.get(function.handler, SIZE_LIMIT) for function in deployed}
+    assert all(size <= limits[name] for name, size in sizes.items()), (sizes, limits)
 
 
 def test_each_asset_carries_the_extensions_built_for_its_function_architecture_and_manylinux2014(

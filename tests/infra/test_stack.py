@@ -96,9 +96,28 @@ def test_functions_run_python_3_12_or_newer_with_a_five_minute_timeout_and_snaps
         major, minor = (int(part) for part in props["Runtime"].removeprefix("python").split("."))
         assert (major, minor) >= (3, 12), name
         assert props["Timeout"] == 300, name
-        assert props["SnapStart"] == {"ApplyOn": "PublishedVersions"}, name
         assert props["TracingConfig"] == {"Mode": "Active"}, name
         assert "LoggingConfig" in props, name
+        if props["Handler"] == handler_of("WriteParquet"):
+            continue
+        assert props["SnapStart"] == {"ApplyOn": "PublishedVersions"}, name
+        assert props["EphemeralStorage"] == {"Size": 512}, name
+
+
+def test_write_parquet_has_10_gb_of_tmp_and_so_no_snapstart_and_its_own_asset(template: dict[str, Any]) -> None:
+    functions = {
+        body["Properties"]["Handler"]: body["Properties"]
+        for body in of_type(template, "AWS::Lambda::Function").values()
+    }
+    parquet = functions.pop(handler_of("WriteParquet"))
+    # The staged JSON Lines and the Parquet file sit in /tmp together; SnapStart allows 512 MB at most.
+    assert parquet["EphemeralStorage"] == {"Size": 10240}
+    assert "SnapStart" not in parquet
+    assert parquet["MemorySize"] == 3008
+    assert parquet["Environment"]["Variables"]["DUCKDB_MEMORY_MB"] == "2048"
+    # DuckDB ships in this function's asset only; the other functions share one asset without it.
+    (shared,) = {props["Code"]["S3Key"] for props in functions.values()}
+    assert parquet["Code"]["S3Key"] != shared
 
 
 def test_bucket_is_versioned_encrypted_private_and_sends_events_to_eventbridge(template: dict[str, Any]) -> None:
@@ -144,6 +163,7 @@ def test_s3_rule_starts_the_state_machine_for_objects_created_under_incoming(tem
     [
         ("Validate", {"incoming/*", "uploads/*"}),
         ("TransformCsv", {"incoming/*", "uploads/*", "staging/*"}),
+        ("WriteParquet", {"staging/*"}),
         ("WriteOutput", {"staging/*", "processed/*"}),
         ("Notify", {"processed/*"}),
     ],

@@ -32,6 +32,7 @@ def test_run_succeeds_and_reports_states_output_and_notifications(
         "Fetch",
         "RouteByFormat",
         "TransformCsv",
+        "RouteByOutputFormat",
         "WriteOutput",
         "Notify",
     ]

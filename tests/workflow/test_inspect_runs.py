@@ -158,6 +158,7 @@ def test_show_run_of_a_rejection_and_a_success(pipeline: LocalPipeline) -> None:
         "Fetch",
         "RouteByFormat",
         "TransformJsonl",
+        "RouteByOutputFormat",
         "WriteOutput",
         "Notify",
     ]

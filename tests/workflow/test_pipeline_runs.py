@@ -65,7 +65,15 @@ def test_each_format_runs_to_success_and_keeps_every_record(pipeline: LocalPipel
     assert execution.status == "SUCCEEDED", execution.cause
     states = [state.name for state in pipeline.trace(execution.arn).states]
     fmt = "Csv" if ".csv" in name else "Json" if name.endswith(".json") else "Jsonl"
-    assert states == ["Validate", "Fetch", "RouteByFormat", f"Transform{fmt}", "WriteOutput", "Notify"]
+    assert states == [
+        "Validate",
+        "Fetch",
+        "RouteByFormat",
+        f"Transform{fmt}",
+        "RouteByOutputFormat",
+        "WriteOutput",
+        "Notify",
+    ]
     # And the output holds the same records, values preserved
     assert execution.output is not None
     output = execution.output["output"]

@@ -37,6 +37,7 @@ def test_a_system_failure_redrives_from_the_failed_state_to_success(pipeline: Lo
         ("RouteByFormat", SUCCEEDED),
         ("TransformCsv", FAILED),
         ("TransformCsv", SUCCEEDED),
+        ("RouteByOutputFormat", SUCCEEDED),
         ("WriteOutput", SUCCEEDED),
         ("Notify", SUCCEEDED),
     ]

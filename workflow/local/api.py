@@ -104,6 +104,7 @@ class LocalApi:
                 "key": request["key"],
                 "versionId": request.get("versionId"),
                 "processingType": request.get("processingType"),
+                "outputFormat": request.get("outputFormat"),
                 "trigger": Trigger.API.value,
             }
         )
