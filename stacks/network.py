@@ -3,7 +3,8 @@
 AWS services are reached through VPC endpoints only:
 - S3 through a **gateway** endpoint (free), whose policy admits only the pipeline bucket;
 - SNS through an interface endpoint: the Notify function publishes the success notification;
-- X-Ray through an interface endpoint: the functions' tracer sends segments from inside the VPC.
+- X-Ray through an interface endpoint: with active tracing, the X-Ray daemon Lambda runs beside
+  each function sends the function's segment from inside the VPC.
 Each interface endpoint costs about 0.01 USD per hour per AZ; nothing else is added, because no
 function calls any other AWS API (logs and EMF metrics leave through the Lambda service).
 """

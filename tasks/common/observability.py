@@ -1,8 +1,12 @@
-"""Powertools Logger, Tracer and Metrics, created once and shared by every task.
+"""Powertools Logger and Metrics, created once and shared by every task.
 
 Every handler is decorated in the same order (see ``observed``): the logger injects the Lambda
 context and the correlation id (the execution ARN, so one run's logs line up across
-functions), the tracer opens the X-Ray segment, metrics flush at the end.
+functions), metrics flush at the end.
+
+Tracing is Lambda's active tracing (the function's segment, with its init and invocation
+times) and the state machine's, not the X-Ray SDK: importing the SDK builds botocore clients at
+once, which cost 200 to 500 ms of every cold start here (``make bench`` reports import times).
 """
 
 from __future__ import annotations
@@ -10,10 +14,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 
 logger = Logger()
-tracer = Tracer()
 metrics = Metrics()
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
@@ -21,7 +24,6 @@ Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 def observed(handler: Handler) -> Handler:
     """Apply the standard decorators to a Lambda handler."""
-    traced = tracer.capture_lambda_handler(handler)
-    with_metrics = metrics.log_metrics(traced)
+    with_metrics = metrics.log_metrics(handler)
     decorated: Handler = logger.inject_lambda_context(correlation_id_path="executionArn")(with_metrics)
     return decorated

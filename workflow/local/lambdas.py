@@ -36,9 +36,8 @@ from workflow.local.template import LocalFunction
 Handler = Callable[[dict[str, Any], Any], Any]
 InvokeHook = Callable[[dict[str, Any]], None]  # called with the invocation's payload
 
-# Locally there is no X-Ray daemon and no CloudWatch agent reading EMF from stdout.
+# Locally there is no CloudWatch agent reading EMF from stdout.
 LOCAL_ENVIRONMENT = {
-    "POWERTOOLS_TRACE_DISABLED": "true",
     "POWERTOOLS_METRICS_DISABLED": "true",
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_REGION": "us-east-1",
