@@ -1,11 +1,13 @@
-"""Streaming readers that turn a source file into records, one at a time.
+"""The source's streams and the JSON array reader.
 
-The readers are pure (no AWS): they take a text stream and yield a ``Record`` per parsed
-record or a ``Reject`` per record that cannot be used, so one bad record never stops the
-file. Only a break that makes the rest of the file unreadable (a broken JSON array, a
-truncated gzip stream, bytes that are not UTF-8) raises, as the named business errors.
+- ``open_binary`` / ``open_text``: streaming decompression (and decoding) of an S3 body.
+- ``Utf8Chunks``: the byte chunks the converters (CSV, JSON Lines) read, checked to be UTF-8.
+- ``read_json_array``: yields a ``Record`` per object element of a JSON array document, or a
+  ``Reject`` for an element that cannot be used, so one bad element never stops the file.
 
-Memory stays bounded by the largest single record: nothing ever holds the whole file.
+Everything here is pure (no AWS). Only a break that makes the rest of the file unreadable (a
+broken JSON array, a truncated gzip stream, bytes that are not UTF-8) raises, as the named
+business errors. Memory stays bounded by the largest single record: nothing holds the whole file.
 """
 
 from __future__ import annotations

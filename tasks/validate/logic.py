@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import unquote_plus
 
 import msgspec
@@ -108,20 +108,26 @@ def check_content(fmt: Format, sample: Sample) -> None:
         raise UnsupportedFormat("a JSON Lines file must hold one JSON object per line; the first line is not an object")
 
 
+E = TypeVar("E", ProcessingType, OutputFormat)
+
+
+def _declared(metadata: dict[str, str], name: str, choices: type[E]) -> E | None:
+    """The choice an uploader declared in the object's user metadata ``name``, if any."""
+    declared = metadata.get(name)
+    if declared is None:
+        return None
+    try:
+        return choices(declared.strip().lower())
+    except ValueError:
+        allowed = ", ".join(member.value for member in choices)
+        raise ValidationError(f"object metadata {name}={declared!r} is not one of {allowed}") from None
+
+
 def resolve_processing_type(request: PipelineRequest, metadata: dict[str, str]) -> ProcessingType:
     """The request's type, else the object's ``processing-type`` metadata, else standard."""
     if request.processing_type is not None:
         return request.processing_type
-    declared = metadata.get(PROCESSING_TYPE_METADATA)
-    if declared is None:
-        return ProcessingType.STANDARD
-    try:
-        return ProcessingType(declared.strip().lower())
-    except ValueError:
-        allowed = ", ".join(member.value for member in ProcessingType)
-        raise ValidationError(
-            f"object metadata {PROCESSING_TYPE_METADATA}={declared!r} is not one of {allowed}"
-        ) from None
+    return _declared(metadata, PROCESSING_TYPE_METADATA, ProcessingType) or ProcessingType.STANDARD
 
 
 def resolve_output_format(
@@ -133,15 +139,9 @@ def resolve_output_format(
     """
     if request.output_format is not None:
         return request.output_format
-    declared = metadata.get(OUTPUT_FORMAT_METADATA)
+    declared = _declared(metadata, OUTPUT_FORMAT_METADATA, OutputFormat)
     if declared is not None:
-        try:
-            return OutputFormat(declared.strip().lower())
-        except ValueError:
-            allowed = ", ".join(member.value for member in OutputFormat)
-            raise ValidationError(
-                f"object metadata {OUTPUT_FORMAT_METADATA}={declared!r} is not one of {allowed}"
-            ) from None
+        return declared
     if dataset is not None and dataset.output_format is not None:
         return dataset.output_format
     return OutputFormat.JSONL
