@@ -12,7 +12,7 @@ from tasks.common.models import Format, ObjectProfile
 from tasks.common.sample import SAMPLE_BYTES, sample_of
 from tasks.fetch.logic import sniff_csv, sniff_encoding
 from tasks.transform.logic import Lineage
-from tasks.transform.run import TransformResult, TransformSettings, transform_stream
+from tasks.transform.stream import TransformResult, TransformSettings, transform_stream
 from tasks.validate.logic import format_of
 
 LOCAL_VERSION = "local"

@@ -14,7 +14,7 @@ from tasks.common.errors import TooManyRejects
 from tasks.common.models import Compression, CsvDialect, Format, ObjectProfile, OutputFormat
 from tasks.transform.contract import ContractGate, check_schema
 from tasks.transform.logic import Lineage
-from tasks.transform.run import TransformSettings, transform_stream
+from tasks.transform.stream import TransformSettings, transform_stream
 
 pytestmark = pytest.mark.unit
 
