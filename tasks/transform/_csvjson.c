@@ -1,19 +1,24 @@
 /*
- * CSV to JSON Lines in one pass: the inner loop of the CSV transform.
+ * The transforms' inner loops, in C: what Python cannot do fast enough per byte.
+ *
+ * - convert: CSV records to typed JSON Lines in one pass, each value checked against its
+ *   column's kind and the lineage added; rejects returned with their line and raw text.
+ * - survey: the kinds of value in each column of the first records (the type inference).
+ * - jsonl_lines: JSON Lines copied line by line with the lineage added before each closing brace
+ *   (msgspec validates the same lines in bulk; Python falls back line by line on a bad one).
  *
  * Python keeps every decision (dialect, header names, column types, null markers, lineage,
- * UTF-8 validation, the reject threshold); this file only does the per-byte work that Python
- * cannot do fast: split RFC 4180 records, check each value against its column's type and
- * write it as JSON. It reads a buffer of whole UTF-8 text and returns how far it got, so the
- * caller streams a file of any size through a bounded buffer.
+ * UTF-8 validation, the reject threshold). Each function reads a buffer of whole UTF-8 text and
+ * says how far it got, so the caller streams a file of any size through a bounded buffer.
  *
- * Parsing follows Python's csv module in strict mode, which the pure-Python reader used and
- * the tests compare against: a quote opens a field only at its start, "" inside a quoted field
- * is a quote, a quote elsewhere is a literal character, \r\n, \n and a lone \r end a record,
- * a quoted field must be followed by the delimiter or the end of the record (otherwise the
- * record is rejected up to the end of its physical line), and an empty line is skipped.
+ * CSV parsing follows Python's csv module in strict mode, which the tests compare against: a
+ * quote opens a field only at its start, "" inside a quoted field is a quote, a quote elsewhere
+ * is a literal character, \r\n, \n and a lone \r end a record, a quoted field must be followed by
+ * the delimiter or the end of the record (otherwise the record is rejected up to the end of its
+ * physical line), and an empty line is skipped.
  *
- * Only the stable ABI is used, so one build serves every CPython from 3.11 on.
+ * Only the stable ABI is used, so one build serves every CPython from 3.11 on; stacks/bundling.py
+ * cross-compiles this file for the functions' architecture.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
