@@ -53,14 +53,16 @@ class RunReport:
             f"  source     s3://{execution.input.get('bucket')}/{execution.input.get('key')}"
             f" (version {execution.input.get('versionId')})",
             "",
-            f"  {'state':<18} {'status':<10} {'attempts':>8} {'duration':>10}",
         ]
+        # The state column as wide as the longest state name, so the other columns line up.
+        width = max([len("state"), *(len(state.name) for state in self.trace.states)])
+        lines.append(f"  {'state':<{width}} {'status':<10} {'attempts':>8} {'duration':>10}")
         for state in self.trace.states:
             duration = "" if state.duration_ms is None else f"{state.duration_ms} ms"
             attempts = str(state.attempts) if state.attempts else "-"
-            lines.append(f"  {state.name:<18} {state.status:<10} {attempts:>8} {duration:>10}")
+            lines.append(f"  {state.name:<{width}} {state.status:<10} {attempts:>8} {duration:>10}")
             if state.error:
-                lines.append(f"  {'':<18} {state.error}: {one_line(error_message(state.cause))}")
+                lines.append(f"  {'':<{width}} {state.error}: {one_line(error_message(state.cause))}")
         lines.append("")
         if execution.error:
             lines.append(f"  error      {execution.error}: {one_line(error_message(execution.cause))}")
