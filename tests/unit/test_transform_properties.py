@@ -28,7 +28,7 @@ from tasks.common.sample import SAMPLE_BYTES
 from tasks.fetch.logic import CSV_DELIMITERS, profile
 from tasks.transform import logic
 from tasks.transform.columns import unique_column_names
-from tasks.transform.logic import check_counts, write_records
+from tasks.transform.logic import check_counts, without_lineage_clash, write_records
 from tasks.transform.readers import JSON_CHUNK_SIZE, Record, Reject, open_text, read_json_array
 from tests.unit.converters import LINEAGE, converted_csv, converted_jsonl
 
@@ -287,7 +287,9 @@ def json_values(depth: int) -> st.SearchStrategy[Any]:
 
 
 # The object is the first level; its values nest up to three more: four levels in all.
-json_objects = st.dictionaries(json_text, json_values(3), max_size=6)
+# Keys named like the lineage fields are drawn often: the converters must keep their values.
+json_keys = st.one_of(json_text, st.sampled_from(["_line", "_line_2", "_source_key", "_source_version"]))
+json_objects = st.dictionaries(json_keys, json_values(3), max_size=6)
 json_documents = st.lists(json_objects, max_size=30)
 
 
@@ -342,7 +344,7 @@ def test_json_array_objects_come_back_through_read_json_array(
     bom=st.booleans(),
     compression=compressions,
 )
-def test_jsonl_objects_come_back_through_read_jsonl(
+def test_jsonl_objects_come_back_through_the_converter(
     objects: list[dict[str, Any]],
     compact: bool,
     ensure_ascii: bool,
@@ -359,7 +361,9 @@ def test_jsonl_objects_come_back_through_read_jsonl(
     encoding, _ = fetch_profile(data, Format.JSONL, compression)
     items = converted_jsonl(io.BytesIO(data), compression=compression, encoding=encoding)
 
-    assert items == [Record(line, obj) for line, obj in enumerate(as_json_reads_them(objects), start=1)]
+    # A key named like a lineage field (``_line``) is kept under a free name, never overwritten.
+    expected = [without_lineage_clash(obj) for obj in as_json_reads_them(objects)]
+    assert items == [Record(line, obj) for line, obj in enumerate(expected, start=1)]
 
 
 # --- write_records ------------------------------------------------------------------------------
@@ -409,7 +413,7 @@ def test_write_records_writes_each_item_to_its_output_and_counts_them(
     # Everything is written before the checks, in order, and each write ends on a whole line.
     lineage = {"_source_key": LINEAGE.source_key, "_source_version": LINEAGE.source_version}
     assert data.decoded_lines() == as_json_reads_them(
-        [record.fields | lineage | {"_line": record.line} for record in records]
+        [without_lineage_clash(record.fields) | lineage | {"_line": record.line} for record in records]
     )
     assert rejected.decoded_lines() == [{"line": r.line, "reason": r.reason, "raw": r.raw} for r in rejects]
     assert all(chunk.endswith(b"\n") for chunk in data.writes + rejected.writes)
