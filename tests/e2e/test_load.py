@@ -82,7 +82,12 @@ def count_notifications(served: Served) -> int:
 def run_load(served: Served, files: int) -> LoadResult:
     """Upload ``files`` files at once, then wait for every run, output and notification."""
     started = time.monotonic()
-    upload_all(served, files)
+    try:
+        upload_all(served, files)
+    except Exception as failure:
+        # What serve printed says whether it was still up, and why not.
+        failure.add_note("serve's last lines:\n" + "".join(served.output[-60:]))
+        raise
     uploaded = time.monotonic() - started
     deadline = started + DEADLINE_SECONDS
     executions: dict[str, str] = {}
