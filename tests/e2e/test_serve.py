@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import BIN, SAMPLE, Served, finished, signed, wait_until
+from tests.expected import CSV_TO_JSONL_STATES
 
 
 def test_aws_cli_upload_starts_exactly_one_execution_that_succeeds(served: Served) -> None:
@@ -30,15 +31,7 @@ def test_aws_cli_upload_starts_exactly_one_execution_that_succeeds(served: Serve
         for e in json.loads(history.stdout)["events"]
         if "stateEnteredEventDetails" in e
     ]
-    assert entered == [
-        "Validate",
-        "Fetch",
-        "RouteByFormat",
-        "TransformCsv",
-        "RouteByOutputFormat",
-        "WriteOutput",
-        "Notify",
-    ]
+    assert entered == CSV_TO_JSONL_STATES
     output = json.loads(json.loads(described.stdout)["output"])["output"]
     assert output["records"] == 40
     wait_until(lambda: any("Pipeline run succeeded: cli.csv" in line for line in served.output), "the notification")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.expected import CSV_TO_JSONL_STATES
 from workflow.cli import EXIT_FAILED, EXIT_SUCCEEDED, EXIT_USAGE, main
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
@@ -27,15 +28,7 @@ def test_run_succeeds_and_reports_states_output_and_notifications(
     assert report["status"] == "SUCCEEDED"
     assert (report["error"], report["cause"]) == (None, None)
     assert report["executionArn"].endswith(report["name"])
-    assert [state["name"] for state in report["states"]] == [
-        "Validate",
-        "Fetch",
-        "RouteByFormat",
-        "TransformCsv",
-        "RouteByOutputFormat",
-        "WriteOutput",
-        "Notify",
-    ]
+    assert [state["name"] for state in report["states"]] == CSV_TO_JSONL_STATES
     assert all({"name", "status", "attempts", "durationMs"} <= state.keys() for state in report["states"])
     assert report["output"]["records"] == 40
     assert report["output"]["rejected"] == 0

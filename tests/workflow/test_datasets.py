@@ -9,13 +9,16 @@ from tasks.common.layout import INCOMING_PREFIX
 from workflow.local.environment import LocalPipeline
 
 SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "orders.csv"
+# The sample orders plus one order of quantity 0, which the orders contract forbids.
+WITH_A_BAD_ORDER = SAMPLE.read_bytes() + b"ORD-1041,2026-10-14T10:00:00Z,Li Wei,Oslo,Gadget,0,12.00,\n"
+# The sample orders plus one order of quantity 0, which the orders contract forbids.
+WITH_A_BAD_ORDER = SAMPLE.read_bytes() + b"ORD-1041,2026-10-14T10:00:00Z,Li Wei,Oslo,Gadget,0,12.00,\n"
 
 
 def test_a_file_in_a_dataset_folder_is_checked_against_the_dataset_contract(pipeline: LocalPipeline) -> None:
-    # Given the sample orders plus one order of quantity 0, which the orders contract forbids
-    body = SAMPLE.read_bytes() + b"ORD-1041,2026-10-14T10:00:00Z,Li Wei,Oslo,Gadget,0,12.00,\n"
-    # When it is dropped in the orders folder
-    pipeline.upload(INCOMING_PREFIX + "orders/2026-10.csv", body)
+    # Given the sample orders with one bad order
+    # When they are dropped in the orders folder
+    pipeline.upload(INCOMING_PREFIX + "orders/2026-10.csv", WITH_A_BAD_ORDER)
     execution = pipeline.wait(pipeline.started[0], timeout=60)
     # Then the run succeeds with the 40 good orders and the bad one in the rejects, naming the rule
     assert execution.status == "SUCCEEDED", execution.cause
@@ -42,8 +45,7 @@ def test_a_file_in_a_dataset_folder_is_checked_against_the_dataset_contract(pipe
 
 
 def test_the_same_file_outside_the_dataset_folder_has_no_contract(pipeline: LocalPipeline) -> None:
-    body = SAMPLE.read_bytes() + b"ORD-1041,2026-10-14T10:00:00Z,Li Wei,Oslo,Gadget,0,12.00,\n"
-    pipeline.upload(INCOMING_PREFIX + "orders-2026-10.csv", body)
+    pipeline.upload(INCOMING_PREFIX + "orders-2026-10.csv", WITH_A_BAD_ORDER)
     execution = pipeline.wait(pipeline.started[0], timeout=60)
     assert execution.status == "SUCCEEDED", execution.cause
     assert execution.output is not None

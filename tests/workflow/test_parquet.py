@@ -14,6 +14,7 @@ from botocore.credentials import Credentials
 from tasks.common import datasets
 from tasks.common.layout import INCOMING_PREFIX, PROCESSED_PREFIX, UPLOADS_PREFIX
 from tasks.transform.csv_converter import INFER_ROWS
+from tests.expected import CSV_TO_JSONL_STATES
 from workflow.cli import EXIT_SUCCEEDED, main
 from workflow.local.api import LocalApi
 from workflow.local.environment import Execution, LocalPipeline
@@ -211,15 +212,7 @@ def test_json_lines_stay_the_default_output(pipeline: LocalPipeline) -> None:
     # Then the run commits JSON Lines and never enters WriteParquet
     assert execution.status == "SUCCEEDED", execution.cause
     states = [state.name for state in pipeline.trace(execution.arn).states]
-    assert states == [
-        "Validate",
-        "Fetch",
-        "RouteByFormat",
-        "TransformCsv",
-        "RouteByOutputFormat",
-        "WriteOutput",
-        "Notify",
-    ]
+    assert states == CSV_TO_JSONL_STATES
     files = committed_files(pipeline, execution)
     assert "data.jsonl" in files
     assert "data.parquet" not in files
