@@ -11,8 +11,6 @@ from workflow.local.environment import LocalPipeline
 SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "orders.csv"
 # The sample orders plus one order of quantity 0, which the orders contract forbids.
 WITH_A_BAD_ORDER = SAMPLE.read_bytes() + b"ORD-1041,2026-10-14T10:00:00Z,Li Wei,Oslo,Gadget,0,12.00,\n"
-# The sample orders plus one order of quantity 0, which the orders contract forbids.
-WITH_A_BAD_ORDER = SAMPLE.read_bytes() + b"ORD-1041,2026-10-14T10:00:00Z,Li Wei,Oslo,Gadget,0,12.00,\n"
 
 
 def test_a_file_in_a_dataset_folder_is_checked_against_the_dataset_contract(pipeline: LocalPipeline) -> None:
