@@ -54,7 +54,7 @@ def run(path: str, source: Path, threads: int) -> ChildResult:
 def _ours(source: Path, data: Path, rejects: Path) -> tuple[int, int, float, float]:
     started = time.perf_counter()
     # Imported here, not at the top, so that its cost is measured apart from the conversion.
-    from tasks.transform.local_file import transform_file  # noqa: PLC0415
+    from benchmarks.local_file import transform_file  # noqa: PLC0415
 
     imported = time.perf_counter()
     result = transform_file(source, data, rejects)

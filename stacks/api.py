@@ -108,6 +108,19 @@ def json_text(reference: str) -> str:
     return f'$util.escapeJavaScript({reference}).replaceAll("\\\\\'", "\'")'
 
 
+def optional_string(field: str, variable: str) -> list[str]:
+    """VTL setting ``$<variable>Json`` to the body's optional string ``field`` as a JSON string
+    (escaped for the execution input, which is itself a JSON string), or to ``null`` when absent."""
+    return [
+        f'#if("$!body.{field}" == "")',
+        f"#set(${variable}Json = 'null')",
+        "#else",
+        f"#set(${variable}Text = {json_text(json_text(f'$body.{field}'))})",
+        f'#set(${variable}Json = "$quote${variable}Text$quote")',
+        "#end",
+    ]
+
+
 def start_request_template(*, state_machine_arn: str, default_bucket: str) -> str:
     """POST /executions -> StartExecution: name from the Idempotency-Key, input from the body.
 
@@ -139,24 +152,9 @@ def start_request_template(*, state_machine_arn: str, default_bucket: str) -> st
             # Velocity string literals have no escapes: the quotes of the inner string come from a
             # single-quoted (verbatim) literal.
             "#set($quote = '\\\"')",
-            '#if("$!body.versionId" == "")',
-            "#set($versionJson = 'null')",
-            "#else",
-            f"#set($versionText = {json_text(json_text('$body.versionId'))})",
-            '#set($versionJson = "$quote$versionText$quote")',
-            "#end",
-            '#if("$!body.processingType" == "")',
-            "#set($typeJson = 'null')",
-            "#else",
-            f"#set($typeText = {json_text(json_text('$body.processingType'))})",
-            '#set($typeJson = "$quote$typeText$quote")',
-            "#end",
-            '#if("$!body.outputFormat" == "")',
-            "#set($outputFormatJson = 'null')",
-            "#else",
-            f"#set($outputFormatText = {json_text(json_text('$body.outputFormat'))})",
-            '#set($outputFormatJson = "$quote$outputFormatText$quote")',
-            "#end",
+            *optional_string("versionId", "version"),
+            *optional_string("processingType", "type"),
+            *optional_string("outputFormat", "outputFormat"),
             "{",
             f'  "stateMachineArn": "{state_machine_arn}",',
             f'  "name": "{json_text("$name")}",',

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from stacks.constants import STACK_NAME
-from tasks.common.layout import INCOMING_PREFIX, SOURCE_PREFIXES
+from tasks.common.layout import INCOMING_PREFIX, OUTPUT_FORMAT_METADATA, PROCESSING_TYPE_METADATA, SOURCE_PREFIXES
 from tasks.common.models import OutputFormat, ProcessingType
 from workflow.local.faults import FAULT_HELP, FAULT_METAVAR, FaultSpec, parse_fault
 
@@ -30,8 +30,6 @@ if TYPE_CHECKING:
 EXIT_SUCCEEDED = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
-PROCESSING_TYPE_METADATA = "processing-type"
-OUTPUT_FORMAT_METADATA = "output-format"
 DEFAULT_PORT = 5050
 DEFAULT_SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "orders.csv"
 
@@ -58,6 +56,21 @@ def add_stack_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stack", default=STACK_NAME, help=f"stack name (default {STACK_NAME})")
 
 
+def add_run_choice_arguments(parser: argparse.ArgumentParser) -> None:
+    """--type and --output-format: what a run is asked to do, the same for run and submit."""
+    parser.add_argument(
+        "--type",
+        dest="processing_type",
+        choices=[member.value for member in ProcessingType],
+        help="processing type recorded with the run (default: standard)",
+    )
+    parser.add_argument(
+        "--output-format",
+        choices=[member.value for member in OutputFormat],
+        help="write the records as JSON Lines or Parquet (default: the dataset's format, else jsonl)",
+    )
+
+
 def add_since_argument(parser: argparse.ArgumentParser, help_text: str) -> None:
     parser.add_argument("--since", type=duration_argument, metavar="DURATION", help=help_text)
 
@@ -71,17 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Upload PATH to incoming/ in the embedded environment; the S3 rule starts the run.",
     )
     run.add_argument("path", type=Path, metavar="PATH", help="a .csv, .json, .jsonl or .ndjson file, optionally .gz")
-    run.add_argument(
-        "--type",
-        dest="processing_type",
-        choices=[member.value for member in ProcessingType],
-        help="processing type recorded with the run (default: standard)",
-    )
-    run.add_argument(
-        "--output-format",
-        choices=[member.value for member in OutputFormat],
-        help="write the records as JSON Lines or Parquet (default: the dataset's format, else jsonl)",
-    )
+    add_run_choice_arguments(run)
     run.add_argument("--json", action="store_true", help="print one JSON object instead of the text report")
     run.add_argument("--out", type=Path, metavar="DIR", help="copy the output, rejects and manifest into DIR")
     run.add_argument("--timeout", type=float, default=300.0, metavar="SECONDS", help="give up after this long")
@@ -102,12 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Upload PATH to uploads/ (or take an existing KEY) and start its run through the API.",
     )
     submit.add_argument("target", metavar="PATH|KEY", help="a local file to upload, or a key in the bucket")
-    submit.add_argument("--type", dest="processing_type", choices=[member.value for member in ProcessingType])
-    submit.add_argument(
-        "--output-format",
-        choices=[member.value for member in OutputFormat],
-        help="write the records as JSON Lines or Parquet (default: the dataset's format, else jsonl)",
-    )
+    add_run_choice_arguments(submit)
     submit.add_argument("--idempotency-key", metavar="K", help="a retry with the same K never starts a second run")
     add_stack_argument(submit)
     executions = commands.add_parser(

@@ -54,9 +54,9 @@ def dataset_of(key: str) -> str | None:
 
 
 @functools.cache
-def dataset_settings(name: str) -> DatasetSettings | None:
-    """The settings of dataset ``name``, or None when it has no settings file."""
-    if not _DATASET_NAME.fullmatch(name):
+def dataset_settings(name: str | None) -> DatasetSettings | None:
+    """The settings of dataset ``name``, or None when it has no settings file (or there is no dataset)."""
+    if name is None or not _DATASET_NAME.fullmatch(name):
         return None
     path = DATASETS_DIR / f"{name}.json"
     if not path.is_file():

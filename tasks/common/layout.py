@@ -24,6 +24,11 @@ SOURCE_PREFIXES = (INCOMING_PREFIX, UPLOADS_PREFIX)
 STAGING_PREFIX = "staging/"
 PROCESSED_PREFIX = "processed/"
 
+# S3 user metadata an uploader may set to choose the processing type and the output format of an
+# S3-triggered run (Validate reads them; `pipeline run` sets them).
+PROCESSING_TYPE_METADATA = "processing-type"
+OUTPUT_FORMAT_METADATA = "output-format"
+
 DATA_FILES = {OutputFormat.JSONL: "data.jsonl", OutputFormat.PARQUET: "data.parquet"}
 DATA_FILE = DATA_FILES[OutputFormat.JSONL]
 """What the transforms stage: JSON Lines, whatever the run's output format."""

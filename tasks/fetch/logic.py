@@ -11,7 +11,7 @@ from typing import Any
 
 from tasks.common.errors import EmptyObject, UnsupportedEncoding
 from tasks.common.models import CsvDialect, Format, ObjectProfile, SourceObject
-from tasks.common.sample import read_sample
+from tasks.common.sample import Sample, read_sample
 from tasks.transform.columns import unique_column_names
 
 CSV_DELIMITERS = ",\t;|"  # in order of preference when two split a sample equally well
@@ -100,9 +100,14 @@ def profile(s3: Any, source: SourceObject) -> ObjectProfile:
         etag=source.etag,
         compression=source.compression,
     )
+    return profile_of(sample, source.format, version_id=source.version_id, etag=source.etag)
+
+
+def profile_of(sample: Sample, fmt: Format, *, version_id: str, etag: str) -> ObjectProfile:
+    """What a sample of an object version says: its encoding and, for CSV, its dialect and header."""
     encoding = sniff_encoding(sample.text_bytes, complete=sample.complete)
     dialect = None
-    if source.format is Format.CSV:
+    if fmt is Format.CSV:
         text = sample.text_bytes.decode(encoding, errors="ignore")
         dialect = sniff_csv(text, complete=sample.complete)
-    return ObjectProfile(version_id=source.version_id, etag=source.etag, encoding=encoding, csv=dialect)
+    return ObjectProfile(version_id=version_id, etag=etag, encoding=encoding, csv=dialect)

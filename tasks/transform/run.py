@@ -44,7 +44,7 @@ def transform(s3: Any, event: TransformEvent, settings: TransformSettings) -> St
                 data=data,
                 rejects=rejects,
                 settings=settings,
-                dataset=dataset_settings(source.dataset) if source.dataset is not None else None,
+                dataset=dataset_settings(source.dataset),
             )
     return StagedOutput(
         bucket=source.bucket,

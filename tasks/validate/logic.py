@@ -17,7 +17,7 @@ from tasks.common.errors import (
     UnsupportedFormat,
     ValidationError,
 )
-from tasks.common.layout import SOURCE_PREFIXES
+from tasks.common.layout import OUTPUT_FORMAT_METADATA, PROCESSING_TYPE_METADATA, SOURCE_PREFIXES
 from tasks.common.models import (
     Compression,
     Format,
@@ -30,10 +30,6 @@ from tasks.common.models import (
 )
 from tasks.common.sample import Sample, read_sample
 
-# S3 user metadata an uploader may set to choose the processing type and the output format of an
-# S3-triggered run.
-PROCESSING_TYPE_METADATA = "processing-type"
-OUTPUT_FORMAT_METADATA = "output-format"
 MAX_KEY_LENGTH = 1024
 
 _EXTENSIONS: dict[str, Format] = {
@@ -197,7 +193,7 @@ def validate(s3: Any, raw_request: dict[str, Any], settings: ValidateSettings) -
     sample = read_sample(s3, bucket=request.bucket, key=request.key, version_id=version_id, compression=compression)
     check_content(fmt, sample)
     dataset = dataset_of(request.key)
-    found = dataset_settings(dataset) if dataset is not None else None
+    found = dataset_settings(dataset)
     return SourceObject(
         bucket=request.bucket,
         key=request.key,

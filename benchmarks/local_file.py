@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tasks.common.models import Format, ObjectProfile
 from tasks.common.sample import SAMPLE_BYTES, sample_of
-from tasks.fetch.logic import sniff_csv, sniff_encoding
+from tasks.fetch.logic import profile_of
 from tasks.transform.logic import Lineage
 from tasks.transform.stream import TransformResult, TransformSettings, transform_stream
 from tasks.validate.logic import format_of
@@ -26,11 +25,7 @@ def transform_file(
     with source.open("rb") as head:
         raw = head.read(SAMPLE_BYTES)
     sample = sample_of(raw, whole=len(raw) == source.stat().st_size, compression=compression)
-    encoding = sniff_encoding(sample.text_bytes, complete=sample.complete)
-    dialect = None
-    if fmt is Format.CSV:
-        dialect = sniff_csv(sample.text_bytes.decode(encoding, errors="ignore"), complete=sample.complete)
-    profile = ObjectProfile(version_id=LOCAL_VERSION, etag="", encoding=encoding, csv=dialect)
+    profile = profile_of(sample, fmt, version_id=LOCAL_VERSION, etag="")
     with source.open("rb") as stream, data.open("wb") as data_sink, rejects.open("wb") as rejects_sink:
         return transform_stream(
             stream,
