@@ -11,8 +11,8 @@ import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks, NIST80053R5Checks, ServerlessChecks
 
 from stacks.config import PipelineConfig
-from stacks.constants import ENVIRONMENT_TAG, REGION, STACK_NAME
 from stacks.pipeline_stack import PipelineStack
+from workflow.deployment import ENVIRONMENT_TAG, REGION, STACK_NAME
 
 
 def build_app(app: cdk.App | None = None) -> cdk.App:

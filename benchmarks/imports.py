@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.pinning import pinned
-from stacks.constants import METRICS_NAMESPACE, POWERTOOLS_SERVICE_NAME, REGION
 from workflow.definition import TASK_FUNCTIONS
+from workflow.deployment import METRICS_NAMESPACE, POWERTOOLS_SERVICE_NAME, REGION
 
 HANDLER_MODULES = tuple(task.handler.rsplit(".", 1)[0] for task in TASK_FUNCTIONS)
 

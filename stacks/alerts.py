@@ -24,11 +24,11 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from stacks.constants import METRICS_NAMESPACE, POWERTOOLS_SERVICE_NAME, REGION
 from stacks.triggers import DELIVERY_MAX_AGE, DELIVERY_RETRIES
-from tasks.common.errors import BUSINESS_ERRORS
+from tasks.common.errors import BUSINESS_ERROR_NAMES
+from workflow.deployment import METRICS_NAMESPACE, POWERTOOLS_SERVICE_NAME, REGION
+from workflow.executions import STATUS_CHANGE, console_url
 
-STATUS_CHANGE = "Step Functions Execution Status Change"
 PERIOD = Duration.minutes(5)
 
 
@@ -46,8 +46,7 @@ def failure_message() -> events.RuleTargetInput:
             "cause": detail("$.detail.cause"),
             "input": detail("$.detail.input"),
             # The console shows the execution graph with the failed state highlighted.
-            "console": f"https://{REGION}.console.aws.amazon.com/states/home?region={REGION}"
-            f"#/v2/executions/details/{execution_arn}",
+            "console": console_url(execution_arn, region=REGION),
             "redrive": f"after fixing the cause: aws stepfunctions redrive-execution --execution-arn {execution_arn}",
         }
     )
@@ -70,9 +69,8 @@ class PipelineAlerts(Construct):
         super().__init__(scope, construct_id, **kwargs)
         # A business rejection also ends FAILED, but NotifyRejected has already told subscribers why:
         # announce only the failures nobody has explained yet.
-        business_errors = [error.__name__ for error in BUSINESS_ERRORS]
         patterns: dict[str, dict[str, Any]] = {
-            "SystemFailure": {"status": ["FAILED"], "error": [{"anything-but": business_errors}]},
+            "SystemFailure": {"status": ["FAILED"], "error": [{"anything-but": list(BUSINESS_ERROR_NAMES)}]},
             "TimedOutOrAborted": {"status": ["TIMED_OUT", "ABORTED"]},
         }
         self.failure_rules = []

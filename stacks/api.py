@@ -31,11 +31,11 @@ from workflow.api_contract import (
     EXECUTIONS_PATH,
     IDEMPOTENCY_HEADER,
     IDEMPOTENCY_KEY_PATTERN,
-    NAME_PREFIX,
+    STAGE,
     START_REQUEST_SCHEMA,
 )
+from workflow.executions import API_NAME_PREFIX
 
-STAGE_NAME = "prod"
 JSON = "application/json"
 NAME_PARAMETER = "name"
 # A name StartExecution refuses (it contains white space) with InvalidName, before starting anything.
@@ -136,9 +136,9 @@ def start_request_template(*, state_machine_arn: str, default_bucket: str) -> st
             "#set($body = $input.path('$'))",
             f"#set($idempotencyKey = \"$!input.params('{IDEMPOTENCY_HEADER}')\")",
             '#if($idempotencyKey == "")',
-            f'#set($name = "{NAME_PREFIX}$context.requestId")',
+            f'#set($name = "{API_NAME_PREFIX}$context.requestId")',
             f"#elseif($idempotencyKey.matches('{IDEMPOTENCY_KEY_PATTERN}'))",
-            f'#set($name = "{NAME_PREFIX}$idempotencyKey")',
+            f'#set($name = "{API_NAME_PREFIX}$idempotencyKey")',
             "#else",
             f"#set($name = '{REFUSED_NAME}')",
             "#end",
@@ -206,7 +206,7 @@ def start_error_template(*, execution_arn_prefix: str) -> str:
             "#if($arnStart > 0 && $arnEnd > $arnStart)",
             "#set($arn = $message.substring($arnStart, $arnEnd))",
             "#else",
-            f"#set($arn = \"{execution_arn_prefix}{NAME_PREFIX}$input.params('{IDEMPOTENCY_HEADER}')\")",
+            f"#set($arn = \"{execution_arn_prefix}{API_NAME_PREFIX}$input.params('{IDEMPOTENCY_HEADER}')\")",
             "#end",
             "#set($nameStart = $arn.lastIndexOf(':') + 1)",
             "#set($name = $arn.substring($nameStart))",
@@ -347,7 +347,7 @@ class PipelineApi(Construct):
             ),
             default_method_options=apigateway.MethodOptions(authorization_type=apigateway.AuthorizationType.IAM),
             deploy_options=apigateway.StageOptions(
-                stage_name=STAGE_NAME,
+                stage_name=STAGE,
                 access_log_destination=apigateway.LogGroupLogDestination(access_logs),
                 access_log_format=apigateway.AccessLogFormat.custom(json.dumps(ACCESS_LOG_FIELDS)),
                 tracing_enabled=True,
@@ -368,7 +368,7 @@ class PipelineApi(Construct):
         # unless it exists already: create it first, like every other log group.
         execution_logs = log_groups.create(self, "ExecutionLogs")
         execution_logs_resource = cast(logs.CfnLogGroup, execution_logs.node.default_child)
-        execution_logs_resource.log_group_name = f"API-Gateway-Execution-Logs_{self.rest_api.rest_api_id}/{STAGE_NAME}"
+        execution_logs_resource.log_group_name = f"API-Gateway-Execution-Logs_{self.rest_api.rest_api_id}/{STAGE}"
         stage.node.add_dependency(account, execution_logs)
         self._record_stage_exceptions(stage)
 

@@ -12,16 +12,6 @@ from stacks.alerts import PipelineAlerts
 from stacks.api import ApiThrottling, PipelineApi
 from stacks.compliance import acknowledge, set_depends_on
 from stacks.config import PipelineConfig
-from stacks.constants import (
-    OUTPUT_ALARM_TOPIC,
-    OUTPUT_API_ID,
-    OUTPUT_API_URL,
-    OUTPUT_BUCKET,
-    OUTPUT_DASHBOARD,
-    OUTPUT_OPERATOR_ROLE,
-    OUTPUT_STATE_MACHINE,
-    OUTPUT_TOPIC,
-)
 from stacks.keys import PipelineKeys
 from stacks.log_groups import LogGroups
 from stacks.network import PipelineNetwork
@@ -33,6 +23,16 @@ from stacks.tasks import TaskFunctions
 from stacks.triggers import DeliveryDeadLetterQueue, S3Trigger
 from stacks.workflow import PipelineStateMachine
 from tasks.common.layout import PROCESSED_PREFIX, SOURCE_PREFIXES, STAGING_PREFIX
+from workflow.deployment import (
+    OUTPUT_ALARM_TOPIC,
+    OUTPUT_API_ID,
+    OUTPUT_API_URL,
+    OUTPUT_BUCKET,
+    OUTPUT_DASHBOARD,
+    OUTPUT_OPERATOR_ROLE,
+    OUTPUT_STATE_MACHINE,
+    OUTPUT_TOPIC,
+)
 
 TRANSFORMS = ("TransformCsv", "TransformJson", "TransformJsonl")
 READ = ["s3:GetObject", "s3:GetObjectVersion"]

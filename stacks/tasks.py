@@ -16,10 +16,10 @@ from constructs import Construct
 
 from stacks.bundling import REQUIREMENTS, TASKS_DIR, tasks_code
 from stacks.compliance import acknowledge, skip_checkov
-from stacks.constants import METRICS_NAMESPACE, POWERTOOLS_SERVICE_NAME
 from stacks.log_groups import LogGroups
 from stacks.roles import ServiceRole
 from workflow.definition import TASK_FUNCTIONS, TaskFunction
+from workflow.deployment import METRICS_NAMESPACE, POWERTOOLS_SERVICE_NAME
 
 RUNTIME = lambda_.Runtime.PYTHON_3_13
 ARCHITECTURE = lambda_.Architecture.ARM_64

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from stacks.constants import STACK_NAME
+from workflow.deployment import STACK_NAME
 from workflow.local.environment import LocalPipeline
 from workflow.local.synth import template_path
 from workflow.local.template import StackModel, load_stack

@@ -12,10 +12,12 @@ from typing import Any
 
 from tasks.common.layout import SOURCE_PREFIXES
 from tasks.common.models import OutputFormat, ProcessingType
+from workflow.executions import API_NAME_PREFIX
 
+# The deployed API's one stage: its URL ends in /prod/, and pipeline serve answers under it too.
+STAGE = "prod"
 EXECUTIONS_PATH = "executions"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
-NAME_PREFIX = "api-"
 # Execution names are at most 80 characters of [A-Za-z0-9_-]; the prefix takes 4 of them.
 IDEMPOTENCY_KEY_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 MAX_KEY_BYTES = 1024
@@ -58,7 +60,7 @@ FIELD_RULES = {
 def execution_name(idempotency_key: str | None, request_id: str) -> str:
     """The execution name of an API request: from the Idempotency-Key when given, so a retried
     request maps to the same execution, else from the request id."""
-    return NAME_PREFIX + (idempotency_key if idempotency_key is not None else request_id)
+    return API_NAME_PREFIX + (idempotency_key if idempotency_key is not None else request_id)
 
 
 def valid_idempotency_key(value: str) -> bool:

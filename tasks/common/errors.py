@@ -80,3 +80,5 @@ BUSINESS_ERRORS: tuple[type[BusinessError], ...] = (
     MalformedInput,
     TooManyRejects,
 )
+# The same, as the ASL error names the workflow's Catch lists and the alerts' patterns use.
+BUSINESS_ERROR_NAMES: tuple[str, ...] = tuple(error.__name__ for error in BUSINESS_ERRORS)

@@ -10,15 +10,15 @@ import pytest
 
 from stacks.api import ApiThrottling
 from stacks.config import ConfigError
-from stacks.constants import OUTPUT_API_ID, OUTPUT_API_URL, OUTPUT_STATE_MACHINE
 from tests.infra.queries import as_list, of_type, only, output_ref, statements_of_role
 from workflow.api_contract import (
     EXECUTIONS_PATH,
     IDEMPOTENCY_HEADER,
     IDEMPOTENCY_KEY_PATTERN,
-    NAME_PREFIX,
     START_REQUEST_SCHEMA,
 )
+from workflow.deployment import OUTPUT_API_ID, OUTPUT_API_URL, OUTPUT_STATE_MACHINE
+from workflow.executions import API_NAME_PREFIX
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 JSON = "application/json"
@@ -121,8 +121,8 @@ def test_the_execution_is_named_from_the_idempotency_key_else_from_the_request_i
     request = text(start(template)["Integration"]["RequestTemplates"][JSON])
     assert f"#set($idempotencyKey = \"$!input.params('{IDEMPOTENCY_HEADER}')\")" in request
     assert f".matches('{IDEMPOTENCY_KEY_PATTERN}')" in request
-    assert f'#set($name = "{NAME_PREFIX}$idempotencyKey")' in request
-    assert f'#set($name = "{NAME_PREFIX}$context.requestId")' in request
+    assert f'#set($name = "{API_NAME_PREFIX}$idempotencyKey")' in request
+    assert f'#set($name = "{API_NAME_PREFIX}$context.requestId")' in request
     # A key of the wrong form gets a name StartExecution refuses (white space) before starting anything.
     (refused,) = [line for line in request.splitlines() if line.startswith("#set($name = '")]
     assert " " in refused

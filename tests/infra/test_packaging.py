@@ -20,8 +20,8 @@ from typing import Literal
 import pytest
 
 from stacks.bundling import PLATFORMS, REQUIREMENTS, BundlingError, TasksBundling, extensions
-from stacks.constants import STACK_NAME
 from tests.infra.queries import of_type
+from workflow.deployment import STACK_NAME
 from workflow.local.synth import PROJECT_ROOT, synth_context
 
 MB = 10**6

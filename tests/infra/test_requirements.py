@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
 
-from stacks.constants import OUTPUT_ALARM_TOPIC, OUTPUT_BUCKET, OUTPUT_STATE_MACHINE, OUTPUT_TOPIC
 from tasks.common.errors import BUSINESS_ERRORS
 from tests.infra.queries import as_list, of_type, output_ref, statements_of_role
+from workflow.deployment import OUTPUT_ALARM_TOPIC, OUTPUT_BUCKET, OUTPUT_STATE_MACHINE, OUTPUT_TOPIC
 
 # The only actions allowed on Resource "*": they have no resource-level permissions.
 STAR_ACTIONS = {

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from stacks.constants import OUTPUT_BUCKET, OUTPUT_STATE_MACHINE, OUTPUT_TOPIC
 from tasks.common.errors import BUSINESS_ERRORS
 from tasks.common.layout import INCOMING_PREFIX
 from tests.infra.queries import as_list, of_type, output_ref, statements_of_role
 from workflow.definition import TASK_FUNCTIONS, TOPIC_PLACEHOLDER, definition_text, placeholders
+from workflow.deployment import OUTPUT_BUCKET, OUTPUT_STATE_MACHINE, OUTPUT_TOPIC
 
 TRANSIENT_ERRORS = {
     "Lambda.ServiceException",

@@ -7,28 +7,19 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 import pytest
-from botocore.stub import Stubber
 
-from workflow.cost import (
-    HOURS_PER_MONTH,
-    PLATFORM_LOG_BYTES,
-    US_EAST_1,
-    Assumptions,
-    CostLine,
-    CostReport,
+from workflow.cost.estimate import estimate
+from workflow.cost.prices import HOURS_PER_MONTH, PLATFORM_LOG_BYTES, US_EAST_1, Assumptions
+from workflow.cost.report import CostLine, CostReport
+from workflow.cost.usage import (
     FunctionRun,
     LoggedEvent,
     RunMeasurement,
-    counting_api_calls,
-    estimate,
     function_log_bytes,
     log_events_from_history,
     sns_billed_requests,
-    transitions_from_history,
 )
-from workflow.local.environment import Notification
 
 RUNS = 1000
 GIB = 1024**3
@@ -356,37 +347,6 @@ def _event(kind: str, event_id: int, **details: Any) -> dict[str, Any]:
     return event
 
 
-def test_transitions_count_each_state_entered_and_each_retry_attempt() -> None:
-    kinds = [
-        "ExecutionStarted",
-        "TaskStateEntered",
-        "LambdaFunctionScheduled",
-        "LambdaFunctionStarted",
-        "LambdaFunctionSucceeded",
-        "TaskStateExited",
-        # A task that fails twice and succeeds on the third attempt: two retries.
-        "TaskStateEntered",
-        "LambdaFunctionScheduled",
-        "LambdaFunctionFailed",
-        "LambdaFunctionScheduled",
-        "LambdaFunctionFailed",
-        "LambdaFunctionScheduled",
-        "LambdaFunctionSucceeded",
-        "TaskStateExited",
-        "ChoiceStateEntered",
-        "ChoiceStateExited",
-        # A service integration task, once.
-        "TaskStateEntered",
-        "TaskScheduled",
-        "TaskSucceeded",
-        "TaskStateExited",
-        "SucceedStateEntered",
-        "SucceedStateExited",
-        "ExecutionSucceeded",
-    ]
-    assert transitions_from_history([_event(kind, i) for i, kind in enumerate(kinds, 1)]) == (5, 2)
-
-
 def test_state_machine_log_records_are_sized_with_and_without_execution_data() -> None:
     events = [
         _event("TaskStateEntered", 2, name="Validate", input='{"key": "' + "k" * 500 + '"}'),
@@ -405,19 +365,8 @@ def test_function_log_bytes_count_only_the_functions_json_lines() -> None:
     assert function_log_bytes(text) == 2 * (len(line) + 1)
 
 
-def test_counting_api_calls_counts_calls_of_clients_made_before_the_block() -> None:
-    client = boto3.client("s3", region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
-    with Stubber(client) as stub:
-        stub.add_response("head_object", {"ContentLength": 1}, {"Bucket": "b", "Key": "k"})
-        stub.add_response("head_object", {"ContentLength": 1}, {"Bucket": "b", "Key": "k"})
-        with counting_api_calls() as calls:
-            client.head_object(Bucket="b", Key="k")
-        client.head_object(Bucket="b", Key="k")  # after the block: not counted
-    assert calls == {("s3", "HeadObject"): 1}
-
-
 def test_sns_bills_each_64_kb_chunk_of_a_publish_as_one_request() -> None:
-    assert sns_billed_requests(Notification("Run succeeded", "{}", {"status": "SUCCEEDED"})) == 1
-    assert sns_billed_requests(Notification(None, "x" * (64 * 1024), {})) == 1
-    assert sns_billed_requests(Notification("s", "x" * (64 * 1024), {})) == 2
-    assert sns_billed_requests(Notification(None, "x" * (200 * 1024), {})) == 4
+    assert sns_billed_requests("Run succeeded", "{}", {"status": "SUCCEEDED"}) == 1
+    assert sns_billed_requests(None, "x" * (64 * 1024), {}) == 1
+    assert sns_billed_requests("s", "x" * (64 * 1024), {}) == 2
+    assert sns_billed_requests(None, "x" * (200 * 1024), {}) == 4

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from workflow.definition import definition_text, placeholders, substitute
-from workflow.graph import END_ID, START_ID, choice_label, mermaid, readme_graph
+from workflow.ops.graph import END_ID, START_ID, choice_label, mermaid, readme_graph
 
 NODE = re.compile(r"^    (\w+)(\(\(|\(\[|\[\[|\[/|\[|\{|\()\"(.*?)\"(\)\)|\]\)|\]\]|/\]|\]|\}|\))$")
 EDGE = re.compile(r"^    (\w+) (-->|-\.->)(?:\|\"(.*?)\"\|)? (\w+)$")

@@ -8,18 +8,9 @@ from typing import Any
 
 import pytest
 
-from workflow.inspection import (
-    RunSummary,
-    RunView,
-    StateView,
-    console_url,
-    list_runs,
-    parse_duration,
-    redrivability,
-    render_run,
-    render_runs,
-    show_run,
-)
+from workflow.cli.text import parse_duration, render_run, render_runs
+from workflow.executions import StateVisit, console_url
+from workflow.ops.runs import RunSummary, RunView, list_runs, redrivability, show_run
 
 NOW = datetime(2026, 3, 15, 12, 0, 0, tzinfo=UTC)
 ARN_PREFIX = "arn:aws:states:eu-west-1:123456789012:execution:Pipeline:"
@@ -490,21 +481,22 @@ def test_render_runs_is_an_aligned_table() -> None:
     assert render_runs([]) == "no executions"
 
 
-def state(name: str, status: str, **fields: Any) -> StateView:
+def state(
+    name: str, status: str, *, duration_ms: int = 12, output_bytes: int | None = 2048, **fields: Any
+) -> StateVisit:
+    entered = datetime(2026, 3, 15, 9, 30, 5, tzinfo=UTC)
     values: dict[str, Any] = {
         "name": name,
         "type": "Task",
         "status": status,
         "attempts": 1,
-        "duration_ms": 12,
-        "error": None,
-        "cause": None,
-        "input_bytes": 120,
-        "output_bytes": 2048,
-        "failed_execution": False,
+        "entered": entered,
+        "exited": entered + timedelta(milliseconds=duration_ms),
+        "input": "i" * 120,
+        "output": None if output_bytes is None else "o" * output_bytes,
     }
     values.update(fields)
-    return StateView(**values)
+    return StateVisit(**values)
 
 
 def view(**fields: Any) -> RunView:

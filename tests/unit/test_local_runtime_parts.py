@@ -1,9 +1,8 @@
-"""Pure parts of the local runtime: input transformer, execution names, invoke URLs, traces."""
+"""Pure parts of the local runtime: input transformer, execution names, invoke URLs."""
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -11,8 +10,6 @@ import pytest
 from workflow.definition import placeholders, substitute
 from workflow.local.eventbridge import NAME_LIMIT, apply_input_transformer, execution_name, json_path
 from workflow.local.lambdas import parse_invoke_url
-from workflow.local.trace import CAUGHT, FAILED, SUCCEEDED, trace_from_history
-from workflow.report import error_message
 
 EVENT: dict[str, Any] = {
     "detail-type": "Object Created",
@@ -80,47 +77,3 @@ def test_definition_placeholders_are_all_substituted_or_refused() -> None:
     assert substitute(text, {"One": "1", "Two": "2"}) == {"A": "1", "B": "2"}
     with pytest.raises(KeyError, match="Two"):
         substitute(text, {"One": "1"})
-
-
-def _event(kind: str, seconds: int, **details: Any) -> dict[str, Any]:
-    event: dict[str, Any] = {"type": kind, "timestamp": datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=seconds)}
-    if details:
-        event["stateEnteredEventDetails" if kind.endswith("Entered") else "taskFailedEventDetails"] = details
-    return event
-
-
-def test_trace_counts_attempts_and_marks_caught_and_failed_states() -> None:
-    history = [
-        _event("TaskStateEntered", 0, name="Validate"),
-        _event("LambdaFunctionScheduled", 0),
-        _event("LambdaFunctionFailed", 1, error="TransientError", cause="c"),
-        _event("LambdaFunctionScheduled", 2),
-        _event("LambdaFunctionSucceeded", 3),
-        _event("TaskStateExited", 3),
-        _event("TaskStateEntered", 3, name="Fetch"),
-        _event("LambdaFunctionScheduled", 3),
-        _event("LambdaFunctionFailed", 4, error="EmptyObject", cause="empty"),
-        _event("TaskStateExited", 4),
-        _event("TaskStateEntered", 4, name="Transform"),
-        _event("LambdaFunctionScheduled", 4),
-        _event("LambdaFunctionFailed", 5, error="Boom", cause="bad"),
-        {
-            "type": "ExecutionFailed",
-            "timestamp": datetime(2026, 1, 1, 0, 0, 6, tzinfo=UTC),
-            "executionFailedEventDetails": {"error": "Boom", "cause": "bad"},
-        },
-    ]
-    run = trace_from_history(history)
-    summary = [(state.name, state.status, state.attempts, state.duration_ms, state.error) for state in run.states]
-    assert summary == [
-        ("Validate", SUCCEEDED, 2, 3000, None),
-        ("Fetch", CAUGHT, 1, 1000, "EmptyObject"),
-        ("Transform", FAILED, 1, 2000, "Boom"),
-    ]
-    assert (run.error, run.cause) == ("Boom", "bad")
-
-
-def test_error_message_unpacks_lambda_causes() -> None:
-    assert error_message('{"errorType": "X", "errorMessage": "it broke"}') == "it broke"
-    assert error_message("plain cause") == "plain cause"
-    assert error_message(None) is None

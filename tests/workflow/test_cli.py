@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.expected import CSV_TO_JSONL_STATES
-from workflow.cli import EXIT_FAILED, EXIT_SUCCEEDED, EXIT_USAGE, main
+from workflow.cli.main import EXIT_FAILED, EXIT_SUCCEEDED, EXIT_USAGE, main
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 

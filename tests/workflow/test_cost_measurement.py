@@ -6,7 +6,11 @@ import io
 from pathlib import Path
 from typing import Any
 
-from workflow.cost import estimate, measure_run
+import boto3
+from botocore.stub import Stubber
+
+from workflow.cost.estimate import estimate
+from workflow.cost.measure import counting_api_calls, measure_run
 from workflow.local.environment import LocalPipeline
 from workflow.local.template import StackModel
 
@@ -51,3 +55,14 @@ def test_measure_a_csv_run_and_price_it_on_the_synthesized_template(
     for function in task_functions.values():
         assert any(line.item == f"duration ({function})" and line.cost > 0 for line in report.lines)
     assert report.total > report.fixed_total > 0
+
+
+def test_counting_api_calls_counts_calls_of_clients_made_before_the_block() -> None:
+    client = boto3.client("s3", region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+    with Stubber(client) as stub:
+        stub.add_response("head_object", {"ContentLength": 1}, {"Bucket": "b", "Key": "k"})
+        stub.add_response("head_object", {"ContentLength": 1}, {"Bucket": "b", "Key": "k"})
+        with counting_api_calls() as calls:
+            client.head_object(Bucket="b", Key="k")
+        client.head_object(Bucket="b", Key="k")  # after the block: not counted
+    assert calls == {("s3", "HeadObject"): 1}

@@ -6,10 +6,11 @@ import json
 from datetime import UTC, datetime, timedelta
 
 from tasks.common.layout import INCOMING_PREFIX
-from workflow.graph import mermaid
-from workflow.inspection import list_runs, render_run, render_runs, show_run
+from workflow.cli.text import render_run, render_runs
+from workflow.executions import CAUGHT, FAILED, SUCCEEDED
 from workflow.local.environment import Execution, LocalPipeline
-from workflow.local.trace import CAUGHT, FAILED, SUCCEEDED
+from workflow.ops.graph import mermaid
+from workflow.ops.runs import list_runs, show_run
 
 CSV = b"id,name\r\n1,Ann\r\n2,Bob\r\n"
 JSONL = b'{"id": 1}\n{"id": 2}\n'

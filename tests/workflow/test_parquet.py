@@ -15,11 +15,11 @@ from tasks.common import datasets
 from tasks.common.layout import INCOMING_PREFIX, PROCESSED_PREFIX, UPLOADS_PREFIX
 from tasks.transform.csv_converter import INFER_ROWS
 from tests.expected import CSV_TO_JSONL_STATES
-from workflow.cli import EXIT_SUCCEEDED, main
+from workflow.cli.main import EXIT_SUCCEEDED, main
+from workflow.executions import FAILED
 from workflow.local.api import LocalApi
 from workflow.local.environment import Execution, LocalPipeline
 from workflow.local.server import ACCESS_KEY_ID, SECRET_ACCESS_KEY
-from workflow.local.trace import FAILED
 
 PARQUET_PATH = ["Validate", "Fetch", "RouteByFormat", "TransformCsv", "RouteByOutputFormat", "WriteParquet"]
 
@@ -120,7 +120,7 @@ def test_a_csv_asked_as_parquet_through_the_api_commits_typed_parquet_only(
 
     # Then the run succeeds through WriteParquet and commits data.parquet, not data.jsonl
     assert execution.status == "SUCCEEDED", execution.cause
-    states = [state.name for state in pipeline.trace(execution.arn).states]
+    states = [state.name for state in pipeline.visits(execution.arn)]
     assert states == [*PARQUET_PATH, "WriteOutput", "Notify"]
     assert committed_files(pipeline, execution) == {"data.parquet", "rejects.jsonl", "manifest.json", "notified.json"}
     assert execution.output is not None
@@ -200,7 +200,7 @@ def test_a_request_for_json_lines_overrides_a_parquet_dataset(pipeline: LocalPip
 
     # Then the request wins: JSON Lines, no conversion
     assert execution.status == "SUCCEEDED", execution.cause
-    assert "WriteParquet" not in [state.name for state in pipeline.trace(execution.arn).states]
+    assert "WriteParquet" not in [state.name for state in pipeline.visits(execution.arn)]
     assert {"data.jsonl", "manifest.json"} <= committed_files(pipeline, execution)
     assert manifest_of(pipeline, execution)["outputFormat"] == "jsonl"
 
@@ -211,7 +211,7 @@ def test_json_lines_stay_the_default_output(pipeline: LocalPipeline) -> None:
 
     # Then the run commits JSON Lines and never enters WriteParquet
     assert execution.status == "SUCCEEDED", execution.cause
-    states = [state.name for state in pipeline.trace(execution.arn).states]
+    states = [state.name for state in pipeline.visits(execution.arn)]
     assert states == CSV_TO_JSONL_STATES
     files = committed_files(pipeline, execution)
     assert "data.jsonl" in files
@@ -229,6 +229,6 @@ def test_an_integer_parquet_cannot_hold_exactly_fails_the_run_at_write_parquet_w
     assert execution.status == "FAILED"
     assert execution.error == "ParquetConversionFailed"
     assert "123456789012345678901234567890" in (execution.cause or "")
-    last = pipeline.trace(execution.arn).states[-1]
+    last = pipeline.visits(execution.arn)[-1]
     assert (last.name, last.status) == ("WriteParquet", FAILED)
     assert pipeline.object_keys(PROCESSED_PREFIX) == []

@@ -10,8 +10,8 @@ import pytest
 
 from tasks.common.layout import INCOMING_PREFIX, PROCESSED_PREFIX, STAGING_PREFIX
 from tasks.transform.columns import LINEAGE_FIELDS
+from workflow.executions import CAUGHT, FAILED, SUCCEEDED
 from workflow.local.environment import Execution, LocalPipeline
-from workflow.local.trace import CAUGHT, FAILED, SUCCEEDED
 
 RECORDS: list[dict[str, Any]] = [
     {"id": "1", "name": "Ann", "city": "Paris, FR"},
@@ -63,7 +63,7 @@ def test_each_format_runs_to_success_and_keeps_every_record(pipeline: LocalPipel
 
     # Then the run succeeds through the transform of that format
     assert execution.status == "SUCCEEDED", execution.cause
-    states = [state.name for state in pipeline.trace(execution.arn).states]
+    states = [state.name for state in pipeline.visits(execution.arn)]
     fmt = "Csv" if ".csv" in name else "Json" if name.endswith(".json") else "Jsonl"
     assert states == [
         "Validate",
@@ -146,9 +146,9 @@ def test_business_failure_is_rejected_without_output(
 
     # Then the run fails with that business error at the Rejected state
     assert (execution.status, execution.error) == ("FAILED", error)
-    trace = pipeline.trace(execution.arn)
-    assert [state.name for state in trace.states][-3:] == ["DescribeRejection", "NotifyRejected", "Rejected"]
-    assert any(state.status == CAUGHT and state.error == error for state in trace.states)
+    states = pipeline.visits(execution.arn)
+    assert [state.name for state in states][-3:] == ["DescribeRejection", "NotifyRejected", "Rejected"]
+    assert any(state.status == CAUGHT and state.error == error for state in states)
     # And the rejection is published with the error and a readable reason
     notifications = pipeline.notifications()
     assert [n.attributes for n in notifications] == [{"status": "REJECTED", "error": error}]
@@ -172,7 +172,7 @@ def test_transient_error_is_retried_with_backoff_then_succeeds(pipeline: LocalPi
 
     # Then it succeeds on the third attempt
     assert execution.status == "SUCCEEDED", execution.cause
-    transform = next(state for state in pipeline.trace(execution.arn).states if state.name == "TransformCsv")
+    transform = next(state for state in pipeline.visits(execution.arn) if state.name == "TransformCsv")
     assert (transform.attempts, transform.status) == (3, SUCCEEDED)
     # And the waits asked for follow the backoff: full jitter under 2 s, then under 4 s
     delays = pipeline.clock.retry_delays
@@ -190,7 +190,7 @@ def test_transient_error_past_max_attempts_fails_the_task(pipeline: LocalPipelin
 
     # Then the execution fails at Fetch after five attempts, not through the rejection branch
     assert (execution.status, execution.error) == ("FAILED", "TransientError")
-    fetch = pipeline.trace(execution.arn).states[-1]
+    fetch = pipeline.visits(execution.arn)[-1]
     assert (fetch.name, fetch.status, fetch.attempts) == ("Fetch", FAILED, 5)
     # And each wait stays under its cap: 2, 4, 8, 16 s before jitter (MaxDelaySeconds 30)
     delays = pipeline.clock.retry_delays
@@ -207,7 +207,7 @@ def test_system_error_fails_the_execution_at_that_task(pipeline: LocalPipeline) 
 
     # Then the execution fails at TransformJson itself (so a redrive restarts there)
     assert (execution.status, execution.error) == ("FAILED", "InjectedFault")
-    last = pipeline.trace(execution.arn).states[-1]
+    last = pipeline.visits(execution.arn)[-1]
     assert (last.name, last.status, last.attempts) == ("TransformJson", FAILED, 1)
     # And no retry was made, no rejection published (only the failure announcement), no output committed
     assert pipeline.clock.retry_delays == []

@@ -7,8 +7,8 @@ from botocore.exceptions import ClientError
 
 from tasks.common.layout import PROCESSED_PREFIX
 from tests.workflow.test_pipeline_runs import SOURCES, run_upload
+from workflow.executions import FAILED, SUCCEEDED
 from workflow.local.environment import LocalPipeline
-from workflow.local.trace import FAILED, SUCCEEDED
 
 
 def test_a_system_failure_redrives_from_the_failed_state_to_success(pipeline: LocalPipeline) -> None:
@@ -30,7 +30,7 @@ def test_a_system_failure_redrives_from_the_failed_state_to_success(pipeline: Lo
     invoked = [invocation.function for invocation in pipeline.lambdas.invocations]
     for state, times in {"Validate": 1, "Fetch": 1, "TransformCsv": 2, "WriteOutput": 1, "Notify": 1}.items():
         assert invoked.count(pipeline.function_for_state(state)) == times, state
-    visits = [(state.name, state.status) for state in pipeline.trace(failed.arn).states]
+    visits = [(state.name, state.status) for state in pipeline.visits(failed.arn)]
     assert visits == [
         ("Validate", SUCCEEDED),
         ("Fetch", SUCCEEDED),

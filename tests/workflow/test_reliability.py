@@ -22,10 +22,10 @@ from moto.events.models import Rule
 
 from tasks.common.layout import DATA_FILE, INCOMING_PREFIX, MANIFEST_FILE, PROCESSED_PREFIX, STAGING_PREFIX
 from tests.workflow.test_pipeline_runs import as_csv, run_upload
+from workflow.executions import FAILED
 from workflow.local.api import LocalApi
 from workflow.local.environment import Execution, LocalPipeline
 from workflow.local.server import ACCESS_KEY_ID, SECRET_ACCESS_KEY
-from workflow.local.trace import FAILED
 
 DEEP = 100_000
 BIG_LINE = 50 * 1024 * 1024
@@ -75,13 +75,13 @@ def failed_attempts(pipeline: LocalPipeline, arn: str) -> list[str]:
 
 
 def state(pipeline: LocalPipeline, arn: str, name: str) -> Any:
-    return next(visit for visit in pipeline.trace(arn).states if visit.name == name)
+    return next(visit for visit in pipeline.visits(arn) if visit.name == name)
 
 
 def assert_rejected(pipeline: LocalPipeline, execution: Execution, key: str, body: bytes, error: str) -> None:
     """FAILED with ``error``, one rejection notification, nothing committed, the source untouched."""
     assert (execution.status, execution.error) == ("FAILED", error), execution.cause
-    assert [state.name for state in pipeline.trace(execution.arn).states][-1] == "Rejected"
+    assert [state.name for state in pipeline.visits(execution.arn)][-1] == "Rejected"
     assert [n.attributes for n in pipeline.notifications()] == [{"status": "REJECTED", "error": error}]
     assert pipeline.object_keys(PROCESSED_PREFIX) == []
     assert pipeline.read_object(key) == body
@@ -452,7 +452,7 @@ def test_a_handler_timeout_fails_the_run_there_and_a_redrive_completes_it(pipeli
 
     # Then the run failed at WriteOutput, announced once, with no committed output
     assert (execution.status, execution.error) == ("FAILED", error)
-    last = pipeline.trace(execution.arn).states[-1]
+    last = pipeline.visits(execution.arn)[-1]
     assert (last.name, last.status) == ("WriteOutput", FAILED)
     assert statuses(pipeline) == ["FAILED"]
     assert pipeline.object_keys(PROCESSED_PREFIX) == []
@@ -477,7 +477,7 @@ def test_a_commit_that_keeps_failing_leaves_no_manifest_and_a_redrive_completes_
 
     # Then the run failed at WriteOutput; what was copied is whole, and no manifest says it is committed
     assert (execution.status, execution.error) == ("FAILED", "TransientError")
-    assert pipeline.trace(execution.arn).states[-1].name == "WriteOutput"
+    assert pipeline.visits(execution.arn)[-1].name == "WriteOutput"
     committed = pipeline.object_keys(PROCESSED_PREFIX)
     assert not [key for key in committed if key.endswith("/" + MANIFEST_FILE)]
     (staged,) = [key for key in pipeline.object_keys(STAGING_PREFIX) if key.endswith("/" + DATA_FILE)]

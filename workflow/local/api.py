@@ -29,12 +29,13 @@ from workflow.api_contract import (
     FIELD_RULES,
     IDEMPOTENCY_HEADER,
     IDEMPOTENCY_KEY_PATTERN,
+    STAGE,
     START_REQUEST_SCHEMA,
     execution_name,
     valid_idempotency_key,
 )
+from workflow.executions import RUNNING, execution_arn
 
-STAGE = "prod"
 SERVICE = "execute-api"
 MAX_BODY_BYTES = 256 * 1024  # the Step Functions execution input limit
 SIGNATURE_WINDOW = timedelta(minutes=15)
@@ -119,9 +120,9 @@ class LocalApi:
 
     def _already_started(self, name: str, run_input: str) -> ApiResult:
         """Step Functions' rule: the same name and input while running is the same execution."""
-        arn = self._execution_arn(name)
+        arn = execution_arn(self._state_machine_arn, name)
         described = self._sfn.describe_execution(executionArn=arn)
-        if described["status"] == "RUNNING" and json.loads(described["input"]) == json.loads(run_input):
+        if described["status"] == RUNNING and json.loads(described["input"]) == json.loads(run_input):
             return ApiResult(202, {"executionArn": arn, "name": name, "startDate": described["startDate"].timestamp()})
         return ApiResult(
             409,
@@ -135,7 +136,7 @@ class LocalApi:
 
     def describe(self, name: str) -> ApiResult:
         try:
-            described = self._sfn.describe_execution(executionArn=self._execution_arn(name))
+            described = self._sfn.describe_execution(executionArn=execution_arn(self._state_machine_arn, name))
         except self._sfn.exceptions.ExecutionDoesNotExist:
             return ApiResult(404, {"message": f"no execution named {name}"})
         stop = described.get("stopDate")
@@ -152,9 +153,6 @@ class LocalApi:
                 "output": json.loads(described["output"]) if described.get("output") else None,
             },
         )
-
-    def _execution_arn(self, name: str) -> str:
-        return self._state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
 
     def _signed(self, request: Request, body: bytes) -> bool:
         """Verify the SigV4 signature, as IAM authorization of the deployed API does."""

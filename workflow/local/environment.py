@@ -27,16 +27,16 @@ from typing import Any, TextIO
 import boto3
 from moto import mock_aws
 
-from stacks.constants import STACK_NAME
 from tasks.common import aws as task_aws
 from workflow.definition import substitute
+from workflow.deployment import LOCAL_ACCOUNT, REGION, STACK_NAME
+from workflow.executions import STATUS_CHANGE, TERMINAL, StateVisit, read_history, visits
 from workflow.local import clock as clock_module
 from workflow.local import eventbridge, redrive
 from workflow.local.lambdas import INVOKE_EVENT, LOCAL_ENVIRONMENT, LambdaEmulator, _environment
 from workflow.local.sdk_faults import BEFORE_CALL, SdkFaults
 from workflow.local.synth import template_path
-from workflow.local.template import REGION, StackModel, load_stack
-from workflow.local.trace import RunTrace, trace_from_history
+from workflow.local.template import StackModel, load_stack
 
 MOTO_CONFIG: Any = {
     "stepfunctions": {"execute_state_machine": True},
@@ -45,8 +45,6 @@ MOTO_CONFIG: Any = {
     "core": {"passthrough": {"services": ["awslambda"]}, "reset_boto3_session": True},
 }
 DEFAULT_TIME_SCALE = 0.001
-TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
-STATUS_CHANGE = "Step Functions Execution Status Change"
 
 
 class RunTimeout(TimeoutError):
@@ -175,7 +173,7 @@ class LocalPipeline:
         sfn.create_state_machine(
             name=stack.state_machine_name,
             definition=json.dumps(substitute(stack.definition, stack.substitutions)),
-            roleArn=f"arn:aws:iam::123456789012:role/{stack.state_machine_name}",
+            roleArn=f"arn:aws:iam::{LOCAL_ACCOUNT}:role/{stack.state_machine_name}",
             type="STANDARD",
         )
         for rule in stack.rules:
@@ -325,18 +323,11 @@ class LocalPipeline:
             delay = min(delay * 2, 0.2)
 
     def history(self, execution_arn: str) -> list[dict[str, Any]]:
-        sfn = self.client("stepfunctions")
-        events: list[dict[str, Any]] = []
-        token: dict[str, str] = {}
-        while True:
-            page = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000, **token)
-            events.extend(page["events"])
-            if "nextToken" not in page:
-                return events
-            token = {"nextToken": page["nextToken"]}
+        return read_history(self.client("stepfunctions"), execution_arn)
 
-    def trace(self, execution_arn: str) -> RunTrace:
-        return trace_from_history(self.history(execution_arn))
+    def visits(self, execution_arn: str) -> tuple[StateVisit, ...]:
+        """The execution's state visits, as the console lists them."""
+        return visits(self.history(execution_arn))
 
     def notifications(self) -> list[Notification]:
         """Every message published to the topic since the last call."""

@@ -24,6 +24,8 @@ from urllib.parse import quote_plus
 
 from moto.events.models import Rule
 
+from workflow.executions import NAME_LIMIT, S3_NAME_PREFIX
+
 StartExecution = Callable[[str, str, str], None]  # (state machine ARN, execution name, input JSON)
 Publish = Callable[[str, str], None]  # (topic ARN, message)
 
@@ -31,7 +33,6 @@ _PLACEHOLDER = re.compile(r"<([A-Za-z0-9_.-]+)>")
 # A JSON string literal, or a placeholder outside one.
 _TOKEN = re.compile(r'("(?:[^"\\]|\\.)*")|<([A-Za-z0-9_.-]+)>')
 _NAME_CHARS = re.compile(r"[^A-Za-z0-9_-]+")
-NAME_LIMIT = 80
 
 
 def json_path(event: dict[str, Any], path: str) -> Any:
@@ -85,9 +86,8 @@ def execution_name(event: dict[str, Any]) -> str:
     key, version = obj.get("key", ""), obj.get("version-id", "")
     digest = hashlib.sha256(f"{bucket}\0{key}\0{version}".encode()).hexdigest()[:16]
     readable = _NAME_CHARS.sub("-", key.rsplit("/", 1)[-1]).strip("-") or "object"
-    prefix = "s3-"
-    room = NAME_LIMIT - len(prefix) - len(digest) - 1
-    return f"{prefix}{readable[:room]}-{digest}"
+    room = NAME_LIMIT - len(S3_NAME_PREFIX) - len(digest) - 1
+    return f"{S3_NAME_PREFIX}{readable[:room]}-{digest}"
 
 
 def as_s3_sends_it(event: dict[str, Any]) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from urllib.parse import unquote, urlparse
 
 from botocore.awsrequest import AWSResponse
 
+from workflow.deployment import REGION
 from workflow.local.faults import DEFAULT_FAULT
 from workflow.local.template import LocalFunction
 
@@ -39,8 +40,8 @@ InvokeHook = Callable[[dict[str, Any]], None]  # called with the invocation's pa
 # Locally there is no CloudWatch agent reading EMF from stdout.
 LOCAL_ENVIRONMENT = {
     "POWERTOOLS_METRICS_DISABLED": "true",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_REGION": "us-east-1",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
 }
 INVOKE_EVENT = "before-send.lambda.Invoke"
 # A fault of this name is a task timeout: the interpreter's call times out, as when a function

@@ -20,7 +20,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from moto.core.exceptions import AWSError
@@ -28,8 +28,8 @@ from moto.core.responses import ActionResult
 from moto.stepfunctions.parser.asl.eval.evaluation_details import StateMachineDetails
 from moto.stepfunctions.responses import StepFunctionResponse
 
-REDRIVABLE_STATUSES = frozenset({"FAILED", "TIMED_OUT", "ABORTED"})
-REDRIVE_WINDOW = timedelta(days=14)
+from workflow.executions import REDRIVABLE, REDRIVE_WINDOW, failed_visit, visits
+
 _RESTART_STATE = "__RedriveFromFailedState"
 
 
@@ -46,12 +46,11 @@ class RedriveRecord:
 
 
 def failed_state(events: list[dict[str, Any]]) -> tuple[str, str]:
-    """(name, recorded input) of the state that failed the execution: the last one entered."""
-    for event in reversed(events):
-        details = event.get("stateEnteredEventDetails")
-        if details is not None:
-            return details["name"], details.get("input", "{}")
-    raise ExecutionNotRedrivable("the execution never entered a state")
+    """(name, recorded input) of the state that failed the execution."""
+    failed = failed_visit(visits(events))
+    if failed is None:
+        raise ExecutionNotRedrivable("the execution failed before it entered a state")
+    return failed.name, failed.input or "{}"
 
 
 def restart_definition(definition: str, state: str, state_input: str) -> str:
@@ -85,12 +84,6 @@ def continued_history(
     return merged
 
 
-def _state_name(event: dict[str, Any]) -> str | None:
-    details = event.get("stateEnteredEventDetails") or event.get("stateExitedEventDetails") or {}
-    name: str | None = details.get("name")
-    return name
-
-
 class Redriver:
     def __init__(self) -> None:
         self.records: dict[str, RedriveRecord] = {}
@@ -101,7 +94,7 @@ class Redriver:
         now = now or datetime.now(UTC)
         with self._lock:
             status = execution.status
-            if status not in REDRIVABLE_STATUSES:
+            if status not in REDRIVABLE:
                 raise ExecutionNotRedrivable(f"Execution {execution.execution_arn} is {status}, it cannot be redriven")
             if execution.stop_date is not None and now - execution.stop_date > REDRIVE_WINDOW:
                 raise ExecutionNotRedrivable(f"Execution {execution.execution_arn} stopped more than 14 days ago")

@@ -20,14 +20,16 @@ from botocore.credentials import Credentials
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from stacks.constants import (
+from workflow.api_contract import STAGE
+from workflow.deployment import (
     OUTPUT_API_URL,
     OUTPUT_BUCKET,
     OUTPUT_STATE_MACHINE,
     OUTPUT_TOPIC,
+    REGION,
     STACK_NAME,
 )
-from workflow.local.api import STAGE, LocalApi
+from workflow.local.api import LocalApi
 from workflow.local.environment import LocalPipeline, Notification
 
 logger = logging.getLogger(__name__)
@@ -77,7 +79,7 @@ class LocalServer:
         """What a client needs in its environment to talk to this server."""
         return {
             "AWS_ENDPOINT_URL": self.endpoint_url,
-            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_DEFAULT_REGION": REGION,
             "AWS_ACCESS_KEY_ID": ACCESS_KEY_ID,
             "AWS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
         }

@@ -19,17 +19,16 @@ import tempfile
 from importlib.metadata import version
 from pathlib import Path
 
-from stacks.constants import STACK_NAME
+from workflow.deployment import STACK_NAME
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 _INPUT_GLOBS = (
     "app.py",
     "cdk.json",
     "stacks/**/*.py",
-    # What the stack reads from workflow/: the definition and the API contract.
-    "workflow/definition.py",
+    # What the stack reads from workflow/: the contract at its root (definition, API, names).
+    "workflow/*.py",
     "workflow/*.asl.json",
-    "workflow/api_contract.py",
     "tasks/**/*.py",
     # The C extensions' sources: part of the code asset's hash, which the template names.
     "tasks/**/*.c",

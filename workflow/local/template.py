@@ -13,10 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stacks.constants import OUTPUT_BUCKET, OUTPUT_STATE_MACHINE, OUTPUT_TOPIC
-
-ACCOUNT = "123456789012"
-REGION = "us-east-1"
+from workflow.deployment import LOCAL_ACCOUNT, OUTPUT_BUCKET, OUTPUT_STATE_MACHINE, OUTPUT_TOPIC, REGION
 
 
 class TemplateError(ValueError):
@@ -37,7 +34,7 @@ class LocalFunction:
 
     @property
     def arn(self) -> str:
-        return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{self.name}"
+        return f"arn:aws:lambda:{REGION}:{LOCAL_ACCOUNT}:function:{self.name}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,9 +76,9 @@ class _Resolver:
         if kind == "AWS::S3::Bucket":
             return f"{self._stack}-{logical_id.lower()}"[:63]
         if kind == "AWS::SNS::Topic":
-            return f"arn:aws:sns:{REGION}:{ACCOUNT}:{logical_id}"
+            return f"arn:aws:sns:{REGION}:{LOCAL_ACCOUNT}:{logical_id}"
         if kind == "AWS::StepFunctions::StateMachine":
-            return f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{logical_id}"
+            return f"arn:aws:states:{REGION}:{LOCAL_ACCOUNT}:stateMachine:{logical_id}"
         if kind == "AWS::Lambda::Function":
             return logical_id
         if kind == "AWS::Lambda::Alias":
@@ -91,12 +88,12 @@ class _Resolver:
     def alias_arn(self, logical_id: str) -> str:
         alias = self._resources[logical_id]["Properties"]
         function_ref = alias["FunctionName"]["Ref"]
-        return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{function_ref}:{alias['Name']}"
+        return f"arn:aws:lambda:{REGION}:{LOCAL_ACCOUNT}:function:{function_ref}:{alias['Name']}"
 
     def get_att(self, logical_id: str, attribute: str) -> str:
         kind = self._resources[logical_id]["Type"]
         if kind == "AWS::Lambda::Function" and attribute == "Arn":
-            return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{logical_id}"
+            return f"arn:aws:lambda:{REGION}:{LOCAL_ACCOUNT}:function:{logical_id}"
         if kind == "AWS::S3::Bucket" and attribute == "Arn":
             return f"arn:aws:s3:::{self.physical(logical_id)}"
         if kind == "AWS::StepFunctions::StateMachine" and attribute == "Name":
@@ -113,7 +110,7 @@ class _Resolver:
             if key == "Ref":
                 return {
                     "AWS::Region": REGION,
-                    "AWS::AccountId": ACCOUNT,
+                    "AWS::AccountId": LOCAL_ACCOUNT,
                     "AWS::Partition": "aws",
                     "AWS::URLSuffix": "amazonaws.com",
                 }.get(argument) or self.physical(argument)

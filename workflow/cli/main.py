@@ -9,6 +9,8 @@ reports each state, the output and the notifications. Exit status: 0 when the ru
 from __future__ import annotations
 
 import argparse
+import io
+import json
 import math
 import os
 import socket
@@ -19,9 +21,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from stacks.constants import STACK_NAME
 from tasks.common.layout import INCOMING_PREFIX, OUTPUT_FORMAT_METADATA, PROCESSING_TYPE_METADATA, SOURCE_PREFIXES
 from tasks.common.models import OutputFormat, ProcessingType
+from workflow.deployment import STACK_NAME
+from workflow.executions import STATUSES, SUCCEEDED
 from workflow.local.faults import FAULT_HELP, FAULT_METAVAR, FaultSpec, parse_fault
 
 if TYPE_CHECKING:
@@ -31,7 +34,7 @@ EXIT_SUCCEEDED = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 DEFAULT_PORT = 5050
-DEFAULT_SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "orders.csv"
+DEFAULT_SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "orders.csv"
 
 
 class UsageError(Exception):
@@ -170,10 +173,9 @@ def check_run_arguments(args: argparse.Namespace) -> None:
 
 def run_command(args: argparse.Namespace) -> int:
     # Imported here so that usage errors answer at once, without loading moto and boto3.
+    from workflow.cli.run_report import RunReport, copy_output, output_of
     from workflow.local.environment import LocalPipeline, RunTimeout
     from workflow.local.synth import PROJECT_ROOT, SynthError, cached_template
-    from workflow.output import copy_output
-    from workflow.report import RunReport, output_of
 
     check_run_arguments(args)
     if not cached_template().is_file():
@@ -210,7 +212,7 @@ def run_command(args: argparse.Namespace) -> int:
                 return EXIT_FAILED
             report = RunReport(
                 execution=execution,
-                trace=pipeline.trace(execution.arn),
+                states=pipeline.visits(execution.arn),
                 output=output_of(execution.output),
                 notifications=pipeline.notifications(),
                 retry_delays=list(pipeline.clock.retry_delays),
@@ -220,23 +222,32 @@ def run_command(args: argparse.Namespace) -> int:
             if args.out is not None and report.output is not None:
                 copy_output(pipeline, report.output, args.out)
     print(report.to_json_text() if args.json else report.as_text())
-    return EXIT_SUCCEEDED if execution.status == "SUCCEEDED" else EXIT_FAILED
+    return EXIT_SUCCEEDED if execution.status == SUCCEEDED else EXIT_FAILED
 
 
 def cost_command(args: argparse.Namespace) -> int:
-    from workflow.cost import cost_command as estimate_cost
+    """Measure the sample on this checkout's stack and price ``--runs`` runs a month."""
+    from workflow.cost.estimate import estimate
+    from workflow.cost.measure import measure_run
+    from workflow.local.environment import LocalPipeline
+    from workflow.local.synth import template_path
 
     if args.runs < 1:
         raise UsageError("--runs must be at least 1")
     if not args.sample.is_file():
         raise UsageError(f"no such file: {args.sample}")
-    print(estimate_cost(runs=args.runs, as_json=args.json, sample=args.sample))
+    template = json.loads(template_path().read_text())
+    log_stream = io.StringIO()
+    with LocalPipeline.from_project(log_stream=log_stream) as pipeline:
+        measurement = measure_run(pipeline, args.sample, log_stream=log_stream, warmup_runs=1)
+    report = estimate(template, measurement, runs_per_month=args.runs)
+    print(json.dumps(report.as_json(), indent=2) + "\n" if args.json else report.render())
     return EXIT_SUCCEEDED
 
 
 def serve_command(args: argparse.Namespace) -> int:
+    from workflow.cli.serve import serve
     from workflow.local.synth import PROJECT_ROOT
-    from workflow.serve import serve
 
     if not 0 <= args.port <= 65535:
         raise UsageError("--port must be between 0 and 65535")
@@ -259,7 +270,8 @@ def serve_command(args: argparse.Namespace) -> int:
 
 def submit_command(args: argparse.Namespace) -> int:
     from workflow.api_contract import valid_idempotency_key
-    from workflow.submit import RequestRejected, SubmitError, submit
+    from workflow.ops.stack import OperationError
+    from workflow.ops.submit import RequestRejected, submit
 
     if args.idempotency_key is not None and not valid_idempotency_key(args.idempotency_key):
         raise UsageError("--idempotency-key takes 1 to 64 characters of A-Z a-z 0-9 _ -")
@@ -276,7 +288,7 @@ def submit_command(args: argparse.Namespace) -> int:
         )
     except RequestRejected as exc:
         raise UsageError(str(exc)) from None
-    except SubmitError as exc:
+    except OperationError as exc:
         print(f"pipeline: {exc}", file=sys.stderr)
         return EXIT_FAILED
     print(submission.execution_arn)
@@ -287,23 +299,56 @@ def submit_command(args: argparse.Namespace) -> int:
     return EXIT_SUCCEEDED
 
 
-def operate_command(args: argparse.Namespace) -> int:
-    from workflow.operate import OperateError, connect, executions, redrive_failed, redrive_one, show
+def executions_command(args: argparse.Namespace) -> int:
+    from workflow.cli.text import render_runs
+    from workflow.ops.runs import list_runs
+    from workflow.ops.stack import OperationError, aws_call, connect
 
-    if args.command == "redrive" and (args.execution is None) == (not args.all_failed):
+    try:
+        target = connect(args.stack)
+        runs = aws_call(lambda: list_runs(target.sfn, target.state_machine_arn, status=args.status, since=args.since))
+    except OperationError as exc:
+        print(f"pipeline: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    print(json.dumps([run.as_json() for run in runs], indent=2) if args.json else render_runs(runs))
+    return EXIT_SUCCEEDED
+
+
+def show_command(args: argparse.Namespace) -> int:
+    from workflow.cli.text import render_run
+    from workflow.ops.graph import mermaid
+    from workflow.ops.runs import show_run
+    from workflow.ops.stack import OperationError, aws_call, connect
+
+    try:
+        target = connect(args.stack)
+        view = aws_call(lambda: show_run(target.sfn, target.execution_arn(args.execution)))
+        if args.graph:
+            described = aws_call(lambda: target.sfn.describe_state_machine(stateMachineArn=target.state_machine_arn))
+    except OperationError as exc:
+        print(f"pipeline: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    if args.graph:
+        print(mermaid(json.loads(described["definition"]), view.state_statuses()))
+    elif args.json:
+        print(json.dumps(view.as_json(deployed=target.deployed), indent=2))
+    else:
+        print(render_run(view, deployed=target.deployed))
+    return EXIT_SUCCEEDED
+
+
+def redrive_command(args: argparse.Namespace) -> int:
+    from workflow.ops.redrive import redrive_failed, redrive_one
+    from workflow.ops.stack import OperationError, connect
+
+    if (args.execution is None) == (not args.all_failed):
         raise UsageError("redrive takes EXECUTION or --all-failed (one of them)")
-    if args.command == "redrive" and args.since is not None and not args.all_failed:
+    if args.since is not None and not args.all_failed:
         raise UsageError("--since goes with --all-failed")
     try:
         target = connect(args.stack)
-        if args.command == "executions":
-            print(executions(target, status=args.status, since=args.since, as_json=args.json))
-            return EXIT_SUCCEEDED
-        if args.command == "show":
-            print(show(target, args.execution, as_json=args.json, graph=args.graph))
-            return EXIT_SUCCEEDED
         outcomes = redrive_failed(target, args.since) if args.all_failed else [redrive_one(target, args.execution)]
-    except OperateError as exc:
+    except OperationError as exc:
         print(f"pipeline: {exc}", file=sys.stderr)
         return EXIT_FAILED
     for outcome in outcomes:
@@ -316,7 +361,7 @@ def operate_command(args: argparse.Namespace) -> int:
 
 
 def duration_argument(text: str) -> timedelta:
-    from workflow.inspection import parse_duration
+    from workflow.cli.text import parse_duration
 
     try:
         return parse_duration(text)
@@ -324,14 +369,13 @@ def duration_argument(text: str) -> timedelta:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 COMMANDS = {
     "run": run_command,
     "serve": serve_command,
     "submit": submit_command,
-    "executions": operate_command,
-    "show": operate_command,
-    "redrive": operate_command,
+    "executions": executions_command,
+    "show": show_command,
+    "redrive": redrive_command,
     "cost": cost_command,
 }
 

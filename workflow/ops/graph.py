@@ -13,15 +13,15 @@ import json
 import re
 from typing import Any
 
-from tasks.common.errors import BUSINESS_ERRORS
+from tasks.common.errors import BUSINESS_ERROR_NAMES
 from workflow.definition import definition_text, placeholders, substitute
+from workflow.deployment import LOCAL_ACCOUNT, REGION
 
 START_ID = "__start__"
 END_ID = "__end__"
 BUSINESS_ERROR_LABEL = "business error"
-BUSINESS_ERROR_NAMES = frozenset(error.__name__ for error in BUSINESS_ERRORS)
 
-# Status (as in workflow.local.trace, plus NOTRUN for a state the run never entered) -> class.
+# Status (a visit's, as in workflow.executions, plus NOTRUN for a state the run never entered) -> class.
 STATUS_CLASSES: dict[str, str] = {
     "SUCCEEDED": "succeeded",
     "FAILED": "failed",
@@ -139,7 +139,7 @@ def _comparison_label(operator: str, operand: Any) -> str:
 
 
 def _catch_label(errors: list[str]) -> str:
-    if errors and set(errors) <= BUSINESS_ERROR_NAMES:
+    if errors and set(errors) <= set(BUSINESS_ERROR_NAMES):
         return BUSINESS_ERROR_LABEL
     return ", ".join(errors)
 
@@ -213,8 +213,8 @@ def _classes(statuses: dict[str, str], ids: dict[str, str]) -> list[str]:
 
 def _dummy_arn(placeholder: str) -> str:
     if placeholder.endswith("FunctionArn"):
-        return f"arn:aws:lambda:us-east-1:123456789012:function:{placeholder.removesuffix('FunctionArn')}"
-    return f"arn:aws:sns:us-east-1:123456789012:{placeholder}"
+        return f"arn:aws:lambda:{REGION}:{LOCAL_ACCOUNT}:function:{placeholder.removesuffix('FunctionArn')}"
+    return f"arn:aws:sns:{REGION}:{LOCAL_ACCOUNT}:{placeholder}"
 
 
 def readme_graph() -> str:

@@ -11,15 +11,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
+from workflow.cli.text import headline, one_line
 from workflow.local.environment import LocalPipeline, Notification
 from workflow.local.server import LocalServer
-from workflow.report import headline, one_line
 
 
 def print_notification(notification: Notification, out: TextIO = sys.stdout) -> None:
     attributes = " ".join(f"{name}={value}" for name, value in sorted(notification.attributes.items()))
     stamp = datetime.now().strftime("%H:%M:%S")
-    print(f"[{stamp}] notification: {headline(notification)}  [{attributes}]", file=out)
+    print(f"[{stamp}] notification: {headline(notification.subject, notification.message)}  [{attributes}]", file=out)
     print(f"           {one_line(notification.message)}", file=out, flush=True)
 
 

@@ -1,16 +1,20 @@
-"""What ``pipeline run`` reports about one execution, as text for a person or as JSON."""
+"""What ``pipeline run`` reports about one local execution (as text or JSON), and the copy of its
+committed output into a folder."""
 
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
+from tasks.common.layout import MANIFEST_FILE, REJECTS_FILE
 from tasks.common.models import OutputLocation, decode_event, to_payload
-
-if TYPE_CHECKING:
-    from workflow.local.environment import Execution, Notification
-    from workflow.local.trace import RunTrace
+from workflow.cli.text import headline, one_line, state_table
+from workflow.executions import StateVisit, error_message
+from workflow.local.environment import Execution, LocalPipeline, Notification
 
 
 def output_of(execution_output: dict[str, Any] | None) -> OutputLocation | None:
@@ -22,7 +26,7 @@ def output_of(execution_output: dict[str, Any] | None) -> OutputLocation | None:
 @dataclass(frozen=True, slots=True)
 class RunReport:
     execution: Execution
-    trace: RunTrace
+    states: tuple[StateVisit, ...]
     output: OutputLocation | None
     notifications: list[Notification]
     retry_delays: list[float]
@@ -38,7 +42,7 @@ class RunReport:
             "cause": self.execution.cause,
             "input": self.execution.input,
             "durationMs": self.duration_ms,
-            "states": [state.as_json() for state in self.trace.states],
+            "states": [state.as_json() for state in self.states],
             "output": to_payload(self.output) if self.output else None,
             "notifications": [notification.as_json() for notification in self.notifications],
             "retryDelaysRequested": self.retry_delays,
@@ -53,17 +57,9 @@ class RunReport:
             f"  source     s3://{execution.input.get('bucket')}/{execution.input.get('key')}"
             f" (version {execution.input.get('versionId')})",
             "",
+            *state_table(self.states),
+            "",
         ]
-        # The state column as wide as the longest state name, so the other columns line up.
-        width = max([len("state"), *(len(state.name) for state in self.trace.states)])
-        lines.append(f"  {'state':<{width}} {'status':<10} {'attempts':>8} {'duration':>10}")
-        for state in self.trace.states:
-            duration = "" if state.duration_ms is None else f"{state.duration_ms} ms"
-            attempts = str(state.attempts) if state.attempts else "-"
-            lines.append(f"  {state.name:<{width}} {state.status:<10} {attempts:>8} {duration:>10}")
-            if state.error:
-                lines.append(f"  {'':<{width}} {state.error}: {one_line(error_message(state.cause))}")
-        lines.append("")
         if execution.error:
             lines.append(f"  error      {execution.error}: {one_line(error_message(execution.cause))}")
         if self.retry_delays:
@@ -76,7 +72,7 @@ class RunReport:
         lines.append(f"  notifications ({len(self.notifications)})")
         for notification in self.notifications:
             attributes = " ".join(f"{name}={value}" for name, value in sorted(notification.attributes.items()))
-            lines.append(f"    {headline(notification)}  [{attributes}]")
+            lines.append(f"    {headline(notification.subject, notification.message)}  [{attributes}]")
             lines.append(f"      {one_line(notification.message)}")
         if self.log_file:
             lines.append(f"  logs       {self.log_file}")
@@ -86,31 +82,20 @@ class RunReport:
         return json.dumps(self.as_json(), indent=2, default=str)
 
 
-def headline(notification: Notification) -> str:
-    """The subject, or for a subject-less message (the failure announcement) its summary."""
-    if notification.subject:
-        return notification.subject
-    try:
-        summary = json.loads(notification.message).get("summary")
-    except (ValueError, AttributeError):
-        summary = None
-    return str(summary) if summary else "(no subject)"
-
-
-def error_message(cause: str | None) -> str | None:
-    """The ``errorMessage`` of a Lambda error cause (a JSON document), else the cause as it is."""
-    if not cause:
-        return cause
-    try:
-        parsed = json.loads(cause)
-    except ValueError:
-        return cause
-    if isinstance(parsed, dict) and isinstance(parsed.get("errorMessage"), str):
-        message: str = parsed["errorMessage"]
-        return message
-    return cause
-
-
-def one_line(text: str | None, limit: int = 300) -> str:
-    flat = " ".join((text or "").split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+def copy_output(pipeline: LocalPipeline, output: OutputLocation, folder: Path) -> list[Path]:
+    """Write data (``data.jsonl`` or ``data.parquet``), rejects and manifest into ``folder``; each file
+    appears whole or not at all."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for key, name in (
+        (output.key, output.key.rsplit("/", 1)[-1]),
+        (output.rejects_key, REJECTS_FILE),
+        (output.manifest_key, MANIFEST_FILE),
+    ):
+        target = folder / name
+        handle, scratch = tempfile.mkstemp(dir=folder, prefix=f".{name}.")
+        with os.fdopen(handle, "wb") as stream:
+            pipeline.client("s3").download_fileobj(pipeline.stack.bucket_name, key, stream)
+        os.replace(scratch, target)
+        written.append(target)
+    return written

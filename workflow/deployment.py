@@ -1,7 +1,14 @@
-"""Names shared by the CDK app, the local runtime and the tests; importing this never loads CDK."""
+"""The names the deployed stack and every tool agree on: stack, region, account, outputs, tags.
+
+CDK-free and import-free: the stack builds these into the template; the emulator builds the same
+stack locally; the operations client finds a deployed stack by its name and outputs; the tests
+assert on them. Changing one here changes it everywhere at once.
+"""
 
 STACK_NAME = "ServerlessDataPipeline"
 REGION = "us-east-1"
+# The account of the embedded environment (moto's default); a deployed stack takes the caller's.
+LOCAL_ACCOUNT = "123456789012"
 ENVIRONMENT_TAG = ("Environment", "Production")
 POWERTOOLS_SERVICE_NAME = "serverless-data-pipeline"
 METRICS_NAMESPACE = "ServerlessDataPipeline"
