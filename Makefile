@@ -24,7 +24,8 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/pipeline run $(SAMPLE)
 
-# Set up, then run every gate CI runs: lint, types, and the whole test suite (scans included).
+# Set up, then run every gate CI runs: lint (with the import rules), types, and the whole test suite
+# (scans included).
 test: lint typecheck $(CHECKOV)
 	PIPELINE_CHECKOV=$(CHECKOV) $(BIN)/python -m pytest -n 2 --dist loadfile
 
@@ -35,6 +36,7 @@ $(CHECKOV):
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-logo --no-cache
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
