@@ -6,7 +6,6 @@ contracts are checked on the real import graph, then on that graph with one cros
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,11 +36,10 @@ def contract_kept(monkeypatch: pytest.MonkeyPatch, contract: str | None, crossin
 
 
 @pytest.fixture(autouse=True)
-def _import_linter(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _import_linter(monkeypatch: pytest.MonkeyPatch) -> None:
     """import-linter's adapters, as its command line sets them up, run from the project root."""
     configure()
     monkeypatch.chdir(PYPROJECT.parent)
-    yield
 
 
 def test_the_project_keeps_every_contract(monkeypatch: pytest.MonkeyPatch) -> None:
