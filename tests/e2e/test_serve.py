@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import BIN, SAMPLE, Served, finished, signed, wait_until
-from tests.expected import CSV_TO_JSONL_STATES
+from tests.scenarios import CSV_TO_JSONL_STATES
 
 
 def test_aws_cli_upload_starts_exactly_one_execution_that_succeeds(served: Served) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.expected import CSV_TO_JSONL_STATES
+from tests.scenarios import CSV_TO_JSONL_STATES
 from workflow.cli.main import EXIT_FAILED, EXIT_SUCCEEDED, EXIT_USAGE, main
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"

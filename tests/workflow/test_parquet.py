@@ -14,7 +14,7 @@ from botocore.credentials import Credentials
 from tasks.common import datasets
 from tasks.common.layout import INCOMING_PREFIX, PROCESSED_PREFIX, UPLOADS_PREFIX
 from tasks.transform.csv_converter import INFER_ROWS
-from tests.expected import CSV_TO_JSONL_STATES
+from tests.scenarios import CSV_TO_JSONL_STATES
 from workflow.cli.main import EXIT_SUCCEEDED, main
 from workflow.executions import FAILED
 from workflow.local.api import LocalApi

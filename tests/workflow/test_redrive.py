@@ -6,7 +6,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tasks.common.layout import PROCESSED_PREFIX
-from tests.workflow.test_pipeline_runs import SOURCES, run_upload
+from tests.scenarios import SOURCES, run_upload
 from workflow.executions import FAILED, SUCCEEDED
 from workflow.local.environment import LocalPipeline
 

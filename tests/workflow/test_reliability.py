@@ -21,7 +21,7 @@ from botocore.credentials import Credentials
 from moto.events.models import Rule
 
 from tasks.common.layout import DATA_FILE, INCOMING_PREFIX, MANIFEST_FILE, PROCESSED_PREFIX, STAGING_PREFIX
-from tests.workflow.test_pipeline_runs import as_csv, run_upload
+from tests.scenarios import as_csv, run_upload
 from workflow.executions import FAILED
 from workflow.local.api import LocalApi
 from workflow.local.environment import Execution, LocalPipeline
