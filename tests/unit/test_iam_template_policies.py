@@ -252,8 +252,8 @@ def test_the_s3_trigger_assumes_its_role_and_starts_only_this_state_machine(
 
 def test_only_the_services_a_role_trusts_may_assume_it(policies: TemplatePolicies, stack_model: StackModel) -> None:
     role = policies.function_roles[function_named(stack_model, "tasks.validate.")]
-    lambda_service = Caller.service("lambda.amazonaws.com", source_arn="", source_account=ACCOUNT)
-    events = Caller.service("events.amazonaws.com", source_arn="", source_account=ACCOUNT)
+    lambda_service = Caller.service("lambda.amazonaws.com")
+    events = Caller.service("events.amazonaws.com")
 
     assert policies.verdict(role_assumption(lambda_service, role, policies.resources)).allowed
     assert not policies.verdict(role_assumption(events, role, policies.resources)).allowed

@@ -70,7 +70,7 @@ class Caller:
         return cls(Principal.role_session(role_arn, session_name))
 
     @classmethod
-    def service(cls, name: str, *, source_arn: str, source_account: str) -> Caller:
+    def service(cls, name: str, *, source_arn: str | None = None, source_account: str | None = None) -> Caller:
         return cls(Principal.aws_service(name), source_arn, source_account)
 
 
