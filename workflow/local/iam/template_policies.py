@@ -34,10 +34,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from stacks.constants import STACK_NAME
+from workflow.deployment import LOCAL_ACCOUNT, REGION, STACK_NAME
 from workflow.local.iam.evaluation import Policy, Principal, Verdict, evaluate
 from workflow.local.iam.requests import Caller, Check, KnownResources
-from workflow.local.template import ACCOUNT, REGION, TemplateError, _Resolver
+from workflow.local.template import TemplateError, _Resolver
 
 _T = TypeVar("_T")
 
@@ -201,7 +201,7 @@ def load_policies(template: Mapping[str, Any], stack_name: str = STACK_NAME) -> 
 
     return TemplatePolicies(
         resources=KnownResources(
-            ACCOUNT,
+            LOCAL_ACCOUNT,
             REGION,
             topic_keys=_keys_of(resolver, by_type.get("AWS::SNS::Topic", {}), resolver.physical),
             queue_keys=_keys_of(resolver, by_type.get("AWS::SQS::Queue", {}), resolver.queue_arn),
@@ -370,12 +370,12 @@ class _PolicyResolver(_Resolver):
         if logical_id == "AWS::StackName":
             return self._stack_name
         if logical_id == "AWS::StackId":
-            return f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/{self._stack_name}/local"
+            return f"arn:aws:cloudformation:{REGION}:{LOCAL_ACCOUNT}:stack/{self._stack_name}/local"
         kind = self._types.get(logical_id, "")
         if kind == "AWS::IAM::ManagedPolicy":
-            return f"arn:aws:iam::{ACCOUNT}:policy/{logical_id}"
+            return f"arn:aws:iam::{LOCAL_ACCOUNT}:policy/{logical_id}"
         if kind == "AWS::SQS::Queue":
-            return f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{logical_id}"
+            return f"https://sqs.{REGION}.amazonaws.com/{LOCAL_ACCOUNT}/{logical_id}"
         if kind in _NAMED_BY_LOGICAL_ID or kind.startswith("AWS::EC2::"):
             return logical_id
         return super().physical(logical_id)
@@ -384,7 +384,7 @@ class _PolicyResolver(_Resolver):
         kind = self._types.get(logical_id, "")
         arn = _ARNS.get(kind)
         if arn is not None and attribute == "Arn":
-            return arn.format(region=REGION, account=ACCOUNT, name=logical_id)
+            return arn.format(region=REGION, account=LOCAL_ACCOUNT, name=logical_id)
         if kind == "AWS::SNS::Topic" and attribute == "TopicArn":
             return self.physical(logical_id)
         if kind.startswith("AWS::EC2::"):

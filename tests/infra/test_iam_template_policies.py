@@ -15,10 +15,11 @@ from typing import Any
 
 import pytest
 
+from workflow.deployment import LOCAL_ACCOUNT, REGION
 from workflow.local.iam.evaluation import Decision, PolicyKind, Request, Verdict
 from workflow.local.iam.requests import Caller, Check, checks_for_call, role_assumption
 from workflow.local.iam.template_policies import TemplatePolicies, load_policies
-from workflow.local.template import ACCOUNT, REGION, StackModel, TemplateError
+from workflow.local.template import StackModel, TemplateError
 
 Template = dict[str, Any]
 
@@ -230,7 +231,7 @@ def test_the_s3_trigger_assumes_its_role_and_starts_only_this_state_machine(
     rule = s3_trigger_rule(policies, stack_model)
     (target,) = policies.rule_targets[rule]
     assert target.role_arn is not None
-    events = Caller.service("events.amazonaws.com", source_arn=rule, source_account=ACCOUNT)
+    events = Caller.service("events.amazonaws.com", source_arn=rule, source_account=LOCAL_ACCOUNT)
 
     # When EventBridge assumes the target's role and starts an execution
     assumed = policies.verdict(role_assumption(events, target.role_arn, policies.resources))
@@ -241,7 +242,7 @@ def test_the_s3_trigger_assumes_its_role_and_starts_only_this_state_machine(
         caller,
         "stepfunctions",
         "StartExecution",
-        stateMachineArn=f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:Other",
+        stateMachineArn=f"arn:aws:states:{REGION}:{LOCAL_ACCOUNT}:stateMachine:Other",
     )
 
     # Then the trust policy and the role's policy allow exactly that
@@ -316,7 +317,7 @@ def test_the_rules_may_send_undelivered_events_to_their_dead_letter_queue(polici
         for target in targets:
             assert target.dead_letter_arn is not None
             name = target.dead_letter_arn.rsplit(":", 1)[1]
-            url = f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{name}"
+            url = f"https://sqs.{REGION}.amazonaws.com/{LOCAL_ACCOUNT}/{name}"
             assert decide(
                 policies, policies.dead_letter_caller(rule), "sqs", "SendMessage", QueueUrl=url, MessageBody="e"
             ).allowed
@@ -328,7 +329,7 @@ def test_a_foreign_rule_may_not_use_the_dead_letter_queue(policies: TemplatePoli
     foreign = Caller.service(
         "events.amazonaws.com", source_arn=f"arn:aws:events:{REGION}:999999999999:rule/x", source_account="999999999999"
     )
-    url = f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{dead_letter.rsplit(':', 1)[1]}"
+    url = f"https://sqs.{REGION}.amazonaws.com/{LOCAL_ACCOUNT}/{dead_letter.rsplit(':', 1)[1]}"
 
     verdict = decide(policies, foreign, "sqs", "SendMessage", QueueUrl=url, MessageBody="e")
 
@@ -359,7 +360,7 @@ def test_current_stack_defect_alarms_cannot_publish_to_the_alarms_topic_review_f
 ) -> None:
     # Given every alarm and the topic its actions publish to
     alarm_topic = template["Outputs"]["AlarmTopicArn"]["Value"]["Ref"]
-    topic_arn = f"arn:aws:sns:{REGION}:{ACCOUNT}:{alarm_topic}"
+    topic_arn = f"arn:aws:sns:{REGION}:{LOCAL_ACCOUNT}:{alarm_topic}"
     assert policies.alarm_actions
     assert {action for actions in policies.alarm_actions.values() for action in actions} == {topic_arn}
 
@@ -388,7 +389,7 @@ def test_current_stack_defect_alarms_cannot_publish_to_the_alarms_topic_review_f
 def test_the_alarms_topic_accepts_cloudwatch_once_the_fix_of_review_finding_1_is_in(template: Template) -> None:
     # Given the statement review finding 1 proposes, added to the alarms topic's policy
     alarm_topic = template["Outputs"]["AlarmTopicArn"]["Value"]["Ref"]
-    topic_arn = f"arn:aws:sns:{REGION}:{ACCOUNT}:{alarm_topic}"
+    topic_arn = f"arn:aws:sns:{REGION}:{LOCAL_ACCOUNT}:{alarm_topic}"
     fix = {
         "Effect": "Allow",
         "Principal": {"Service": "cloudwatch.amazonaws.com"},
@@ -396,7 +397,7 @@ def test_the_alarms_topic_accepts_cloudwatch_once_the_fix_of_review_finding_1_is
         "Resource": {"Ref": alarm_topic},
         "Condition": {
             "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
-            "ArnLike": {"aws:SourceArn": f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:*"},
+            "ArnLike": {"aws:SourceArn": f"arn:aws:cloudwatch:{REGION}:{LOCAL_ACCOUNT}:alarm:*"},
         },
     }
 
@@ -448,7 +449,7 @@ def test_removing_write_outputs_processed_statement_denies_its_commit(
     # Then AWS's implicit deny, with AWS's words
     assert verdict.decision is Decision.IMPLICIT_DENY
     assert verdict.message() == (
-        f"User: arn:aws:sts::{ACCOUNT}:assumed-role/{role}/{writer} is not authorized to perform: s3:PutObject "
+        f"User: arn:aws:sts::{LOCAL_ACCOUNT}:assumed-role/{role}/{writer} is not authorized to perform: s3:PutObject "
         f"on resource: arn:aws:s3:::{stack_model.bucket_name}/processed/a/manifest.json "
         "because no identity-based policy allows the s3:PutObject action"
     )
@@ -524,7 +525,7 @@ def test_a_modelled_aws_managed_policy_grants_only_its_logs_actions(
 
     attached = edited(template, "AWS::IAM::Role", attach)
     principal = attached.function_caller(validate).principal
-    log_group = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/{validate}:*"
+    log_group = f"arn:aws:logs:{REGION}:{LOCAL_ACCOUNT}:log-group:/aws/lambda/{validate}:*"
 
     # When the function creates its log group, and asks X-Ray for sampling rules
     logs = attached.verdict(Check(Request(principal, "logs:CreateLogGroup", log_group)))
