@@ -26,8 +26,8 @@ from tasks.common.aws import s3_errors
 from tasks.common.errors import ParquetConversionFailed
 from tasks.common.layout import DATA_CONTENT_TYPES, staged_parquet_key
 from tasks.common.models import ColumnSummary, Format, OutputFormat, StagedOutput, WriteOutputEvent
+from tasks.common.records import LINEAGE_FIELDS, ColumnType
 from tasks.common.s3_stream import DEFAULT_PART_SIZE, S3MultipartWriter
-from tasks.transform.columns import LINEAGE_FIELDS, ColumnType
 
 COPY_CHUNK_BYTES = DEFAULT_PART_SIZE
 # DuckDB's default (16 MiB) would refuse a record the transforms accept; past this, a clear error.

@@ -19,7 +19,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError as SchemaViolation
 from jsonschema.exceptions import best_match
 
-from tasks.transform.columns import LINEAGE_FIELDS
+from tasks.common.records import LINEAGE_FIELDS
 from tasks.transform.logic import ByteSink, RejectLine
 from tasks.transform.readers import RAW_LIMIT
 

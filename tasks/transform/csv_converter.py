@@ -15,8 +15,8 @@ import msgspec
 
 from tasks.common.errors import MalformedInput
 from tasks.common.models import ColumnSummary, CsvDialect
+from tasks.common.records import ColumnType
 from tasks.transform import _csvjson
-from tasks.transform.columns import KIND_CODES, ColumnType, column_type
 from tasks.transform.logic import ByteSink, Lineage, RejectLine
 from tasks.transform.readers import RAW_LIMIT, ByteStream, Utf8Chunks
 
@@ -28,11 +28,40 @@ INFER_ROWS = 10_000
 """Column types come from the records in the file's first MiB, at most this many."""
 
 
+# The converter's one-letter codes: the kind of a single value ("n" for an empty one).
+KIND_CODES: dict[ColumnType, str] = {
+    ColumnType.STRING: "s",
+    ColumnType.INTEGER: "i",
+    ColumnType.FLOAT: "f",
+    ColumnType.BOOLEAN: "b",
+    ColumnType.DATE: "d",
+    ColumnType.TIMESTAMP: "t",
+}
+_TYPE_OF_KIND = {code: column for column, code in KIND_CODES.items()}
+
+
 @dataclass(frozen=True, slots=True)
 class CsvResult:
     records: int
     rejected: int
     columns: list[ColumnSummary]
+
+
+def column_type(kinds: str) -> ColumnType:
+    """The narrowest type every non-null value fits, from the kind letters ``_csvjson.survey`` saw.
+
+    Integers and floats together make a float column. Dates and timestamps are not mixed: a
+    column of both is a string column, as no single type describes it. A column with no value
+    to go by is a string column.
+    """
+    letters = set(kinds) - {"n"}
+    if not letters:
+        return ColumnType.STRING
+    if letters == {"i", "f"}:
+        return ColumnType.FLOAT
+    if len(letters) == 1:
+        return _TYPE_OF_KIND[letters.pop()]
+    return ColumnType.STRING
 
 
 def infer_column_types(

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import msgspec
 
+from tasks.common.records import LINEAGE_FIELDS
 from tasks.transform import _csvjson
-from tasks.transform.columns import LINEAGE_FIELDS
 from tasks.transform.logic import ByteSink, Lineage, RejectLine, without_lineage_clash
 from tasks.transform.readers import RAW_LIMIT, ByteStream, Utf8Chunks, json_type
 

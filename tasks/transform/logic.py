@@ -9,7 +9,7 @@ from typing import Any, Protocol
 import msgspec
 
 from tasks.common.errors import EmptyObject, TooManyRejects
-from tasks.transform.columns import LINEAGE_FIELDS
+from tasks.common.records import LINEAGE_FIELDS
 from tasks.transform.readers import Record, Reject
 
 BATCH_SIZE = 1024 * 1024

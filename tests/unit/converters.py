@@ -6,7 +6,7 @@ import io
 import json
 
 from tasks.common.models import Compression, CsvDialect
-from tasks.transform.columns import LINEAGE_FIELDS
+from tasks.common.records import LINEAGE_FIELDS
 from tasks.transform.csv_converter import convert_csv
 from tasks.transform.jsonl_converter import convert_jsonl
 from tasks.transform.logic import Lineage

@@ -15,8 +15,8 @@ import pytest
 
 from tasks.common.errors import MalformedInput
 from tasks.common.models import Compression
+from tasks.common.records import unique_column_names
 from tasks.fetch.logic import sniff_csv, sniff_encoding
-from tasks.transform.columns import unique_column_names
 from tasks.transform.readers import Record, Reject, open_text, read_json_array
 from tests.unit.converters import converted_csv, converted_jsonl
 

@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tasks.common.models import CsvDialect
+from tasks.common.records import ColumnType, normalize_name, unique_column_names
 from tasks.transform import _csvjson, csv_converter
-from tasks.transform.columns import ColumnType, column_type, normalize_name, unique_column_names
 from tasks.transform.readers import Record
 from tests.unit.converters import LINEAGE, converted_csv
 
@@ -138,7 +138,7 @@ def test_value_kinds(value: str, kind: str) -> None:
     ],
 )
 def test_column_type_is_the_narrowest_that_fits_every_value(kinds: str, expected: ColumnType) -> None:
-    assert column_type(kinds) == expected
+    assert csv_converter.column_type(kinds) == expected
 
 
 TYPED_CSV = (

@@ -11,8 +11,8 @@ import pytest
 
 from tasks.common.errors import ParquetConversionFailed
 from tasks.common.models import ColumnSummary
+from tasks.common.records import LINEAGE_FIELDS, ColumnType
 from tasks.parquet.logic import DUCKDB_TYPES, ParquetSettings, convert, csv_schema
-from tasks.transform.columns import LINEAGE_FIELDS, ColumnType
 
 SETTINGS = ParquetSettings(duckdb_memory_mb=256, duckdb_threads=1)
 

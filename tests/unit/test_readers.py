@@ -14,7 +14,7 @@ from botocore.response import StreamingBody
 
 from tasks.common.errors import MalformedInput, UnsupportedEncoding
 from tasks.common.models import Compression, CsvDialect
-from tasks.transform.columns import unique_column_names
+from tasks.common.records import unique_column_names
 from tasks.transform.readers import RAW_LIMIT, Record, Reject, open_text, read_json_array
 from tests.unit.converters import converted_csv, converted_jsonl
 

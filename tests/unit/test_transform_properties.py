@@ -24,10 +24,10 @@ from hypothesis import strategies as st
 
 from tasks.common.errors import EmptyObject, TooManyRejects
 from tasks.common.models import Compression, CsvDialect, Format, ProcessingType, SourceObject, Trigger
+from tasks.common.records import unique_column_names
 from tasks.common.sample import SAMPLE_BYTES
 from tasks.fetch.logic import CSV_DELIMITERS, profile
 from tasks.transform import logic
-from tasks.transform.columns import unique_column_names
 from tasks.transform.logic import check_counts, without_lineage_clash, write_records
 from tasks.transform.readers import JSON_CHUNK_SIZE, Record, Reject, open_text, read_json_array
 from tests.unit.converters import LINEAGE, converted_csv, converted_jsonl

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tasks.common.layout import INCOMING_PREFIX, PROCESSED_PREFIX, STAGING_PREFIX
-from tasks.transform.columns import LINEAGE_FIELDS
+from tasks.common.records import LINEAGE_FIELDS
 from workflow.local.environment import Execution, LocalPipeline
 from workflow.local.trace import CAUGHT, FAILED, SUCCEEDED
 
