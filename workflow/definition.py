@@ -38,9 +38,9 @@ class TaskFunction:
 TASK_FUNCTIONS: tuple[TaskFunction, ...] = (
     TaskFunction("Validate", "tasks.validate.handler.lambda_handler", 256, "Check the request and the object"),
     TaskFunction("Fetch", "tasks.fetch.handler.lambda_handler", 256, "Pin the version and sniff the content"),
-    TaskFunction("TransformCsv", "tasks.transform.csv_handler.lambda_handler", 1769, "CSV to JSON Lines"),
-    TaskFunction("TransformJson", "tasks.transform.json_handler.lambda_handler", 1769, "JSON array to JSON Lines"),
-    TaskFunction("TransformJsonl", "tasks.transform.jsonl_handler.lambda_handler", 1769, "JSON Lines to JSON Lines"),
+    TaskFunction("TransformCsv", "tasks.transform.handler.csv_handler", 1769, "CSV to JSON Lines"),
+    TaskFunction("TransformJson", "tasks.transform.handler.json_handler", 1769, "JSON array to JSON Lines"),
+    TaskFunction("TransformJsonl", "tasks.transform.handler.jsonl_handler", 1769, "JSON Lines to JSON Lines"),
     TaskFunction("WriteParquet", "tasks.parquet.handler.lambda_handler", 3008, "Staged JSON Lines to Parquet"),
     TaskFunction("WriteOutput", "tasks.write_output.handler.lambda_handler", 256, "Commit output and manifest"),
     TaskFunction("Notify", "tasks.notify.handler.lambda_handler", 256, "Publish the success notification"),

@@ -20,8 +20,7 @@ from jsonschema.exceptions import ValidationError as SchemaViolation
 from jsonschema.exceptions import best_match
 
 from tasks.common.records import LINEAGE_FIELDS
-from tasks.transform.logic import ByteSink, RejectLine
-from tasks.transform.readers import RAW_LIMIT
+from tasks.transform.output import RAW_LIMIT, ByteSink, RejectLine
 
 
 def check_schema(schema: dict[str, Any]) -> None:

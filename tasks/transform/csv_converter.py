@@ -17,8 +17,8 @@ from tasks.common.errors import MalformedInput
 from tasks.common.models import ColumnSummary, CsvDialect
 from tasks.common.records import ColumnType
 from tasks.transform import _csvjson
-from tasks.transform.logic import ByteSink, Lineage, RejectLine
-from tasks.transform.readers import RAW_LIMIT, ByteStream, Utf8Chunks
+from tasks.transform.output import RAW_LIMIT, ByteSink, Lineage, RejectLine
+from tasks.transform.readers import ByteStream, Utf8Chunks
 
 CHUNK_BYTES = 4 * 1024 * 1024
 """Bytes read at a time: large enough that the per-call overhead vanishes, small for memory."""

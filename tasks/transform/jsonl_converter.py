@@ -15,8 +15,8 @@ import msgspec
 
 from tasks.common.records import LINEAGE_FIELDS
 from tasks.transform import _csvjson
-from tasks.transform.logic import ByteSink, Lineage, RejectLine, without_lineage_clash
-from tasks.transform.readers import RAW_LIMIT, ByteStream, Utf8Chunks, json_type
+from tasks.transform.output import RAW_LIMIT, ByteSink, Lineage, RejectLine, json_type, without_lineage_clash
+from tasks.transform.readers import ByteStream, Utf8Chunks
 
 CHUNK_BYTES = 4 * 1024 * 1024
 

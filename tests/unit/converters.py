@@ -9,8 +9,8 @@ from tasks.common.models import Compression, CsvDialect
 from tasks.common.records import LINEAGE_FIELDS
 from tasks.transform.csv_converter import convert_csv
 from tasks.transform.jsonl_converter import convert_jsonl
-from tasks.transform.logic import Lineage
-from tasks.transform.readers import ByteStream, Record, Reject, open_binary
+from tasks.transform.output import Lineage, Record, Reject
+from tasks.transform.readers import ByteStream, open_binary
 
 LINEAGE = Lineage("incoming/test", "v1")
 

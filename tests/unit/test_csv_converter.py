@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from tasks.common.models import CsvDialect
 from tasks.common.records import ColumnType, normalize_name, unique_column_names
 from tasks.transform import _csvjson, csv_converter
-from tasks.transform.readers import Record
+from tasks.transform.output import Record
 from tests.unit.converters import LINEAGE, converted_csv
 
 pytestmark = pytest.mark.unit

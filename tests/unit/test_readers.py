@@ -15,7 +15,9 @@ from botocore.response import StreamingBody
 from tasks.common.errors import MalformedInput, UnsupportedEncoding
 from tasks.common.models import Compression, CsvDialect
 from tasks.common.records import unique_column_names
-from tasks.transform.readers import RAW_LIMIT, Record, Reject, open_text, read_json_array
+from tasks.transform.json_converter import read_json_array
+from tasks.transform.output import RAW_LIMIT, Record, Reject
+from tasks.transform.readers import open_text
 from tests.unit.converters import converted_csv, converted_jsonl
 
 pytestmark = pytest.mark.unit

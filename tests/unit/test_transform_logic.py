@@ -7,8 +7,8 @@ import json
 import pytest
 
 from tasks.common.errors import EmptyObject, TooManyRejects
-from tasks.transform.logic import BATCH_SIZE, Lineage, check_counts, write_records
-from tasks.transform.readers import Record, Reject
+from tasks.transform.json_converter import BATCH_SIZE, write_records
+from tasks.transform.output import Lineage, Record, Reject, check_counts
 
 pytestmark = pytest.mark.unit
 
