@@ -17,7 +17,7 @@ from tasks.common.errors import MalformedInput
 from tasks.common.models import ColumnSummary, CsvDialect
 from tasks.common.records import ColumnType
 from tasks.transform import _csvjson
-from tasks.transform.output import RAW_LIMIT, ByteSink, Lineage, RejectLine
+from tasks.transform.output import ByteSink, Lineage, Reject, truncate_raw
 from tasks.transform.readers import ByteStream, Utf8Chunks
 
 CHUNK_BYTES = 4 * 1024 * 1024
@@ -138,6 +138,4 @@ def convert_csv(
 
 
 def _reject_line(encoder: msgspec.json.Encoder, line: int, reason: str, raw: bytes) -> bytes:
-    # ``raw`` may end inside a character: the converter cuts it by bytes.
-    text = raw.decode("utf-8", errors="ignore")[:RAW_LIMIT]
-    return encoder.encode(RejectLine(line, reason, text)) + b"\n"
+    return encoder.encode(Reject(line, reason, truncate_raw(raw))) + b"\n"

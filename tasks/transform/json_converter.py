@@ -15,13 +15,12 @@ import msgspec
 
 from tasks.common.errors import MalformedInput
 from tasks.transform.output import (
-    RAW_LIMIT,
     ByteSink,
     Lineage,
     Record,
     Reject,
-    RejectLine,
     json_type,
+    truncate_raw,
     without_lineage_clash,
 )
 from tasks.transform.readers import STREAM_ERRORS, stream_failure
@@ -52,10 +51,6 @@ def _match_end(pattern: re.Pattern[str], text: str, pos: int) -> int:
     return match.end()
 
 
-def _truncate(raw: str) -> str:
-    return raw[:RAW_LIMIT]
-
-
 def _decode_object(raw: str, line: int) -> Record | Reject:
     """Decode one JSON value that must be an object; anything else is a ``Reject``.
 
@@ -64,11 +59,11 @@ def _decode_object(raw: str, line: int) -> Record | Reject:
     try:
         value = msgspec.json.decode(raw)
     except msgspec.DecodeError as exc:
-        return Reject(line, f"invalid JSON: {exc}", _truncate(raw))
+        return Reject(line, f"invalid JSON: {exc}", truncate_raw(raw))
     except RecursionError:
-        return Reject(line, "invalid JSON: nested too deeply", _truncate(raw))
+        return Reject(line, "invalid JSON: nested too deeply", truncate_raw(raw))
     if not isinstance(value, dict):
-        return Reject(line, f"expected an object, found {json_type(value)}", _truncate(raw))
+        return Reject(line, f"expected an object, found {json_type(value)}", truncate_raw(raw))
     return Record(line, value)
 
 
@@ -270,7 +265,7 @@ def write_records(
             data_lines.add(fields)
             records += 1
         else:
-            reject_lines.add(RejectLine(item.line, item.reason, item.raw))
+            reject_lines.add(item)
             rejected += 1
     data_lines.flush()
     reject_lines.flush()

@@ -21,13 +21,27 @@ class Record:
     fields: dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
-class Reject:
+class Reject(msgspec.Struct, frozen=True):
+    """A record that cannot be used: one line of the rejects object."""
+
     line: int
+    """1-based physical line where the record starts in the decompressed text."""
     reason: str
     """Human readable, e.g. ``expected 3 fields, found 4``."""
     raw: str
-    """The record's text, truncated to ``RAW_LIMIT`` characters."""
+    """The record's text, as ``truncate_raw`` keeps it."""
+
+
+def truncate_raw(raw: str | bytes) -> str:
+    """A rejected record's text as the rejects object keeps it: its first ``RAW_LIMIT`` characters.
+
+    Bytes are UTF-8 that may end inside a character (the C converter cuts by bytes), so a cut
+    character is dropped; a character takes at most 4 bytes, so decoding ``RAW_LIMIT * 4`` bytes
+    is enough.
+    """
+    if isinstance(raw, bytes):
+        raw = raw[: RAW_LIMIT * 4].decode("utf-8", errors="ignore")
+    return raw[:RAW_LIMIT]
 
 
 class ByteSink(Protocol):
@@ -53,14 +67,6 @@ class Lineage:
             + encode(self.source_version)
             + b',"_line":'
         )
-
-
-class RejectLine(msgspec.Struct):
-    """One line of a rejects object."""
-
-    line: int
-    reason: str
-    raw: str
 
 
 def without_lineage_clash(fields: dict[str, Any]) -> dict[str, Any]:

@@ -54,6 +54,12 @@ class _RawStream(io.RawIOBase):
         return len(data)
 
 
+def check_encoding(encoding: str) -> None:
+    """Refuse any encoding but the UTF-8 ones Fetch names: the converters read UTF-8 bytes only."""
+    if encoding not in SUPPORTED_ENCODINGS:
+        raise UnsupportedEncoding(f"unsupported encoding {encoding!r}, expected one of {sorted(SUPPORTED_ENCODINGS)}")
+
+
 def open_binary(stream: ByteStream, *, compression: Compression) -> io.BufferedReader | gzip.GzipFile:
     """Buffered, streaming decompression of ``stream``; nothing is read here."""
     binary: io.BufferedReader | gzip.GzipFile = io.BufferedReader(_RawStream(stream), buffer_size=_READ_BUFFER_SIZE)
@@ -70,8 +76,7 @@ def open_text(stream: ByteStream, *, compression: Compression, encoding: str) ->
     turn them into ``UnsupportedEncoding`` / ``MalformedInput``. ``newline=""`` keeps line
     endings as they are, which the csv module needs to parse quoted newlines correctly.
     """
-    if encoding not in SUPPORTED_ENCODINGS:
-        raise UnsupportedEncoding(f"unsupported encoding {encoding!r}, expected one of {sorted(SUPPORTED_ENCODINGS)}")
+    check_encoding(encoding)
     return io.TextIOWrapper(
         open_binary(stream, compression=compression), encoding=encoding, errors="strict", newline=""
     )
@@ -85,10 +90,7 @@ class Utf8Chunks:
     """
 
     def __init__(self, source: ByteStream, *, encoding: str) -> None:
-        if encoding not in SUPPORTED_ENCODINGS:
-            raise UnsupportedEncoding(
-                f"unsupported encoding {encoding!r}, expected one of {sorted(SUPPORTED_ENCODINGS)}"
-            )
+        check_encoding(encoding)
         self._source = source
         self._strip_bom = encoding == "utf-8-sig"
         self._validator = codecs.getincrementaldecoder("utf-8")("strict")
