@@ -54,7 +54,7 @@ PACKAGING: dict[str, Packaging] = {
     # Lambda's largest /tmp, 10 GB. SnapStart allows 512 MB of /tmp at most, so this function
     # starts cold without it: the cold start (DuckDB's import) is small next to the conversion.
     "WriteParquet": Packaging(
-        requirements=TASKS_DIR / "parquet" / "requirements.txt", ephemeral_storage_mb=10240, snap_start=False
+        requirements=TASKS_DIR / "write_parquet" / "requirements.txt", ephemeral_storage_mb=10240, snap_start=False
     ),
 }
 

@@ -41,7 +41,7 @@ TASK_FUNCTIONS: tuple[TaskFunction, ...] = (
     TaskFunction("TransformCsv", "tasks.transform.handler.csv_handler", 1769, "CSV to JSON Lines"),
     TaskFunction("TransformJson", "tasks.transform.handler.json_handler", 1769, "JSON array to JSON Lines"),
     TaskFunction("TransformJsonl", "tasks.transform.handler.jsonl_handler", 1769, "JSON Lines to JSON Lines"),
-    TaskFunction("WriteParquet", "tasks.parquet.handler.lambda_handler", 3008, "Staged JSON Lines to Parquet"),
+    TaskFunction("WriteParquet", "tasks.write_parquet.handler.lambda_handler", 3008, "Staged JSON Lines to Parquet"),
     TaskFunction("WriteOutput", "tasks.write_output.handler.lambda_handler", 256, "Commit output and manifest"),
     TaskFunction("Notify", "tasks.notify.handler.lambda_handler", 256, "Publish the success notification"),
 )
