@@ -70,7 +70,7 @@ _FIRST_KEYS_DIFFERING_BY_CASE = """
 
 
 class WriteParquetSettings(msgspec.Struct, frozen=True):
-    """DuckDB's limits: the stack derives them from the function's memory and vCPUs."""
+    """DuckDB's limits: the stack sets them next to the function's memory (``stacks/tasks.py::RESOURCES``)."""
 
     duckdb_memory_mb: int = 1024
     duckdb_threads: int = 1
