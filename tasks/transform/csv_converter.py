@@ -81,13 +81,8 @@ def convert_csv(
     null_markers: frozenset[str],
     data: ByteSink,
     rejects: ByteSink,
-    infer_types: bool = True,
 ) -> CsvResult:
-    """Stream ``source`` (decompressed bytes of ``encoding``) into JSON Lines and reject lines.
-
-    Without ``infer_types`` every column is a string column: the values exactly as the file
-    spells them.
-    """
+    """Stream ``source`` (decompressed bytes of ``encoding``) into JSON Lines and reject lines."""
     names = tuple(msgspec.json.encode(name) + b":" for name in dialect.header)
     nulls = tuple(marker.encode() for marker in sorted(null_markers))
     suffix = lineage.suffix()
@@ -108,28 +103,22 @@ def convert_csv(
         if kinds is None:
             if not final and len(buffer) < INFER_BYTES:
                 continue
-            column_types = (
-                infer_column_types(buffer, dialect, nulls, complete=final)
-                if infer_types
-                else [ColumnType.STRING] * len(names)
-            )
+            column_types = infer_column_types(buffer, dialect, nulls, complete=final)
             kinds = "".join(KIND_CODES[column] for column in column_types).encode()
-        out, end, line, header_left, count, found, column_mismatches, problem = _csvjson.convert(
-            buffer, 0, final, dialect.delimiter, names, kinds, nulls, suffix, line, header
-        )
-        header = bool(header_left)
-        if problem is not None:
-            raise MalformedInput(f"the CSV header on line {line - 1} cannot be parsed: {problem}")
-        data.write(out)
-        records += count
-        rejected += len(found)
-        rejects.write(b"".join(_reject_line(reject_encoder, *item) for item in found))
-        mismatches = [total + more for total, more in zip(mismatches, column_mismatches, strict=True)]
+        converted = _csvjson.convert(buffer, 0, final, dialect.delimiter, names, kinds, nulls, suffix, line, header)
+        line, header = converted.line, converted.header
+        if converted.header_problem is not None:
+            raise MalformedInput(f"the CSV header on line {line - 1} cannot be parsed: {converted.header_problem}")
+        data.write(converted.output)
+        records += converted.records
+        rejected += len(converted.rejects)
+        rejects.write(b"".join(_reject_line(reject_encoder, *item) for item in converted.rejects))
+        mismatches = [total + more for total, more in zip(mismatches, converted.mismatches, strict=True)]
         if final:
             break
         # A record longer than the buffer: read more at once, so a huge value costs a few reads.
-        read_size = CHUNK_BYTES if end else read_size * 2
-        buffer = buffer[end:]
+        read_size = CHUNK_BYTES if converted.end else read_size * 2
+        buffer = buffer[converted.end :]
     columns = [
         ColumnSummary(name=name, type=column.value, non_conforming=mismatch)
         for name, column, mismatch in zip(dialect.header, column_types, mismatches, strict=True)
