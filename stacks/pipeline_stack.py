@@ -9,9 +9,9 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from stacks.alerts import PipelineAlerts
-from stacks.api import ApiThrottling, PipelineApi
+from stacks.api import PipelineApi
 from stacks.compliance import acknowledge, set_depends_on
-from stacks.config import PipelineConfig
+from stacks.config import ApiThrottling, PipelineConfig
 from stacks.constants import (
     OUTPUT_ALARM_TOPIC,
     OUTPUT_API_ID,
