@@ -22,8 +22,6 @@ from tasks.transform.output import Record, Reject
 from tasks.transform.readers import open_text
 from tests.unit.converters import converted_csv, converted_jsonl
 
-pytestmark = pytest.mark.unit
-
 SUITES = Path(__file__).resolve().parents[1] / "data" / "conformance"
 CSV_SPECTRUM = sorted((SUITES / "csv-spectrum").glob("*.csv"))
 JSON_SUITE: dict[str, str] = json.loads((SUITES / "json-test-suite.json").read_text())

@@ -20,8 +20,6 @@ from tasks.transform import _csvjson, csv_converter
 from tasks.transform.output import Record
 from tests.unit.converters import LINEAGE, converted_csv
 
-pytestmark = pytest.mark.unit
-
 PROPERTY = settings(max_examples=300, deadline=None)
 
 

@@ -16,8 +16,6 @@ from tasks.transform.contract import ContractGate, check_schema
 from tasks.transform.logic import TransformSettings, transform_stream
 from tasks.transform.output import Lineage
 
-pytestmark = pytest.mark.unit
-
 LINEAGE = Lineage("incoming/orders/a.csv", "v1")
 
 

@@ -10,8 +10,6 @@ from tasks.common.errors import EmptyObject, TooManyRejects
 from tasks.transform.json_converter import BATCH_SIZE, write_records
 from tasks.transform.output import RAW_LIMIT, Lineage, Record, Reject, check_counts, truncate_raw
 
-pytestmark = pytest.mark.unit
-
 LINEAGE = Lineage("incoming/a.json", "v1")
 SOURCE = ',"_source_key":"incoming/a.json","_source_version":"v1"'
 

@@ -33,8 +33,6 @@ from tasks.transform.output import Record, Reject, check_counts, without_lineage
 from tasks.transform.readers import open_text
 from tests.unit.converters import LINEAGE, converted_csv, converted_jsonl
 
-pytestmark = pytest.mark.unit
-
 PROPERTY = settings(max_examples=100, deadline=None)
 
 # --- Fetch's profile and Transform's text stream over in-memory bytes -------------------------
