@@ -27,8 +27,8 @@ TARGET_MS = 250.0
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-# What the handlers read at import (tasks/*/handler.py): the stack sets
-# these on every function; the values only need to pass validation.
+# What the handlers read at import (tasks/*/handler.py): the stack sets these on every function; the
+# values only need to pass validation.
 HANDLER_ENVIRONMENT = {
     "AWS_DEFAULT_REGION": REGION,
     "POWERTOOLS_SERVICE_NAME": POWERTOOLS_SERVICE_NAME,

@@ -87,6 +87,7 @@ def without_lineage_clash(fields: dict[str, Any]) -> dict[str, Any]:
 
 
 def json_type(value: object) -> str:
+    """The JSON type of a decoded value that is not an object, for the reason of its reject."""
     if isinstance(value, list):
         return "array"
     if isinstance(value, str):
