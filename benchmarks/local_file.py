@@ -10,8 +10,8 @@ from pathlib import Path
 
 from tasks.common.sample import SAMPLE_BYTES, sample_of
 from tasks.fetch.logic import profile_of
-from tasks.transform.logic import Lineage
-from tasks.transform.stream import TransformResult, TransformSettings, transform_stream
+from tasks.transform.logic import TransformResult, TransformSettings, transform_stream
+from tasks.transform.output import Lineage
 from tasks.validate.logic import format_of
 
 LOCAL_VERSION = "local"

@@ -16,6 +16,12 @@ class ConfigError(ValueError):
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
+def value(node: Any, key: str, default: Any) -> Any:
+    """The context value of ``key``, or ``default`` when it is absent or empty."""
+    found = node.try_get_context(key)
+    return default if found in (None, "") else found
+
+
 @dataclass(frozen=True, slots=True)
 class PipelineConfig:
     max_object_bytes: int = 2 * 1024**3
@@ -29,19 +35,14 @@ class PipelineConfig:
     def from_context(cls, node: Any) -> PipelineConfig:
         """Read the documented context values (README, Deploy); absent ones keep their defaults."""
         defaults = cls()
-
-        def value(key: str, default: Any) -> Any:
-            found = node.try_get_context(key)
-            return default if found in (None, "") else found
-
         try:
             config = cls(
-                max_object_bytes=int(value("maxObjectBytes", defaults.max_object_bytes)),
-                max_reject_ratio=float(value("maxRejectRatio", defaults.max_reject_ratio)),
-                null_markers=str(value("nullMarkers", defaults.null_markers)),
-                log_retention_days=int(value("logRetentionDays", defaults.log_retention_days)),
-                lambda_error_threshold=int(value("lambdaErrorThreshold", defaults.lambda_error_threshold)),
-                notification_email=value("notificationEmail", None),
+                max_object_bytes=int(value(node, "maxObjectBytes", defaults.max_object_bytes)),
+                max_reject_ratio=float(value(node, "maxRejectRatio", defaults.max_reject_ratio)),
+                null_markers=str(value(node, "nullMarkers", defaults.null_markers)),
+                log_retention_days=int(value(node, "logRetentionDays", defaults.log_retention_days)),
+                lambda_error_threshold=int(value(node, "lambdaErrorThreshold", defaults.lambda_error_threshold)),
+                notification_email=value(node, "notificationEmail", None),
             )
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"invalid context value: {exc}") from None
@@ -65,6 +66,29 @@ class PipelineConfig:
             allowed = ", ".join(str(days) for days in _RETENTION)
             raise ConfigError(f"logRetentionDays={self.log_retention_days} is not one of {allowed}")
         return retention
+
+
+@dataclass(frozen=True, slots=True)
+class ApiThrottling:
+    """Steady-state requests per second and burst of every method, from CDK context."""
+
+    rate_limit: float = 50
+    burst_limit: int = 100
+
+    @classmethod
+    def from_context(cls, node: Any) -> ApiThrottling:
+        """Read apiThrottleRateLimit and apiThrottleBurstLimit; absent ones keep their defaults."""
+        defaults = cls()
+        try:
+            throttling = cls(
+                rate_limit=float(value(node, "apiThrottleRateLimit", defaults.rate_limit)),
+                burst_limit=int(value(node, "apiThrottleBurstLimit", defaults.burst_limit)),
+            )
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"invalid context value: {exc}") from None
+        if throttling.rate_limit <= 0 or throttling.burst_limit < 1:
+            raise ConfigError("apiThrottleRateLimit must be positive and apiThrottleBurstLimit at least 1")
+        return throttling
 
 
 _RETENTION: dict[int, logs.RetentionDays] = {

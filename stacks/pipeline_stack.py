@@ -9,9 +9,9 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from stacks.alerts import PipelineAlerts
-from stacks.api import ApiThrottling, PipelineApi
+from stacks.api import PipelineApi
 from stacks.compliance import acknowledge, set_depends_on
-from stacks.config import PipelineConfig
+from stacks.config import ApiThrottling, PipelineConfig
 from stacks.keys import PipelineKeys
 from stacks.log_groups import LogGroups
 from stacks.network import PipelineNetwork
@@ -93,9 +93,6 @@ class PipelineStack(Stack):
                     name: {"MAX_REJECT_RATIO": str(config.max_reject_ratio), "NULL_MARKERS": config.null_markers}
                     for name in TRANSFORMS
                 },
-                # Of the function's 3,008 MB: DuckDB's share, the rest for Python and the upload buffer;
-                # two threads for its 1.7 vCPU. Past the limit, DuckDB spills to /tmp instead of failing.
-                "WriteParquet": {"DUCKDB_MEMORY_MB": "2048", "DUCKDB_THREADS": "2"},
                 "Notify": {"NOTIFICATION_TOPIC_ARN": topics.runs.topic_arn},
             },
         )

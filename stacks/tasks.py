@@ -39,23 +39,53 @@ VPC_ACTIONS = [
 
 
 @dataclass(frozen=True, slots=True)
-class Packaging:
-    """What a function needs beyond the common asset and defaults."""
+class DuckDbLimits:
+    """DuckDB's share of its function, which the handler reads as ``WriteParquetSettings``."""
 
-    requirements: Path = REQUIREMENTS
+    memory_mb: int
+    threads: int
+
+    def environment(self) -> dict[str, str]:
+        return {"DUCKDB_MEMORY_MB": str(self.memory_mb), "DUCKDB_THREADS": str(self.threads)}
+
+
+@dataclass(frozen=True, slots=True)
+class Resources:
+    """What one step's function is given to run: memory (and with it CPU), /tmp, SnapStart, packages."""
+
+    memory_mb: int
     ephemeral_storage_mb: int = 512
     snap_start: bool = True
+    requirements: Path = REQUIREMENTS
+    duckdb: DuckDbLimits | None = None
+
+    def environment(self) -> dict[str, str]:
+        """The variables that tell the handler its share of these resources."""
+        return self.duckdb.environment() if self.duckdb else {}
 
 
-DEFAULT_PACKAGING = Packaging()
-PACKAGING: dict[str, Packaging] = {
-    # DuckDB (about 64 MB unzipped for arm64) ships only where it runs: an asset of its own.
-    # The staged JSON Lines and the Parquet file made from them both sit in /tmp, so it gets
-    # Lambda's largest /tmp, 10 GB. SnapStart allows 512 MB of /tmp at most, so this function
-    # starts cold without it: the cold start (DuckDB's import) is small next to the conversion.
-    "WriteParquet": Packaging(
-        requirements=TASKS_DIR / "parquet" / "requirements.txt", ephemeral_storage_mb=10240, snap_start=False
+# 1,769 MB is one full vCPU: the transforms are CPU bound, the other steps mostly wait on S3.
+RESOURCES: dict[str, Resources] = {
+    "Validate": Resources(memory_mb=256),
+    "Fetch": Resources(memory_mb=256),
+    "TransformCsv": Resources(memory_mb=1769),
+    "TransformJson": Resources(memory_mb=1769),
+    "TransformJsonl": Resources(memory_mb=1769),
+    # 3,008 MB is about 1.7 vCPU: DuckDB gets 2 GB and two threads, the rest is for Python, boto3
+    # and the upload buffer; past its limit DuckDB spills to /tmp instead of failing. The staged
+    # JSON Lines and the Parquet file made from them both sit in /tmp too, so it gets Lambda's
+    # largest, 10 GB. SnapStart allows 512 MB of /tmp at most, so this function starts cold
+    # without it: the cold start (DuckDB's import) is small next to the conversion. DuckDB (about
+    # 64 MB unzipped for arm64) ships only where it runs: an asset of its own.
+    "WriteParquet": Resources(
+        memory_mb=3008,
+        ephemeral_storage_mb=10240,
+        snap_start=False,
+        requirements=TASKS_DIR / "write_parquet" / "requirements.txt",
+        duckdb=DuckDbLimits(memory_mb=2048, threads=2),
     ),
+    "WriteOutput": Resources(memory_mb=256),
+    "Notify": Resources(memory_mb=256),
 }
 
 
@@ -90,9 +120,9 @@ class TaskFunctions(Construct):
         for task in TASK_FUNCTIONS:
             log_group = log_groups.create(self, f"{task.name}Logs")
             role = self._role(task, log_group)
-            packaging = PACKAGING.get(task.name, DEFAULT_PACKAGING)
-            if packaging.requirements not in codes:
-                codes[packaging.requirements] = tasks_code(RUNTIME, ARCHITECTURE, requirements=packaging.requirements)
+            resources = RESOURCES[task.name]
+            if resources.requirements not in codes:
+                codes[resources.requirements] = tasks_code(RUNTIME, ARCHITECTURE, requirements=resources.requirements)
             function = lambda_.Function(
                 self,
                 task.name,
@@ -100,14 +130,14 @@ class TaskFunctions(Construct):
                 runtime=RUNTIME,
                 architecture=ARCHITECTURE,
                 handler=task.handler,
-                code=codes[packaging.requirements],
-                memory_size=task.memory_mb,
-                ephemeral_storage_size=Size.mebibytes(packaging.ephemeral_storage_mb),
+                code=codes[resources.requirements],
+                memory_size=resources.memory_mb,
+                ephemeral_storage_size=Size.mebibytes(resources.ephemeral_storage_mb),
                 timeout=TIMEOUT,
                 role=role.role,
                 layers=[powertools],
                 tracing=lambda_.Tracing.ACTIVE,
-                snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS if packaging.snap_start else None,
+                snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS if resources.snap_start else None,
                 log_group=log_group,
                 vpc=vpc,
                 vpc_subnets=subnets,
@@ -115,10 +145,11 @@ class TaskFunctions(Construct):
                 environment={
                     "POWERTOOLS_SERVICE_NAME": POWERTOOLS_SERVICE_NAME,
                     "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+                    **resources.environment(),
                     **environment.get(task.name, {}),
                 },
             )
-            self._record_exceptions(function, snap_start=packaging.snap_start)
+            self._record_exceptions(function, snap_start=resources.snap_start)
             self.functions[task.name] = function
             self.roles[task.name] = role
             # SnapStart snapshots published versions only; the workflow invokes this alias, never $LATEST

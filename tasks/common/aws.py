@@ -58,6 +58,16 @@ def sns_client() -> Any:
     return boto3.client("sns", config=_CLIENT_CONFIG)
 
 
+def reset_clients() -> None:
+    """Forget every cached client: the next call creates it anew, from the default session of then.
+
+    For a process that runs the functions in more than one environment (the local emulator), so
+    that each environment's functions start cold, with clients of its own session and hooks.
+    """
+    s3_client.cache_clear()
+    sns_client.cache_clear()
+
+
 def error_code(exc: ClientError) -> str:
     code: str = exc.response.get("Error", {}).get("Code", "")
     return code

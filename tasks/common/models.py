@@ -151,6 +151,11 @@ class WriteOutputEvent(Model, frozen=True):
     staged: StagedOutput
 
 
+# WriteParquet sits between the transform and WriteOutput when the output is Parquet: it takes
+# WriteOutput's input and hands on the same shape, the staged output now pointing at Parquet.
+WriteParquetEvent = WriteOutputEvent
+
+
 class NotifyEvent(Model, frozen=True):
     execution_arn: str
     source: SourceObject

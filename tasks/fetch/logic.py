@@ -11,20 +11,12 @@ from typing import Any
 
 from tasks.common.errors import EmptyObject, UnsupportedEncoding
 from tasks.common.models import CsvDialect, Format, ObjectProfile, SourceObject
+from tasks.common.records import is_blank_row, unique_column_names
 from tasks.common.sample import Sample, read_sample
-from tasks.transform.columns import unique_column_names
 
 CSV_DELIMITERS = ",\t;|"  # in order of preference when two split a sample equally well
 _SNIFF_ROWS = 50
 _UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
-
-
-def is_blank_row(row: list[str]) -> bool:
-    """A fully blank line: no field, or one whitespace-only field (a padded empty line).
-
-    The converter skips these wherever they are, as long as the file has more than one column.
-    """
-    return not row or (len(row) == 1 and row[0].strip() == "")
 
 
 def sniff_encoding(text_bytes: bytes, *, complete: bool) -> str:

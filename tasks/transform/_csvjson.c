@@ -4,6 +4,7 @@
  * - convert: CSV records to typed JSON Lines in one pass, each value checked against its
  *   column's kind and the lineage added; rejects returned with their line and raw text.
  * - survey: the kinds of value in each column of the first records (the type inference).
+ *   Both take the header, blank lines and records of another width by one rule, classify_record.
  * - jsonl_lines: JSON Lines copied line by line with the lineage added before each closing brace
  *   (msgspec validates the same lines in bulk; Python falls back line by line on a bad one).
  *
@@ -399,13 +400,16 @@ typedef struct {
 
 typedef enum { RECORD_OK, RECORD_MALFORMED, RECORD_INCOMPLETE } RecordStatus;
 
+/* Why a malformed record is malformed; problem_reason() words it. */
+typedef enum { PROBLEM_NONE, PROBLEM_UNEXPECTED_END, PROBLEM_TEXT_AFTER_QUOTE } Problem;
+
 typedef struct {
     Field *fields;
     Py_ssize_t count;
     Py_ssize_t cap;
     Py_ssize_t end;        /* offset after the record and its line break */
     Py_ssize_t line_breaks;
-    const char *problem;   /* why a malformed record is malformed */
+    Problem problem;       /* why a malformed record is malformed */
 } Record;
 
 static int record_add_field(Record *record, Py_ssize_t start, Py_ssize_t len, int escaped) {
@@ -462,10 +466,9 @@ static Py_ssize_t skip_line(const char *s, Py_ssize_t p, Py_ssize_t end, int fin
 
 static RecordStatus parse_record(const char *s, Py_ssize_t p, Py_ssize_t end, int final, char delimiter,
                                  Record *record) {
-    static char MALFORMED_QUOTE[] = "malformed CSV: 'X' expected after '\"'";
     record->count = 0;
     record->line_breaks = 0;
-    record->problem = NULL;
+    record->problem = PROBLEM_NONE;
     for (;;) {
         if (p < end && s[p] == '"') {
             Py_ssize_t start = p + 1;
@@ -477,7 +480,7 @@ static RecordStatus parse_record(const char *s, Py_ssize_t p, Py_ssize_t end, in
                     if (!final) {
                         return RECORD_INCOMPLETE;
                     }
-                    record->problem = "malformed CSV: unexpected end of data";
+                    record->problem = PROBLEM_UNEXPECTED_END;
                     record->line_breaks += count_line_breaks(s, start, end);
                     record->end = end;
                     return RECORD_MALFORMED;
@@ -499,8 +502,7 @@ static RecordStatus parse_record(const char *s, Py_ssize_t p, Py_ssize_t end, in
             }
             p = q + 1;
             if (p < end && s[p] != delimiter && s[p] != '\n' && s[p] != '\r') {
-                MALFORMED_QUOTE[16] = delimiter;
-                record->problem = MALFORMED_QUOTE;
+                record->problem = PROBLEM_TEXT_AFTER_QUOTE;
                 Py_ssize_t next = skip_line(s, p, end, final, record);
                 if (next < 0) {
                     return RECORD_INCOMPLETE;
@@ -538,22 +540,62 @@ static RecordStatus parse_record(const char *s, Py_ssize_t p, Py_ssize_t end, in
     }
 }
 
-static int is_blank(const char *s, const Record *record, Py_ssize_t record_start) {
-    /* An empty line (no characters before its break) yields no field in csv: always skipped. */
-    if (record->count == 1 && record->fields[0].len == 0 && record->fields[0].start == record_start) {
-        return 2;
+/* The words of csv's error for a malformed record, as a new reference (NULL on failure). */
+static PyObject *problem_reason(Problem problem, int delimiter) {
+    if (problem == PROBLEM_TEXT_AFTER_QUOTE) {
+        return PyUnicode_FromFormat("malformed CSV: '%c' expected after '\"'", delimiter);
     }
+    return PyUnicode_FromString("malformed CSV: unexpected end of data");
+}
+
+typedef enum {
+    NOT_BLANK,
+    BLANK_SPACES, /* one field of white space only (or a quoted empty one): a padded empty line */
+    EMPTY_LINE,   /* nothing before the line break: csv yields no field for it */
+} Blankness;
+
+static Blankness blankness(const char *s, const Record *record, Py_ssize_t record_start) {
     if (record->count != 1) {
-        return 0;
+        return NOT_BLANK;
     }
     const Field *field = &record->fields[0];
+    if (field->len == 0 && field->start == record_start) {
+        return EMPTY_LINE;
+    }
     for (Py_ssize_t i = 0; i < field->len; i++) {
         char c = s[field->start + i];
         if (c != ' ' && c != '\t' && c != '\v' && c != '\f') {
-            return 0;
+            return NOT_BLANK;
         }
     }
-    return 1;
+    return BLANK_SPACES;
+}
+
+typedef enum {
+    LINE_SKIPPED,     /* a blank line: neither the header nor a record */
+    LINE_HEADER,      /* the header: its names are the dialect's, so it is not read here */
+    LINE_RECORD,      /* a record of the header's width */
+    LINE_MALFORMED,   /* a record csv cannot parse: record->problem says why */
+    LINE_WRONG_WIDTH, /* a record of another width than the header */
+} LineClass;
+
+/* What a parsed record is, by the rules convert and survey share (and that Python's
+ * tasks.common.records.is_blank_row states for Fetch): an empty line is always skipped; before
+ * the header any blank line is; after it, a line of spaces is a record of a one-column file and
+ * skipped in any other. */
+static LineClass classify_record(const char *s, const Record *record, RecordStatus status, Py_ssize_t record_start,
+                                 Py_ssize_t columns, int header) {
+    if (status == RECORD_MALFORMED) {
+        return LINE_MALFORMED;
+    }
+    Blankness blank = blankness(s, record, record_start);
+    if (blank == EMPTY_LINE || (blank == BLANK_SPACES && (header || columns != 1))) {
+        return LINE_SKIPPED;
+    }
+    if (record->count != columns) {
+        return LINE_WRONG_WIDTH;
+    }
+    return header ? LINE_HEADER : LINE_RECORD;
 }
 
 static int add_reject(PyObject *rejects, Py_ssize_t line, PyObject *reason, const char *s, Py_ssize_t start,
@@ -632,11 +674,57 @@ static int add_record(Buffer *out, const Layout *layout, const char *s, const Re
     return add_line_number(out, line);
 }
 
+/* convert's result: a struct sequence, so that the caller reads each field by its name. */
+static PyStructSequence_Field converted_fields[] = {
+    {"output", "the JSON Lines of the records converted"},
+    {"end", "offset of the first byte not converted: an unfinished record, or the line after a bad header"},
+    {"line", "the line number at end"},
+    {"header", "whether the header is still to come"},
+    {"records", "how many records output holds"},
+    {"rejects", "(line, reason, raw bytes) of each rejected record"},
+    {"mismatches", "per column, the values kept as strings because they were not of the column's kind"},
+    {"header_problem", "why the header cannot be read, or None"},
+    {NULL, NULL},
+};
+
+static PyStructSequence_Desc converted_desc = {
+    "_csvjson.Converted",
+    "What convert() made of a buffer.",
+    converted_fields,
+    sizeof converted_fields / sizeof converted_fields[0] - 1,
+};
+
+static PyTypeObject *ConvertedType; /* made once, by the module's initialization */
+
+/* A new struct sequence of `type` holding `items`, new references that it steals even when it
+ * fails; NULL if an item is NULL (its creation failed) or on failure. */
+static PyObject *new_struct(PyTypeObject *type, PyObject **items, Py_ssize_t count) {
+    PyObject *result = NULL;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        if (items[i] == NULL) {
+            goto fail;
+        }
+    }
+    result = PyStructSequence_New(type);
+    if (result == NULL) {
+        goto fail;
+    }
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyStructSequence_SetItem(result, i, items[i]);
+    }
+    return result;
+fail:
+    for (Py_ssize_t i = 0; i < count; i++) {
+        Py_XDECREF(items[i]);
+    }
+    return NULL;
+}
+
 PyDoc_STRVAR(convert_doc,
              "convert(data, start, final, delimiter, names, kinds, nulls, suffix, line, header)\n"
              "--\n\n"
              "Convert the whole CSV records of data[start:] to JSON Lines.\n\n"
-             "Returns (output, end, line, header, records, rejects, mismatches, header_problem).");
+             "Returns a Converted: output, end, line, header, records, rejects, mismatches, header_problem.");
 
 static PyObject *convert(PyObject *self, PyObject *args) {
     Py_buffer data, kinds, suffix;
@@ -648,8 +736,7 @@ static PyObject *convert(PyObject *self, PyObject *args) {
                           &kinds, &PyTuple_Type, &nulls, &suffix, &line, &header)) {
         return NULL;
     }
-    PyObject *result = NULL, *rejects = NULL, *mismatch_list = NULL, *fields_reason = NULL;
-    const char *header_problem = NULL;
+    PyObject *result = NULL, *rejects = NULL, *mismatch_list = NULL, *header_problem = NULL;
     Buffer out = {0}, scratch = {0};
     Record record = {0};
     Py_ssize_t columns = PyTuple_Size(names);
@@ -686,59 +773,34 @@ static PyObject *convert(PyObject *self, PyObject *args) {
         }
         Py_ssize_t record_line = line;
         line += record.line_breaks;
-        if (status == RECORD_MALFORMED) {
+        LineClass kind = classify_record(s, &record, status, p, columns, header);
+        if (kind == LINE_MALFORMED || kind == LINE_WRONG_WIDTH) {
+            PyObject *reason =
+                kind == LINE_MALFORMED ? problem_reason(record.problem, delimiter)
+                : header ? PyUnicode_FromString("the header has another number of fields than the dialect")
+                         : PyUnicode_FromFormat("expected %zd fields, found %zd", columns, record.count);
+            if (reason == NULL) {
+                goto done;
+            }
             if (header) {
-                header_problem = record.problem;
+                /* Without its header the file has no names to convert by: the caller fails it. */
+                header_problem = reason;
                 p = record.end;
                 break;
             }
-            PyObject *reason = PyUnicode_FromString(record.problem);
-            int failed = reason == NULL || add_reject(rejects, record_line, reason, s, p, record.end) < 0;
-            Py_XDECREF(reason);
+            int failed = add_reject(rejects, record_line, reason, s, p, record.end) < 0;
+            Py_DECREF(reason);
             if (failed) {
                 goto done;
             }
-            p = record.end;
-            continue;
-        }
-        if (header && is_blank(s, &record, p)) {
-            p = record.end; /* blank lines before the header, even a line of spaces in a one-column file */
-            continue;
-        }
-        if (record.count != columns) {
-            int blank = is_blank(s, &record, p);
-            if (blank == 2 || (blank == 1 && columns != 1)) {
-                p = record.end;
-                continue;
-            }
-            if (header) {
-                header_problem = "the header has another number of fields than the dialect";
-                p = record.end;
-                break;
-            }
-            fields_reason = PyUnicode_FromFormat("expected %zd fields, found %zd", columns, record.count);
-            if (fields_reason == NULL || add_reject(rejects, record_line, fields_reason, s, p, record.end) < 0) {
+        } else if (kind == LINE_HEADER) {
+            header = 0;
+        } else if (kind == LINE_RECORD) {
+            if (add_record(&out, &layout, s, &record, record_line, &scratch) < 0) {
                 goto done;
             }
-            Py_CLEAR(fields_reason);
-            p = record.end;
-            continue;
+            records++;
         }
-        if (record.count == 1 && record.fields[0].len == 0 && record.fields[0].start == p) {
-            p = record.end; /* an empty line in a one-column file: csv yields no row for it either */
-            continue;
-        }
-        if (header) {
-            header = 0;
-            p = record.end;
-            continue;
-        }
-        Py_ssize_t mark = out.len;
-        if (add_record(&out, &layout, s, &record, record_line, &scratch) < 0) {
-            out.len = mark;
-            goto done;
-        }
-        records++;
         p = record.end;
     }
     mismatch_list = PyTuple_New(columns);
@@ -752,10 +814,19 @@ static PyObject *convert(PyObject *self, PyObject *args) {
         }
         PyTuple_SetItem(mismatch_list, i, count);
     }
-    result = Py_BuildValue("(y#nninOOz)", out.data ? out.data : "", out.len, p, line, header, records, rejects,
-                           mismatch_list, header_problem);
+    PyObject *fields[] = {
+        PyBytes_FromStringAndSize(out.data ? out.data : "", out.len),
+        PyLong_FromSsize_t(p),
+        PyLong_FromSsize_t(line),
+        PyBool_FromLong(header),
+        PyLong_FromSsize_t(records),
+        Py_NewRef(rejects),
+        Py_NewRef(mismatch_list),
+        Py_NewRef(header_problem ? header_problem : Py_None),
+    };
+    result = new_struct(ConvertedType, fields, sizeof fields / sizeof fields[0]);
 done:
-    Py_XDECREF(fields_reason);
+    Py_XDECREF(header_problem);
     Py_XDECREF(rejects);
     Py_XDECREF(mismatch_list);
     free(out.data);
@@ -774,7 +845,8 @@ PyDoc_STRVAR(survey_doc,
              "survey(data, final, delimiter, columns, nulls, limit)\n"
              "--\n\n"
              "The kinds of value found in each column of the first `limit` records after the header,\n"
-             "as one string of kind letters per column. Records of another width are not looked at.");
+             "as one string of kind letters per column. Records of another width, and those csv cannot\n"
+             "parse, are not looked at.");
 
 static PyObject *survey(PyObject *self, PyObject *args) {
     Py_buffer data;
@@ -807,22 +879,20 @@ static PyObject *survey(PyObject *self, PyObject *args) {
         if (status == RECORD_INCOMPLETE) {
             break;
         }
-        int blank = status == RECORD_OK ? is_blank(s, &record, p) : 0;
-        if (status == RECORD_OK && record.count == columns && blank != 2 && !(header && blank)) {
-            if (header) {
-                header = 0;
-            } else {
-                for (Py_ssize_t i = 0; i < columns; i++) {
-                    const Field *field = &record.fields[i];
-                    const unsigned char *value = (const unsigned char *)s + field->start;
-                    /* An escaped value holds a quote, so it is a string whatever its other characters. */
-                    char code = field->escaped ? KIND_STRING
-                                : is_null_marker(&layout, value, field->len) ? KIND_NULL
-                                                                             : kind_of(value, field->len);
-                    seen[i] |= (unsigned char)(1 << (strchr(KINDS, code) - KINDS));
-                }
-                looked++;
+        LineClass kind = classify_record(s, &record, status, p, columns, header);
+        if (kind == LINE_HEADER) {
+            header = 0;
+        } else if (kind == LINE_RECORD) {
+            for (Py_ssize_t i = 0; i < columns; i++) {
+                const Field *field = &record.fields[i];
+                const unsigned char *value = (const unsigned char *)s + field->start;
+                /* An escaped value holds a quote, so it is a string whatever its other characters. */
+                char code = field->escaped ? KIND_STRING
+                            : is_null_marker(&layout, value, field->len) ? KIND_NULL
+                                                                         : kind_of(value, field->len);
+                seen[i] |= (unsigned char)(1 << (strchr(KINDS, code) - KINDS));
             }
+            looked++;
         }
         p = record.end;
     }
@@ -942,4 +1012,16 @@ static struct PyModuleDef module = {
     .m_methods = methods,
 };
 
-PyMODINIT_FUNC PyInit__csvjson(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__csvjson(void) {
+    PyObject *created = PyModule_Create(&module);
+    if (created == NULL) {
+        return NULL;
+    }
+    ConvertedType = PyStructSequence_NewType(&converted_desc);
+    if (ConvertedType == NULL || PyModule_AddObjectRef(created, "Converted", (PyObject *)ConvertedType) < 0) {
+        Py_CLEAR(ConvertedType);
+        Py_DECREF(created);
+        return NULL;
+    }
+    return created;
+}

@@ -1,5 +1,20 @@
 # Types of the C extension built from _csvjson.c; the docstrings there say what each returns.
 
+from typing import final
+
+@final
+class Converted:
+    """What ``convert`` made of a buffer (a struct sequence: read each field by its name)."""
+
+    output: bytes
+    end: int
+    line: int
+    header: bool
+    records: int
+    rejects: list[tuple[int, str, bytes]]
+    mismatches: tuple[int, ...]
+    header_problem: str | None
+
 def convert(
     data: bytes,
     start: int,
@@ -12,7 +27,7 @@ def convert(
     line: int,
     header: bool,
     /,
-) -> tuple[bytes, int, int, int, int, list[tuple[int, str, bytes]], tuple[int, ...], str | None]: ...
+) -> Converted: ...
 def survey(
     data: bytes, final: bool, delimiter: str, columns: int, nulls: tuple[bytes, ...], limit: int, /
 ) -> tuple[str, ...]: ...

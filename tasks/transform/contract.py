@@ -19,9 +19,8 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError as SchemaViolation
 from jsonschema.exceptions import best_match
 
-from tasks.transform.columns import LINEAGE_FIELDS
-from tasks.transform.logic import ByteSink, RejectLine
-from tasks.transform.readers import RAW_LIMIT
+from tasks.common.records import LINEAGE_FIELDS
+from tasks.transform.output import ByteSink, Reject, truncate_raw
 
 
 def check_schema(schema: dict[str, Any]) -> None:
@@ -57,8 +56,8 @@ class ContractGate:
             if error is None:
                 kept.append(line)
             else:
-                raw = line.decode()[:RAW_LIMIT]
-                refused.append(self._encoder.encode(RejectLine(record["_line"], violation_reason(error), raw)))
+                reject = Reject(record["_line"], violation_reason(error), truncate_raw(line))
+                refused.append(self._encoder.encode(reject))
         if kept:
             self._data.write(b"\n".join(kept) + b"\n")
         if refused:

@@ -15,10 +15,10 @@ import msgspec
 
 from tasks.common.errors import MalformedInput
 from tasks.common.models import ColumnSummary, CsvDialect
+from tasks.common.records import ColumnType
 from tasks.transform import _csvjson
-from tasks.transform.columns import KIND_CODES, ColumnType, column_type
-from tasks.transform.logic import ByteSink, Lineage, RejectLine
-from tasks.transform.readers import RAW_LIMIT, ByteStream, Utf8Chunks
+from tasks.transform.output import ByteSink, Lineage, Reject, truncate_raw
+from tasks.transform.readers import ByteStream, Utf8Chunks
 
 CHUNK_BYTES = 4 * 1024 * 1024
 """Bytes read at a time: large enough that the per-call overhead vanishes, small for memory."""
@@ -28,11 +28,40 @@ INFER_ROWS = 10_000
 """Column types come from the records in the file's first MiB, at most this many."""
 
 
+# The converter's one-letter codes: the kind of a single value ("n" for an empty one).
+KIND_CODES: dict[ColumnType, str] = {
+    ColumnType.STRING: "s",
+    ColumnType.INTEGER: "i",
+    ColumnType.FLOAT: "f",
+    ColumnType.BOOLEAN: "b",
+    ColumnType.DATE: "d",
+    ColumnType.TIMESTAMP: "t",
+}
+_TYPE_OF_KIND = {code: column for column, code in KIND_CODES.items()}
+
+
 @dataclass(frozen=True, slots=True)
 class CsvResult:
     records: int
     rejected: int
     columns: list[ColumnSummary]
+
+
+def column_type(kinds: str) -> ColumnType:
+    """The narrowest type every non-null value fits, from the kind letters ``_csvjson.survey`` saw.
+
+    Integers and floats together make a float column. Dates and timestamps are not mixed: a
+    column of both is a string column, as no single type describes it. A column with no value
+    to go by is a string column.
+    """
+    letters = set(kinds) - {"n"}
+    if not letters:
+        return ColumnType.STRING
+    if letters == {"i", "f"}:
+        return ColumnType.FLOAT
+    if len(letters) == 1:
+        return _TYPE_OF_KIND[letters.pop()]
+    return ColumnType.STRING
 
 
 def infer_column_types(
@@ -52,13 +81,8 @@ def convert_csv(
     null_markers: frozenset[str],
     data: ByteSink,
     rejects: ByteSink,
-    infer_types: bool = True,
 ) -> CsvResult:
-    """Stream ``source`` (decompressed bytes of ``encoding``) into JSON Lines and reject lines.
-
-    Without ``infer_types`` every column is a string column: the values exactly as the file
-    spells them.
-    """
+    """Stream ``source`` (decompressed bytes of ``encoding``) into JSON Lines and reject lines."""
     names = tuple(msgspec.json.encode(name) + b":" for name in dialect.header)
     nulls = tuple(marker.encode() for marker in sorted(null_markers))
     suffix = lineage.suffix()
@@ -79,28 +103,22 @@ def convert_csv(
         if kinds is None:
             if not final and len(buffer) < INFER_BYTES:
                 continue
-            column_types = (
-                infer_column_types(buffer, dialect, nulls, complete=final)
-                if infer_types
-                else [ColumnType.STRING] * len(names)
-            )
+            column_types = infer_column_types(buffer, dialect, nulls, complete=final)
             kinds = "".join(KIND_CODES[column] for column in column_types).encode()
-        out, end, line, header_left, count, found, column_mismatches, problem = _csvjson.convert(
-            buffer, 0, final, dialect.delimiter, names, kinds, nulls, suffix, line, header
-        )
-        header = bool(header_left)
-        if problem is not None:
-            raise MalformedInput(f"the CSV header on line {line - 1} cannot be parsed: {problem}")
-        data.write(out)
-        records += count
-        rejected += len(found)
-        rejects.write(b"".join(_reject_line(reject_encoder, *item) for item in found))
-        mismatches = [total + more for total, more in zip(mismatches, column_mismatches, strict=True)]
+        converted = _csvjson.convert(buffer, 0, final, dialect.delimiter, names, kinds, nulls, suffix, line, header)
+        line, header = converted.line, converted.header
+        if converted.header_problem is not None:
+            raise MalformedInput(f"the CSV header on line {line - 1} cannot be parsed: {converted.header_problem}")
+        data.write(converted.output)
+        records += converted.records
+        rejected += len(converted.rejects)
+        rejects.write(b"".join(_reject_line(reject_encoder, *item) for item in converted.rejects))
+        mismatches = [total + more for total, more in zip(mismatches, converted.mismatches, strict=True)]
         if final:
             break
         # A record longer than the buffer: read more at once, so a huge value costs a few reads.
-        read_size = CHUNK_BYTES if end else read_size * 2
-        buffer = buffer[end:]
+        read_size = CHUNK_BYTES if converted.end else read_size * 2
+        buffer = buffer[converted.end :]
     columns = [
         ColumnSummary(name=name, type=column.value, non_conforming=mismatch)
         for name, column, mismatch in zip(dialect.header, column_types, mismatches, strict=True)
@@ -109,6 +127,4 @@ def convert_csv(
 
 
 def _reject_line(encoder: msgspec.json.Encoder, line: int, reason: str, raw: bytes) -> bytes:
-    # ``raw`` may end inside a character: the converter cuts it by bytes.
-    text = raw.decode("utf-8", errors="ignore")[:RAW_LIMIT]
-    return encoder.encode(RejectLine(line, reason, text)) + b"\n"
+    return encoder.encode(Reject(line, reason, truncate_raw(raw))) + b"\n"

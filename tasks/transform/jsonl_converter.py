@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 import msgspec
 
+from tasks.common.records import LINEAGE_FIELDS
 from tasks.transform import _csvjson
-from tasks.transform.columns import LINEAGE_FIELDS
-from tasks.transform.logic import ByteSink, Lineage, RejectLine, without_lineage_clash
-from tasks.transform.readers import RAW_LIMIT, ByteStream, Utf8Chunks, json_type
+from tasks.transform.output import ByteSink, Lineage, Reject, json_type, truncate_raw, without_lineage_clash
+from tasks.transform.readers import ByteStream, Utf8Chunks
 
 CHUNK_BYTES = 4 * 1024 * 1024
 
@@ -30,7 +30,7 @@ _FIELDS = msgspec.json.Decoder(dict[str, msgspec.Raw])
 class _Converted:
     output: bytes
     records: int
-    rejects: list[RejectLine]
+    rejects: list[Reject]
 
 
 def convert_jsonl(
@@ -91,7 +91,7 @@ def _elements(array: bytes) -> int:
 def _convert_each_line(numbered: Iterable[tuple[int, bytes]], suffix: bytes) -> _Converted:
     """The careful path, for a block with a bad line, an empty object or a lineage key in it."""
     output: list[bytes] = []
-    rejects: list[RejectLine] = []
+    rejects: list[Reject] = []
     for number, line in numbered:
         text = line.strip()
         if not text:
@@ -100,8 +100,7 @@ def _convert_each_line(numbered: Iterable[tuple[int, bytes]], suffix: bytes) -> 
         if problem is None and not text.startswith(b"{"):
             problem = f"expected an object, found {json_type(msgspec.json.decode(text))}"
         if problem is not None:
-            raw = line.rstrip(b"\r")[: RAW_LIMIT * 4].decode("utf-8", errors="ignore")[:RAW_LIMIT]
-            rejects.append(RejectLine(number, problem, raw))
+            rejects.append(Reject(number, problem, truncate_raw(line.rstrip(b"\r"))))
             continue
         record = text
         if any(key in text for key in _LINEAGE_KEYS):

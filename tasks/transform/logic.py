@@ -1,129 +1,89 @@
-"""What every transform shares: lineage, the JSON records' writer, and the final count checks."""
+"""The Transform steps' logic: one source stream to JSON Lines records and rejects, without S3.
+
+Pure (no AWS, no Powertools), so the benchmark and the tests run exactly this, and handler.py
+only adds the S3 streams and the Lambda handlers around it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any, Protocol
+from dataclasses import dataclass, field
 
 import msgspec
 
-from tasks.common.errors import EmptyObject, TooManyRejects
-from tasks.transform.columns import LINEAGE_FIELDS
-from tasks.transform.readers import Record, Reject
+from tasks.common.datasets import DatasetSettings
+from tasks.common.errors import ValidationError
+from tasks.common.models import ColumnSummary, Compression, Format, ObjectProfile
+from tasks.transform.csv_converter import convert_csv
+from tasks.transform.json_converter import read_json_array, write_records
+from tasks.transform.jsonl_converter import convert_jsonl
+from tasks.transform.output import ByteSink, Lineage, check_counts
+from tasks.transform.readers import ByteStream, open_binary, open_text
 
-BATCH_SIZE = 1024 * 1024
-"""Bytes gathered before a writer call: one call per record would cost more than the encoding."""
 
+class TransformSettings(msgspec.Struct, frozen=True):
+    max_reject_ratio: float = 0.1
+    null_markers: str = "NULL,null,N/A,n/a"
+    """Comma-separated CSV values written as null, besides the empty value."""
 
-class ByteSink(Protocol):
-    """Where JSON Lines go: an ``S3MultipartWriter`` in the Lambda, any object with ``write`` in tests."""
-
-    def write(self, data: bytes, /) -> object: ...
+    def null_marker_set(self) -> frozenset[str]:
+        return frozenset(marker for marker in self.null_markers.split(",") if marker)
 
 
 @dataclass(frozen=True, slots=True)
-class Lineage:
-    """Where records come from, written into each one as ``_source_key``, ``_source_version``, ``_line``."""
-
-    source_key: str
-    source_version: str
-
-    def suffix(self) -> bytes:
-        """The JSON text that closes every CSV record, up to its line number."""
-        encode = msgspec.json.encode
-        return (
-            b',"_source_key":'
-            + encode(self.source_key)
-            + b',"_source_version":'
-            + encode(self.source_version)
-            + b',"_line":'
-        )
+class TransformResult:
+    records: int
+    rejected: int
+    columns: list[ColumnSummary] = field(default_factory=list)
 
 
-class RejectLine(msgspec.Struct):
-    """One line of a rejects object."""
+def transform_stream(
+    stream: ByteStream,
+    *,
+    fmt: Format,
+    compression: Compression,
+    profile: ObjectProfile,
+    lineage: Lineage,
+    data: ByteSink,
+    rejects: ByteSink,
+    settings: TransformSettings,
+    dataset: DatasetSettings | None = None,
+) -> TransformResult:
+    """Turn one source stream into JSON Lines records and rejects, then check the counts.
 
-    line: int
-    reason: str
-    raw: str
-
-
-class _LineBatch:
-    """Encodes values as JSON lines into one buffer and hands it to ``sink`` about once per MiB."""
-
-    def __init__(self, sink: ByteSink, encoder: msgspec.json.Encoder) -> None:
-        self._sink = sink
-        self._encoder = encoder
-        self._buffer = bytearray()
-
-    def add(self, value: object) -> None:
-        self._encoder.encode_into(value, self._buffer, -1)
-        self._buffer += b"\n"
-        if len(self._buffer) >= BATCH_SIZE:
-            self.flush()
-
-    def flush(self) -> None:
-        if self._buffer:
-            self._sink.write(bytes(self._buffer))
-            self._buffer.clear()
-
-
-def without_lineage_clash(fields: dict[str, Any]) -> dict[str, Any]:
-    """``fields`` with any key named like a lineage field renamed (``_line`` → ``_line_2``), so
-    the lineage added next never overwrites a value of the record."""
-    if not any(name in fields for name in LINEAGE_FIELDS):
-        return fields
-    renamed: dict[str, Any] = {}
-    for key, value in fields.items():
-        name = key
-        if key in LINEAGE_FIELDS:
-            suffix = 2
-            while f"{key}_{suffix}" in fields or f"{key}_{suffix}" in renamed:
-                suffix += 1
-            name = f"{key}_{suffix}"
-        renamed[name] = value
-    return renamed
-
-
-def write_records(
-    items: Iterable[Record | Reject], *, lineage: Lineage, data: ByteSink, rejects: ByteSink
-) -> tuple[int, int]:
-    """Write records (lineage added) to ``data`` and rejects to ``rejects``.
-
-    Returns (records, rejected).
+    A dataset's settings replace the function's null markers and reject ratio, and its schema
+    contract gates every record.
     """
-    encoder = msgspec.json.Encoder()
-    data_lines = _LineBatch(data, encoder)
-    reject_lines = _LineBatch(rejects, encoder)
-    source = {"_source_key": lineage.source_key, "_source_version": lineage.source_version}
-    records = rejected = 0
-    for item in items:
-        if isinstance(item, Record):
-            fields = without_lineage_clash(item.fields) | source
-            fields["_line"] = item.line
-            data_lines.add(fields)
-            records += 1
-        else:
-            reject_lines.add(RejectLine(item.line, item.reason, item.raw))
-            rejected += 1
-    data_lines.flush()
-    reject_lines.flush()
-    return records, rejected
+    dataset = dataset or DatasetSettings()
+    gate = None
+    if dataset.schema is not None:
+        from tasks.transform.contract import ContractGate  # noqa: PLC0415 - jsonschema only where a contract is
 
-
-def check_counts(records: int, rejected: int, *, max_reject_ratio: float) -> None:
-    """Fail a file with no record, or with more rejects than ``max_reject_ratio`` allows.
-
-    Called after the whole input is written (the ratio is only known at the end), inside the
-    writers' ``with`` blocks, so a failing file leaves no staged output behind.
-    """
-    total = records + rejected
-    if total == 0:
-        raise EmptyObject("no records")
-    ratio = rejected / total
-    if ratio > max_reject_ratio:
-        raise TooManyRejects(
-            f"{rejected} rejected and {records} valid records: "
-            f"reject ratio {ratio:.4f} is above the limit {max_reject_ratio}"
+        gate = ContractGate(dataset.schema, data=data, rejects=rejects)
+    records_sink = gate or data
+    null_markers = settings.null_marker_set() if dataset.null_markers is None else frozenset(dataset.null_markers)
+    if fmt is Format.CSV:
+        if profile.csv is None:
+            raise ValidationError("a CSV transform needs the dialect that Fetch sniffed")
+        converted = convert_csv(
+            open_binary(stream, compression=compression),
+            profile.csv,
+            encoding=profile.encoding,
+            lineage=lineage,
+            null_markers=null_markers,
+            data=records_sink,
+            rejects=rejects,
         )
+        result = TransformResult(converted.records, converted.rejected, converted.columns)
+    elif fmt is Format.JSONL:
+        binary = open_binary(stream, compression=compression)
+        counts = convert_jsonl(binary, encoding=profile.encoding, lineage=lineage, data=records_sink, rejects=rejects)
+        result = TransformResult(*counts)
+    else:
+        text = open_text(stream, compression=compression, encoding=profile.encoding)
+        items = read_json_array(text)
+        result = TransformResult(*write_records(items, lineage=lineage, data=records_sink, rejects=rejects))
+    if gate is not None:
+        result = TransformResult(result.records - gate.rejected, result.rejected + gate.rejected, result.columns)
+    max_reject_ratio = settings.max_reject_ratio if dataset.max_reject_ratio is None else dataset.max_reject_ratio
+    check_counts(result.records, result.rejected, max_reject_ratio=max_reject_ratio)
+    return result

@@ -10,8 +10,6 @@ from botocore.exceptions import ClientError
 from tasks.common.s3_stream import MIN_PART_SIZE, S3MultipartWriter
 from tests.handlers.conftest import BUCKET
 
-pytestmark = pytest.mark.handlers
-
 KEY = "staging/run-1/data.jsonl"
 MIB = 1024 * 1024
 

@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 
-from stacks.api import ApiThrottling
-from stacks.config import ConfigError
+from stacks.config import ApiThrottling, ConfigError
 from tests.infra.queries import as_list, of_type, only, output_ref, statements_of_role
 from workflow.api_contract import (
     EXECUTIONS_PATH,

@@ -29,7 +29,7 @@ MB = 10**6
 SIZE_LIMIT = 50 * MB
 # WriteParquet carries DuckDB (README, Deploy: the one engine here that writes Parquet in bounded
 # memory); its budget is its own, so that the other functions stay small.
-SIZE_LIMITS = {"tasks.parquet.handler.lambda_handler": 100 * MB}
+SIZE_LIMITS = {"tasks.write_parquet.handler.lambda_handler": 100 * MB}
 SYNTH_DEADLINE_S = 600
 ELF_MACHINES = {"arm64": 0xB7, "x86_64": 0x3E}
 WHEEL_ARCHITECTURES = {"arm64": "aarch64", "x86_64": "x86_64"}

@@ -15,12 +15,12 @@ import pytest
 
 from tasks.common.errors import MalformedInput
 from tasks.common.models import Compression
+from tasks.common.records import unique_column_names
 from tasks.fetch.logic import sniff_csv, sniff_encoding
-from tasks.transform.columns import unique_column_names
-from tasks.transform.readers import Record, Reject, open_text, read_json_array
+from tasks.transform.json_converter import read_json_array
+from tasks.transform.output import Record, Reject
+from tasks.transform.readers import open_text
 from tests.unit.converters import converted_csv, converted_jsonl
-
-pytestmark = pytest.mark.unit
 
 SUITES = Path(__file__).resolve().parents[1] / "data" / "conformance"
 CSV_SPECTRUM = sorted((SUITES / "csv-spectrum").glob("*.csv"))

@@ -15,12 +15,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tasks.common.models import CsvDialect
+from tasks.common.records import ColumnType, normalize_name, unique_column_names
 from tasks.transform import _csvjson, csv_converter
-from tasks.transform.columns import ColumnType, column_type, normalize_name, unique_column_names
-from tasks.transform.readers import Record
+from tasks.transform.output import Record
 from tests.unit.converters import LINEAGE, converted_csv
-
-pytestmark = pytest.mark.unit
 
 PROPERTY = settings(max_examples=300, deadline=None)
 
@@ -138,7 +136,7 @@ def test_value_kinds(value: str, kind: str) -> None:
     ],
 )
 def test_column_type_is_the_narrowest_that_fits_every_value(kinds: str, expected: ColumnType) -> None:
-    assert column_type(kinds) == expected
+    assert csv_converter.column_type(kinds) == expected
 
 
 TYPED_CSV = (

@@ -13,10 +13,8 @@ from tasks.common.datasets import DATASETS_DIR, DatasetSettings, dataset_of
 from tasks.common.errors import TooManyRejects
 from tasks.common.models import Compression, CsvDialect, Format, ObjectProfile, OutputFormat
 from tasks.transform.contract import ContractGate, check_schema
-from tasks.transform.logic import Lineage
-from tasks.transform.stream import TransformSettings, transform_stream
-
-pytestmark = pytest.mark.unit
+from tasks.transform.logic import TransformSettings, transform_stream
+from tasks.transform.output import Lineage
 
 LINEAGE = Lineage("incoming/orders/a.csv", "v1")
 

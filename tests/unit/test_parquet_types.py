@@ -11,10 +11,10 @@ import pytest
 
 from tasks.common.errors import ParquetConversionFailed
 from tasks.common.models import ColumnSummary
-from tasks.parquet.logic import DUCKDB_TYPES, ParquetSettings, convert, csv_schema
-from tasks.transform.columns import LINEAGE_FIELDS, ColumnType
+from tasks.common.records import LINEAGE_FIELDS, ColumnType
+from tasks.write_parquet.logic import DUCKDB_TYPES, WriteParquetSettings, convert, csv_schema
 
-SETTINGS = ParquetSettings(duckdb_memory_mb=256, duckdb_threads=1)
+SETTINGS = WriteParquetSettings(duckdb_memory_mb=256, duckdb_threads=1)
 
 
 def lineage(line: int) -> dict[str, Any]:

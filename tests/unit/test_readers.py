@@ -1,4 +1,9 @@
-"""The streaming readers: CSV, JSON Lines and JSON array parsing, decompression and decoding."""
+"""Each source format read end to end, as the transform reads it, one source at a time.
+
+Through the converters (CSV and JSON Lines, read back as records and rejects) and the JSON array
+reader: parsing, rejects with their line numbers, blank lines, decompression and decoding, and the
+normalized column names.
+"""
 
 from __future__ import annotations
 
@@ -14,11 +19,11 @@ from botocore.response import StreamingBody
 
 from tasks.common.errors import MalformedInput, UnsupportedEncoding
 from tasks.common.models import Compression, CsvDialect
-from tasks.transform.columns import unique_column_names
-from tasks.transform.readers import RAW_LIMIT, Record, Reject, open_text, read_json_array
+from tasks.common.records import unique_column_names
+from tasks.transform.json_converter import read_json_array
+from tasks.transform.output import RAW_LIMIT, Record, Reject
+from tasks.transform.readers import open_text
 from tests.unit.converters import converted_csv, converted_jsonl
-
-pytestmark = pytest.mark.unit
 
 Reader = Callable[..., list[Record | Reject]]
 """Reads source bytes (``compression=``, ``encoding=`` keywords) into records and rejects, in line order."""

@@ -7,10 +7,8 @@ import json
 import pytest
 
 from tasks.common.errors import EmptyObject, TooManyRejects
-from tasks.transform.logic import BATCH_SIZE, Lineage, check_counts, write_records
-from tasks.transform.readers import Record, Reject
-
-pytestmark = pytest.mark.unit
+from tasks.transform.json_converter import BATCH_SIZE, write_records
+from tasks.transform.output import RAW_LIMIT, Lineage, Record, Reject, check_counts, truncate_raw
 
 LINEAGE = Lineage("incoming/a.json", "v1")
 SOURCE = ',"_source_key":"incoming/a.json","_source_version":"v1"'
@@ -172,3 +170,21 @@ def test_outputs_are_complete_before_the_ratio_check_raises() -> None:
     # Then everything was flushed first (the S3 writers' abort is what discards it)
     assert data.content == f'{{"a":1{SOURCE},"_line":1}}\n'.encode()
     assert rejects.content == b'{"line":2,"reason":"bad","raw":"x"}\n'
+
+
+@pytest.mark.parametrize("raw", ["é" * (RAW_LIMIT * 3), ("é" * (RAW_LIMIT * 3)).encode()], ids=["text", "utf-8"])
+def test_a_reject_keeps_the_first_raw_limit_characters_of_its_text_or_bytes(raw: str | bytes) -> None:
+    # Given a rejected record's raw text of two-byte characters, as text or as UTF-8 bytes
+    # When it is truncated for the rejects object
+    kept = truncate_raw(raw)
+    # Then the first RAW_LIMIT characters are kept, whichever form it came in
+    assert kept == "é" * RAW_LIMIT
+
+
+def test_a_character_cut_by_the_byte_limit_is_dropped_not_garbled() -> None:
+    # Given raw bytes cut inside their last character, as the C converter cuts them
+    raw = ("x" * 10 + "€").encode()[:-1]
+    # When it is truncated
+    kept = truncate_raw(raw)
+    # Then the cut character is left out
+    assert kept == "x" * 10

@@ -24,15 +24,14 @@ from hypothesis import strategies as st
 
 from tasks.common.errors import EmptyObject, TooManyRejects
 from tasks.common.models import Compression, CsvDialect, Format, ProcessingType, SourceObject, Trigger
+from tasks.common.records import unique_column_names
 from tasks.common.sample import SAMPLE_BYTES
 from tasks.fetch.logic import CSV_DELIMITERS, profile
-from tasks.transform import logic
-from tasks.transform.columns import unique_column_names
-from tasks.transform.logic import check_counts, without_lineage_clash, write_records
-from tasks.transform.readers import JSON_CHUNK_SIZE, Record, Reject, open_text, read_json_array
+from tasks.transform import json_converter
+from tasks.transform.json_converter import JSON_CHUNK_SIZE, read_json_array, write_records
+from tasks.transform.output import Record, Reject, check_counts, without_lineage_clash
+from tasks.transform.readers import open_text
 from tests.unit.converters import LINEAGE, converted_csv, converted_jsonl
-
-pytestmark = pytest.mark.unit
 
 PROPERTY = settings(max_examples=100, deadline=None)
 
@@ -403,7 +402,7 @@ def test_write_records_writes_each_item_to_its_output_and_counts_them(
     data, rejected = MemoryWriter(), MemoryWriter()
     outcome: tuple[int, int] | EmptyObject | TooManyRejects
     # A batch of a few bytes flushes between records, as the Lambda does once per MiB.
-    with mock.patch.object(logic, "BATCH_SIZE", batch_size):
+    with mock.patch.object(json_converter, "BATCH_SIZE", batch_size):
         try:
             outcome = write_records(items, lineage=LINEAGE, data=data, rejects=rejected)
             check_counts(*outcome, max_reject_ratio=max_reject_ratio)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tasks.common.layout import INCOMING_PREFIX, PROCESSED_PREFIX, STAGING_PREFIX
-from tasks.transform.columns import LINEAGE_FIELDS
+from tasks.common.records import LINEAGE_FIELDS
 from tests.scenarios import RECORDS, SOURCES, run_upload
 from workflow.executions import CAUGHT, FAILED, SUCCEEDED
 from workflow.local.environment import LocalPipeline

@@ -129,8 +129,7 @@ class LocalPipeline:
             session.events.register(BEFORE_CALL, self.sdk_faults.before_call, unique_id="local-sdk-faults")
             # The handlers share tasks.common.aws, whose clients are cached per process: here each
             # environment's functions start cold, with clients of this session and its hooks.
-            task_aws.s3_client.cache_clear()
-            task_aws.sns_client.cache_clear()
+            task_aws.reset_clients()
             self._exit.enter_context(clock_module.installed(self.clock))
             self._exit.enter_context(eventbridge.installed(self._start_from_rule, self._publish_from_rule))
             self._exit.enter_context(redrive.installed(self.redriver))

@@ -32,7 +32,7 @@ _INPUT_GLOBS = (
     "tasks/**/*.py",
     # The C extensions' sources: part of the code asset's hash, which the template names.
     "tasks/**/*.c",
-    "tasks/requirements.txt",
+    "tasks/**/requirements.txt",
 )
 _CACHE_ENV = "PIPELINE_CACHE_DIR"
 

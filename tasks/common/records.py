@@ -1,9 +1,9 @@
-"""Column names and column types: what a CSV header and a sample of its values become.
+"""The words every step uses for records: column names, column types, lineage fields, blank rows.
 
 Names are normalized so that every output uses the same, query-friendly keys (``Order ID``
 and ``order id`` both become ``order_id``) and never repeat (a repeated key would silently
-drop a column). Types are inferred from the first records, by the same checks the converter
-applies to every value afterwards (``_csvjson.survey`` and ``_csvjson.convert``).
+drop a column). Fetch names the CSV header's columns with them, the transforms type and write
+the records, and WriteParquet maps the column types onto Parquet's.
 """
 
 from __future__ import annotations
@@ -26,18 +26,6 @@ class ColumnType(enum.StrEnum):
     BOOLEAN = "boolean"
     DATE = "date"
     TIMESTAMP = "timestamp"
-
-
-# The converter's one-letter codes: the kind of a single value ("n" for an empty one).
-KIND_CODES: dict[ColumnType, str] = {
-    ColumnType.STRING: "s",
-    ColumnType.INTEGER: "i",
-    ColumnType.FLOAT: "f",
-    ColumnType.BOOLEAN: "b",
-    ColumnType.DATE: "d",
-    ColumnType.TIMESTAMP: "t",
-}
-_TYPE_OF_KIND = {code: column_type for column_type, code in KIND_CODES.items()}
 
 
 def normalize_name(raw: str) -> str:
@@ -73,18 +61,10 @@ def unique_column_names(raw: Sequence[str]) -> list[str]:
     return names
 
 
-def column_type(kinds: str) -> ColumnType:
-    """The narrowest type every non-null value fits, from the kind letters ``_csvjson.survey`` saw.
+def is_blank_row(row: list[str]) -> bool:
+    """A fully blank line: no field, or one whitespace-only field (a padded empty line).
 
-    Integers and floats together make a float column. Dates and timestamps are not mixed: a
-    column of both is a string column, as no single type describes it. A column with no value
-    to go by is a string column.
+    The CSV converter skips these wherever they are, as long as the file has more than one column
+    (the same rule in C: ``classify_record`` in ``tasks/transform/_csvjson.c``).
     """
-    letters = set(kinds) - {"n"}
-    if not letters:
-        return ColumnType.STRING
-    if letters == {"i", "f"}:
-        return ColumnType.FLOAT
-    if len(letters) == 1:
-        return _TYPE_OF_KIND[letters.pop()]
-    return ColumnType.STRING
+    return not row or (len(row) == 1 and row[0].strip() == "")

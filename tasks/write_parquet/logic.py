@@ -25,9 +25,9 @@ import msgspec
 from tasks.common.aws import s3_errors
 from tasks.common.errors import ParquetConversionFailed
 from tasks.common.layout import DATA_CONTENT_TYPES, staged_parquet_key
-from tasks.common.models import ColumnSummary, Format, OutputFormat, StagedOutput, WriteOutputEvent
+from tasks.common.models import ColumnSummary, Format, OutputFormat, StagedOutput, WriteParquetEvent
+from tasks.common.records import LINEAGE_FIELDS, ColumnType
 from tasks.common.s3_stream import DEFAULT_PART_SIZE, S3MultipartWriter
-from tasks.transform.columns import LINEAGE_FIELDS, ColumnType
 
 COPY_CHUNK_BYTES = DEFAULT_PART_SIZE
 # DuckDB's default (16 MiB) would refuse a record the transforms accept; past this, a clear error.
@@ -69,8 +69,8 @@ _FIRST_KEYS_DIFFERING_BY_CASE = """
 """
 
 
-class ParquetSettings(msgspec.Struct, frozen=True):
-    """DuckDB's limits: the stack derives them from the function's memory and vCPUs."""
+class WriteParquetSettings(msgspec.Struct, frozen=True):
+    """DuckDB's limits: the stack sets them next to the function's memory (``stacks/tasks.py::RESOURCES``)."""
 
     duckdb_memory_mb: int = 1024
     duckdb_threads: int = 1
@@ -109,7 +109,7 @@ def _check_json_is_representable(con: duckdb.DuckDBPyConnection, jsonl: Path) ->
 
 
 def convert(
-    jsonl: Path, parquet: Path, *, schema: dict[str, str] | None, settings: ParquetSettings, spill_dir: Path
+    jsonl: Path, parquet: Path, *, schema: dict[str, str] | None, settings: WriteParquetSettings, spill_dir: Path
 ) -> int:
     """Write the JSON Lines file ``jsonl`` as the Parquet file ``parquet``; return its row count.
 
@@ -145,7 +145,7 @@ def convert(
     return rows
 
 
-def write_parquet(s3: Any, event: WriteOutputEvent, settings: ParquetSettings) -> StagedOutput:
+def write_parquet(s3: Any, event: WriteParquetEvent, settings: WriteParquetSettings) -> StagedOutput:
     """Stage the run's records as Parquet; the result points WriteOutput at the Parquet object."""
     source, staged = event.source, event.staged
     parquet_key = staged_parquet_key(event.execution_arn)

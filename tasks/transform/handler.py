@@ -1,8 +1,9 @@
-"""The S3 → S3 part shared by the three transform steps.
+"""Lambda entry points of the three Transform steps (CSV, JSON array, JSON Lines), and their S3 part.
 
 The pinned object version streams from S3 through decompression, decoding and the format's
-converter; records and rejects stream back to S3 as run-scoped staged objects. Memory is
-bounded by the buffers and the largest single record, never by the file.
+converter (``logic.transform_stream``); records and rejects stream back to S3 as run-scoped
+staged objects. Memory is bounded by the buffers and the largest single record, never by the
+file. The three handlers differ only by the format they accept.
 """
 
 from __future__ import annotations
@@ -17,8 +18,11 @@ from tasks.common.models import Format, StagedOutput, TransformEvent, decode_eve
 from tasks.common.observability import Handler, logger, metrics, observed
 from tasks.common.s3_stream import S3MultipartWriter
 from tasks.common.settings import from_environ
-from tasks.transform.logic import Lineage
-from tasks.transform.stream import TransformSettings, transform_stream
+from tasks.transform.logic import TransformSettings, transform_stream
+from tasks.transform.output import Lineage
+
+# Read once per cold start: a missing or malformed variable fails the deployment's first invoke.
+SETTINGS = from_environ(TransformSettings)
 
 
 def transform(s3: Any, event: TransformEvent, settings: TransformSettings) -> StagedOutput:
@@ -59,18 +63,20 @@ def transform(s3: Any, event: TransformEvent, settings: TransformSettings) -> St
 def build_handler(fmt: Format) -> Handler:
     """The Lambda handler of the transform step for ``fmt``: the same steps, only the format differs."""
 
-    # Called at module import, so the settings are read once per cold start.
-    settings = from_environ(TransformSettings)
-
     @observed
     def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         request = decode_event(event, TransformEvent)
         if request.source.format is not fmt:
             raise ValidationError(f"the {fmt.value} transform was given a {request.source.format.value} source")
-        staged = transform(s3_client(), request, settings)
+        staged = transform(s3_client(), request, SETTINGS)
         logger.info("records staged", records=staged.records, rejected=staged.rejected)
         metrics.add_metric(name="RecordsProcessed", unit="Count", value=staged.records)
         metrics.add_metric(name="RecordsRejected", unit="Count", value=staged.rejected)
         return to_payload(staged)
 
     return lambda_handler
+
+
+csv_handler = build_handler(Format.CSV)
+json_handler = build_handler(Format.JSON)
+jsonl_handler = build_handler(Format.JSONL)
