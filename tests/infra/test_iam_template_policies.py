@@ -29,9 +29,14 @@ def policies(template: Template) -> TemplatePolicies:
     return load_policies(template)
 
 
-def function_named(stack_model: StackModel, handler_module: str) -> str:
-    """The function whose handler lives in ``handler_module`` (logical ids are CDK's hashes)."""
-    (name,) = [name for name, function in stack_model.functions.items() if function.handler.startswith(handler_module)]
+def function_named(stack_model: StackModel, handler: str) -> str:
+    """The function whose handler is ``handler``, or lives in the module ``handler`` ends with a dot
+    (logical ids are CDK's hashes)."""
+    (name,) = [
+        name
+        for name, function in stack_model.functions.items()
+        if (function.handler.startswith(handler) if handler.endswith(".") else function.handler == handler)
+    ]
     return name
 
 
@@ -117,7 +122,12 @@ def test_write_output_commits_staged_output_under_processed(
 
 
 @pytest.mark.parametrize(
-    "handler", ["tasks.transform.csv_handler.", "tasks.transform.json_handler.", "tasks.transform.jsonl_handler."]
+    "handler",
+    [
+        "tasks.transform.handler.csv_handler",
+        "tasks.transform.handler.json_handler",
+        "tasks.transform.handler.jsonl_handler",
+    ],
 )
 def test_transforms_stream_into_staging_and_nowhere_else(
     policies: TemplatePolicies, stack_model: StackModel, handler: str
