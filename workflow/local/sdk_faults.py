@@ -1,6 +1,6 @@
 """Faults in the AWS calls a handler makes: throttling, service errors, timeouts.
 
-``LambdaFault`` (``lambdas.py``) makes a whole invocation fail. These go one level down: a
+A ``Fault`` (``lambdas.py``) makes a whole invocation fail. These go one level down: a
 ``before-call`` hook on the default session answers one API call *of one function* (``s3``
 ``GetObject`` from Fetch, ``sns`` ``Publish`` from Notify) with a service error or a connection
 failure, so the handler's own error translation (``tasks/common/aws.py``) is what decides how
