@@ -16,7 +16,7 @@ from pathlib import Path
 
 from benchmarks.pinning import pinned
 from workflow.definition import TASK_FUNCTIONS
-from workflow.deployment import METRICS_NAMESPACE, POWERTOOLS_SERVICE_NAME, REGION
+from workflow.deployment import LOCAL_ACCOUNT, METRICS_NAMESPACE, POWERTOOLS_SERVICE_NAME, REGION
 
 # The three Transform steps share one module: measured once.
 HANDLER_MODULES = tuple(dict.fromkeys(task.handler.rsplit(".", 1)[0] for task in TASK_FUNCTIONS))
@@ -35,7 +35,7 @@ HANDLER_ENVIRONMENT = {
     "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
     "BUCKET_NAME": "bench-bucket",
     "MAX_OBJECT_BYTES": "2147483648",
-    "NOTIFICATION_TOPIC_ARN": f"arn:aws:sns:{REGION}:123456789012:bench-runs",
+    "NOTIFICATION_TOPIC_ARN": f"arn:aws:sns:{REGION}:{LOCAL_ACCOUNT}:bench-runs",
 }
 
 

@@ -27,7 +27,7 @@ from constructs import Construct
 from stacks.triggers import DELIVERY_MAX_AGE, DELIVERY_RETRIES
 from tasks.common.errors import BUSINESS_ERROR_NAMES
 from workflow.deployment import METRICS_NAMESPACE, POWERTOOLS_SERVICE_NAME, REGION
-from workflow.executions import STATUS_CHANGE, console_url
+from workflow.executions import ABORTED, FAILED, STATUS_CHANGE, TIMED_OUT, console_url
 
 PERIOD = Duration.minutes(5)
 
@@ -70,8 +70,8 @@ class PipelineAlerts(Construct):
         # A business rejection also ends FAILED, but NotifyRejected has already told subscribers why:
         # announce only the failures nobody has explained yet.
         patterns: dict[str, dict[str, Any]] = {
-            "SystemFailure": {"status": ["FAILED"], "error": [{"anything-but": list(BUSINESS_ERROR_NAMES)}]},
-            "TimedOutOrAborted": {"status": ["TIMED_OUT", "ABORTED"]},
+            "SystemFailure": {"status": [FAILED], "error": [{"anything-but": list(BUSINESS_ERROR_NAMES)}]},
+            "TimedOutOrAborted": {"status": [TIMED_OUT, ABORTED]},
         }
         self.failure_rules = []
         for name, detail in patterns.items():
