@@ -37,7 +37,13 @@ from stacks.compliance import acknowledge, skip_checkov
 from stacks.config import ApiThrottling
 from stacks.log_groups import LogGroups
 from stacks.roles import ServiceRole
-from workflow.api_contract import EXECUTIONS_PATH, IDEMPOTENCY_HEADER, STAGE, START_REQUEST_SCHEMA
+from workflow.api_contract import (
+    EXECUTIONS_PATH,
+    IDEMPOTENCY_HEADER,
+    INVALID_BODY_MESSAGE,
+    STAGE,
+    START_REQUEST_SCHEMA,
+)
 
 JSON = "application/json"
 # What API Gateway's account-level role does for every REST API of the account and region
@@ -290,10 +296,11 @@ class PipelineApi(Construct):
     def _gateway_responses(self) -> dict[str, str]:
         """API Gateway's own refusals, as JSON like the integration's answers; returns their templates."""
         responses = {
+            # Static: the validator's message quotes names and values, and would break the JSON.
             "BadRequestBody": (
                 apigateway.ResponseType.BAD_REQUEST_BODY,
                 "400",
-                '{"message": "$context.error.validationErrorString"}',
+                json.dumps({"message": INVALID_BODY_MESSAGE}),
             ),
             "AccessDenied": (
                 apigateway.ResponseType.ACCESS_DENIED,

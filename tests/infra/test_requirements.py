@@ -212,8 +212,13 @@ def test_failures_outside_the_workflow_are_announced_on_the_runs_topic(template:
         (target,) = rule["Targets"]
         assert target["Arn"] == {"Ref": output_ref(template, OUTPUT_TOPIC)}
         assert "DeadLetterConfig" in target
-        for field in ("executionArn", "error", "cause", "console"):
-            assert f'"{field}":' in target["InputTransformer"]["InputTemplate"], field
+        message = target["InputTransformer"]["InputTemplate"]
+        for field in ("executionArn", "error", "console"):
+            assert f'"{field}":' in message, field
+        # Never the cause (a Lambda error's stack trace) or the execution input: e-mail is clear text
+        for field in ("cause", "input"):
+            assert f'"{field}":' not in message, field
+        assert not {"$.detail.cause", "$.detail.input"} & set(target["InputTransformer"]["InputPathsMap"].values())
     assert statuses == {"FAILED", "TIMED_OUT", "ABORTED"}
 
 
