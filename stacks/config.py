@@ -8,18 +8,29 @@ from typing import Any
 
 from aws_cdk import aws_logs as logs
 
+from workflow.deployment import REGION
+
 
 class ConfigError(ValueError):
     """A context value is missing or out of range."""
 
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+# An availability zone's name in the stack's region: us-east-1a ... (not a Local or Wavelength Zone).
+_ZONE = re.compile(rf"{re.escape(REGION)}[a-z]")
+MIN_AVAILABILITY_ZONES = 2
 
 
 def value(node: Any, key: str, default: Any) -> Any:
     """The context value of ``key``, or ``default`` when it is absent or empty."""
     found = node.try_get_context(key)
     return default if found in (None, "") else found
+
+
+def names(found: Any) -> tuple[str, ...]:
+    """A list from context: comma-separated text (``-c name=a,b``) or a JSON list (``cdk.json``)."""
+    items = found.split(",") if isinstance(found, str) else list(found)
+    return tuple(str(item).strip() for item in items if str(item).strip())
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +41,8 @@ class PipelineConfig:
     log_retention_days: int = 30
     lambda_error_threshold: int = 5
     notification_email: str | None = None
+    # Empty: the first two zones CloudFormation lists for the account (Fn::GetAZs).
+    availability_zones: tuple[str, ...] = ()
 
     @classmethod
     def from_context(cls, node: Any) -> PipelineConfig:
@@ -43,6 +56,7 @@ class PipelineConfig:
                 log_retention_days=int(value(node, "logRetentionDays", defaults.log_retention_days)),
                 lambda_error_threshold=int(value(node, "lambdaErrorThreshold", defaults.lambda_error_threshold)),
                 notification_email=value(node, "notificationEmail", None),
+                availability_zones=names(value(node, "availabilityZones", ())),
             )
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"invalid context value: {exc}") from None
@@ -59,6 +73,21 @@ class PipelineConfig:
         if self.notification_email is not None and not _EMAIL.fullmatch(self.notification_email):
             raise ConfigError(f"notificationEmail is not an email address: {self.notification_email!r}")
         self.log_retention()
+        self.check_availability_zones()
+
+    def check_availability_zones(self) -> None:
+        if not self.availability_zones:
+            return
+        wrong = [zone for zone in self.availability_zones if not _ZONE.fullmatch(zone)]
+        if wrong:
+            raise ConfigError(f"availabilityZones: not zones of {REGION}: {', '.join(wrong)}")
+        if len(set(self.availability_zones)) != len(self.availability_zones):
+            raise ConfigError(f"availabilityZones names a zone twice: {','.join(self.availability_zones)}")
+        if len(self.availability_zones) < MIN_AVAILABILITY_ZONES:
+            raise ConfigError(
+                f"availabilityZones needs at least {MIN_AVAILABILITY_ZONES} zones (Lambda's high availability), "
+                f"got {','.join(self.availability_zones)}"
+            )
 
     def log_retention(self) -> logs.RetentionDays:
         retention = _RETENTION.get(self.log_retention_days)

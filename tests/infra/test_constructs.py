@@ -8,15 +8,20 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aws_cdk import App, Stack
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk.assertions import Capture, Match, Template
 
+from stacks.log_groups import LogGroups
+from stacks.network import PipelineNetwork
 from stacks.roles import ServiceRole
 from stacks.storage import ACCESS_LOG_PREFIX, PipelineBucket
 from stacks.triggers import DELIVERY_MAX_AGE, DELIVERY_RETRIES, S3Trigger
@@ -204,3 +209,65 @@ def test_the_s3_trigger_starts_a_run_for_objects_created_under_incoming_only() -
             },
         },
     )
+
+
+def network_stack(**kwargs: Any) -> tuple[Stack, PipelineNetwork]:
+    """The pipeline's network in a bare stack, with a bucket and log groups of its own."""
+    stack = bare_stack()
+    log_groups = LogGroups(retention=logs.RetentionDays.ONE_WEEK, key=kms.Key(stack, "Key"))
+    bucket = s3.Bucket.from_bucket_name(stack, "Pipeline", BUCKET_NAME)
+    return stack, PipelineNetwork(stack, "Network", bucket=bucket, log_groups=log_groups, **kwargs)
+
+
+def test_the_network_puts_its_subnets_in_the_availability_zones_it_is_given() -> None:
+    # Given the network asked for two named zones (the availabilityZones context)
+    stack, _ = network_stack(availability_zones=("us-east-1b", "us-east-1d"))
+    # When the stack is synthesized
+    template = Template.from_stack(stack)
+    # Then its subnets are in exactly those zones, none picked by Fn::GetAZs
+    zones = [body["Properties"]["AvailabilityZone"] for body in template.find_resources("AWS::EC2::Subnet").values()]
+    assert sorted(zones) == ["us-east-1b", "us-east-1d"]
+
+
+def test_without_named_zones_the_network_takes_the_first_two_of_the_region() -> None:
+    stack, _ = network_stack()
+    template = Template.from_stack(stack)
+    zones = [body["Properties"]["AvailabilityZone"] for body in template.find_resources("AWS::EC2::Subnet").values()]
+    assert len(zones) == 2
+    assert all("Fn::GetAZs" in json.dumps(zone) for zone in zones)
+
+
+def test_the_interface_endpoints_admit_https_from_the_functions_only_not_the_whole_vpc() -> None:
+    # Given the pipeline's network
+    stack, network = network_stack()
+    # When the stack is synthesized
+    template = Template.from_stack(stack)
+    functions = stack.resolve(network.functions_security_group.security_group_id)
+    # Then the interface endpoints' security group has no address-range ingress at all
+    endpoints = {
+        name: body
+        for name, body in template.find_resources("AWS::EC2::VPCEndpoint").items()
+        if body["Properties"].get("VpcEndpointType") == "Interface"
+    }
+    assert len(endpoints) == 2
+    (group_ids,) = {json.dumps(body["Properties"]["SecurityGroupIds"]) for body in endpoints.values()}
+    (group,) = json.loads(group_ids)
+    group_name = group["Fn::GetAtt"][0]
+    inline = template.find_resources("AWS::EC2::SecurityGroup")[group_name]["Properties"]
+    assert "SecurityGroupIngress" not in inline
+    # And its one ingress rule is HTTPS from the functions' security group
+    ingress = [
+        body["Properties"]
+        for body in template.find_resources("AWS::EC2::SecurityGroupIngress").values()
+        if body["Properties"]["GroupId"] == group
+    ]
+    assert ingress == [
+        {
+            "IpProtocol": "tcp",
+            "FromPort": 443,
+            "ToPort": 443,
+            "GroupId": group,
+            "SourceSecurityGroupId": functions,
+            "Description": "HTTPS from the functions",
+        }
+    ]
