@@ -86,7 +86,7 @@ LAMBDA_ERROR = json.dumps(
         (LAMBDA_ERROR, "disk on fire"),
         # A rejection's cause is already its message; Step Functions' own causes are plain text.
         ("the file is empty", "the file is empty"),
-        ("{not json but mentions \"errorMessage\"", "{not json but mentions \"errorMessage\""),
+        ('{not json but mentions "errorMessage"', '{not json but mentions "errorMessage"'),
         (json.dumps({"errorType": "X", "errorMessage": None}), None),
         (None, None),
     ],
