@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -27,10 +28,30 @@ def value(node: Any, key: str, default: Any) -> Any:
     return default if found in (None, "") else found
 
 
+class CloudWatchRole(enum.StrEnum):
+    """Who sets API Gateway's account-level CloudWatch role, which stages need in order to log.
+
+    The setting is one per account and region, shared by every REST API there.
+    """
+
+    CREATE = "create"
+    """The stack sets it to a role of its own (replacing any role set before) and keeps that role."""
+    EXISTING = "existing"
+    """The account has one already (``aws apigateway get-account``); the stack leaves it alone."""
+
+
 def names(found: Any) -> tuple[str, ...]:
     """A list from context: comma-separated text (``-c name=a,b``) or a JSON list (``cdk.json``)."""
     items = found.split(",") if isinstance(found, str) else list(found)
     return tuple(str(item).strip() for item in items if str(item).strip())
+
+
+def cloud_watch_role(found: Any) -> CloudWatchRole:
+    try:
+        return CloudWatchRole(found)
+    except ValueError:
+        allowed = " or ".join(role.value for role in CloudWatchRole)
+        raise ConfigError(f"apiGatewayCloudWatchRole must be {allowed}, not {found!r}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +64,7 @@ class PipelineConfig:
     notification_email: str | None = None
     # Empty: the first two zones CloudFormation lists for the account (Fn::GetAZs).
     availability_zones: tuple[str, ...] = ()
+    api_gateway_cloud_watch_role: CloudWatchRole = CloudWatchRole.CREATE
 
     @classmethod
     def from_context(cls, node: Any) -> PipelineConfig:
@@ -57,6 +79,9 @@ class PipelineConfig:
                 lambda_error_threshold=int(value(node, "lambdaErrorThreshold", defaults.lambda_error_threshold)),
                 notification_email=value(node, "notificationEmail", None),
                 availability_zones=names(value(node, "availabilityZones", ())),
+                api_gateway_cloud_watch_role=cloud_watch_role(
+                    value(node, "apiGatewayCloudWatchRole", defaults.api_gateway_cloud_watch_role)
+                ),
             )
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"invalid context value: {exc}") from None

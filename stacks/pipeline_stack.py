@@ -125,6 +125,7 @@ class PipelineStack(Stack):
             bucket=bucket,
             log_groups=log_groups,
             throttling=ApiThrottling.from_context(self.node),
+            cloud_watch_role=config.api_gateway_cloud_watch_role,
         )
         alerts = PipelineAlerts(
             self,

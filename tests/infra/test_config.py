@@ -8,7 +8,7 @@ import pytest
 from aws_cdk import App, Environment
 from aws_cdk.assertions import Template
 
-from stacks.config import ConfigError, PipelineConfig
+from stacks.config import CloudWatchRole, ConfigError, PipelineConfig
 from stacks.pipeline_stack import PipelineStack
 from workflow.deployment import REGION
 from workflow.local.synth import synth_context
@@ -62,3 +62,11 @@ def test_the_stack_builds_its_network_in_the_zones_the_context_names() -> None:
     # Then every subnet is in one of those zones
     subnets = Template.from_stack(stack).find_resources("AWS::EC2::Subnet")
     assert sorted(body["Properties"]["AvailabilityZone"] for body in subnets.values()) == ["us-east-1c", "us-east-1d"]
+
+
+def test_the_api_gateway_account_role_is_created_unless_the_context_says_the_account_has_one() -> None:
+    assert PipelineConfig.from_context(Context({})).api_gateway_cloud_watch_role is CloudWatchRole.CREATE
+    existing = Context({"apiGatewayCloudWatchRole": "existing"})
+    assert PipelineConfig.from_context(existing).api_gateway_cloud_watch_role is CloudWatchRole.EXISTING
+    with pytest.raises(ConfigError, match="apiGatewayCloudWatchRole must be create or existing, not 'mine'"):
+        PipelineConfig.from_context(Context({"apiGatewayCloudWatchRole": "mine"}))

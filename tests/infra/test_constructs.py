@@ -20,6 +20,8 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk.assertions import Capture, Match, Template
 
+from stacks.api import PipelineApi
+from stacks.config import ApiThrottling, CloudWatchRole
 from stacks.log_groups import LogGroups
 from stacks.network import PipelineNetwork
 from stacks.roles import ServiceRole
@@ -294,3 +296,38 @@ def test_the_interface_endpoints_admit_https_from_the_functions_only_not_the_who
             "Description": "HTTPS from the functions",
         }
     ]
+
+
+@pytest.mark.parametrize("role", list(CloudWatchRole))
+def test_the_api_sets_the_accounts_cloudwatch_role_only_when_asked_and_logs_either_way(role: CloudWatchRole) -> None:
+    # Given the API in front of a state machine, told who sets the account's CloudWatch role
+    stack = bare_stack()
+    start = sfn.Pass(stack, "Start")
+    machine = sfn.StateMachine(stack, "Machine", definition_body=sfn.DefinitionBody.from_chainable(start))
+    log_groups = LogGroups(retention=logs.RetentionDays.ONE_WEEK, key=kms.Key(stack, "Key"))
+    bucket = s3.Bucket.from_bucket_name(stack, "Pipeline", BUCKET_NAME)
+    PipelineApi(
+        stack,
+        "Api",
+        state_machine=machine,
+        bucket=bucket,
+        log_groups=log_groups,
+        throttling=ApiThrottling(),
+        cloud_watch_role=role,
+    )
+    # When the stack is synthesized
+    template = Template.from_stack(stack)
+    # Then the account setting, and the role for it, exist only when the stack is to create them
+    accounts = template.find_resources("AWS::ApiGateway::Account")
+    assert len(accounts) == (1 if role is CloudWatchRole.CREATE else 0)
+    setting_roles = template.find_resources(
+        "AWS::IAM::Role", {"Properties": {"Description": Match.string_like_regexp("API Gateway account setting")}}
+    )
+    assert len(setting_roles) == len(accounts)
+    ((stage_name, stage),) = template.find_resources("AWS::ApiGateway::Stage").items()
+    # (the stage waits for the setting it needs)
+    assert set(accounts) <= set(stage["DependsOn"])
+    # And the stage writes access logs and error logs either way
+    assert "AccessLogSetting" in stage["Properties"], stage_name
+    (settings,) = stage["Properties"]["MethodSettings"]
+    assert settings["LoggingLevel"] == "ERROR"
