@@ -39,6 +39,8 @@ def text(value: Any) -> str:
         return f"${{{value['Ref']}}}"
     if "Fn::GetAtt" in value:
         return "${" + ".".join(value["Fn::GetAtt"]) + "}"
+    if "Fn::Select" in value:  # e.g. the stack's UUID in a log group's name
+        return "${" + json.dumps(value) + "}"
     raise AssertionError(f"unexpected intrinsic {value}")
 
 
