@@ -34,10 +34,16 @@ from stacks.api_templates import (
     start_response_template,
 )
 from stacks.compliance import acknowledge, skip_checkov
-from stacks.config import ApiThrottling
+from stacks.config import ApiThrottling, CloudWatchRole
 from stacks.log_groups import LogGroups
 from stacks.roles import ServiceRole
-from workflow.api_contract import EXECUTIONS_PATH, IDEMPOTENCY_HEADER, STAGE, START_REQUEST_SCHEMA
+from workflow.api_contract import (
+    EXECUTIONS_PATH,
+    IDEMPOTENCY_HEADER,
+    INVALID_BODY_MESSAGE,
+    STAGE,
+    START_REQUEST_SCHEMA,
+)
 
 JSON = "application/json"
 # What API Gateway's account-level role does for every REST API of the account and region
@@ -81,6 +87,7 @@ class PipelineApi(Construct):
         bucket: s3.IBucket,
         log_groups: LogGroups,
         throttling: ApiThrottling,
+        cloud_watch_role: CloudWatchRole = CloudWatchRole.CREATE,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -112,7 +119,7 @@ class PipelineApi(Construct):
             applies_to=[{"regex": "/^Resource::arn:<AWS::Partition>:states:.*:execution:<.*StateMachine.*>:\\*$/g"}],
         )
 
-        account = self._account_logging(stack)
+        account_setting = self._account_logging(stack) if cloud_watch_role is CloudWatchRole.CREATE else None
         access_logs = log_groups.create(self, "AccessLogs")
         self.rest_api = apigateway.RestApi(
             self,
@@ -120,7 +127,7 @@ class PipelineApi(Construct):
             rest_api_name=f"{stack.stack_name}-api",
             description="Starts and describes data pipeline runs (IAM-authenticated)",
             endpoint_types=[apigateway.EndpointType.REGIONAL],
-            # Set by this construct, with a role of its own (see _account_logging).
+            # The account setting is _account_logging's, or the account's own (apiGatewayCloudWatchRole).
             cloud_watch_role=False,
             policy=iam.PolicyDocument(
                 statements=[
@@ -158,7 +165,9 @@ class PipelineApi(Construct):
         execution_logs = log_groups.create(self, "ExecutionLogs")
         execution_logs_resource = cast(logs.CfnLogGroup, execution_logs.node.default_child)
         execution_logs_resource.log_group_name = f"API-Gateway-Execution-Logs_{self.rest_api.rest_api_id}/{STAGE}"
-        stage.node.add_dependency(account, execution_logs)
+        stage.node.add_dependency(execution_logs)
+        if account_setting is not None:
+            stage.node.add_dependency(account_setting)
         self._record_stage_exceptions(stage)
 
         gateway_responses = self._gateway_responses()
@@ -252,11 +261,19 @@ class PipelineApi(Construct):
     def _account_logging(self, stack: Stack) -> apigateway.CfnAccount:
         """API Gateway's account-level CloudWatch role, without which no stage may log.
 
-        Access logs need it as much as execution logs, so it is set here rather than assumed. The
-        setting is one per account and region and serves every REST API there, so the role may
-        write any log group of this account and region (what AWS's managed policy allows, minus
-        other accounts), in a customer-managed policy like every role of the stack. It is kept when
-        the stack is deleted, so the other APIs' logging does not lose its role.
+        Access logs need it as much as execution logs, so it is set here unless the deployment says
+        the account has one (``apiGatewayCloudWatchRole=existing``). The setting is one per account
+        and region and serves every REST API there, so the role may write any log group of this
+        account and region (what AWS's managed policy allows, minus other accounts), in a
+        customer-managed policy like every role of the stack. It is kept when the stack is deleted,
+        so the other APIs' logging does not lose its role.
+
+        Two things this cannot do. The setting can fail right after the role is created, while IAM
+        propagates it ("The role ARN does not have required permissions set to API Gateway"; the
+        dependency on the policy narrows that race, nothing closes it): deploy again. And applying
+        the setting makes API Gateway create ``/aws/apigateway/welcome``, unencrypted and kept
+        forever; creating that group here would fail the deployment wherever it exists already (any
+        account where the setting was ever applied), so it is left to the operator (README, Deploy).
         """
         role = ServiceRole(
             self,
@@ -290,10 +307,11 @@ class PipelineApi(Construct):
     def _gateway_responses(self) -> dict[str, str]:
         """API Gateway's own refusals, as JSON like the integration's answers; returns their templates."""
         responses = {
+            # Static: the validator's message quotes names and values, and would break the JSON.
             "BadRequestBody": (
                 apigateway.ResponseType.BAD_REQUEST_BODY,
                 "400",
-                '{"message": "$context.error.validationErrorString"}',
+                json.dumps({"message": INVALID_BODY_MESSAGE}),
             ),
             "AccessDenied": (
                 apigateway.ResponseType.ACCESS_DENIED,

@@ -6,12 +6,22 @@ template can be read and tested as the text it is.
 
 from __future__ import annotations
 
-from workflow.api_contract import IDEMPOTENCY_HEADER, IDEMPOTENCY_KEY_PATTERN
-from workflow.executions import API_NAME_PREFIX
+from workflow.api_contract import (
+    CALLER_LENGTH,
+    IDEMPOTENCY_HEADER,
+    IDEMPOTENCY_KEY_PATTERN,
+    LAMBDA_ERROR_MESSAGE,
+    caller_prefix,
+)
 
 NAME_PARAMETER = "name"
 # A name StartExecution refuses (it contains white space) with InvalidName, before starting anything.
 REFUSED_NAME = "invalid Idempotency-Key"
+# A name DescribeExecution refuses (InvalidArn, answered 404): what GET asks for another caller's run.
+NOT_THE_CALLERS = "not a run of this caller"
+NO_SUCH_RUN = "You have no execution of that name"
+# The caller in a string: Velocity identifiers may contain '-', so "$caller-..." would name "$caller-".
+CALLER = "${caller}"
 IDEMPOTENCY_KEY_RULE = f"{IDEMPOTENCY_HEADER} must be 1 to 64 characters of A-Z, a-z, 0-9, '_' and '-'"
 
 
@@ -37,8 +47,23 @@ def optional_string(field: str, variable: str) -> list[str]:
     ]
 
 
+def caller() -> list[str]:
+    """VTL setting ``$caller`` to ``workflow.api_contract.caller_of`` of the request's principal id.
+
+    Velocity evaluates no arithmetic inside a method's arguments: the start index gets its own #set.
+    """
+    return [
+        '#set($caller = "$!context.identity.caller")',
+        "#set($colon = $caller.indexOf(':'))",
+        "#if($colon >= 0)#set($caller = $caller.substring(0, $colon))#end",
+        "#set($caller = $caller.replaceAll('[^A-Za-z0-9]', ''))",
+        f"#set($callerStart = $caller.length() - {CALLER_LENGTH})",
+        "#if($callerStart > 0)#set($caller = $caller.substring($callerStart))#end",
+    ]
+
+
 def start_request_template(*, state_machine_arn: str, default_bucket: str) -> str:
-    """POST /executions -> StartExecution: name from the Idempotency-Key, input from the body.
+    """POST /executions -> StartExecution: name from the caller and the Idempotency-Key, input from the body.
 
     A request validator cannot check a header's format, and a request template cannot answer by
     itself (``$context.responseOverride`` applies to responses only), so an Idempotency-Key of the
@@ -50,11 +75,12 @@ def start_request_template(*, state_machine_arn: str, default_bucket: str) -> st
     return "\n".join(
         [
             "#set($body = $input.path('$'))",
+            *caller(),
             f"#set($idempotencyKey = \"$!input.params('{IDEMPOTENCY_HEADER}')\")",
             '#if($idempotencyKey == "")',
-            f'#set($name = "{API_NAME_PREFIX}$context.requestId")',
+            f'#set($name = "{caller_prefix(CALLER)}$context.requestId")',
             f"#elseif($idempotencyKey.matches('{IDEMPOTENCY_KEY_PATTERN}'))",
-            f'#set($name = "{API_NAME_PREFIX}$idempotencyKey")',
+            f'#set($name = "{caller_prefix(CALLER)}$idempotencyKey")',
             "#else",
             f"#set($name = '{REFUSED_NAME}')",
             "#end",
@@ -122,7 +148,8 @@ def start_error_template(*, execution_arn_prefix: str) -> str:
             "#if($arnStart > 0 && $arnEnd > $arnStart)",
             "#set($arn = $message.substring($arnStart, $arnEnd))",
             "#else",
-            f"#set($arn = \"{execution_arn_prefix}{API_NAME_PREFIX}$input.params('{IDEMPOTENCY_HEADER}')\")",
+            *caller(),
+            f"#set($arn = \"{execution_arn_prefix}{caller_prefix(CALLER)}$input.params('{IDEMPOTENCY_HEADER}')\")",
             "#end",
             "#set($nameStart = $arn.lastIndexOf(':') + 1)",
             "#set($name = $arn.substring($nameStart))",
@@ -145,13 +172,27 @@ def start_error_template(*, execution_arn_prefix: str) -> str:
 
 
 def describe_request_template(*, execution_arn_prefix: str) -> str:
-    """GET /executions/{name} -> DescribeExecution of that execution of the pipeline's state machine."""
-    name = json_text(f"$input.params().path.get('{NAME_PARAMETER}')")
-    return f'{{"executionArn": "{execution_arn_prefix}{name}"}}'
+    """GET /executions/{name} -> DescribeExecution of that execution of the pipeline's state machine,
+    if the caller started it through the API; another's run, or one an upload started, is asked for
+    under a name DescribeExecution refuses, and so answered like a run that does not exist."""
+    return "\n".join(
+        [
+            *caller(),
+            f"#set($name = $input.params().path.get('{NAME_PARAMETER}'))",
+            f'#if(!$name.startsWith("{caller_prefix(CALLER)}"))',
+            f"#set($name = '{NOT_THE_CALLERS}')",
+            "#end",
+            f'{{"executionArn": "{execution_arn_prefix}{json_text("$name")}"}}',
+        ]
+    )
 
 
 def describe_response_template() -> str:
-    """DescribeExecution's 200 -> 200 with the status; ``output`` is the parsed JSON, or null."""
+    """DescribeExecution's 200 -> 200 with the status; ``output`` is the parsed JSON, or null.
+
+    The cause of a failed Lambda step is the runtime's error document, stack trace included: only
+    its ``errorMessage`` is answered (``workflow.api_contract.public_cause`` says the same in Python).
+    """
 
     def field(name: str, *, raw: bool = False) -> str:
         """The field as JSON, or null when the execution has none (stopDate while running, ...)."""
@@ -161,6 +202,10 @@ def describe_response_template() -> str:
     return "\n".join(
         [
             "#set($execution = $input.path('$'))",
+            '#set($cause = "$!execution.cause")',
+            f"#if($cause.startsWith('{{') && $cause.contains('\"{LAMBDA_ERROR_MESSAGE}\"'))",
+            f'#set($cause = "$!util.parseJson($cause).{LAMBDA_ERROR_MESSAGE}")',
+            "#end",
             "{",
             ",\n".join(
                 [
@@ -168,7 +213,8 @@ def describe_response_template() -> str:
                         f"  \"{name}\": $input.json('$.{name}')"
                         for name in ("name", "executionArn", "status", "startDate")
                     ),
-                    *(field(name) for name in ("stopDate", "error", "cause")),
+                    *(field(name) for name in ("stopDate", "error")),
+                    f'  "cause": #if($cause == "")null#{{else}}"{json_text("$cause")}"#end',
                     # The output is a JSON document in a string: rendered raw, it is that document.
                     field("output", raw=True),
                 ]
@@ -179,16 +225,22 @@ def describe_response_template() -> str:
 
 
 def describe_error_template() -> str:
-    """DescribeExecution's 4XX -> 404 (no such execution), 429 (throttled) or 400."""
+    """DescribeExecution's 4XX -> 404 (no such execution of the caller's), 429 (throttled) or 400.
+
+    The 404 says the same whether the run does not exist or is not the caller's.
+    """
     return "\n".join(
         [
             *_error_fields(),
             "#if($type.contains('ExecutionDoesNotExist') || $type.contains('InvalidArn'))",
             "#set($context.responseOverride.status = 404)",
+            f'{{"message": "{NO_SUCH_RUN}"}}',
             "#elseif($type.contains('Throttling'))",
             "#set($context.responseOverride.status = 429)",
-            "#end",
             f'{{"message": "{json_text("$message")}"}}',
+            "#else",
+            f'{{"message": "{json_text("$message")}"}}',
+            "#end",
         ]
     )
 

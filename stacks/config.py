@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import enum
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from aws_cdk import aws_logs as logs
+
+from workflow.deployment import REGION
 
 
 class ConfigError(ValueError):
@@ -14,12 +17,41 @@ class ConfigError(ValueError):
 
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+# An availability zone's name in the stack's region: us-east-1a ... (not a Local or Wavelength Zone).
+_ZONE = re.compile(rf"{re.escape(REGION)}[a-z]")
+MIN_AVAILABILITY_ZONES = 2
 
 
 def value(node: Any, key: str, default: Any) -> Any:
     """The context value of ``key``, or ``default`` when it is absent or empty."""
     found = node.try_get_context(key)
     return default if found in (None, "") else found
+
+
+class CloudWatchRole(enum.StrEnum):
+    """Who sets API Gateway's account-level CloudWatch role, which stages need in order to log.
+
+    The setting is one per account and region, shared by every REST API there.
+    """
+
+    CREATE = "create"
+    """The stack sets it to a role of its own (replacing any role set before) and keeps that role."""
+    EXISTING = "existing"
+    """The account has one already (``aws apigateway get-account``); the stack leaves it alone."""
+
+
+def names(found: Any) -> tuple[str, ...]:
+    """A list from context: comma-separated text (``-c name=a,b``) or a JSON list (``cdk.json``)."""
+    items = found.split(",") if isinstance(found, str) else list(found)
+    return tuple(str(item).strip() for item in items if str(item).strip())
+
+
+def cloud_watch_role(found: Any) -> CloudWatchRole:
+    try:
+        return CloudWatchRole(found)
+    except ValueError:
+        allowed = " or ".join(role.value for role in CloudWatchRole)
+        raise ConfigError(f"apiGatewayCloudWatchRole must be {allowed}, not {found!r}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +62,9 @@ class PipelineConfig:
     log_retention_days: int = 30
     lambda_error_threshold: int = 5
     notification_email: str | None = None
+    # Empty: the first two zones CloudFormation lists for the account (Fn::GetAZs).
+    availability_zones: tuple[str, ...] = ()
+    api_gateway_cloud_watch_role: CloudWatchRole = CloudWatchRole.CREATE
 
     @classmethod
     def from_context(cls, node: Any) -> PipelineConfig:
@@ -43,6 +78,10 @@ class PipelineConfig:
                 log_retention_days=int(value(node, "logRetentionDays", defaults.log_retention_days)),
                 lambda_error_threshold=int(value(node, "lambdaErrorThreshold", defaults.lambda_error_threshold)),
                 notification_email=value(node, "notificationEmail", None),
+                availability_zones=names(value(node, "availabilityZones", ())),
+                api_gateway_cloud_watch_role=cloud_watch_role(
+                    value(node, "apiGatewayCloudWatchRole", defaults.api_gateway_cloud_watch_role)
+                ),
             )
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"invalid context value: {exc}") from None
@@ -59,6 +98,21 @@ class PipelineConfig:
         if self.notification_email is not None and not _EMAIL.fullmatch(self.notification_email):
             raise ConfigError(f"notificationEmail is not an email address: {self.notification_email!r}")
         self.log_retention()
+        self.check_availability_zones()
+
+    def check_availability_zones(self) -> None:
+        if not self.availability_zones:
+            return
+        wrong = [zone for zone in self.availability_zones if not _ZONE.fullmatch(zone)]
+        if wrong:
+            raise ConfigError(f"availabilityZones: not zones of {REGION}: {', '.join(wrong)}")
+        if len(set(self.availability_zones)) != len(self.availability_zones):
+            raise ConfigError(f"availabilityZones names a zone twice: {','.join(self.availability_zones)}")
+        if len(self.availability_zones) < MIN_AVAILABILITY_ZONES:
+            raise ConfigError(
+                f"availabilityZones needs at least {MIN_AVAILABILITY_ZONES} zones (Lambda's high availability), "
+                f"got {','.join(self.availability_zones)}"
+            )
 
     def log_retention(self) -> logs.RetentionDays:
         retention = _RETENTION.get(self.log_retention_days)

@@ -17,14 +17,13 @@ from constructs import Construct
 ENCRYPT_ACTIONS = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
 
 
-def _key(scope: Construct, construct_id: str, description: str) -> kms.Key:
+def _key(scope: Construct, construct_id: str, description: str, *, removal_policy: RemovalPolicy) -> kms.Key:
     return kms.Key(
         scope,
         construct_id,
         description=description,
         enable_key_rotation=True,
-        # Only encrypted logs and in-flight messages depend on these keys; data at rest in S3 does not.
-        removal_policy=RemovalPolicy.DESTROY,
+        removal_policy=removal_policy,
         pending_window=Duration.days(7),
     )
 
@@ -34,7 +33,11 @@ class PipelineKeys(Construct):
         super().__init__(scope, construct_id, **kwargs)
         stack = Stack.of(self)
         logs_of_this_account = f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:*"
-        self.logs = _key(self, "Logs", "Encrypts the pipeline's CloudWatch log groups")
+        # Kept with the log groups it encrypts, which outlive the stack (stacks/log_groups.py): deleted,
+        # it would make them unreadable. Delete it with them once they are no longer needed.
+        self.logs = _key(
+            self, "Logs", "Encrypts the pipeline's CloudWatch log groups", removal_policy=RemovalPolicy.RETAIN
+        )
         self.logs.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="CloudWatchLogsOfThisAccount",
@@ -44,7 +47,13 @@ class PipelineKeys(Construct):
                 conditions={"ArnLike": {"kms:EncryptionContext:aws:logs:arn": logs_of_this_account}},
             )
         )
-        self.messages = _key(self, "Messages", "Encrypts the pipeline's SNS topics and dead-letter queue")
+        # Only messages in flight depend on this one, and the topics and queue go with the stack.
+        self.messages = _key(
+            self,
+            "Messages",
+            "Encrypts the pipeline's SNS topics and dead-letter queue",
+            removal_policy=RemovalPolicy.DESTROY,
+        )
         for service in ("events.amazonaws.com", "cloudwatch.amazonaws.com"):
             self.messages.add_to_resource_policy(
                 iam.PolicyStatement(

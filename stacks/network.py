@@ -3,10 +3,18 @@
 AWS services are reached through VPC endpoints only:
 - S3 through a **gateway** endpoint (free), whose policy admits only the pipeline bucket;
 - SNS through an interface endpoint: the Notify function publishes the success notification;
-- X-Ray through an interface endpoint: with active tracing, the X-Ray daemon Lambda runs beside
-  each function sends the function's segment from inside the VPC.
+- X-Ray through an interface endpoint: with active tracing, Lambda runs an X-Ray daemon beside each
+  function, which sends the function's segment. AWS does not document whether that daemon's traffic
+  leaves through the function's VPC; a user reports traces arriving without an endpoint
+  (aws/aws-xray-daemon#26), which is not enough to drop it unseen, so it stays until a deployed stack
+  shows the traces without it (deploy review, finding 19).
 Each interface endpoint costs about 0.01 USD per hour per AZ; nothing else is added, because no
-function calls any other AWS API (logs and EMF metrics leave through the Lambda service).
+function calls any other AWS API (logs and EMF metrics leave through the Lambda service). Both
+admit HTTPS from the functions' security group only, not from the whole VPC.
+
+The two availability zones are the first two CloudFormation lists for the account (``Fn::GetAZs``),
+unless the ``availabilityZones`` context names them: AZ names map to different zones in each account,
+and Lambda or an endpoint service may not support the zone a name maps to there.
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ class PipelineNetwork(Construct):
         *,
         bucket: s3.IBucket,
         log_groups: LogGroups,
+        availability_zones: tuple[str, ...] = (),
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -50,7 +59,12 @@ class PipelineNetwork(Construct):
             self,
             "Vpc",
             ip_addresses=ec2.IpAddresses.cidr(CIDR),
-            max_azs=AVAILABILITY_ZONES,
+            # Named zones, or the first AVAILABILITY_ZONES of the region (CDK takes one or the other).
+            **(
+                {"availability_zones": list(availability_zones)}
+                if availability_zones
+                else {"max_azs": AVAILABILITY_ZONES}
+            ),
             nat_gateways=0,
             subnet_configuration=[
                 ec2.SubnetConfiguration(name="isolated", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=24)
@@ -86,18 +100,6 @@ class PipelineNetwork(Construct):
             allow_all_outbound=False,
         )
         endpoints_security_group.add_ingress_rule(self.functions_security_group, HTTPS, "HTTPS from the functions")
-        acknowledge(
-            endpoints_security_group,
-            "AwsSolutions-EC23",
-            "The only ingress is HTTPS from the functions' security group (a reference cdk-nag cannot resolve).",
-        )
-        for rule in ("NIST.800.53.R5-EC2RestrictedCommonPorts", "NIST.800.53.R5-EC2RestrictedSSH"):
-            acknowledge(
-                endpoints_security_group,
-                rule,
-                "The only ingress is HTTPS (443) from the functions' security group (a reference cdk-nag cannot "
-                "resolve); no SSH or other common port is open.",
-            )
         # HTTPS to any address: the subnets' only routes are the VPC itself and the S3 gateway
         # endpoint, so this reaches the interface endpoints and S3 and nothing else.
         self.functions_security_group.add_egress_rule(ec2.Peer.any_ipv4(), HTTPS, "HTTPS to VPC endpoints and S3")
@@ -130,4 +132,6 @@ class PipelineNetwork(Construct):
                 subnets=self.subnets,
                 security_groups=[endpoints_security_group],
                 private_dns_enabled=True,
+                # CDK's default (open) would also admit HTTPS from the whole VPC's CIDR.
+                open=False,
             )

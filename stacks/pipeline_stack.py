@@ -76,7 +76,9 @@ class PipelineStack(Stack):
         storage = PipelineBucket(self, "Storage", log_retention_days=config.log_retention_days)
         bucket = storage.bucket
         topics = NotificationTopics(self, "Notifications", key=keys.messages, email=config.notification_email)
-        network = PipelineNetwork(self, "Network", bucket=bucket, log_groups=log_groups)
+        network = PipelineNetwork(
+            self, "Network", bucket=bucket, log_groups=log_groups, availability_zones=config.availability_zones
+        )
         tasks = TaskFunctions(
             self,
             "Tasks",
@@ -123,6 +125,7 @@ class PipelineStack(Stack):
             bucket=bucket,
             log_groups=log_groups,
             throttling=ApiThrottling.from_context(self.node),
+            cloud_watch_role=config.api_gateway_cloud_watch_role,
         )
         alerts = PipelineAlerts(
             self,

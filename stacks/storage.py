@@ -10,8 +10,13 @@ from constructs import Construct
 
 from stacks.compliance import acknowledge, skip_checkov
 from tasks.common.layout import STAGING_PREFIX
+from workflow.executions import REDRIVE_WINDOW
 
 ACCESS_LOG_PREFIX = "pipeline-bucket/"
+# A failed run is redriven from the step that failed, which reads what earlier steps staged, up to
+# REDRIVE_WINDOW (14 days) after the run stopped. S3 expires an object at the first midnight UTC
+# after its days have passed, so staged output lives at least a day longer than the window.
+STAGING_DAYS = REDRIVE_WINDOW.days + 1
 
 
 def _private_bucket_settings() -> dict[str, Any]:
@@ -67,7 +72,19 @@ class PipelineBucket(Construct):
                 s3.LifecycleRule(
                     id="expire-abandoned-staging",
                     prefix=STAGING_PREFIX,
-                    expiration=Duration.days(2),
+                    expiration=Duration.days(STAGING_DAYS),
+                    # Overlapping rules: the shorter expiration wins, so staged bytes do not also stay
+                    # 30 days as noncurrent versions (https://docs.aws.amazon.com/AmazonS3/latest/
+                    # userguide/lifecycle-conflicts.html).
+                    noncurrent_version_expiration=Duration.days(1),
+                ),
+                # Expiring a current version on a versioned bucket leaves a delete marker; once its
+                # noncurrent version is gone too, this removes the marker. S3 takes it in a rule of its
+                # own: ExpiredObjectDeleteMarker cannot go with an expiration in days.
+                s3.LifecycleRule(
+                    id="remove-staging-delete-markers",
+                    prefix=STAGING_PREFIX,
+                    expired_object_delete_marker=True,
                 ),
             ],
         )

@@ -7,6 +7,7 @@ API validates with, so both refuse the same bodies.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -18,8 +19,10 @@ from workflow.executions import API_NAME_PREFIX
 STAGE = "prod"
 EXECUTIONS_PATH = "executions"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
-# Execution names are at most 80 characters of [A-Za-z0-9_-]; the prefix takes 4 of them.
+# Execution names are at most 80 characters of [A-Za-z0-9_-]: "api-", the caller (at most 11), "-" and
+# the key (at most 64).
 IDEMPOTENCY_KEY_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+CALLER_LENGTH = 11
 MAX_KEY_BYTES = 1024
 
 START_REQUEST_SCHEMA: dict[str, Any] = {
@@ -57,11 +60,58 @@ FIELD_RULES = {
 }
 
 
-def execution_name(idempotency_key: str | None, request_id: str) -> str:
-    """The execution name of an API request: from the Idempotency-Key when given, so a retried
-    request maps to the same execution, else from the request id."""
-    return API_NAME_PREFIX + (idempotency_key if idempotency_key is not None else request_id)
+# What the deployed API answers for a body its validator refuses. The validator's own message quotes
+# property names, and a gateway response cannot escape it into JSON (it substitutes variables, no VTL):
+# https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-swagger-extensions-gateway-responses.responseTemplates.html
+INVALID_BODY_MESSAGE = (
+    "Invalid request body: send a JSON object with "
+    + "; ".join(f"{field}{' (required)' if field == 'key' else ''}: {rule}" for field, rule in FIELD_RULES.items())
+    + "; and no other field"
+)
+
+
+def caller_of(principal: str) -> str:
+    """The caller's part of its executions' names: the last 11 letters and digits of its principal id.
+
+    The deployed API reads the principal id of a SigV4-signed request as ``$context.identity.caller``:
+    ``AIDA...`` (an IAM user's unique id) or ``AROA...:<session name>`` (a role's unique id and the
+    session). The session is dropped, so every session of a role is one caller and a retry with fresh
+    credentials finds its run. Unique ids are assigned by IAM, not chosen, so another principal cannot
+    take a caller's namespace; 11 characters of them are 55 random bits. ``pipeline serve`` knows one
+    identity, its access key, and namespaces by that.
+    """
+    return re.sub(r"[^A-Za-z0-9]", "", principal.split(":", 1)[0])[-CALLER_LENGTH:]
+
+
+def execution_name(caller: str, idempotency_key: str | None, request_id: str) -> str:
+    """The execution name of an API request: in the caller's namespace, from the Idempotency-Key when
+    given, so a retried request maps to the same execution, else from the request id. Two callers
+    sending the same key start two runs, and neither can claim the other's name."""
+    return f"{caller_prefix(caller)}{idempotency_key if idempotency_key is not None else request_id}"
+
+
+def caller_prefix(caller: str) -> str:
+    """How the names of a caller's executions begin: ``GET`` answers only for these."""
+    return f"{API_NAME_PREFIX}{caller}-"
 
 
 def valid_idempotency_key(value: str) -> bool:
     return re.fullmatch(IDEMPOTENCY_KEY_PATTERN, value) is not None
+
+
+# The field of a Lambda error document (``{"errorType", "errorMessage", "stackTrace", ...}``) that a
+# caller may read; the stack trace names modules and lines and can quote the failing record.
+LAMBDA_ERROR_MESSAGE = "errorMessage"
+
+
+def public_cause(cause: str | None) -> str | None:
+    """What ``GET /executions/{name}`` answers of a failure's cause: a Lambda error's message, never
+    its stack trace; any other cause (a rejection's message, a Step Functions error) as it is."""
+    if cause is None or not cause.startswith("{") or f'"{LAMBDA_ERROR_MESSAGE}"' not in cause:
+        return cause
+    try:
+        document = json.loads(cause)
+    except ValueError:
+        return cause
+    message = document.get(LAMBDA_ERROR_MESSAGE) if isinstance(document, dict) else None
+    return message if isinstance(message, str) and message else None

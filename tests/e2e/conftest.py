@@ -24,6 +24,8 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
+from workflow.api_contract import caller_of, execution_name
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 SAMPLE = PROJECT_ROOT / "samples" / "orders.csv"
@@ -130,6 +132,11 @@ def signed(
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read())
+
+
+def api_name(served: Served, idempotency_key: str) -> str:
+    """The execution name the API gives a request of the served identity with this Idempotency-Key."""
+    return execution_name(caller_of(served.env["AWS_ACCESS_KEY_ID"]), idempotency_key, request_id="")
 
 
 def finished(served: Served, name: str) -> str | None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import BIN, SAMPLE, Served, finished, signed, wait_until
+from tests.e2e.conftest import BIN, SAMPLE, Served, api_name, finished, signed, wait_until
 from workflow.local.api import MAX_BODY_BYTES
 
 
@@ -113,7 +113,8 @@ def test_submitting_an_empty_file_is_a_rejected_run_not_a_crash(served: Served, 
 
     # Then the run starts (the API cannot see the content) and ends rejected as EmptyObject
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().endswith(":api-bad-empty")
-    assert wait_until(lambda: finished(served, "api-bad-empty"), "the empty run") == "FAILED"
-    status, described = signed(served, "GET", "executions/api-bad-empty")
+    name = api_name(served, "bad-empty")
+    assert result.stdout.strip().endswith(":" + name)
+    assert wait_until(lambda: finished(served, name), "the empty run") == "FAILED"
+    status, described = signed(served, "GET", "executions/" + name)
     assert (status, described["error"]) == (200, "EmptyObject")

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import BIN, SAMPLE, Served, finished, signed, wait_until
+from tests.e2e.conftest import BIN, SAMPLE, Served, api_name, finished, signed, wait_until
 from tests.scenarios import CSV_TO_JSONL_STATES
 
 
@@ -47,10 +47,11 @@ def test_signed_post_starts_a_run_and_get_describes_it(served: Served) -> None:
         {"Idempotency-Key": "e2e-post-1"},
     )
     assert status == 202, body
-    assert body["name"] == "api-e2e-post-1"
-    assert body["executionArn"].endswith(":api-e2e-post-1")
-    assert wait_until(lambda: finished(served, "api-e2e-post-1"), "the API run") == "SUCCEEDED"
-    status, described = signed(served, "GET", "executions/api-e2e-post-1")
+    name = api_name(served, "e2e-post-1")
+    assert body["name"] == name
+    assert body["executionArn"].endswith(":" + name)
+    assert wait_until(lambda: finished(served, name), "the API run") == "SUCCEEDED"
+    status, described = signed(served, "GET", "executions/" + name)
     assert (status, described["status"]) == (200, "SUCCEEDED")
     assert described["output"]["source"]["processingType"] == "batch"
 
@@ -62,7 +63,8 @@ def test_the_same_idempotency_key_twice_starts_one_execution(served: Served) -> 
     assert first[0] == 202
     assert second[0] in (202, 409)
     assert second[1]["executionArn"] == first[1]["executionArn"]
-    assert [name for name in served.executions() if name == "api-e2e-twice"] == ["api-e2e-twice"]
+    name = api_name(served, "e2e-twice")
+    assert [started for started in served.executions() if started == name] == [name]
 
 
 @pytest.mark.parametrize(
@@ -104,10 +106,9 @@ def test_an_object_outside_incoming_starts_nothing(served: Served) -> None:
 def test_pipeline_submit_finds_the_stack_by_name_and_starts_a_run(served: Served) -> None:
     result = served.run_cli(str(BIN / "pipeline"), "submit", str(SAMPLE), "--idempotency-key", "e2e-submit")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().endswith(
-        ":execution:" + served.state_machine_arn.rsplit(":", 1)[1] + ":api-e2e-submit"
-    )
-    assert wait_until(lambda: finished(served, "api-e2e-submit"), "the submitted run") == "SUCCEEDED"
+    name = api_name(served, "e2e-submit")
+    assert result.stdout.strip().endswith(":execution:" + served.state_machine_arn.rsplit(":", 1)[1] + ":" + name)
+    assert wait_until(lambda: finished(served, name), "the submitted run") == "SUCCEEDED"
     again = served.run_cli(str(BIN / "pipeline"), "submit", str(SAMPLE), "--idempotency-key", "e2e-submit")
     # The retry names the same run; it has ended, so it is a 409 and the command says so (exit 1)
     assert again.returncode == 1
@@ -149,9 +150,10 @@ def test_submit_pins_the_uploaded_version(served: Served, tmp_path: Path) -> Non
 
     # Then each run processed the bytes it uploaded, not the latest version of the key
     records = {}
-    for name in ("api-pin-1", "api-pin-2"):
+    for key in ("pin-1", "pin-2"):
+        name = api_name(served, key)
         assert wait_until(lambda name=name: finished(served, name), name) == "SUCCEEDED"
         status, described = signed(served, "GET", f"executions/{name}")
         assert status == 200
-        records[name] = described["output"]["output"]["records"]
-    assert records == {"api-pin-1": 2, "api-pin-2": 5}
+        records[key] = described["output"]["output"]["records"]
+    assert records == {"pin-1": 2, "pin-2": 5}

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from stacks.api_templates import NO_SUCH_RUN, NOT_THE_CALLERS, caller
 from stacks.config import ApiThrottling, ConfigError
 from tests.infra.queries import as_list, of_type, only, output_ref, statements_of_role
 from workflow.api_contract import (
+    CALLER_LENGTH,
     EXECUTIONS_PATH,
     IDEMPOTENCY_HEADER,
     IDEMPOTENCY_KEY_PATTERN,
+    INVALID_BODY_MESSAGE,
+    LAMBDA_ERROR_MESSAGE,
     START_REQUEST_SCHEMA,
 )
 from workflow.deployment import OUTPUT_API_ID, OUTPUT_API_URL, OUTPUT_STATE_MACHINE
@@ -34,6 +39,8 @@ def text(value: Any) -> str:
         return f"${{{value['Ref']}}}"
     if "Fn::GetAtt" in value:
         return "${" + ".".join(value["Fn::GetAtt"]) + "}"
+    if "Fn::Select" in value:  # e.g. the stack's UUID in a log group's name
+        return "${" + json.dumps(value) + "}"
     raise AssertionError(f"unexpected intrinsic {value}")
 
 
@@ -116,12 +123,19 @@ def test_post_starts_an_execution_of_the_pipeline_state_machine(template: dict[s
     assert '\\"trigger\\": \\"api\\"' in request
 
 
-def test_the_execution_is_named_from_the_idempotency_key_else_from_the_request_id(template: dict[str, Any]) -> None:
+def test_the_execution_is_named_in_the_callers_namespace_from_the_idempotency_key_else_the_request_id(
+    template: dict[str, Any],
+) -> None:
     request = text(start(template)["Integration"]["RequestTemplates"][JSON])
+    # The caller is its principal id (the session of a role dropped), as workflow.api_contract.caller_of
+    assert "\n".join(caller()) in request
+    assert '#set($caller = "$!context.identity.caller")' in request
+    assert f"#set($callerStart = $caller.length() - {CALLER_LENGTH})" in request
     assert f"#set($idempotencyKey = \"$!input.params('{IDEMPOTENCY_HEADER}')\")" in request
     assert f".matches('{IDEMPOTENCY_KEY_PATTERN}')" in request
-    assert f'#set($name = "{API_NAME_PREFIX}$idempotencyKey")' in request
-    assert f'#set($name = "{API_NAME_PREFIX}$context.requestId")' in request
+    # Velocity names may hold '-': the caller is written ${caller} so that the '-' after it stays text
+    assert f'#set($name = "{API_NAME_PREFIX}${{caller}}-$idempotencyKey")' in request
+    assert f'#set($name = "{API_NAME_PREFIX}${{caller}}-$context.requestId")' in request
     # A key of the wrong form gets a name StartExecution refuses (white space) before starting anything.
     (refused,) = [line for line in request.splitlines() if line.startswith("#set($name = '")]
     assert " " in refused
@@ -159,7 +173,7 @@ def test_get_describes_an_execution_of_the_pipeline_state_machine(template: dict
     request = text(integration["RequestTemplates"][JSON])
     assert (
         f'"executionArn": "arn:${{AWS::Partition}}:states:us-east-1:${{AWS::AccountId}}:execution:${{{machine}.Name}}:'
-        "$util.escapeJavaScript($input.params().path.get('name'))"
+        "$util.escapeJavaScript($name)"
     ) in request
     responses = integration_responses(method)
     assert responses[None]["StatusCode"] == "200"
@@ -169,6 +183,33 @@ def test_get_describes_an_execution_of_the_pipeline_state_machine(template: dict
     assert errors.index("$context.responseOverride.status = 404") > errors.index("ExecutionDoesNotExist")
     assert responses[r"5\d{2}"]["StatusCode"] == "502"
     assert {response["StatusCode"] for response in method["MethodResponses"]} >= {"200", "404", "502"}
+
+
+def test_get_describes_only_the_callers_own_api_runs(template: dict[str, Any]) -> None:
+    # Given the GET method's request template
+    request = text(describe(template)["Integration"]["RequestTemplates"][JSON])
+    # Then a name outside the caller's namespace (another caller's run, an upload's run) is replaced by
+    # one DescribeExecution refuses, before the call
+    assert "\n".join(caller()) in request
+    guard = f'#if(!$name.startsWith("{API_NAME_PREFIX}${{caller}}-"))'
+    refused = f"#set($name = '{NOT_THE_CALLERS}')"
+    assert request.index(guard) < request.index(refused) < request.index('"executionArn"')
+    assert " " in NOT_THE_CALLERS
+    # And the 404 says the same for a run that is not the caller's as for one that does not exist
+    errors = text(integration_responses(describe(template))[r"4\d{2}"]["ResponseTemplates"][JSON])
+    not_found = errors[errors.index("#if") : errors.index("#elseif")]
+    assert "InvalidArn" in not_found
+    assert f'{{"message": "{NO_SUCH_RUN}"}}' in not_found
+    assert "$message" not in not_found
+
+
+def test_get_answers_a_lambda_failures_message_never_its_stack_trace(template: dict[str, Any]) -> None:
+    response = text(integration_responses(describe(template))[None]["ResponseTemplates"][JSON])
+    # The cause is answered from $cause, which holds only the errorMessage of a Lambda error document
+    assert "$input.json('$.cause')" not in response
+    assert '#set($cause = "$!execution.cause")' in response
+    assert f'#set($cause = "$!util.parseJson($cause).{LAMBDA_ERROR_MESSAGE}")' in response
+    assert '"cause": #if($cause == "")null#{else}"$util.escapeJavaScript($cause)' in response
 
 
 def test_the_integration_role_may_only_start_and_describe_runs_of_this_state_machine(
@@ -237,14 +278,43 @@ def test_every_method_is_throttled_and_traced(template: dict[str, Any]) -> None:
     assert settings["ThrottlingBurstLimit"] == context["apiThrottleBurstLimit"]
 
 
-def test_gateway_responses_answer_json(template: dict[str, Any]) -> None:
+# Gateway-response templates only substitute variables. ``...String`` variables are documented as the
+# quoted value (a JSON string); the others are raw text, which may hold quotes (the validator's message
+# quotes property names).
+CONTEXT_VARIABLE = re.compile(r"\$context\.[A-Za-z.]+")
+NASTY_TEXT = 'object has missing required properties (["key"]) \\ "quoted"'
+
+
+def substituted(template: str) -> str:
+    """The template as API Gateway could render it, every variable holding text with quotes."""
+    return CONTEXT_VARIABLE.sub(
+        lambda found: json.dumps(NASTY_TEXT) if found.group().endswith("String") else NASTY_TEXT, template
+    )
+
+
+def is_json(rendered: str) -> bool:
+    try:
+        json.loads(rendered)
+    except ValueError:
+        return False
+    return True
+
+
+def test_gateway_responses_answer_json_whatever_the_error_says(template: dict[str, Any]) -> None:
     responses = {
         body["Properties"]["ResponseType"]: body["Properties"]
         for body in of_type(template, "AWS::ApiGateway::GatewayResponse").values()
     }
+    # Every body is valid JSON even when the error's text holds quotes and backslashes
+    for kind, response in responses.items():
+        rendered = substituted(response["ResponseTemplates"][JSON])
+        assert is_json(rendered), (kind, rendered)
+    # A refused body gets a fixed message that says what a body must be
     bad_body = responses["BAD_REQUEST_BODY"]
     assert bad_body["StatusCode"] == "400"
-    assert bad_body["ResponseTemplates"][JSON] == '{"message": "$context.error.validationErrorString"}'
+    assert json.loads(bad_body["ResponseTemplates"][JSON]) == {"message": INVALID_BODY_MESSAGE}
+    for field in START_REQUEST_SCHEMA["properties"]:
+        assert field in INVALID_BODY_MESSAGE, field
     for kind in ("ACCESS_DENIED", "MISSING_AUTHENTICATION_TOKEN"):
         assert responses[kind]["StatusCode"] == "403", kind
         assert responses[kind]["ResponseTemplates"][JSON].startswith('{"message": $context.error.messageString'), kind

@@ -178,6 +178,30 @@ def test_every_function_and_the_state_machine_log_to_an_explicit_retained_encryp
     assert machine["TracingConfiguration"] == {"Enabled": True}
 
 
+def test_the_state_machine_logs_under_aws_vendedlogs_to_a_group_of_this_stack_instance(
+    template: dict[str, Any],
+) -> None:
+    # Given the log group the state machine delivers to
+    machine = template["Resources"][output_ref(template, OUTPUT_STATE_MACHINE)]["Properties"]
+    (destination,) = machine["LoggingConfiguration"]["Destinations"]
+    group_name, _ = destination["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"]
+    name = template["Resources"][group_name]["Properties"]["LogGroupName"]
+    # Then its name keeps it out of the account's 5,120-character CloudWatch Logs resource policy
+    separator, parts = name["Fn::Join"]
+    assert separator == ""
+    assert parts[0].startswith("/aws/vendedlogs/states/")
+    # And ends with this stack's id (its UUID), so a redeployment never meets a group an earlier stack kept
+    assert parts[-1] == {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]}
+
+
+def test_every_kept_log_group_is_encrypted_by_a_key_that_is_kept_too(template: dict[str, Any]) -> None:
+    keys = of_type(template, "AWS::KMS::Key")
+    for name, body in of_type(template, "AWS::Logs::LogGroup").items():
+        assert body["DeletionPolicy"] == "Retain", name
+        key_name, _ = body["Properties"]["KmsKeyId"]["Fn::GetAtt"]
+        assert (keys[key_name]["DeletionPolicy"], keys[key_name]["UpdateReplacePolicy"]) == ("Retain", "Retain"), name
+
+
 def test_topics_are_encrypted_and_tls_only(template: dict[str, Any]) -> None:
     topics = of_type(template, "AWS::SNS::Topic")
     assert set(topics) == {output_ref(template, OUTPUT_TOPIC), output_ref(template, OUTPUT_ALARM_TOPIC)}
@@ -212,8 +236,13 @@ def test_failures_outside_the_workflow_are_announced_on_the_runs_topic(template:
         (target,) = rule["Targets"]
         assert target["Arn"] == {"Ref": output_ref(template, OUTPUT_TOPIC)}
         assert "DeadLetterConfig" in target
-        for field in ("executionArn", "error", "cause", "console"):
-            assert f'"{field}":' in target["InputTransformer"]["InputTemplate"], field
+        message = target["InputTransformer"]["InputTemplate"]
+        for field in ("executionArn", "error", "console"):
+            assert f'"{field}":' in message, field
+        # Never the cause (a Lambda error's stack trace) or the execution input: e-mail is clear text
+        for field in ("cause", "input"):
+            assert f'"{field}":' not in message, field
+        assert not {"$.detail.cause", "$.detail.input"} & set(target["InputTransformer"]["InputPathsMap"].values())
     assert statuses == {"FAILED", "TIMED_OUT", "ABORTED"}
 
 

@@ -16,13 +16,61 @@ from tests.infra.queries import as_list, of_type, output_ref, statements_of_role
 from workflow.definition import TASK_FUNCTIONS, TOPIC_PLACEHOLDER, definition_text, placeholders
 from workflow.deployment import OUTPUT_BUCKET, OUTPUT_STATE_MACHINE, OUTPUT_TOPIC
 
+# Lambda's transient service errors (AWS's list: https://docs.aws.amazon.com/step-functions/latest/dg/
+# bp-lambda-serviceexception.html), SnapStart's restore errors, and the steps' own TransientError.
 TRANSIENT_ERRORS = {
+    "Lambda.ClientExecutionTimeoutException",
     "Lambda.ServiceException",
     "Lambda.AWSLambdaException",
     "Lambda.SdkClientException",
-    "Lambda.TooManyRequestsException",
+    "Lambda.SnapStartException",
+    "Lambda.SnapStartTimeoutException",
     "TransientError",
 }
+# Lambda cannot run the function yet: out of concurrency, or the version (SnapStart) or its VPC
+# connection is being made ready; each of these Invoke errors says "wait and try again"
+# (https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html).
+CAPACITY_ERRORS = {
+    "Lambda.TooManyRequestsException",
+    "Lambda.EC2ThrottledException",
+    "Lambda.ENINotReadyException",
+    "Lambda.ResourceNotReadyException",
+    "Lambda.SnapStartNotReadyException",
+}
+
+# What the capacity retrier must outlast (deploy review, finding 9): BURST_FILES uploads at once start
+# that many runs, and the account runs at most CONCURRENCY functions at a time (a new account's quota).
+BURST_FILES = 1_000
+CONCURRENCY = 10
+# Lambda time of one run. `pipeline cost` measured 75 ms of handler time over the 5 invocations of
+# samples/orders.csv (README, Deploy, Cost); on AWS each invocation adds its S3 round trips (13 requests
+# per run) and the invoke itself, and larger files take longer: budget 10 s per run, over 100 times that.
+LAMBDA_SECONDS_PER_RUN = 10.0
+# The burst then drains in BURST_FILES * LAMBDA_SECONDS_PER_RUN / CONCURRENCY = 1,000 s. A throttled
+# invocation is not queued: whichever retry comes when a slot frees takes it, so an unlucky run can wait
+# at one step for about the whole drain. The retrier's expected window is asked to be twice the drain.
+DRAIN_SECONDS = BURST_FILES * LAMBDA_SECONDS_PER_RUN / CONCURRENCY
+
+
+def delay_caps(retrier: dict[str, Any]) -> list[float]:
+    """The cap of each retry's wait: IntervalSeconds x BackoffRate^n, at most MaxDelaySeconds."""
+    return [
+        min(retrier["IntervalSeconds"] * retrier["BackoffRate"] ** attempt, retrier["MaxDelaySeconds"])
+        for attempt in range(retrier["MaxAttempts"])
+    ]
+
+
+def expected_window(retrier: dict[str, Any]) -> float:
+    """How long a run keeps retrying on average: with full jitter each wait is uniform below its cap.
+
+    For the capacity retrier: 2, 4, ..., 64 s (6 waits, 126 s of caps) then 34 waits capped at 120 s,
+    halved by the jitter: 63 + 34 x 60 = 2,103 s, about 35 minutes. The 34 capped waits have a standard
+    deviation of 120 / sqrt(12) x sqrt(34) = 202 s, so the window falls below the 1,000 s drain with a
+    probability under 1e-7. Those waits also keep 1,000 waiting runs at about 17 retries a second, far
+    under the Step Functions state-transition quota, and each retry is a billed transition: even 10 per
+    invocation for the 5,000 invocations of the burst cost 50,000 x 0.000025 = 1.25 USD.
+    """
+    return sum(cap / 2 for cap in delay_caps(retrier))
 
 
 def state_machine(template: dict[str, Any]) -> dict[str, Any]:
@@ -74,16 +122,61 @@ def test_definition_routes_errors_by_kind() -> None:
     assert set(lambda_states) == {task.name for task in TASK_FUNCTIONS}
     business = {error.__name__ for error in BUSINESS_ERRORS}
     for name, state in lambda_states.items():
-        # Transient errors are retried with backoff and jitter.
-        (retry,) = state["Retry"]
-        assert set(retry["ErrorEquals"]) == TRANSIENT_ERRORS, name
-        assert retry["BackoffRate"] > 1
-        assert retry["JitterStrategy"] == "FULL"
+        # Transient faults are retried briefly, a lack of capacity for long; both back off with jitter.
+        transient, capacity = state["Retry"]
+        assert set(transient["ErrorEquals"]) == TRANSIENT_ERRORS, name
+        assert set(capacity["ErrorEquals"]) == CAPACITY_ERRORS, name
         # Only business errors are caught; a system error fails the execution at this Task.
         (catch,) = state["Catch"]
         assert set(catch["ErrorEquals"]) == business, name
         assert "States.ALL" not in catch["ErrorEquals"]
     assert definition["States"]["Rejected"]["Type"] == "Fail"
+
+
+def test_every_lambda_state_retries_alike_with_backoff_jitter_and_one_retrier_per_error() -> None:
+    # Given the Lambda states of the definition
+    definition = json.loads(definition_text())
+    lambda_states = [state for state in definition["States"].values() if state.get("Resource", "").startswith("${")]
+    # When their retriers are compared
+    retries = [state["Retry"] for state in lambda_states]
+    # Then every one has the same retriers, each backing off with full jitter up to a cap
+    assert all(retry == retries[0] for retry in retries)
+    for retrier in retries[0]:
+        assert retrier["BackoffRate"] > 1
+        assert retrier["JitterStrategy"] == "FULL"
+        assert retrier["MaxDelaySeconds"] >= retrier["IntervalSeconds"]
+    # And no error is named by two retriers (only the first would ever apply)
+    names = [error for retrier in retries[0] for error in retrier["ErrorEquals"]]
+    assert len(names) == len(set(names))
+    assert set(names) == TRANSIENT_ERRORS | CAPACITY_ERRORS
+
+
+def test_a_lack_of_lambda_capacity_is_waited_out_longer_than_a_burst_of_1000_files_drains() -> None:
+    # Given the retrier each Lambda state applies when Lambda has no capacity (the same on every state)
+    definition = json.loads(definition_text())
+    capacity = next(
+        retrier
+        for retrier in definition["States"]["Validate"]["Retry"]
+        if "Lambda.TooManyRequestsException" in retrier["ErrorEquals"]
+    )
+    # When its waits are summed
+    window = expected_window(capacity)
+    # Then a run keeps retrying for twice the time 1,000 runs take at a concurrency of 10
+    assert window >= 2 * DRAIN_SECONDS, (window, DRAIN_SECONDS)
+    # And no single wait exceeds two minutes, so a freed slot is taken up soon
+    assert max(delay_caps(capacity)) <= 120
+
+
+def test_a_transient_fault_fails_the_run_within_a_minute_so_it_can_be_redriven() -> None:
+    # Given the retrier for transient faults
+    definition = json.loads(definition_text())
+    transient = next(
+        retrier for retrier in definition["States"]["Validate"]["Retry"] if "TransientError" in retrier["ErrorEquals"]
+    )
+    # When every wait takes its full cap
+    longest = sum(delay_caps(transient))
+    # Then a fault that persists fails the run within a minute instead of holding it
+    assert longest <= 60
 
 
 def test_functions_run_python_3_12_or_newer_with_a_five_minute_timeout_and_snapstart(

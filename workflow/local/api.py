@@ -4,7 +4,8 @@
 integrations of ``stacks/api.py`` do, from the same contract (``workflow/api_contract.py``):
 requests must be SigV4-signed for ``execute-api`` with the environment's throwaway credentials
 (the deployed API uses IAM authorization), bodies are validated by the same JSON Schema, and
-executions are started with the same names and input.
+executions are started with the same names and input. The one identity here is that access key:
+names are in its namespace, and ``GET`` answers for its runs only, as the deployed API does per caller.
 """
 
 from __future__ import annotations
@@ -31,7 +32,10 @@ from workflow.api_contract import (
     IDEMPOTENCY_KEY_PATTERN,
     STAGE,
     START_REQUEST_SCHEMA,
+    caller_of,
+    caller_prefix,
     execution_name,
+    public_cause,
     valid_idempotency_key,
 )
 from workflow.executions import RUNNING, execution_arn
@@ -56,6 +60,7 @@ class LocalApi:
         self._bucket_name = bucket_name
         self._state_machine_arn = state_machine_arn
         self._credentials = credentials
+        self._caller = caller_of(credentials.access_key)
 
     @staticmethod
     def owns(path: str, authorization: str) -> bool:
@@ -98,7 +103,7 @@ class LocalApi:
             return ApiResult(
                 400, {"message": f"{IDEMPOTENCY_HEADER} must match {IDEMPOTENCY_KEY_PATTERN}: {idempotency_key!r}"}
             )
-        name = execution_name(idempotency_key, str(uuid.uuid4()))
+        name = execution_name(self._caller, idempotency_key, str(uuid.uuid4()))
         run_input = json.dumps(
             {
                 "bucket": request.get("bucket", self._bucket_name),
@@ -135,10 +140,13 @@ class LocalApi:
         )
 
     def describe(self, name: str) -> ApiResult:
+        missing = ApiResult(404, {"message": f"no execution of yours is named {name}"})
+        if not name.startswith(caller_prefix(self._caller)):
+            return missing
         try:
             described = self._sfn.describe_execution(executionArn=execution_arn(self._state_machine_arn, name))
         except self._sfn.exceptions.ExecutionDoesNotExist:
-            return ApiResult(404, {"message": f"no execution named {name}"})
+            return missing
         stop = described.get("stopDate")
         return ApiResult(
             200,
@@ -149,7 +157,7 @@ class LocalApi:
                 "startDate": described["startDate"].timestamp(),
                 "stopDate": stop.timestamp() if stop else None,
                 "error": described.get("error"),
-                "cause": described.get("cause"),
+                "cause": public_cause(described.get("cause")),
                 "output": json.loads(described["output"]) if described.get("output") else None,
             },
         )
