@@ -50,7 +50,7 @@ CDK = "npx aws-cdk@2.1148.1"
 # The parameter this project's template resolves: the installed Powertools version's.
 POWERTOOLS = f"/aws/service/powertools/python/arm64/python3.13/{installed_version('aws-lambda-powertools')}"
 LAYER = "arn:aws:lambda:us-east-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-arm64:27"
-NODE_22 = [NodeRuntime(source="node (node)", version="v22.12.0")]
+NODE_22 = [NodeRuntime(source="node on the PATH", version="v22.12.0")]
 CHECKS = (
     "credentials",
     "region",
@@ -232,10 +232,13 @@ def test_a_default_region_other_than_the_stacks_is_a_warning_with_the_export_to_
 @pytest.mark.parametrize(
     ("runtimes", "status"),
     [
-        ([NodeRuntime("node (node)", "v22.12.0"), NodeRuntime("JSII_NODE (/opt/node22)", "v22.1.0")], Status.OK),
-        ([NodeRuntime("node (node)", "v20.20.2")], Status.WARN),
-        ([NodeRuntime("node (node)", "v16.20.0")], Status.FAIL),
-        ([NodeRuntime("node (node)", None, "No such file or directory: 'node'")], Status.FAIL),
+        (
+            [NodeRuntime("node on the PATH", "v22.12.0"), NodeRuntime("JSII_NODE=/opt/node22/bin/node", "v22.1.0")],
+            Status.OK,
+        ),
+        ([NodeRuntime("node on the PATH", "v20.20.2")], Status.WARN),
+        ([NodeRuntime("node on the PATH", "v16.20.0")], Status.FAIL),
+        ([NodeRuntime("node on the PATH", None, "No such file or directory: 'node'")], Status.FAIL),
         ([], Status.FAIL),
     ],
 )
@@ -259,7 +262,10 @@ def test_node_versions_are_read_from_node_and_from_jsii_node() -> None:
     runtimes = preflight.node_runtimes({"JSII_NODE": "/opt/node22/bin/node"}, run=fake_run)
 
     assert ran == [["node", "--version"], ["/opt/node22/bin/node", "--version"]]
-    assert [runtime.major for runtime in runtimes] == [20, 22]
+    assert [(runtime.source, runtime.major) for runtime in runtimes] == [
+        ("node on the PATH", 20),
+        ("JSII_NODE=/opt/node22/bin/node", 22),
+    ]
 
 
 def test_a_stack_left_in_rollback_complete_fails_with_the_delete_command(aws: boto3.Session) -> None:
@@ -448,3 +454,13 @@ def test_step_functions_quotas_below_the_burst_warn(aws: boto3.Session) -> None:
     assert check.status is Status.WARN
     assert "StateTransition throttle token bucket size 500 (a burst needs 800)" in check.detail
     assert "StateTransition throttle token bucket size" in (check.fix or "")
+
+
+def test_a_quota_that_cannot_be_read_is_a_warning_told_in_one_line(aws: boto3.Session) -> None:
+    # Given an endpoint that answers GetAccountSettings with a page of HTML (moto does: 404)
+    # When the concurrency is checked
+    check = check_lambda_concurrency(aws.client("lambda"), needs())
+    # Then it is a warning (a quota is no deploy blocker), in one line
+    assert check.status is Status.WARN
+    assert check.detail.startswith("cannot read the account's Lambda settings: 404")
+    assert "\n" not in check.detail

@@ -33,7 +33,7 @@ def render_preflight(report: PreflightReport) -> str:
     counts = {status: sum(check.status is status for check in report.checks) for status in Status}
     verdict = "not ready: fix what failed, then run it again" if report.failed else "ready to deploy"
     tally = ", ".join(f"{count} {status.value}" for status, count in counts.items())
-    lines.append(f"\n{len(report.checks)} checks: {tally}. {verdict}")
+    lines.append(f"\n{len(report.checks)} checks ({tally}): {verdict}")
     return "\n".join(lines)
 
 

@@ -71,6 +71,7 @@ NODE_SUPPORTED_MAJOR = 22
 NODE_MINIMUM_MAJOR = 18
 
 
+REASON_LIMIT = 200
 T = TypeVar("T")
 
 
@@ -153,17 +154,18 @@ class NodeRuntime:
 def node_runtimes(environ: Mapping[str, str], run: Callable[..., Any] = subprocess.run) -> list[NodeRuntime]:
     """``node --version`` of the Node.js on the PATH and, when JSII_NODE is set, of that one."""
     found = []
-    for source, binary in (("node", "node"), ("JSII_NODE", environ.get("JSII_NODE"))):
+    jsii_node = environ.get("JSII_NODE")
+    for source, binary in (("node on the PATH", "node"), (f"JSII_NODE={jsii_node}", jsii_node)):
         if binary is None:
             continue
         try:
             completed = run([binary, "--version"], capture_output=True, text=True, timeout=30, check=False)
         except (OSError, subprocess.SubprocessError) as exc:
-            found.append(NodeRuntime(source=f"{source} ({binary})", version=None, error=str(exc)))
+            found.append(NodeRuntime(source=source, version=None, error=str(exc)))
             continue
         version = completed.stdout.strip() if completed.returncode == 0 else None
         error = None if version else (completed.stderr.strip() or f"exit status {completed.returncode}")
-        found.append(NodeRuntime(source=f"{source} ({binary})", version=version, error=error))
+        found.append(NodeRuntime(source=source, version=version, error=error))
     return found
 
 
@@ -216,9 +218,12 @@ def _call(call: Callable[[], T]) -> T | str:
         return call()
     except ClientError as exc:
         error = exc.response.get("Error", {})
-        return f"{error.get('Code', 'Error')}: {error.get('Message', exc)}"
+        reason = f"{error.get('Code', 'Error')}: {error.get('Message', exc)}"
     except BotoCoreError as exc:
-        return str(exc)
+        reason = str(exc)
+    # A check's verdict is one line, whatever the endpoint answered (an HTML error page, say).
+    flat = " ".join(reason.split())
+    return flat if len(flat) <= REASON_LIMIT else flat[: REASON_LIMIT - 1] + "…"
 
 
 def _unreadable(name: str, what: str, reason: str, status: Status = Status.FAIL) -> Check:
@@ -588,7 +593,7 @@ def check_lambda_concurrency(lambda_: Any, needs: TemplateNeeds) -> Check:
     name = "Lambda concurrency"
     answer = _call(lambda_.get_account_settings)
     if isinstance(answer, str):
-        return _unreadable(name, "the account's Lambda settings", answer)
+        return _unreadable(name, "the account's Lambda settings", answer, Status.WARN)
     limit = int(answer["AccountLimit"]["ConcurrentExecutions"])
     unreserved = int(answer["AccountLimit"].get("UnreservedConcurrentExecutions", limit))
     burst = needs.api_burst_limit

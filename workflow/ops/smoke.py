@@ -37,7 +37,7 @@ from typing import Any, TypeVar
 import boto3
 
 from tasks.common.errors import BUSINESS_ERROR_NAMES
-from tasks.common.layout import INCOMING_PREFIX, PROCESSED_PREFIX
+from tasks.common.layout import INCOMING_PREFIX, MANIFEST_FILE, PROCESSED_PREFIX, output_keys
 from workflow.api_contract import EXECUTIONS_PATH, IDEMPOTENCY_HEADER
 from workflow.deployment import (
     OUTPUT_ALARM_TOPIC,
@@ -204,6 +204,11 @@ def queue_name(stack_name: str, run_id: str, topic: str) -> str:
     return f"{smoke_queue_prefix(stack_name)}{run_id}-{topic}"
 
 
+def idempotency_key(run_id: str) -> str:
+    """The API run's key: a retried smoke step finds the same run instead of starting another."""
+    return f"smoke-{run_id}"
+
+
 def new_run_id(now: datetime | None = None) -> str:
     """``20261130T093748Z-3fa2``: sorts by time, unique enough for a person's concurrent smokes."""
     return f"{(now or datetime.now(UTC)):%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
@@ -303,7 +308,8 @@ class Smoke:
         try:
             detail, held = step(), True
         except (SmokeFailed, OperationError) as exc:
-            detail, held = str(exc), False
+            # One line, whatever the endpoint answered.
+            detail, held = " ".join(str(exc).split()), False
         self.report.steps.append(StepResult(name, held, time.monotonic() - started, detail))
 
     # -- the steps --------------------------------------------------------------------------
@@ -409,7 +415,7 @@ class Smoke:
             deadline,
             f"rejection notification of {run['name']}",
         )
-        committed = f"{PROCESSED_PREFIX}{key.removeprefix(INCOMING_PREFIX)}/"
+        committed = output_keys(key, version).manifest.removesuffix(MANIFEST_FILE)
         listed = aws_call(lambda: self._s3.list_objects_v2(Bucket=self.bucket, Prefix=committed))
         if listed.get("KeyCount", 0):
             keys = [item["Key"] for item in listed.get("Contents", [])]
@@ -425,7 +431,7 @@ class Smoke:
             raise SmokeFailed("not run: the S3 step uploaded no sample to start a run of")
         key, version = self._sample
         body = json.dumps({"key": key, "versionId": version}).encode()
-        headers = {"Content-Type": "application/json", IDEMPOTENCY_HEADER: f"smoke-{self.report.run_id}"}
+        headers = {"Content-Type": "application/json", IDEMPOTENCY_HEADER: idempotency_key(self.report.run_id)}
         started = call_api(self._aws, "POST", self._executions_url, body=body, headers=headers)
         if started.status != 202:
             raise SmokeFailed(f"signed POST answered {started.status}: {started.body}")
