@@ -375,8 +375,8 @@ OWN_ROLE = f"arn:aws:iam::{LOCAL_ACCOUNT}:role/{STACK_NAME}-ApiCloudWatchRole581
     [
         (None, True, Status.OK, None),
         (OWN_ROLE, True, Status.OK, None),
-        (ANOTHER_ROLE, True, Status.WARN, "-c apiGatewayCloudWatchRole=false"),
-        (None, False, Status.FAIL, "-c apiGatewayCloudWatchRole=true"),
+        (ANOTHER_ROLE, True, Status.WARN, "-c apiGatewayCloudWatchRole=existing"),
+        (None, False, Status.FAIL, "-c apiGatewayCloudWatchRole=create"),
         (ANOTHER_ROLE, False, Status.OK, None),
     ],
 )

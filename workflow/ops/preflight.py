@@ -485,14 +485,14 @@ def check_api_logging_role(apigateway: Any, needs: TemplateNeeds, stack_name: st
             Status.WARN,
             f"{current} is set: the deploy replaces it with the stack's role, for every REST API of the account"
             f" in {REGION}, and keeps that role after the stack is deleted",
-            "to keep the current role, deploy with -c apiGatewayCloudWatchRole=false",
+            "to keep the current role, deploy with -c apiGatewayCloudWatchRole=existing",
         )
     if current is None:
         return Check(
             name,
             Status.FAIL,
             "none set, and the template sets none: the stage's logging needs one, so the deploy fails",
-            "deploy with -c apiGatewayCloudWatchRole=true (the stack then sets its own)",
+            "deploy with -c apiGatewayCloudWatchRole=create (the default: the stack sets a role of its own)",
         )
     return Check(name, Status.OK, f"{current} is set: the stage logs through it (the deploy leaves it)")
 
