@@ -127,6 +127,7 @@ class PipelineAlerts(Construct):
             )
         for alarm in alarms:
             alarm.add_alarm_action(alarm_action)
+        self.alarms = alarms
 
         self.dashboard = cloudwatch.Dashboard(self, "Dashboard", default_interval=Duration.hours(24))
         self.dashboard.add_widgets(

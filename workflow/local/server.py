@@ -22,6 +22,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from workflow.api_contract import STAGE
 from workflow.deployment import (
+    OUTPUT_ALARM_TOPIC,
     OUTPUT_API_URL,
     OUTPUT_BUCKET,
     OUTPUT_STATE_MACHINE,
@@ -114,6 +115,7 @@ class LocalServer:
             OUTPUT_BUCKET: self.pipeline.stack.bucket_name,
             OUTPUT_STATE_MACHINE: self.pipeline.stack.state_machine_arn,
             OUTPUT_TOPIC: self.pipeline.stack.topic_arn,
+            OUTPUT_ALARM_TOPIC: self.pipeline.stack.alarm_topic_arn,
             OUTPUT_API_URL: self.api_url,
         }
         template = {

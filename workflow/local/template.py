@@ -13,7 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from workflow.deployment import LOCAL_ACCOUNT, OUTPUT_BUCKET, OUTPUT_STATE_MACHINE, OUTPUT_TOPIC, REGION
+from workflow.deployment import (
+    LOCAL_ACCOUNT,
+    OUTPUT_ALARM_TOPIC,
+    OUTPUT_BUCKET,
+    OUTPUT_STATE_MACHINE,
+    OUTPUT_TOPIC,
+    REGION,
+)
 
 
 class TemplateError(ValueError):
@@ -55,6 +62,7 @@ class LocalRule:
 class StackModel:
     bucket_name: str
     topic_arn: str
+    alarm_topic_arn: str
     topic_arns: list[str]
     state_machine_name: str
     state_machine_arn: str
@@ -173,6 +181,7 @@ def load_stack(template_file: Path, stack_name: str) -> StackModel:
     return StackModel(
         bucket_name=resolver.physical(_output(template, OUTPUT_BUCKET, "AWS::S3::Bucket")),
         topic_arn=resolver.physical(_output(template, OUTPUT_TOPIC, "AWS::SNS::Topic")),
+        alarm_topic_arn=resolver.physical(_output(template, OUTPUT_ALARM_TOPIC, "AWS::SNS::Topic")),
         topic_arns=[resolver.physical(logical_id) for logical_id in _of_type(resources, "AWS::SNS::Topic")],
         state_machine_name=machine_id,
         state_machine_arn=resolver.physical(machine_id),

@@ -43,7 +43,8 @@ class Submission:
 @dataclass(frozen=True, slots=True)
 class ApiAnswer:
     status: int
-    body: dict[str, Any]
+    body: dict[str, Any]  # the JSON object answered, or {"message": text} for any other body
+    raw: bytes
 
 
 def upload(aws: boto3.Session, bucket: str, path: Path) -> tuple[str, str]:
@@ -82,9 +83,11 @@ def call_api(
     prepared = urllib.request.Request(url, data=body, headers=headers, method=method)  # noqa: S310 - the stack's own API URL
     try:
         with urllib.request.urlopen(prepared, timeout=30) as response:  # noqa: S310 - the stack's own API URL
-            return ApiAnswer(response.status, _json_or_text(response.read()))
+            raw = response.read()
+            return ApiAnswer(response.status, _json_or_text(raw), raw)
     except urllib.error.HTTPError as exc:
-        return ApiAnswer(exc.code, _json_or_text(exc.read()))
+        raw = exc.read()
+        return ApiAnswer(exc.code, _json_or_text(raw), raw)
     except urllib.error.URLError as exc:
         raise OperationError(f"cannot reach the API at {url}: {exc.reason}") from None
 

@@ -402,7 +402,15 @@ class _PolicyResolver(_Resolver):
 
 # Resources whose Ref is their name, here their logical id.
 _NAMED_BY_LOGICAL_ID = frozenset(
-    {"AWS::IAM::Role", "AWS::KMS::Key", "AWS::Events::Rule", "AWS::CloudWatch::Alarm", "AWS::Logs::LogGroup"}
+    {
+        "AWS::IAM::Role",
+        "AWS::KMS::Key",
+        "AWS::Events::Rule",
+        "AWS::CloudWatch::Alarm",
+        "AWS::Logs::LogGroup",
+        # The REST API's id, in the execute-api ARNs the operator role may invoke.
+        "AWS::ApiGateway::RestApi",
+    }
 )
 _ARNS = {
     "AWS::IAM::Role": "arn:aws:iam::{account}:role/{name}",
