@@ -141,7 +141,7 @@ def open_text(
     """
     check_encoding(encoding)
     binary = _decompressed(stream, compression)
-    buffered = binary if budget is None else io.BufferedReader(_Metered(binary, budget))
+    buffered = binary if budget is None else io.BufferedReader(_Metered(binary, budget), _READ_BUFFER_SIZE)
     return io.TextIOWrapper(buffered, encoding=encoding, errors="strict", newline="")
 
 

@@ -37,8 +37,8 @@ from tasks.common.models import (
     WriteOutputEvent,
 )
 from tasks.fetch.logic import MAX_SAMPLE_BYTES, profile, stage_profile
-from tasks.transform.handler import transform
 from tasks.transform.logic import TransformSettings
+from tasks.transform.staged import transform
 from tasks.write_output.logic import commit
 from tasks.write_parquet.logic import WriteParquetSettings, check_room, write_parquet
 from tests.handlers.conftest import BUCKET
