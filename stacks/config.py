@@ -57,6 +57,12 @@ def cloud_watch_role(found: Any) -> CloudWatchRole:
 @dataclass(frozen=True, slots=True)
 class PipelineConfig:
     max_object_bytes: int = 2 * 1024**3
+    # What one transform may read, decompressed: a 5-minute function gets through about 5 GB of a
+    # JSON array (16 MB/s) and 20 GB of CSV (70 MB/s; README, "Benchmark"), and stops cleanly on its
+    # remaining time in between. A gzip source expanding more than 100 times is a decompression
+    # bomb, not data.
+    max_decompressed_bytes: int = 8 * 1024**3
+    max_compression_ratio: float = 100.0
     max_reject_ratio: float = 0.1
     null_markers: str = "NULL,null,N/A,n/a"
     log_retention_days: int = 30
@@ -73,6 +79,8 @@ class PipelineConfig:
         try:
             config = cls(
                 max_object_bytes=int(value(node, "maxObjectBytes", defaults.max_object_bytes)),
+                max_decompressed_bytes=int(value(node, "maxDecompressedBytes", defaults.max_decompressed_bytes)),
+                max_compression_ratio=float(value(node, "maxCompressionRatio", defaults.max_compression_ratio)),
                 max_reject_ratio=float(value(node, "maxRejectRatio", defaults.max_reject_ratio)),
                 null_markers=str(value(node, "nullMarkers", defaults.null_markers)),
                 log_retention_days=int(value(node, "logRetentionDays", defaults.log_retention_days)),
@@ -91,6 +99,10 @@ class PipelineConfig:
     def check(self) -> None:
         if self.max_object_bytes <= 0:
             raise ConfigError("maxObjectBytes must be positive")
+        if self.max_decompressed_bytes <= 0:
+            raise ConfigError("maxDecompressedBytes must be positive")
+        if self.max_compression_ratio < 1:
+            raise ConfigError("maxCompressionRatio must be at least 1")
         if not 0 <= self.max_reject_ratio <= 1:
             raise ConfigError("maxRejectRatio must be between 0 and 1")
         if self.lambda_error_threshold < 1:

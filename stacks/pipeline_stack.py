@@ -92,7 +92,12 @@ class PipelineStack(Stack):
                     "MAX_OBJECT_BYTES": str(config.max_object_bytes),
                 },
                 **{
-                    name: {"MAX_REJECT_RATIO": str(config.max_reject_ratio), "NULL_MARKERS": config.null_markers}
+                    name: {
+                        "MAX_REJECT_RATIO": str(config.max_reject_ratio),
+                        "NULL_MARKERS": config.null_markers,
+                        "MAX_DECOMPRESSED_BYTES": str(config.max_decompressed_bytes),
+                        "MAX_COMPRESSION_RATIO": str(config.max_compression_ratio),
+                    }
                     for name in TRANSFORMS
                 },
                 "Notify": {"NOTIFICATION_TOPIC_ARN": topics.runs.topic_arn},
@@ -169,10 +174,14 @@ class PipelineStack(Stack):
             for prefix in SOURCE_PREFIXES:
                 allow_objects(roles[name], bucket, prefix, READ)
                 allow_listing(roles[name], bucket, prefix)
-        for name in ("Validate", "Fetch"):
-            acknowledge_prefix_wildcards(roles[name], *SOURCE_PREFIXES)
+        acknowledge_prefix_wildcards(roles["Validate"], *SOURCE_PREFIXES)
+        # Fetch stages a CSV source's dialect for the transform, which stages the column summaries:
+        # one entry per column, too many for the state.
+        allow_objects(roles["Fetch"], bucket, STAGING_PREFIX, ["s3:PutObject"])
+        acknowledge_prefix_wildcards(roles["Fetch"], *SOURCE_PREFIXES, STAGING_PREFIX)
         for name in TRANSFORMS:
-            allow_objects(roles[name], bucket, STAGING_PREFIX, WRITE)
+            allow_objects(roles[name], bucket, STAGING_PREFIX, ["s3:GetObject", *WRITE])
+            allow_listing(roles[name], bucket, STAGING_PREFIX)
             acknowledge_prefix_wildcards(roles[name], *SOURCE_PREFIXES, STAGING_PREFIX)
         # WriteParquet reads the staged JSON Lines and writes the Parquet file next to them.
         allow_objects(roles["WriteParquet"], bucket, STAGING_PREFIX, ["s3:GetObject", *WRITE])

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any, cast
 
 from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from stacks.compliance import acknowledge, skip_checkov
-from tasks.common.layout import STAGING_PREFIX
+from tasks.common.layout import SOURCE_PREFIXES, STAGING_PREFIX
 from workflow.executions import REDRIVE_WINDOW
 
 ACCESS_LOG_PREFIX = "pipeline-bucket/"
@@ -29,6 +30,46 @@ def _private_bucket_settings() -> dict[str, Any]:
         "removal_policy": RemovalPolicy.RETAIN,
         "object_ownership": s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
     }
+
+
+def unreadable_source_denials(bucket: s3.IBucket) -> list[iam.PolicyStatement]:
+    """Refuse sources the functions' roles could not read, at the upload: encrypted with a KMS key
+    (the roles have no kms:Decrypt) or a customer-provided key (SSE-C), or stored in another class
+    than STANDARD (archives cannot be read without a restore). Each condition is on a header the
+    upload sends; without one, the bucket's default (SSE-S3, STANDARD) applies and is allowed.
+    Condition keys: https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazons3.html
+    """
+    sources = [bucket.arn_for_objects(f"{prefix}*") for prefix in SOURCE_PREFIXES]
+
+    def deny(sid: str, conditions: dict[str, dict[str, str]]) -> iam.PolicyStatement:
+        return iam.PolicyStatement(
+            sid=sid,
+            effect=iam.Effect.DENY,
+            principals=[iam.AnyPrincipal()],
+            actions=["s3:PutObject"],
+            resources=sources,
+            conditions=conditions,
+        )
+
+    return [
+        deny(
+            "RefuseSourcesEncryptedWithOtherKeys",
+            {
+                "StringNotEquals": {"s3:x-amz-server-side-encryption": "AES256"},
+                "Null": {"s3:x-amz-server-side-encryption": "false"},
+            },
+        ),
+        deny(
+            "RefuseSourcesWithCustomerKeys", {"Null": {"s3:x-amz-server-side-encryption-customer-algorithm": "false"}}
+        ),
+        deny(
+            "RefuseSourcesInOtherStorageClasses",
+            {
+                "StringNotEquals": {"s3:x-amz-storage-class": "STANDARD"},
+                "Null": {"s3:x-amz-storage-class": "false"},
+            },
+        ),
+    ]
 
 
 class PipelineBucket(Construct):
@@ -88,6 +129,8 @@ class PipelineBucket(Construct):
                 ),
             ],
         )
+        for statement in unreadable_source_denials(self.bucket):
+            self.bucket.add_to_resource_policy(statement)
         # Set on the bucket itself: the high-level ``event_bridge_enabled`` flag adds a custom
         # resource (a Lambda outside the VPC) just to make the same API call.
         cfn_bucket = cast(s3.CfnBucket, self.bucket.node.default_child)

@@ -18,7 +18,7 @@ from botocore.exceptions import (
     ResponseStreamingError,
 )
 
-from tasks.common.errors import ObjectNotFound, TransientError
+from tasks.common.errors import ObjectNotFound, StagedOutputMissing, TransientError
 
 # The SDK retries throttling a few times itself; what still fails becomes TransientError and the
 # state machine retries the whole step with backoff and jitter.
@@ -91,6 +91,20 @@ def s3_errors(what: str) -> Iterator[None]:
         raise
     except _TRANSIENT_EXCEPTIONS as exc:
         raise TransientError(f"S3 connection failure on {what}: {exc}") from exc
+
+
+@contextmanager
+def staged_errors(what: str) -> Iterator[None]:
+    """``s3_errors`` for the run's own objects under ``staging/``: a missing one is
+    ``StagedOutputMissing``, a system error, never a rejection of the input."""
+    try:
+        with s3_errors(what):
+            yield
+    except ObjectNotFound as missing:
+        raise StagedOutputMissing(
+            f"{missing}: what an earlier step of this run staged is gone (expired or deleted); "
+            "redriving cannot bring it back, start a new run of the source"
+        ) from None
 
 
 _SNS_TRANSIENT_CODES = frozenset(

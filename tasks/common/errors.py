@@ -25,7 +25,9 @@ class BusinessError(PipelineError):
 
 
 class ValidationError(BusinessError):
-    """The request is malformed: missing or wrongly typed fields, a key outside ``incoming/``."""
+    """The request is malformed (missing or wrongly typed fields, a key outside ``incoming/``), or
+    names an object the pipeline cannot read (a KMS or customer-provided key, an archive storage
+    class) or whose outputs S3 would refuse (a key or user metadata over S3's limits)."""
 
 
 class ObjectNotFound(BusinessError):
@@ -37,7 +39,9 @@ class EmptyObject(BusinessError):
 
 
 class ObjectTooLarge(BusinessError):
-    """The object is larger than the configured size limit."""
+    """The object, or what it decompresses to, is over a configured limit (its stored size, its
+    decompressed size or ratio), or too large to transform in the function's time. The message
+    names the limit."""
 
 
 class UnsupportedFormat(BusinessError):
@@ -64,6 +68,12 @@ class ParquetConversionFailed(PipelineError):
 class StagedFormatMismatch(PipelineError):
     """The staged data object is not of the run's output format: a wiring bug in the workflow, not
     the input's fault. A system error: the run fails at WriteOutput, redrivable once fixed."""
+
+
+class StagedOutputMissing(PipelineError):
+    """An object an earlier step of the run staged under ``staging/`` is gone (expired or deleted).
+    Not the input's fault, so a system error: the run fails at this step. A redrive would find it
+    gone too; a new run of the source stages it again."""
 
 
 class TransientError(PipelineError):

@@ -5,8 +5,11 @@
 - ``uploads/``: sources that start no run by themselves: ``pipeline submit`` uploads here, then
   starts the run through the API.
 - ``staging/<execution name>/``: a run's transform output before the commit (``data.jsonl``, and
-  ``data.parquet`` when the run writes Parquet); WriteOutput copies it under ``processed/`` and a
-  lifecycle rule expires it (two days), so a retried commit can copy again.
+  ``data.parquet`` when the run writes Parquet), and what a CSV run has one entry of per column
+  (``csv-dialect.json`` from Fetch, ``columns.json`` from the transform), which the state carries
+  the keys of, never the lists (Step Functions caps a state's payload at 256 KB); WriteOutput
+  copies it under ``processed/`` and a lifecycle rule expires it (two days), so a retried commit
+  can copy again.
 - ``processed/<source key without incoming/>/<version id>/``: committed outputs. The key depends
   only on the source key and version, so a retry, a redrive or a duplicated trigger rewrites the
   same objects instead of adding new ones.
@@ -15,8 +18,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import quote
 
-from tasks.common.models import OutputFormat
+from tasks.common.models import OutputFormat, SourceObject
 
 INCOMING_PREFIX = "incoming/"
 UPLOADS_PREFIX = "uploads/"
@@ -39,6 +43,15 @@ DATA_CONTENT_TYPES = {
 REJECTS_FILE = "rejects.jsonl"
 MANIFEST_FILE = "manifest.json"
 NOTIFIED_FILE = "notified.json"
+CSV_DIALECT_FILE = "csv-dialect.json"
+COLUMNS_FILE = "columns.json"
+
+# S3's limits on what the pipeline writes: a key is at most 1,024 bytes of UTF-8
+# (https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-keys.html); the user metadata of a
+# PUT at most 2 KB, counted as the UTF-8 bytes of every key and value
+# (https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingMetadata.html).
+MAX_KEY_BYTES = 1024
+MAX_METADATA_BYTES = 2048
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,15 +67,19 @@ def execution_name(execution_arn: str) -> str:
     return execution_arn.rsplit(":", 1)[-1]
 
 
+def staging_key(execution_arn: str, file: str) -> str:
+    """The key of ``file`` among a run's staged objects."""
+    return f"{STAGING_PREFIX}{execution_name(execution_arn)}/{file}"
+
+
 def staging_keys(execution_arn: str) -> tuple[str, str]:
     """(data key, rejects key) of a run's staged output."""
-    base = f"{STAGING_PREFIX}{execution_name(execution_arn)}/"
-    return base + DATA_FILE, base + REJECTS_FILE
+    return staging_key(execution_arn, DATA_FILE), staging_key(execution_arn, REJECTS_FILE)
 
 
 def staged_parquet_key(execution_arn: str) -> str:
     """Where WriteParquet stages a run's records as Parquet, next to the staged JSON Lines."""
-    return f"{STAGING_PREFIX}{execution_name(execution_arn)}/{DATA_FILES[OutputFormat.PARQUET]}"
+    return staging_key(execution_arn, DATA_FILES[OutputFormat.PARQUET])
 
 
 def output_keys(source_key: str, version_id: str, output_format: OutputFormat = OutputFormat.JSONL) -> OutputKeys:
@@ -75,3 +92,18 @@ def output_keys(source_key: str, version_id: str, output_format: OutputFormat = 
         manifest=base + MANIFEST_FILE,
         notified=base + NOTIFIED_FILE,
     )
+
+
+def output_metadata(source: SourceObject, execution_arn: str) -> dict[str, str]:
+    """S3 user metadata of committed objects (ASCII only, so the key is percent-encoded)."""
+    return {
+        "source-key": quote(source.key, safe="/"),
+        "source-version-id": source.version_id,
+        "processing-type": source.processing_type.value,
+        "execution-arn": execution_arn,
+    }
+
+
+def metadata_bytes(metadata: dict[str, str]) -> int:
+    """The size S3 counts against ``MAX_METADATA_BYTES``."""
+    return sum(len(name.encode()) + len(value.encode()) for name, value in metadata.items())

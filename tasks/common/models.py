@@ -77,6 +77,9 @@ class SourceObject(Model, frozen=True):
 
 
 class CsvDialect(Model, frozen=True):
+    """How to read a CSV source, as Fetch sniffed it: one header name per column, so it is staged
+    (``StagedProfile.csv_dialect_key``), never carried in the state."""
+
     delimiter: str
     quotechar: str
     doublequote: bool
@@ -90,6 +93,17 @@ class ObjectProfile(Model, frozen=True):
     etag: str
     encoding: str
     csv: CsvDialect | None = None
+
+
+class StagedProfile(Model, frozen=True):
+    """An ``ObjectProfile`` as the state carries it: its CSV dialect staged under the run's
+    ``staging/`` prefix, so the state stays small whatever the number of columns."""
+
+    version_id: str
+    etag: str
+    encoding: str
+    csv_dialect_key: str | None = None
+    """CSV sources: the staged ``CsvDialect`` (JSON)."""
 
 
 class ColumnSummary(Model, frozen=True):
@@ -109,8 +123,9 @@ class StagedOutput(Model, frozen=True):
     rejects_key: str
     records: int
     rejected: int
-    columns: list[ColumnSummary] = []
-    """CSV sources only: JSON records carry their own types and need not share keys."""
+    columns_key: str | None = None
+    """CSV sources only: the staged list of ``ColumnSummary``, one per column (JSON). JSON records
+    carry their own types and need not share keys."""
 
 
 class OutputLocation(Model, frozen=True):
@@ -142,7 +157,7 @@ class FetchEvent(Model, frozen=True):
 class TransformEvent(Model, frozen=True):
     execution_arn: str
     source: SourceObject
-    profile: ObjectProfile
+    profile: StagedProfile
 
 
 class WriteOutputEvent(Model, frozen=True):

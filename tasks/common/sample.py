@@ -29,13 +29,14 @@ def read_sample(
     version_id: str,
     compression: Compression,
     etag: str | None = None,
+    size: int = SAMPLE_BYTES,
 ) -> Sample:
-    """Read up to ``SAMPLE_BYTES`` of one object version (pinned by ``etag`` when given)."""
+    """Read up to ``size`` bytes of one object version (pinned by ``etag`` when given)."""
     request: dict[str, Any] = {
         "Bucket": bucket,
         "Key": key,
         "VersionId": version_id,
-        "Range": f"bytes=0-{SAMPLE_BYTES - 1}",
+        "Range": f"bytes=0-{size - 1}",
     }
     if etag is not None:
         request["IfMatch"] = etag
@@ -43,14 +44,15 @@ def read_sample(
         response = s3.get_object(**request)
         raw: bytes = response["Body"].read()
     total = _total_size(response.get("ContentRange"), len(raw))
-    return sample_of(raw, whole=len(raw) >= total, compression=compression)
+    return sample_of(raw, whole=len(raw) >= total, compression=compression, size=size)
 
 
-def sample_of(raw: bytes, *, whole: bool, compression: Compression) -> Sample:
-    """The sample of an object whose first bytes are ``raw`` (all of it when ``whole``)."""
+def sample_of(raw: bytes, *, whole: bool, compression: Compression, size: int = SAMPLE_BYTES) -> Sample:
+    """The sample of an object whose first bytes are ``raw`` (all of it when ``whole``), read as a
+    sample of ``size`` bytes: decompressed, it keeps at most four times that."""
     if compression is Compression.NONE:
         return Sample(raw=raw, text_bytes=raw, complete=whole)
-    return _gunzip_sample(raw, whole)
+    return _gunzip_sample(raw, whole, 4 * size)
 
 
 def _total_size(content_range: str | None, fallback: int) -> int:
@@ -60,12 +62,12 @@ def _total_size(content_range: str | None, fallback: int) -> int:
     return int(content_range.rsplit("/", 1)[1])
 
 
-def _gunzip_sample(raw: bytes, whole: bool) -> Sample:
+def _gunzip_sample(raw: bytes, whole: bool, limit: int) -> Sample:
     if not raw.startswith(GZIP_MAGIC):
         raise MalformedInput("the key ends in .gz but the content is not gzip")
     decompressor = zlib.decompressobj(wbits=31)
     try:
-        text_bytes = decompressor.decompress(raw, 4 * SAMPLE_BYTES)
+        text_bytes = decompressor.decompress(raw, limit)
     except zlib.error as exc:
         raise MalformedInput(f"corrupt gzip data: {exc}") from None
     complete = whole and decompressor.eof and not decompressor.unconsumed_tail

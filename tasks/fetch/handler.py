@@ -7,12 +7,14 @@ from typing import Any
 from tasks.common.aws import s3_client
 from tasks.common.models import FetchEvent, decode_event, to_payload
 from tasks.common.observability import logger, observed
-from tasks.fetch.logic import profile
+from tasks.fetch.logic import profile, stage_profile
 
 
 @observed
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     request = decode_event(event, FetchEvent)
-    result = profile(s3_client(), request.source)
-    logger.info("object profiled", encoding=result.encoding, csv=result.csv is not None)
-    return to_payload(result)
+    s3 = s3_client()
+    found = profile(s3, request.source)
+    staged = stage_profile(s3, execution_arn=request.execution_arn, bucket=request.source.bucket, found=found)
+    logger.info("object profiled", encoding=found.encoding, columns=len(found.csv.header) if found.csv else None)
+    return to_payload(staged)

@@ -1,63 +1,24 @@
-"""Lambda entry points of the three Transform steps (CSV, JSON array, JSON Lines), and their S3 part.
+"""Lambda entry points of the three Transform steps (CSV, JSON array, JSON Lines).
 
-The pinned object version streams from S3 through decompression, decoding and the format's
-converter (``logic.transform_stream``); records and rejects stream back to S3 as run-scoped
-staged objects. Memory is bounded by the buffers and the largest single record, never by the
-file. The three handlers differ only by the format they accept.
+Each decodes its event, streams the source into the run's staged objects (``staged.transform``,
+within the function's remaining time) and reports the counts. The three differ only by the format
+they accept.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from tasks.common.aws import s3_client, s3_errors
-from tasks.common.datasets import dataset_settings
+from tasks.common.aws import s3_client
 from tasks.common.errors import ValidationError
-from tasks.common.layout import staging_keys
-from tasks.common.models import Format, StagedOutput, TransformEvent, decode_event, to_payload
+from tasks.common.models import Format, TransformEvent, decode_event, to_payload
 from tasks.common.observability import Handler, logger, metrics, observed
-from tasks.common.s3_stream import S3MultipartWriter
 from tasks.common.settings import from_environ
-from tasks.transform.logic import TransformSettings, transform_stream
-from tasks.transform.output import Lineage
+from tasks.transform.logic import TransformSettings
+from tasks.transform.staged import transform
 
 # Read once per cold start: a missing or malformed variable fails the deployment's first invoke.
 SETTINGS = from_environ(TransformSettings)
-
-
-def transform(s3: Any, event: TransformEvent, settings: TransformSettings) -> StagedOutput:
-    """Stream the source into the run's staging keys."""
-    source, profile = event.source, event.profile
-    data_key, rejects_key = staging_keys(event.execution_arn)
-    with s3_errors(f"s3://{source.bucket}/{source.key} (version {source.version_id})"):
-        body = s3.get_object(Bucket=source.bucket, Key=source.key, VersionId=profile.version_id, IfMatch=profile.etag)[
-            "Body"
-        ]
-        with (
-            S3MultipartWriter(s3, bucket=source.bucket, key=data_key, content_type="application/x-ndjson") as data,
-            S3MultipartWriter(
-                s3, bucket=source.bucket, key=rejects_key, content_type="application/x-ndjson"
-            ) as rejects,
-        ):
-            result = transform_stream(
-                body,
-                fmt=source.format,
-                compression=source.compression,
-                profile=profile,
-                lineage=Lineage(source.key, profile.version_id),
-                data=data,
-                rejects=rejects,
-                settings=settings,
-                dataset=dataset_settings(source.dataset),
-            )
-    return StagedOutput(
-        bucket=source.bucket,
-        data_key=data_key,
-        rejects_key=rejects_key,
-        records=result.records,
-        rejected=result.rejected,
-        columns=result.columns,
-    )
 
 
 def build_handler(fmt: Format) -> Handler:
@@ -68,7 +29,7 @@ def build_handler(fmt: Format) -> Handler:
         request = decode_event(event, TransformEvent)
         if request.source.format is not fmt:
             raise ValidationError(f"the {fmt.value} transform was given a {request.source.format.value} source")
-        staged = transform(s3_client(), request, SETTINGS)
+        staged = transform(s3_client(), request, SETTINGS, remaining_ms=context.get_remaining_time_in_millis)
         logger.info("records staged", records=staged.records, rejected=staged.rejected)
         metrics.add_metric(name="RecordsProcessed", unit="Count", value=staged.records)
         metrics.add_metric(name="RecordsRejected", unit="Count", value=staged.rejected)

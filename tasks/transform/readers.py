@@ -1,6 +1,7 @@
 """The source's streams: what every converter reads.
 
-- ``open_binary`` / ``open_text``: streaming decompression (and decoding) of an S3 body.
+- ``open_binary`` / ``open_text``: streaming decompression (and decoding) of an S3 body, metered
+  by a ``ReadBudget`` when given one.
 - ``Utf8Chunks``: the byte chunks the converters (CSV, JSON Lines) read, checked to be UTF-8.
 
 Everything here is pure (no AWS). A break that makes the rest of the file unreadable (a
@@ -14,9 +15,11 @@ import codecs
 import gzip
 import io
 import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, TextIO
 
-from tasks.common.errors import BusinessError, MalformedInput, UnsupportedEncoding
+from tasks.common.errors import BusinessError, MalformedInput, ObjectTooLarge, UnsupportedEncoding
 from tasks.common.models import Compression
 
 if TYPE_CHECKING:
@@ -54,22 +57,82 @@ class _RawStream(io.RawIOBase):
         return len(data)
 
 
+@dataclass
+class ReadBudget:
+    """What one transform may read of its source: ``max_bytes`` decompressed bytes, and time while
+    ``remaining_ms()`` (the function's remaining time) stays above ``margin_ms``, the time it needs
+    to stop cleanly. Past either, the read raises ``ObjectTooLarge`` naming the limit, before the
+    function runs out of time or ``/tmp``, or a decompression bomb fills its memory."""
+
+    max_bytes: int
+    limit: str
+    """The limit ``max_bytes`` comes from, as the error names it."""
+    remaining_ms: Callable[[], int]
+    margin_ms: int
+    spent: int = 0
+
+    def spend(self, size: int) -> None:
+        """Count ``size`` more decompressed bytes read; raise if a limit is crossed."""
+        self.spent += size
+        if self.spent > self.max_bytes:
+            raise ObjectTooLarge(f"the content decompresses to more than {self.max_bytes} bytes: over {self.limit}")
+        remaining = self.remaining_ms()
+        if remaining < self.margin_ms:
+            raise ObjectTooLarge(
+                f"the file cannot be transformed within the function's timeout: {remaining} ms were left, "
+                f"less than the {self.margin_ms} ms needed to stop cleanly, after {self.spent} decompressed bytes"
+            )
+
+
+class _Metered(io.RawIOBase):
+    """The decompressed bytes of a source, counted against a ``ReadBudget`` as they are read."""
+
+    def __init__(self, source: io.BufferedReader | gzip.GzipFile, budget: ReadBudget) -> None:
+        super().__init__()
+        self._source = source
+        self._budget = budget
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1, /) -> bytes:
+        data = self._source.read(size)
+        self._budget.spend(len(data))
+        return data
+
+    def readinto(self, buffer: WriteableBuffer, /) -> int:
+        count = self._source.readinto(buffer)
+        self._budget.spend(count)
+        return count
+
+
 def check_encoding(encoding: str) -> None:
     """Refuse any encoding but the UTF-8 ones Fetch names: the converters read UTF-8 bytes only."""
     if encoding not in SUPPORTED_ENCODINGS:
         raise UnsupportedEncoding(f"unsupported encoding {encoding!r}, expected one of {sorted(SUPPORTED_ENCODINGS)}")
 
 
-def open_binary(stream: ByteStream, *, compression: Compression) -> io.BufferedReader | gzip.GzipFile:
-    """Buffered, streaming decompression of ``stream``; nothing is read here."""
+def _decompressed(stream: ByteStream, compression: Compression) -> io.BufferedReader | gzip.GzipFile:
     binary: io.BufferedReader | gzip.GzipFile = io.BufferedReader(_RawStream(stream), buffer_size=_READ_BUFFER_SIZE)
     if compression == Compression.GZIP:
         binary = gzip.GzipFile(fileobj=binary, mode="rb")
     return binary
 
 
-def open_text(stream: ByteStream, *, compression: Compression, encoding: str) -> TextIO:
-    """Wrap a binary stream in streaming decompression and incremental decoding.
+def open_binary(stream: ByteStream, *, compression: Compression, budget: ReadBudget | None = None) -> ByteStream:
+    """Buffered, streaming decompression of ``stream``, within ``budget``; nothing is read here.
+
+    A gzip read returns at most the bytes asked for, so a decompression bomb is stopped by the
+    budget a chunk at a time, never expanded in memory.
+    """
+    binary = _decompressed(stream, compression)
+    return binary if budget is None else _Metered(binary, budget)
+
+
+def open_text(
+    stream: ByteStream, *, compression: Compression, encoding: str, budget: ReadBudget | None = None
+) -> TextIO:
+    """Wrap a binary stream in streaming decompression (within ``budget``) and incremental decoding.
 
     Nothing is read here: the layers pull bytes on demand, so a multi-gigabyte object costs a
     few buffers. Decoding and gzip failures therefore appear while iterating, and the readers
@@ -77,9 +140,9 @@ def open_text(stream: ByteStream, *, compression: Compression, encoding: str) ->
     endings as they are, which the csv module needs to parse quoted newlines correctly.
     """
     check_encoding(encoding)
-    return io.TextIOWrapper(
-        open_binary(stream, compression=compression), encoding=encoding, errors="strict", newline=""
-    )
+    binary = _decompressed(stream, compression)
+    buffered = binary if budget is None else io.BufferedReader(_Metered(binary, budget), _READ_BUFFER_SIZE)
+    return io.TextIOWrapper(buffered, encoding=encoding, errors="strict", newline="")
 
 
 class Utf8Chunks:

@@ -17,7 +17,7 @@ SETTINGS = from_environ(ValidateSettings)
 @observed
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     request = decode_event(event, ValidateEvent)
-    source = validate(s3_client(), request.request, SETTINGS)
+    source = validate(s3_client(), request.request, SETTINGS, execution_arn=request.execution_arn)
     logger.info("object accepted", key=source.key, version_id=source.version_id, format=source.format)
     metrics.add_metric(name="ObjectsAccepted", unit="Count", value=1)
     return to_payload(source)

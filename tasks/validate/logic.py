@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 from urllib.parse import unquote_plus
 
 import msgspec
+from botocore.exceptions import ClientError
 
-from tasks.common.aws import s3_errors
+from tasks.common.aws import error_code, s3_errors
 from tasks.common.datasets import DatasetSettings, dataset_of, dataset_settings
 from tasks.common.errors import (
     EmptyObject,
@@ -17,7 +20,16 @@ from tasks.common.errors import (
     UnsupportedFormat,
     ValidationError,
 )
-from tasks.common.layout import OUTPUT_FORMAT_METADATA, PROCESSING_TYPE_METADATA, SOURCE_PREFIXES
+from tasks.common.layout import (
+    MAX_KEY_BYTES,
+    MAX_METADATA_BYTES,
+    OUTPUT_FORMAT_METADATA,
+    PROCESSING_TYPE_METADATA,
+    SOURCE_PREFIXES,
+    metadata_bytes,
+    output_keys,
+    output_metadata,
+)
 from tasks.common.models import (
     Compression,
     Format,
@@ -30,7 +42,15 @@ from tasks.common.models import (
 )
 from tasks.common.sample import Sample, read_sample
 
-MAX_KEY_LENGTH = 1024
+# What the functions' roles cannot read, as S3 says it (the bucket policy refuses such uploads under
+# incoming/ and uploads/; an object written before that policy, or elsewhere, is refused here):
+# a customer-provided key (SSE-C) fails HEAD with a bare 400 and GET with InvalidRequest; an archive
+# storage class fails GET with InvalidObjectState
+# (https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html).
+_UNREADABLE_CODES = frozenset({"400", "InvalidRequest", "InvalidObjectState"})
+_KMS_ENCRYPTIONS = frozenset({"aws:kms", "aws:kms:dsse"})
+_ARCHIVE_CLASSES = frozenset({"GLACIER", "DEEP_ARCHIVE"})
+_REUPLOAD = "upload it again with the bucket's default encryption and the STANDARD storage class"
 
 _EXTENSIONS: dict[str, Format] = {
     ".csv": Format.CSV,
@@ -65,8 +85,8 @@ def check_key(key: str) -> None:
     """A source key is a file under ``incoming/`` or ``uploads/`` with no path tricks in it."""
     if not any(key.startswith(prefix) and key != prefix for prefix in SOURCE_PREFIXES):
         raise ValidationError(f"key must name a file under {' or '.join(map(repr, SOURCE_PREFIXES))}: {key!r}")
-    if len(key.encode()) > MAX_KEY_LENGTH:
-        raise ValidationError(f"key is longer than {MAX_KEY_LENGTH} bytes")
+    if len(key.encode()) > MAX_KEY_BYTES:
+        raise ValidationError(f"key is longer than {MAX_KEY_BYTES} bytes")
     if key.endswith("/"):
         raise ValidationError(f"key names a folder, not a file: {key!r}")
     if any(unicodedata.category(char) == "Cc" for char in key):
@@ -148,11 +168,58 @@ def _where(request: PipelineRequest) -> str:
     return where + (f" (version {request.version_id})" if request.version_id is not None else "")
 
 
+@contextmanager
+def _readable(where: str) -> Iterator[None]:
+    """Refuse, as a business error, an object S3 will not let the pipeline read."""
+    try:
+        yield
+    except ClientError as exc:
+        code = error_code(exc)
+        if code not in _UNREADABLE_CODES:
+            raise
+        raise ValidationError(
+            f"{where} cannot be read ({code}): S3 refuses to return it as it is (a customer-provided "
+            f"encryption key, SSE-C; an archive storage class; or an invalid version id); {_REUPLOAD}"
+        ) from None
+
+
+def check_readable(where: str, head: dict[str, Any]) -> None:
+    """Refuse an object whose HEAD says the functions cannot read it: they have no KMS key grant and
+    cannot restore archived objects."""
+    encryption = head.get("ServerSideEncryption")
+    if encryption in _KMS_ENCRYPTIONS:
+        raise ValidationError(f"{where} is encrypted with a KMS key ({encryption}); {_REUPLOAD}")
+    storage_class = head.get("StorageClass")
+    if storage_class in _ARCHIVE_CLASSES or head.get("ArchiveStatus"):
+        raise ValidationError(f"{where} is archived ({head.get('ArchiveStatus') or storage_class}); {_REUPLOAD}")
+
+
+def check_outputs(source: SourceObject, execution_arn: str) -> None:
+    """Refuse a source whose outputs S3 would refuse: a key over 1,024 bytes (the source key plus
+    ``processed/``, the version id and the file name) or user metadata over 2 KB (the
+    percent-encoded source key is part of it). Caught here, it is the input's fault; at the
+    commit, it would fail the run as a system error."""
+    keys = output_keys(source.key, source.version_id, source.output_format)
+    longest = max((keys.data, keys.rejects, keys.manifest, keys.notified), key=lambda key: len(key.encode()))
+    if len(longest.encode()) > MAX_KEY_BYTES:
+        excess = len(longest.encode()) - MAX_KEY_BYTES
+        raise ValidationError(
+            f"the key is too long for its outputs: {longest!r} would be {len(longest.encode())} bytes, "
+            f"over S3's {MAX_KEY_BYTES}; shorten the key by {excess} bytes"
+        )
+    size = metadata_bytes(output_metadata(source, execution_arn))
+    if size > MAX_METADATA_BYTES:
+        raise ValidationError(
+            f"the key is too long for its outputs' metadata: {size} bytes (the key percent-encoded), "
+            f"over S3's {MAX_METADATA_BYTES}; use a shorter key, with fewer spaces and non-ASCII characters"
+        )
+
+
 def _head(s3: Any, request: PipelineRequest) -> dict[str, Any]:
     head_args: dict[str, Any] = {"Bucket": request.bucket, "Key": request.key}
     if request.version_id is not None:
         head_args["VersionId"] = request.version_id
-    with s3_errors(_where(request)):
+    with s3_errors(_where(request)), _readable(_where(request)):
         head: dict[str, Any] = s3.head_object(**head_args)
     return head
 
@@ -177,24 +244,26 @@ def locate(s3: Any, request: PipelineRequest, received_key: Any) -> tuple[Pipeli
             raise missing from None
 
 
-def validate(s3: Any, raw_request: dict[str, Any], settings: ValidateSettings) -> SourceObject:
+def validate(s3: Any, raw_request: dict[str, Any], settings: ValidateSettings, *, execution_arn: str) -> SourceObject:
     """Check the request and the object; describe the exact version the run will process."""
     request = parse_request(raw_request, bucket_name=settings.bucket_name)
     format_of(request.key)  # an unsupported type is refused before any AWS call
     request, head = locate(s3, request, raw_request.get("key"))
     fmt, compression = format_of(request.key)
     where = _where(request)
+    check_readable(where, head)
     size = int(head["ContentLength"])
     if size == 0:
         raise EmptyObject(f"{where} is empty (0 bytes)")
     if size > settings.max_object_bytes:
         raise ObjectTooLarge(f"{where} is {size} bytes; the limit is {settings.max_object_bytes} bytes")
     version_id = head.get("VersionId") or "null"
-    sample = read_sample(s3, bucket=request.bucket, key=request.key, version_id=version_id, compression=compression)
+    with _readable(where):
+        sample = read_sample(s3, bucket=request.bucket, key=request.key, version_id=version_id, compression=compression)
     check_content(fmt, sample)
     dataset = dataset_of(request.key)
     found = dataset_settings(dataset)
-    return SourceObject(
+    source = SourceObject(
         bucket=request.bucket,
         key=request.key,
         version_id=version_id,
@@ -207,3 +276,5 @@ def validate(s3: Any, raw_request: dict[str, Any], settings: ValidateSettings) -
         output_format=resolve_output_format(request, head.get("Metadata", {}), found),
         dataset=dataset if found is not None else None,
     )
+    check_outputs(source, execution_arn)
+    return source

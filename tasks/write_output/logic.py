@@ -5,7 +5,9 @@ redrive, a duplicated trigger) overwrites the same objects. The manifest is writ
 manifest present means its data and rejects objects are complete. The data object is
 ``data.jsonl``, or ``data.parquet`` when the run's output format is Parquet (WriteParquet staged
 it). The staged objects are left for the bucket's ``staging/`` lifecycle rule: a retried commit
-(its first attempt's reply lost) copies them again instead of finding nothing to commit.
+(its first attempt's reply lost) copies them again instead of finding nothing to commit. A staged
+object that is gone (expired before a late redrive) fails the step as ``StagedOutputMissing``, a
+system error, never as a rejection of the input.
 """
 
 from __future__ import annotations
@@ -13,27 +15,19 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
 
-from tasks.common.aws import s3_errors
+from tasks.common.aws import s3_errors, staged_errors
 from tasks.common.errors import StagedFormatMismatch
-from tasks.common.layout import DATA_CONTENT_TYPES, DATA_FILES, output_keys
-from tasks.common.models import OutputFormat, OutputLocation, SourceObject, WriteOutputEvent, to_payload
+from tasks.common.layout import DATA_CONTENT_TYPES, DATA_FILES, output_keys, output_metadata
+from tasks.common.models import ColumnSummary, OutputFormat, OutputLocation, WriteOutputEvent, to_payload
+from tasks.common.staging import get_document
 
 MANIFEST_VERSION = 1
 
 
-def object_metadata(source: SourceObject, execution_arn: str) -> dict[str, str]:
-    """S3 user metadata of committed objects (ASCII only, so the key is percent-encoded)."""
-    return {
-        "source-key": quote(source.key, safe="/"),
-        "source-version-id": source.version_id,
-        "processing-type": source.processing_type.value,
-        "execution-arn": execution_arn,
-    }
-
-
-def manifest(event: WriteOutputEvent, location: OutputLocation, committed_at: datetime) -> dict[str, Any]:
+def manifest(
+    event: WriteOutputEvent, location: OutputLocation, committed_at: datetime, columns: list[ColumnSummary]
+) -> dict[str, Any]:
     source, staged = event.source, event.staged
     return {
         "manifestVersion": MANIFEST_VERSION,
@@ -58,7 +52,7 @@ def manifest(event: WriteOutputEvent, location: OutputLocation, committed_at: da
             "rejected": staged.rejected,
         },
         # CSV sources: each column's inferred type and the values that did not fit it (kept as text).
-        "columns": [to_payload(column) for column in staged.columns],
+        "columns": [to_payload(column) for column in columns],
         "committedAt": committed_at.isoformat(),
     }
 
@@ -80,22 +74,26 @@ def commit(s3: Any, event: WriteOutputEvent, *, now: datetime | None = None) -> 
         records=staged.records,
         rejected=staged.rejected,
     )
-    metadata = object_metadata(source, event.execution_arn)
+    metadata = output_metadata(source, event.execution_arn)
     copies = (
         (staged.data_key, keys.data, DATA_CONTENT_TYPES[source.output_format]),
         (staged.rejects_key, keys.rejects, DATA_CONTENT_TYPES[OutputFormat.JSONL]),
     )
-    with s3_errors(f"staged output of {event.execution_arn}"):
-        for staged_key, final_key, content_type in copies:
-            copy_args = {
-                "ContentType": content_type,
-                "Metadata": metadata,
-                "MetadataDirective": "REPLACE",
-                "ServerSideEncryption": "AES256",
-            }
+    columns: list[ColumnSummary] = []
+    if staged.columns_key is not None:
+        columns = get_document(s3, bucket=staged.bucket, key=staged.columns_key, kind=list[ColumnSummary])
+    for staged_key, final_key, content_type in copies:
+        copy_args = {
+            "ContentType": content_type,
+            "Metadata": metadata,
+            "MetadataDirective": "REPLACE",
+            "ServerSideEncryption": "AES256",
+        }
+        with staged_errors(f"staged s3://{source.bucket}/{staged_key}"):
             # Managed copy: switches to a multipart copy for large objects.
             s3.copy({"Bucket": source.bucket, "Key": staged_key}, source.bucket, final_key, ExtraArgs=copy_args)
-        body = json.dumps(manifest(event, location, now or datetime.now(UTC)), indent=2).encode()
+    with s3_errors(f"s3://{source.bucket}/{keys.manifest}"):
+        body = json.dumps(manifest(event, location, now or datetime.now(UTC), columns), indent=2).encode()
         s3.put_object(
             Bucket=source.bucket,
             Key=keys.manifest,

@@ -10,6 +10,9 @@ did not fit its type stays text (those values were kept as strings); a JSON sour
 their own types, which DuckDB infers from the whole file, whatever keys and nesting each record has.
 What DuckDB cannot write exactly fails the step as ``ParquetConversionFailed`` saying why (a system
 error: the run fails here and can be redriven), never as a value rounded, renamed or dropped.
+Staged records too large to sit twice in the function's free ``/tmp`` (the JSON Lines and the
+Parquet file made from them) are refused first, as ``ObjectTooLarge``; staged objects that are gone
+fail the step as ``StagedOutputMissing``.
 """
 
 from __future__ import annotations
@@ -22,12 +25,13 @@ from typing import Any
 import duckdb
 import msgspec
 
-from tasks.common.aws import s3_errors
-from tasks.common.errors import ParquetConversionFailed
+from tasks.common.aws import s3_errors, staged_errors
+from tasks.common.errors import ObjectTooLarge, ParquetConversionFailed
 from tasks.common.layout import DATA_CONTENT_TYPES, staged_parquet_key
 from tasks.common.models import ColumnSummary, Format, OutputFormat, StagedOutput, WriteParquetEvent
 from tasks.common.records import LINEAGE_FIELDS, ColumnType
 from tasks.common.s3_stream import DEFAULT_PART_SIZE, S3MultipartWriter
+from tasks.common.staging import get_document
 
 COPY_CHUNK_BYTES = DEFAULT_PART_SIZE
 # DuckDB's default (16 MiB) would refuse a record the transforms accept; past this, a clear error.
@@ -145,18 +149,32 @@ def convert(
     return rows
 
 
+def check_room(staged_bytes: int, free_bytes: int) -> None:
+    """Refuse staged records that cannot sit twice in ``free_bytes`` of ``/tmp``: the JSON Lines, then
+    the Parquet file and DuckDB's spill files made from them, which are smaller."""
+    if 2 * staged_bytes > free_bytes:
+        raise ObjectTooLarge(
+            f"the staged records ({staged_bytes} bytes) are too large to convert to Parquet in the "
+            f"function's /tmp ({free_bytes} bytes free, twice their size needed); write this file as JSON Lines"
+        )
+
+
 def write_parquet(s3: Any, event: WriteParquetEvent, settings: WriteParquetSettings) -> StagedOutput:
     """Stage the run's records as Parquet; the result points WriteOutput at the Parquet object."""
     source, staged = event.source, event.staged
     parquet_key = staged_parquet_key(event.execution_arn)
-    schema = csv_schema(staged.columns) if source.format is Format.CSV else None
+    schema = None
+    if source.format is Format.CSV and staged.columns_key is not None:
+        columns = get_document(s3, bucket=staged.bucket, key=staged.columns_key, kind=list[ColumnSummary])
+        schema = csv_schema(columns)
     with tempfile.TemporaryDirectory(prefix="write-parquet-") as work:
         folder = Path(work)
         jsonl, parquet, spill = folder / "data.jsonl", folder / "data.parquet", folder / "spill"
-        with s3_errors(f"staged records s3://{staged.bucket}/{staged.data_key}"):
-            body = s3.get_object(Bucket=staged.bucket, Key=staged.data_key)["Body"]
+        with staged_errors(f"staged records s3://{staged.bucket}/{staged.data_key}"):
+            response = s3.get_object(Bucket=staged.bucket, Key=staged.data_key)
+            check_room(int(response["ContentLength"]), shutil.disk_usage(folder).free)
             with jsonl.open("wb") as file:
-                shutil.copyfileobj(body, file, COPY_CHUNK_BYTES)
+                shutil.copyfileobj(response["Body"], file, COPY_CHUNK_BYTES)
         rows = convert(jsonl, parquet, schema=schema, settings=settings, spill_dir=spill)
         if rows != staged.records:
             raise ParquetConversionFailed(f"the Parquet file holds {rows} rows; the transform staged {staged.records}")

@@ -69,10 +69,15 @@ def source(
     )
 
 
+def validated(s3: Any, request: dict[str, Any]) -> SourceObject:
+    """What Validate describes for ``request``, in the run ``EXECUTION``."""
+    return validate(s3, request, SETTINGS, execution_arn=EXECUTION)
+
+
 class TestValidate:
     def test_describes_the_current_version_and_reads_the_type_from_metadata(self, s3: Any) -> None:
         version = put(s3, "incoming/a.jsonl", b'{"a": 1}\n', Metadata={"processing-type": "priority"})
-        described = validate(s3, {"bucket": BUCKET, "key": "incoming/a.jsonl", "trigger": "s3"}, SETTINGS)
+        described = validated(s3, {"bucket": BUCKET, "key": "incoming/a.jsonl", "trigger": "s3"})
         assert (described.version_id, described.format, described.size) == (version, Format.JSONL, 9)
         assert described.processing_type is ProcessingType.PRIORITY
         assert described.trigger is Trigger.S3
@@ -80,33 +85,33 @@ class TestValidate:
     def test_pins_the_requested_version_even_after_an_overwrite(self, s3: Any) -> None:
         first = put(s3, "incoming/a.jsonl", b'{"a": 1}\n')
         put(s3, "incoming/a.jsonl", b'{"a": 2, "b": 3}\n')
-        described = validate(s3, {"bucket": BUCKET, "key": "incoming/a.jsonl", "versionId": first}, SETTINGS)
+        described = validated(s3, {"bucket": BUCKET, "key": "incoming/a.jsonl", "versionId": first})
         assert (described.version_id, described.size) == (first, 9)
 
     def test_missing_object_is_not_found(self, s3: Any) -> None:
         with pytest.raises(ObjectNotFound, match=r"incoming/gone\.csv"):
-            validate(s3, {"bucket": BUCKET, "key": "incoming/gone.csv"}, SETTINGS)
+            validated(s3, {"bucket": BUCKET, "key": "incoming/gone.csv"})
 
     def test_empty_and_oversized_objects_are_refused(self, s3: Any) -> None:
         put(s3, "incoming/empty.csv", b"")
         put(s3, "incoming/big.csv", b"a\n" + b"1\n" * 1024)
         with pytest.raises(EmptyObject):
-            validate(s3, {"bucket": BUCKET, "key": "incoming/empty.csv"}, SETTINGS)
+            validated(s3, {"bucket": BUCKET, "key": "incoming/empty.csv"})
         with pytest.raises(ObjectTooLarge, match="limit is 1024 bytes"):
-            validate(s3, {"bucket": BUCKET, "key": "incoming/big.csv"}, SETTINGS)
+            validated(s3, {"bucket": BUCKET, "key": "incoming/big.csv"})
 
     def test_gz_extension_requires_gzip_content(self, s3: Any) -> None:
         put(s3, "incoming/fake.csv.gz", b"a,b\n1,2\n")
         put(s3, "incoming/real.csv.gz", gzip.compress(b"a,b\n1,2\n"))
         with pytest.raises(MalformedInput, match="not gzip"):
-            validate(s3, {"bucket": BUCKET, "key": "incoming/fake.csv.gz"}, SETTINGS)
-        real = validate(s3, {"bucket": BUCKET, "key": "incoming/real.csv.gz"}, SETTINGS)
+            validated(s3, {"bucket": BUCKET, "key": "incoming/fake.csv.gz"})
+        real = validated(s3, {"bucket": BUCKET, "key": "incoming/real.csv.gz"})
         assert (real.format, real.compression) == (Format.CSV, Compression.GZIP)
 
     def test_truncated_gzip_is_malformed(self, s3: Any) -> None:
         put(s3, "incoming/cut.jsonl.gz", gzip.compress(b'{"a": 1}\n' * 100)[:-12])
         with pytest.raises(MalformedInput, match="truncated"):
-            validate(s3, {"bucket": BUCKET, "key": "incoming/cut.jsonl.gz"}, SETTINGS)
+            validated(s3, {"bucket": BUCKET, "key": "incoming/cut.jsonl.gz"})
 
 
 class TestFetch:

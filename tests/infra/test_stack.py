@@ -255,6 +255,7 @@ def test_s3_rule_starts_the_state_machine_for_objects_created_under_incoming(tem
     ("function", "allowed_prefixes"),
     [
         ("Validate", {"incoming/*", "uploads/*"}),
+        ("Fetch", {"incoming/*", "uploads/*", "staging/*"}),
         ("TransformCsv", {"incoming/*", "uploads/*", "staging/*"}),
         ("WriteParquet", {"staging/*"}),
         ("WriteOutput", {"staging/*", "processed/*"}),

@@ -5,6 +5,7 @@ If a moto upgrade moves one of these, the test that names it fails before any sc
 
 from __future__ import annotations
 
+import inspect
 import io
 import json
 import re
@@ -14,10 +15,20 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from moto.events.models import Rule
+from botocore.response import StreamingBody
+from moto.events.models import EventsBackend, Rule
+from moto.s3.responses import S3Response
+from moto.sns.models import SNSBackend
+from moto.stepfunctions.parser.asl.component.state import state as state_module
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_lambda
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task import StateTask
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import StateTaskLambda
+from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from moto.stepfunctions.responses import StepFunctionResponse, get_backend
 
 from workflow.local.environment import LocalPipeline
+from workflow.local.limits import LAMBDA_INVOKE_RESPONSE
 from workflow.local.template import StackModel
 
 PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
@@ -109,3 +120,84 @@ def test_redrive_relies_on_moto_execution_internals(pipeline: LocalPipeline) -> 
     assert json.loads(execution.state_machine.definition)["StartAt"] == "Validate"
     # moto dispatches an action to the response method named after it, which redrive adds.
     assert hasattr(StepFunctionResponse, "redrive_execution")
+
+
+def test_state_payload_limits_rely_on_the_interpreters_quota_function_and_parameters() -> None:
+    # Reliance: three interpreter modules check sizes with their own global is_within_size_quota
+    # (workflow/local/limits.py swaps it for an exact one); tasks evaluate Parameters in
+    # _eval_parameters(env), a Lambda task's into {"Payload": ...}, and fail with _verify_size_quota.
+    for module in (state_module, state_task_lambda, state_task_service):
+        assert callable(vars(module)["is_within_size_quota"]), module.__name__
+        assert "is_within_size_quota(value" in inspect.getsource(module), module.__name__
+    for task in (StateTask, StateTaskLambda):
+        assert list(inspect.signature(task._eval_parameters).parameters) == ["self", "env"]
+        assert list(inspect.signature(task._verify_size_quota).parameters) == ["self", "env", "value"]
+    assert '"Payload": payload' in inspect.getsource(StateTaskLambda._eval_parameters)
+    starting = list(inspect.signature(StepFunctionsParserBackend.start_execution).parameters)
+    assert starting[:4] == ["self", "state_machine_arn", "name", "execution_input"]
+
+
+def test_s3_limits_see_every_object_write_in_the_key_request_handler(pipeline: LocalPipeline) -> None:
+    # Reliance: S3Response._key_response(request, full_url) handles every object request, after the
+    # request is set up (parse_key_name answers the decoded key).
+    seen: list[tuple[str, str]] = []
+    original = S3Response._key_response
+
+    def spy(self: S3Response, request: Any, full_url: str) -> Any:
+        seen.append((request.method, self.parse_key_name()))
+        return original(self, request, full_url)
+
+    S3Response._key_response = spy  # type: ignore[method-assign]
+    try:
+        s3 = pipeline.client("s3")
+        s3.put_object(Bucket=pipeline.stack.bucket_name, Key="processed/a b.json", Body=b"{}")
+        s3.create_multipart_upload(Bucket=pipeline.stack.bucket_name, Key="processed/c.json")
+    finally:
+        S3Response._key_response = original  # type: ignore[method-assign]
+    assert seen == [("PUT", "processed/a b.json"), ("POST", "processed/c.json")]
+
+
+def test_message_limits_see_what_sns_and_eventbridge_backends_are_given(pipeline: LocalPipeline) -> None:
+    # Reliance: SNSBackend.publish(message, arn, ..., message_attributes={name: {"Type", "Value"}})
+    # and EventsBackend.put_events(entries as sent).
+    published: list[tuple[str, Any]] = []
+    put: list[list[dict[str, Any]]] = []
+    original_publish, original_put_events = SNSBackend.publish, EventsBackend.put_events
+
+    def publish(self: SNSBackend, message: str, arn: str | None, *args: Any, **kwargs: Any) -> str:
+        published.append((message, kwargs["message_attributes"]))
+        return original_publish(self, message, arn, *args, **kwargs)
+
+    def put_events(self: EventsBackend, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        put.append(events)
+        return original_put_events(self, events)
+
+    SNSBackend.publish = publish  # type: ignore[method-assign]
+    EventsBackend.put_events = put_events  # type: ignore[method-assign]
+    try:
+        pipeline.client("sns").publish(
+            TopicArn=pipeline.stack.topic_arn,
+            Message="m",
+            MessageAttributes={"k": {"DataType": "String", "StringValue": "v"}},
+        )
+        pipeline.client("events").put_events(Entries=[{"Source": "app", "DetailType": "T", "Detail": "{}"}])
+    finally:
+        SNSBackend.publish = original_publish  # type: ignore[method-assign]
+        EventsBackend.put_events = original_put_events  # type: ignore[method-assign]
+    assert published == [("m", {"k": {"Type": "String", "Value": "v"}})]
+    assert put == [[{"Source": "app", "DetailType": "T", "Detail": "{}"}]]
+
+
+def test_the_lambda_response_limit_sees_the_invoke_body_before_it_is_parsed(pipeline: LocalPipeline) -> None:
+    # Reliance (botocore): before-parse.lambda.Invoke hands over a response_dict whose body is the
+    # StreamingBody of the Payload, which the hook may replace.
+    seen: list[type] = []
+    events = boto3.DEFAULT_SESSION.events  # type: ignore[union-attr]
+    events.register(
+        LAMBDA_INVOKE_RESPONSE, lambda response_dict, **_: seen.append(type(response_dict["body"])), unique_id="spy"
+    )
+    try:
+        pipeline.client("lambda").invoke(FunctionName=pipeline.function_for_state("Validate"), Payload=b"{}")
+    finally:
+        events.unregister(LAMBDA_INVOKE_RESPONSE, unique_id="spy")
+    assert seen == [StreamingBody]

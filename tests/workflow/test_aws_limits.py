@@ -1,0 +1,312 @@
+"""AWS's limits on the local engine (``workflow/local/limits.py``): each one crossed, and AWS's error.
+
+Each limit is tested at its edge where AWS documents one: the largest allowed passes, one byte more
+gets the error AWS gives.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.awsrequest import AWSResponse
+from botocore.exceptions import ClientError
+
+from workflow.deployment import LOCAL_ACCOUNT
+from workflow.local.environment import LocalPipeline
+from workflow.local.limits import (
+    EVENTS_ENTRIES_BYTES,
+    LAMBDA_REQUEST_BYTES,
+    LAMBDA_RESPONSE_BYTES,
+    S3_KEY_BYTES,
+    S3_METADATA_BYTES,
+    SNS_MESSAGE_BYTES,
+    STATE_PAYLOAD_BYTES,
+)
+
+ROLE = f"arn:aws:iam::{LOCAL_ACCOUNT}:role/limits"
+# Where a test stands in for a function's answer: the first response of botocore's before-send.
+ANSWER_INVOKE = "before-send.lambda.Invoke"
+
+
+def error_of(raised: pytest.ExceptionInfo[ClientError]) -> tuple[str, int]:
+    response = raised.value.response
+    return response["Error"]["Code"], response["ResponseMetadata"]["HTTPStatusCode"]
+
+
+def run_machine(pipeline: LocalPipeline, name: str, definition: dict[str, Any]) -> dict[str, Any]:
+    """Create a state machine of ``definition`` on the engine, run it with ``{}``, describe its end."""
+    sfn = pipeline.client("stepfunctions")
+    machine = sfn.create_state_machine(name=name, definition=json.dumps(definition), roleArn=ROLE)["stateMachineArn"]
+    arn = sfn.start_execution(stateMachineArn=machine, name=f"{name}-1", input="{}")["executionArn"]
+    pipeline.wait(arn, timeout=30)
+    described: dict[str, Any] = sfn.describe_execution(executionArn=arn)
+    return described
+
+
+def string_of_json_size(size: int) -> str:
+    """A string whose JSON text (quotes included) is ``size`` bytes."""
+    return "x" * (size - 2)
+
+
+def object_of_json_size(size: int) -> dict[str, str]:
+    """An object whose compact JSON text is ``size`` bytes."""
+    padded = {"pad": "x" * (size - len('{"pad":""}'))}
+    assert len(json.dumps(padded, separators=(",", ":"))) == size
+    return padded
+
+
+def padded_json(size: int) -> bytes:
+    """A JSON object of exactly ``size`` bytes."""
+    document = json.dumps({"pad": "x" * (size - len(json.dumps({"pad": ""})))}).encode()
+    assert len(document) == size
+    return document
+
+
+# -- Step Functions: 256 KB payloads -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("size", "status"), [(STATE_PAYLOAD_BYTES, "SUCCEEDED"), (STATE_PAYLOAD_BYTES + 1, "FAILED")])
+def test_a_state_output_over_256_kb_fails_with_states_data_limit_exceeded(
+    pipeline: LocalPipeline, size: int, status: str
+) -> None:
+    # Given a state whose output is exactly 262,144 bytes, or one byte more
+    definition = {
+        "StartAt": "Big",
+        "States": {"Big": {"Type": "Pass", "Result": object_of_json_size(size), "End": True}},
+    }
+
+    # When it runs
+    described = run_machine(pipeline, f"output-{size}", definition)
+
+    # Then the limit is AWS's, to the byte, with AWS's error
+    assert described["status"] == status
+    if status == "FAILED":
+        assert described["error"] == "States.DataLimitExceeded"
+
+
+def test_a_task_input_over_256_kb_after_parameters_fails_before_the_function_runs(pipeline: LocalPipeline) -> None:
+    # Given a Task whose Parameters double a 200 KB input into 400 KB
+    function = pipeline.function_for_state("Validate")
+    function_arn = pipeline.stack.functions[function].arn + ":live"
+    definition = {
+        "StartAt": "Half",
+        "States": {
+            "Half": {"Type": "Pass", "Result": object_of_json_size(200_000), "ResultPath": "$.half", "Next": "Call"},
+            "Call": {
+                "Type": "Task",
+                "Resource": function_arn,
+                "Parameters": {"first.$": "$.half", "second.$": "$.half"},
+                "End": True,
+            },
+        },
+    }
+
+    # When it runs
+    described = run_machine(pipeline, "task-input", definition)
+
+    # Then it fails with States.DataLimitExceeded, and the function is never invoked
+    assert (described["status"], described["error"]) == ("FAILED", "States.DataLimitExceeded")
+    assert pipeline.lambdas.invocations == []
+
+
+def test_an_execution_input_over_256_kb_is_refused_at_start(pipeline: LocalPipeline) -> None:
+    sfn = pipeline.client("stepfunctions")
+    machine = pipeline.stack.state_machine_arn
+
+    def compact(size: int) -> str:
+        return json.dumps(object_of_json_size(size), separators=(",", ":"))
+
+    # Given an input of exactly 262,144 bytes: the execution starts
+    sfn.start_execution(stateMachineArn=machine, name="fits", input=compact(STATE_PAYLOAD_BYTES))
+    # When the input is one byte more
+    with pytest.raises(ClientError) as raised:
+        sfn.start_execution(stateMachineArn=machine, name="too-big", input=compact(STATE_PAYLOAD_BYTES + 1))
+    # Then StartExecution refuses it as AWS does
+    assert error_of(raised) == ("ValidationException", 400)
+    assert "262144" in str(raised.value)
+
+
+# -- Step Functions: execution names -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "error"),
+    [
+        ("a" * 81, "ValidationException"),
+        ("has space", "InvalidName"),
+        ("slash/in", "InvalidName"),
+        ("bracket[1]", "InvalidName"),
+        ("tab\tin", "InvalidName"),
+        ("del\x7fin", "InvalidName"),
+        ("star*", "InvalidName"),
+    ],
+)
+def test_an_execution_name_outside_aws_rules_is_refused(pipeline: LocalPipeline, name: str, error: str) -> None:
+    with pytest.raises(ClientError) as raised:
+        pipeline.client("stepfunctions").start_execution(stateMachineArn=pipeline.stack.state_machine_arn, name=name)
+    assert error_of(raised) == (error, 400)
+
+
+def test_an_execution_name_of_80_allowed_characters_starts(pipeline: LocalPipeline) -> None:
+    name = ("Ab0_-é" * 14)[:80]
+    started = pipeline.client("stepfunctions").start_execution(
+        stateMachineArn=pipeline.stack.state_machine_arn, name=name, input="{}"
+    )
+    assert started["executionArn"].endswith(":" + name)
+
+
+# -- S3: key length and user metadata -------------------------------------------------------------
+
+
+def test_an_object_key_over_1024_bytes_is_refused(pipeline: LocalPipeline) -> None:
+    # Given keys of exactly 1,024 bytes of UTF-8 and one byte more (multi-byte characters count as bytes)
+    s3, bucket = pipeline.client("s3"), pipeline.stack.bucket_name
+    fits = "processed/" + "é" * ((S3_KEY_BYTES - len("processed/")) // 2)
+    assert len(fits.encode()) == S3_KEY_BYTES
+    s3.put_object(Bucket=bucket, Key=fits, Body=b"x")
+
+    # When the longer one is written, directly, by copy or by multipart upload
+    too_long = fits + "x"
+    writes = [
+        lambda: s3.put_object(Bucket=bucket, Key=too_long, Body=b"x"),
+        lambda: s3.copy_object(Bucket=bucket, Key=too_long, CopySource={"Bucket": bucket, "Key": fits}),
+        lambda: s3.create_multipart_upload(Bucket=bucket, Key=too_long),
+    ]
+    for write in writes:
+        with pytest.raises(ClientError) as raised:
+            write()
+        # Then S3's error answers each
+        assert error_of(raised) == ("KeyTooLongError", 400)
+
+
+def test_user_metadata_over_2_kb_is_refused(pipeline: LocalPipeline) -> None:
+    # Given metadata of exactly 2,048 bytes (names without x-amz-meta-, and values) and one more
+    s3, bucket = pipeline.client("s3"), pipeline.stack.bucket_name
+    fits = {"a": "x" * 1000, "b": "y" * (S3_METADATA_BYTES - 1000 - 2)}
+    s3.put_object(Bucket=bucket, Key="processed/fits.json", Body=b"{}", Metadata=fits)
+    too_large = {**fits, "c": ""}
+    too_large["a"] += "x"
+
+    # When the larger one is written, directly, by a copy replacing metadata or a multipart upload
+    writes = [
+        lambda: s3.put_object(Bucket=bucket, Key="processed/big.json", Body=b"{}", Metadata=too_large),
+        lambda: s3.copy_object(
+            Bucket=bucket,
+            Key="processed/big.json",
+            CopySource={"Bucket": bucket, "Key": "processed/fits.json"},
+            Metadata=too_large,
+            MetadataDirective="REPLACE",
+        ),
+        lambda: s3.create_multipart_upload(Bucket=bucket, Key="processed/big.json", Metadata=too_large),
+    ]
+    for write in writes:
+        with pytest.raises(ClientError) as raised:
+            write()
+        # Then S3's error answers each
+        assert error_of(raised) == ("MetadataTooLarge", 400)
+    assert s3.head_object(Bucket=bucket, Key="processed/fits.json")["Metadata"] == fits
+
+
+# -- SNS and EventBridge: message sizes ------------------------------------------------------------
+
+
+def test_an_sns_message_over_256_kb_is_refused_counting_bytes_and_attributes(pipeline: LocalPipeline) -> None:
+    sns, topic = pipeline.client("sns"), pipeline.stack.topic_arn
+    # Given a message of exactly 262,144 bytes of 131,072 two-byte characters: it is published
+    sns.publish(TopicArn=topic, Message="é" * (SNS_MESSAGE_BYTES // 2))
+    attribute = {"k": {"DataType": "String", "StringValue": "v"}}  # 1 + 6 + 1 bytes
+
+    # When one more byte is sent, in the message or in an attribute
+    oversized = [
+        {"Message": "é" * (SNS_MESSAGE_BYTES // 2) + "x"},
+        {"Message": "x" * (SNS_MESSAGE_BYTES - 7), "MessageAttributes": attribute},
+    ]
+    for request in oversized:
+        with pytest.raises(ClientError) as raised:
+            sns.publish(TopicArn=topic, **request)
+        # Then SNS refuses it
+        assert error_of(raised) == ("InvalidParameter", 400)
+        assert "Message too long" in str(raised.value)
+    sns.publish(TopicArn=topic, Message="x" * (SNS_MESSAGE_BYTES - 8), MessageAttributes=attribute)
+
+
+def test_put_events_entries_over_256_kb_are_refused(pipeline: LocalPipeline) -> None:
+    events = pipeline.client("events")
+
+    def entry(size: int) -> dict[str, Any]:
+        # Source and DetailType count their bytes, Detail its own: size bytes in all.
+        detail = json.dumps({"pad": "x" * (size - len("app") - len("Padded") - len('{"pad": ""}'))})
+        return {"Source": "app", "DetailType": "Padded", "Detail": detail}
+
+    # Given an entry of exactly 256 KB: it is accepted
+    assert events.put_events(Entries=[entry(EVENTS_ENTRIES_BYTES)])["FailedEntryCount"] == 0
+
+    # When one byte more is sent
+    with pytest.raises(ClientError) as raised:
+        events.put_events(Entries=[entry(EVENTS_ENTRIES_BYTES + 1)])
+
+    # Then EventBridge refuses the request
+    assert error_of(raised) == ("ValidationException", 400)
+    assert "Total size of the entries in the request is over the limit" in str(raised.value)
+
+
+# -- Lambda: 6 MB synchronous payloads -----------------------------------------------------------
+
+
+def test_an_invoke_request_over_6_mb_is_refused_before_the_function_runs(pipeline: LocalPipeline) -> None:
+    function = pipeline.function_for_state("Validate")
+    awslambda = pipeline.client("lambda")
+    # Given a request payload of one byte more than 6 MB
+    payload = padded_json(LAMBDA_REQUEST_BYTES + 1)
+
+    # When the function is invoked with it
+    with pytest.raises(ClientError) as raised:
+        awslambda.invoke(FunctionName=function, Qualifier="live", Payload=payload)
+
+    # Then Lambda refuses it with 413, and the function never runs
+    assert error_of(raised) == ("RequestEntityTooLargeException", 413)
+    assert pipeline.lambdas.invocations == []
+    # And a payload of exactly 6 MB reaches the function
+    awslambda.invoke(FunctionName=function, Qualifier="live", Payload=padded_json(LAMBDA_REQUEST_BYTES))
+    assert [invocation.function for invocation in pipeline.lambdas.invocations] == [function]
+
+
+@pytest.mark.parametrize(("size", "refused"), [(LAMBDA_RESPONSE_BYTES, False), (LAMBDA_RESPONSE_BYTES + 1, True)])
+def test_an_invoke_response_over_6_mb_becomes_lambdas_function_error(
+    pipeline: LocalPipeline, size: int, refused: bool
+) -> None:
+    # Given a function that answers with a response payload of ``size`` bytes
+    answer = json.dumps(string_of_json_size(size)).encode()
+    assert len(answer) == size
+
+    def respond(request: Any, **_kwargs: Any) -> AWSResponse:
+        return AWSResponse(request.url, 200, {"Content-Type": "application/json"}, _Raw(answer))
+
+    events = boto3.DEFAULT_SESSION.events  # type: ignore[union-attr]
+    events.register_first(ANSWER_INVOKE, respond, unique_id="test-large-response")
+    try:
+        # When it is invoked
+        response = pipeline.client("lambda").invoke(FunctionName=pipeline.function_for_state("Validate"))
+    finally:
+        events.unregister(ANSWER_INVOKE, unique_id="test-large-response")
+    body = response["Payload"].read()
+
+    # Then over 6 MB, the caller gets Lambda's function error instead of the payload
+    if refused:
+        assert response["FunctionError"] == "Unhandled"
+        assert json.loads(body)["errorType"] == "Function.ResponseSizeTooLarge"
+    else:
+        assert "FunctionError" not in response
+        assert body == answer
+
+
+class _Raw(io.BytesIO):
+    """A raw HTTP body as botocore reads it (``read``, and ``stream`` for the whole of it)."""
+
+    def stream(self, **_kwargs: Any) -> Iterator[bytes]:
+        yield self.getvalue()
