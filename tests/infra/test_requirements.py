@@ -7,6 +7,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+import pytest
 from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
 
 from stacks.alerts import REJECTIONS_METRIC
@@ -18,7 +19,10 @@ from workflow.deployment import (
     OUTPUT_BUCKET,
     OUTPUT_STATE_MACHINE,
     OUTPUT_TOPIC,
+    STACK_NAME,
 )
+from workflow.local.alarm_model import read_alarms
+from workflow.local.alarms import log_event
 
 # The only actions allowed on Resource "*": they have no resource-level permissions.
 STAR_ACTIONS = {
@@ -288,6 +292,29 @@ def test_rejections_are_counted_from_the_state_machines_log(template: dict[str, 
     assert metric_filter["LogGroupName"] == {"Ref": log_group}
     (transformation,) = metric_filter["MetricTransformations"]
     assert (transformation["MetricNamespace"], transformation["MetricValue"]) == (METRICS_NAMESPACE, "1")
+
+
+@pytest.mark.parametrize(
+    ("event_type", "error", "counted"),
+    [
+        *(("ExecutionFailed", error.__name__, True) for error in BUSINESS_ERRORS),
+        ("ExecutionFailed", "Lambda.Unknown", False),
+        ("ExecutionFailed", "States.Timeout", False),
+        ("TaskFailed", "ValidationError", False),  # a step's failure, caught: the run's end is what counts
+        ("ExecutionTimedOut", "States.Timeout", False),
+    ],
+)
+def test_the_rejection_filter_counts_runs_ended_by_a_business_error_only(
+    template: dict[str, Any], event_type: str, error: str, counted: bool
+) -> None:
+    # Given the template's metric filter, and a history event as Step Functions logs it
+    (metric_filter,) = read_alarms(template, STACK_NAME).state_machine_filters
+    event = {"id": 9, "previousEventId": 8, "timestamp": "2026-01-01T00:00:00.000Z", "type": event_type}
+    event[f"{event_type[0].lower()}{event_type[1:]}EventDetails"] = {"error": error, "cause": "..."}
+    logged = log_event(event, "arn:aws:states:us-east-1:123456789012:execution:Machine:run")
+
+    # Then only a run that ended on a business error is counted
+    assert metric_filter.pattern.matches(json.dumps(logged)) is counted
 
 
 def test_every_topic_admits_exactly_the_rules_and_alarms_that_publish_to_it(template: dict[str, Any]) -> None:
