@@ -47,7 +47,7 @@ def banner(server: LocalServer, log_file: Path) -> str:
             f"  aws s3 cp FILE s3://{stack.bucket_name}/incoming/FILE     # the S3 rule starts a run",
             "  .venv/bin/pipeline submit FILE                             # a run through the API",
             "",
-            "Notifications and alarms appear here as they are published.",
+            "Notifications appear here as they are published (run and alarm messages).",
         ]
     )
 

@@ -5,7 +5,8 @@ on), the topic, the EventBridge rules with their targets and the state machine (
 with the substitutions resolved to the local functions). Uploading an object under
 ``incoming/`` then starts a run exactly as on AWS: S3 emits "Object Created", the rule matches,
 its target starts the execution with the rule's input transformer, the interpreter invokes the
-handlers. Notifications published to the topic are collected through an SQS subscription.
+handlers. Notifications published to the topic are collected through an SQS subscription. The
+template's alarms are evaluated against what the runs do and publish as on AWS (``alarms.py``).
 """
 
 from __future__ import annotations
