@@ -217,13 +217,15 @@ def test_an_undelivered_event_in_the_dead_letter_queue_pages(pipeline: LocalPipe
     )
 
 
-def test_a_throttled_invocation_pages_through_its_functions_throttles_alarm(pipeline: LocalPipeline) -> None:
+def test_a_throttled_invocation_recorded_late_pages_through_its_functions_throttles_alarm(pipeline: LocalPipeline) -> None:
     # Given the Throttles alarm of Fetch
     fetch = pipeline.function_for_state("Fetch")
     alarm = alarm_on(pipeline, "AWS/Lambda", "Throttles", fetch)
 
-    # When the Lambda emulator records an invocation of Fetch refused for concurrency
-    pipeline.lambdas.invocations.append(Invocation(fetch, "live", time.monotonic(), 0.0, None, throttled=True))
+    # When the Lambda emulator records an invocation of Fetch refused for concurrency, a second late
+    # (more than three 0.3-s periods: the evaluations of its period have passed)
+    refused = time.monotonic() - 1.0
+    pipeline.lambdas.invocations.append(Invocation(fetch, "live", refused, 0.0, None, throttled=True))
 
     # Then the alarm pages, and the other functions' do not
     (notification,) = eventually(messages_of(pipeline, alarm), "ALARM message")

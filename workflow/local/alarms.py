@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+import boto3
 from moto.cloudwatch.models import CloudWatchBackend, cloudwatch_backends
 from moto.cloudwatch.responses import CloudWatchResponse
 from moto.core.responses import ActionResult
@@ -59,7 +60,6 @@ from workflow.local.template import StackModel
 
 logger = logging.getLogger(__name__)
 
-ClientFactory = Callable[[str], Any]
 # What CloudWatch calls the region in its messages.
 REGION_NAMES = {"us-east-1": "US East (N. Virginia)"}
 NOTIFICATION_QUEUE = "local-alarm-notifications"
@@ -72,6 +72,7 @@ _ENDINGS = {
 _QUEUE_DEPTH = ("AWS/SQS", "ApproximateNumberOfMessagesVisible")
 _PUT_METRIC_DATA_MAX = 1000  # datums in one PutMetricData call
 SUBJECT_LIMIT = 100  # SNS's longest subject
+_CATCH_UP_PERIODS = 60  # at most this many missed periods are judged late, the oldest first
 
 
 class InvocationRecord(Protocol):
@@ -153,16 +154,20 @@ class AlarmEngine:
         *,
         scale: float,
         invocations: Callable[[], Sequence[InvocationRecord]],
-        client: ClientFactory,
     ) -> None:
         self.model: CloudWatchModel = read_alarms(stack.template, STACK_NAME)
         self._policies: TemplatePolicies = load_policies(stack.template)
         self._state_machine_arn = stack.state_machine_arn
         self._invocations = invocations
-        self._client = client
+        # CloudWatch's own calls (creating the alarms, publishing their messages) are the service's,
+        # not the pipeline's: they go through a session of their own, without the default session's
+        # hooks (the SDK faults and permissions of the handlers). Clients are per thread.
+        self._session = boto3.session.Session(region_name=REGION)
+        self._clients = threading.local()
+        self._client_lock = threading.Lock()
         self.timeline = Timeline(origin=time.time(), scale=scale)
         # An evaluation once a minute of the template's clock (CloudWatch's cadence for periods of a
-        # minute or more), at most ten a second: each evaluation also judges the period that ended
+        # minute or more), at most ten a second: each evaluation also judges the periods that ended
         # since the one before, so a slower cadence misses no datapoint.
         self.interval = min(max(60 * scale, 0.1), 60.0)
         self._wall_offset = time.time() - time.monotonic()
@@ -286,19 +291,24 @@ class AlarmEngine:
             now = time.time()
             self._collect_invocations()
             self._sample_queues(now)
-            self._put_metric_data()
+            with self._observing:
+                new, self._observed.unsent = self._observed.unsent, []
+            # A datapoint may reach the engine after its period was judged (an invocation is recorded
+            # when it ends): the evaluation starts from the earliest new one's period.
+            earliest = min((timestamp for _, timestamp, _ in new), default=now)
             for alarm in self.model.alarms:
-                self._evaluate(alarm, now)
+                self._evaluate(alarm, now, earliest)
+            self._put_metric_data(new)
             oldest = max(alarm.period * (alarm.evaluation_periods + 1) for alarm in self.model.alarms)
             self._store.forget_before(now - oldest * self.timeline.scale)
 
-    def _evaluate(self, alarm: AlarmSpec, now: float) -> None:
+    def _evaluate(self, alarm: AlarmSpec, now: float, earliest: float) -> None:
         current = self.timeline.period_index(now, alarm.period)
-        last = self._last_period.get(alarm.name)
-        # A period that ended since the last evaluation is judged whole before the new one starts,
-        # so no datapoint goes unseen between two ticks.
-        indexes = [current - 1, current] if last is not None and last < current else [current]
-        for index in indexes:
+        first = min(self._last_period.get(alarm.name, 0), self.timeline.period_index(earliest, alarm.period))
+        # Every period since the last evaluation (or holding a new datapoint) is judged whole, in
+        # order, before the current one: a late evaluation (a busy machine) misses no datapoint, as
+        # CloudWatch misses none.
+        for index in range(max(first, current - _CATCH_UP_PERIODS), current + 1):
             recent = periods(alarm, self._store, self.timeline, index)
             state = self.state(alarm.name)
             decision = decide(alarm, recent, state, now)
@@ -427,18 +437,23 @@ class AlarmEngine:
                 )
                 sqs.delete_message(QueueUrl=self._notification_queue, ReceiptHandle=item["ReceiptHandle"])
 
+    def _client(self, service: str) -> Any:
+        clients: dict[str, Any] = self._clients.__dict__.setdefault("by_service", {})
+        if service not in clients:
+            with self._client_lock:  # creating clients of one session is not thread-safe
+                clients[service] = self._session.client(service)
+        return clients[service]
+
     # -- moto's CloudWatch ----------------------------------------------------------------------
 
     def _backend(self) -> CloudWatchBackend:
         backend: CloudWatchBackend = cloudwatch_backends[LOCAL_ACCOUNT][REGION]
         return backend
 
-    def _put_metric_data(self) -> None:
+    def _put_metric_data(self, new: Sequence[tuple[MetricKey, float, float]]) -> None:
         """The new datapoints into moto's CloudWatch, for GetMetricStatistics and friends."""
-        with self._observing:
-            unsent, self._observed.unsent = self._observed.unsent, []
         by_namespace: dict[str, list[dict[str, Any]]] = {}
-        for metric, timestamp, value in unsent:
+        for metric, timestamp, value in new:
             by_namespace.setdefault(metric.namespace, []).append(
                 {
                     "MetricName": metric.name,

@@ -111,9 +111,7 @@ class LocalPipeline:
         self._exit = ExitStack()
         self._queue_url = ""
         # The template's alarms: evaluated on the scaled clock, their actions published as on AWS.
-        self.alarms = alarms.AlarmEngine(
-            stack, scale=time_scale, invocations=lambda: self.lambdas.invocations, client=self.client
-        )
+        self.alarms = alarms.AlarmEngine(stack, scale=time_scale, invocations=lambda: self.lambdas.invocations)
 
     @classmethod
     def from_project(cls, *, log_stream: TextIO, time_scale: float = DEFAULT_TIME_SCALE) -> LocalPipeline:
