@@ -52,8 +52,9 @@ from moto.sqs.models import sqs_backends
 from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
 
 from workflow.deployment import LOCAL_ACCOUNT, REGION, STACK_NAME
-from workflow.local.alarm_model import INSUFFICIENT_DATA, AlarmSpec, CloudWatchModel, MetricKey, read_alarms
+from workflow.local.alarm_model import INSUFFICIENT_DATA, STATES, AlarmSpec, CloudWatchModel, MetricKey, read_alarms
 from workflow.local.alarm_rules import MetricStore, Timeline, decide, iso, periods
+from workflow.local.iam.evaluation import Decision
 from workflow.local.iam.requests import checks_for_call
 from workflow.local.iam.template_policies import TemplatePolicies, load_policies
 from workflow.local.template import StackModel
@@ -205,7 +206,7 @@ class AlarmEngine:
         queue_arn = sqs.get_queue_attributes(QueueUrl=self._notification_queue, AttributeNames=["QueueArn"])[
             "Attributes"
         ]["QueueArn"]
-        topics = {topic for alarm in self.model.alarms for state in _STATES for topic in alarm.actions_for(state)}
+        topics = {topic for alarm in self.model.alarms for state in STATES for topic in alarm.actions_for(state)}
         for topic in sorted(topics):
             sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
 
@@ -299,7 +300,7 @@ class AlarmEngine:
             for alarm in self.model.alarms:
                 self._evaluate(alarm, now, earliest)
             self._put_metric_data(new)
-            oldest = max(alarm.period * (alarm.evaluation_periods + 1) for alarm in self.model.alarms)
+            oldest = max((alarm.period * (alarm.evaluation_periods + 1) for alarm in self.model.alarms), default=0)
             self._store.forget_before(now - oldest * self.timeline.scale)
 
     def _evaluate(self, alarm: AlarmSpec, now: float, earliest: float) -> None:
@@ -374,7 +375,7 @@ class AlarmEngine:
             else:
                 why = (
                     f"with an explicit deny in a {verdict.kind.value} policy"
-                    if verdict.decision.name == "EXPLICIT_DENY"
+                    if verdict.decision is Decision.EXPLICIT_DENY
                     else f"because no {verdict.kind.value} policy allows the SNS:Publish action"
                 )
                 error = f"Resource: {alarm.arn} is not authorized to perform: SNS:Publish on resource: {topic} {why}"
@@ -466,9 +467,6 @@ class AlarmEngine:
         for namespace, data in by_namespace.items():
             for start in range(0, len(data), _PUT_METRIC_DATA_MAX):
                 cloudwatch.put_metric_data(Namespace=namespace, MetricData=data[start : start + _PUT_METRIC_DATA_MAX])
-
-
-_STATES = ("ALARM", "OK", INSUFFICIENT_DATA)
 
 
 def log_event(event: dict[str, Any], execution_arn: str) -> dict[str, Any]:
