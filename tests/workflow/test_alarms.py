@@ -217,7 +217,9 @@ def test_an_undelivered_event_in_the_dead_letter_queue_pages(pipeline: LocalPipe
     )
 
 
-def test_a_throttled_invocation_recorded_late_pages_through_its_functions_throttles_alarm(pipeline: LocalPipeline) -> None:
+def test_a_throttled_invocation_recorded_late_pages_through_its_functions_throttles_alarm(
+    pipeline: LocalPipeline,
+) -> None:
     # Given the Throttles alarm of Fetch
     fetch = pipeline.function_for_state("Fetch")
     alarm = alarm_on(pipeline, "AWS/Lambda", "Throttles", fetch)

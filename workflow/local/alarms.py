@@ -160,12 +160,7 @@ class AlarmEngine:
         self._policies: TemplatePolicies = load_policies(stack.template)
         self._state_machine_arn = stack.state_machine_arn
         self._invocations = invocations
-        # CloudWatch's own calls (creating the alarms, publishing their messages) are the service's,
-        # not the pipeline's: they go through a session of their own, without the default session's
-        # hooks (the SDK faults and permissions of the handlers). Clients are per thread.
-        self._session = boto3.session.Session(region_name=REGION)
         self._clients = threading.local()
-        self._client_lock = threading.Lock()
         self.timeline = Timeline(origin=time.time(), scale=scale)
         # An evaluation once a minute of the template's clock (CloudWatch's cadence for periods of a
         # minute or more), at most ten a second: each evaluation also judges the periods that ended
@@ -439,10 +434,10 @@ class AlarmEngine:
                 sqs.delete_message(QueueUrl=self._notification_queue, ReceiptHandle=item["ReceiptHandle"])
 
     def _client(self, service: str) -> Any:
+        """A client of CloudWatch's own session, one per thread."""
         clients: dict[str, Any] = self._clients.__dict__.setdefault("by_service", {})
         if service not in clients:
-            with self._client_lock:  # creating clients of one session is not thread-safe
-                clients[service] = self._session.client(service)
+            clients[service] = _service_client(service)
         return clients[service]
 
     # -- moto's CloudWatch ----------------------------------------------------------------------
@@ -467,6 +462,22 @@ class AlarmEngine:
         for namespace, data in by_namespace.items():
             for start in range(0, len(data), _PUT_METRIC_DATA_MAX):
                 cloudwatch.put_metric_data(Namespace=namespace, MetricData=data[start : start + _PUT_METRIC_DATA_MAX])
+
+
+# CloudWatch's own calls (creating the alarms, publishing their messages) are the service's, not
+# the pipeline's: they go through a session of their own, without the default session's hooks (the
+# handlers' SDK faults and permissions). One for the process: a session loads the service models
+# again, about 0.1 s for each environment.
+_session: boto3.session.Session | None = None
+_session_lock = threading.Lock()
+
+
+def _service_client(service: str) -> Any:
+    global _session  # noqa: PLW0603 - the process's one session, made on first use
+    with _session_lock:  # neither making a session nor making its clients is thread-safe
+        if _session is None:
+            _session = boto3.session.Session(region_name=REGION)
+        return _session.client(service)
 
 
 def log_event(event: dict[str, Any], execution_arn: str) -> dict[str, Any]:
