@@ -66,7 +66,6 @@ class PipelineConfig:
     max_reject_ratio: float = 0.1
     null_markers: str = "NULL,null,N/A,n/a"
     log_retention_days: int = 30
-    lambda_error_threshold: int = 5
     notification_email: str | None = None
     # Empty: the first two zones CloudFormation lists for the account (Fn::GetAZs).
     availability_zones: tuple[str, ...] = ()
@@ -84,7 +83,6 @@ class PipelineConfig:
                 max_reject_ratio=float(value(node, "maxRejectRatio", defaults.max_reject_ratio)),
                 null_markers=str(value(node, "nullMarkers", defaults.null_markers)),
                 log_retention_days=int(value(node, "logRetentionDays", defaults.log_retention_days)),
-                lambda_error_threshold=int(value(node, "lambdaErrorThreshold", defaults.lambda_error_threshold)),
                 notification_email=value(node, "notificationEmail", None),
                 availability_zones=names(value(node, "availabilityZones", ())),
                 api_gateway_cloud_watch_role=cloud_watch_role(
@@ -105,8 +103,6 @@ class PipelineConfig:
             raise ConfigError("maxCompressionRatio must be at least 1")
         if not 0 <= self.max_reject_ratio <= 1:
             raise ConfigError("maxRejectRatio must be between 0 and 1")
-        if self.lambda_error_threshold < 1:
-            raise ConfigError("lambdaErrorThreshold must be at least 1")
         if self.notification_email is not None and not _EMAIL.fullmatch(self.notification_email):
             raise ConfigError(f"notificationEmail is not an email address: {self.notification_email!r}")
         self.log_retention()

@@ -15,6 +15,8 @@ from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 ENCRYPT_ACTIONS = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
+# What a publisher to an encrypted topic or queue needs of its key (SNS and SQS ask KMS for it).
+MESSAGE_KEY_ACTIONS = ["kms:Decrypt", "kms:GenerateDataKey*"]
 
 
 def _key(scope: Construct, construct_id: str, description: str, *, removal_policy: RemovalPolicy) -> kms.Key:
@@ -54,13 +56,40 @@ class PipelineKeys(Construct):
             "Encrypts the pipeline's SNS topics and dead-letter queue",
             removal_policy=RemovalPolicy.DESTROY,
         )
-        for service in ("events.amazonaws.com", "cloudwatch.amazonaws.com"):
+        # CloudWatch alarms publishing to an encrypted topic: the KMS request carries the alarm as
+        # aws:SourceArn and its account as aws:SourceAccount.
+        self.messages.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="PublishFromAlarmsOfThisAccount",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=MESSAGE_KEY_ACTIONS,
+                resources=["*"],  # in a key policy, "*" means this key
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": stack.account},
+                    "ArnLike": {
+                        "aws:SourceArn": f"arn:{stack.partition}:cloudwatch:{stack.region}:{stack.account}:alarm:*"
+                    },
+                },
+            )
+        )
+        # EventBridge delivering to an encrypted topic (the failure rules) or queue (the rules'
+        # dead-letter queue): the KMS request SNS or SQS makes for it does not carry aws:SourceArn
+        # or aws:SourceAccount (deploy review, finding 10), so a statement conditioned on them would
+        # drop every delivery. What it does carry is the encryption context SNS and SQS always set,
+        # the topic's or the queue's ARN: the key serves EventBridge for this account's topics and
+        # queues only. Who may publish at all is decided by the topic and queue policies, which
+        # name the rules. (SNS's context: https://docs.aws.amazon.com/gamelift/latest/flexmatchguide/queue-notification-sns-sse.html)
+        for sid, context, service in (
+            ("EventsToTopicsOfThisAccount", "aws:sns:topicArn", "sns"),
+            ("EventsToQueuesOfThisAccount", "aws:sqs:arn", "sqs"),
+        ):
+            of_this_account = f"arn:{stack.partition}:{service}:{stack.region}:{stack.account}:*"
             self.messages.add_to_resource_policy(
                 iam.PolicyStatement(
-                    sid=f"PublishFrom{service.split('.')[0].capitalize()}",
-                    principals=[iam.ServicePrincipal(service)],
-                    actions=["kms:Decrypt", "kms:GenerateDataKey*"],
-                    resources=["*"],  # in a key policy, "*" means this key
-                    conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
+                    sid=sid,
+                    principals=[iam.ServicePrincipal("events.amazonaws.com")],
+                    actions=MESSAGE_KEY_ACTIONS,
+                    resources=["*"],
+                    conditions={"StringLike": {f"kms:EncryptionContext:{context}": of_this_account}},
                 )
             )

@@ -136,11 +136,11 @@ class PipelineStack(Stack):
             self,
             "Alerts",
             state_machine=machine,
+            state_machine_logs=workflow.log_group,
             functions=tasks.functions,
             runs_topic=topics.runs,
             alarms_topic=topics.alarms,
             dead_letter_queue=dead_letters,
-            lambda_error_threshold=config.lambda_error_threshold,
         )
 
         routes = [subnet.node.find_child("RouteTableAssociation") for subnet in network.vpc.isolated_subnets]

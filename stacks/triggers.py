@@ -62,6 +62,12 @@ class S3Trigger(Construct):
                     "bucket": {"name": [bucket.bucket_name]},
                     # Only sources: outputs under processed/ and staging/ never start a run.
                     "object": {"key": [{"prefix": INCOMING_PREFIX}]},
+                    # Nor "folders": the console's "Create folder" puts a zero-byte object whose key
+                    # ends in "/". An empty file still starts its run (and is rejected, with a reason).
+                    "$or": [
+                        {"object": {"key": [{"anything-but": {"suffix": "/"}}]}},
+                        {"object": {"size": [{"numeric": [">", 0]}]}},
+                    ],
                 },
             ),
         )

@@ -80,6 +80,8 @@ class PipelineStateMachine(Construct):
             "kms:GenerateDataKey* is what SNS needs to encrypt NotifyRejected's message.",
             applies_to=["Resource::*", "Action::kms:GenerateDataKey*"],
         )
+        # Step Functions writes the execution history here; the alerts count rejections from it.
+        self.log_group = log_groups.create(self, "Logs", name=vended_log_group_name(Stack.of(self)))
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",
@@ -89,7 +91,7 @@ class PipelineStateMachine(Construct):
             role=self.role.role,
             tracing_enabled=True,
             logs=sfn.LogOptions(
-                destination=log_groups.create(self, "Logs", name=vended_log_group_name(Stack.of(self))),
+                destination=self.log_group,
                 level=sfn.LogLevel.ALL,
                 include_execution_data=True,
             ),

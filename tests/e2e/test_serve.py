@@ -13,6 +13,7 @@ import pytest
 
 from tests.e2e.conftest import BIN, SAMPLE, Served, api_name, finished, signed, wait_until
 from tests.scenarios import CSV_TO_JSONL_STATES
+from workflow.deployment import OUTPUT_ALARM_TOPIC, STACK_NAME
 
 
 def test_aws_cli_upload_starts_exactly_one_execution_that_succeeds(served: Served) -> None:
@@ -157,3 +158,37 @@ def test_submit_pins_the_uploaded_version(served: Served, tmp_path: Path) -> Non
         assert status == 200
         records[key] = described["output"]["output"]["records"]
     assert records == {"pin-1": 2, "pin-2": 5}
+
+
+def test_set_alarm_state_through_the_endpoint_reaches_a_subscriber_of_the_alarm_topic(served: Served) -> None:
+    # Given a temporary SQS subscription on the alarm topic, found by the stack's outputs (as `pipeline smoke` does)
+    stack = served.client("cloudformation").describe_stacks(StackName=STACK_NAME)["Stacks"][0]
+    topic = {output["OutputKey"]: output["OutputValue"] for output in stack["Outputs"]}[OUTPUT_ALARM_TOPIC]
+    sqs = served.client("sqs")
+    queue = sqs.create_queue(QueueName="e2e-alarm-subscriber")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    served.client("sns").subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+    cloudwatch = served.client("cloudwatch")
+    name = next(
+        alarm["AlarmName"] for alarm in cloudwatch.describe_alarms()["MetricAlarms"] if topic in alarm["AlarmActions"]
+    )
+
+    # When the AWS CLI sets the alarm to ALARM (from OK: actions run on a change of state only)
+    for state in ("OK", "ALARM"):
+        result = served.run_cli(
+            str(BIN / "aws"), "cloudwatch", "set-alarm-state",
+            "--alarm-name", name, "--state-value", state, "--state-reason", f"e2e {state}",
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+
+    # Then CloudWatch's alarm message reaches the subscriber
+    def received() -> list[dict[str, Any]]:
+        messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
+        return [json.loads(json.loads(message["Body"])["Message"]) for message in messages]
+
+    (message,) = wait_until(received, "the alarm message on the subscription")
+    assert (message["AlarmName"], message["NewStateValue"], message["NewStateReason"]) == (name, "ALARM", "e2e ALARM")
+    # And serve prints it, and the alarm's history shows the action carried out
+    wait_until(lambda: any(f"alarm: ALARM  {name}" in line for line in served.output), "serve's alarm line")
+    actions = cloudwatch.describe_alarm_history(AlarmName=name, HistoryItemType="Action")["AlarmHistoryItems"]
+    assert actions[0]["HistorySummary"] == f"Successfully executed action {topic}"

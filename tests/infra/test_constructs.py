@@ -175,7 +175,7 @@ def test_staged_output_outlives_the_redrive_window_and_then_leaves_nothing_behin
     assert all(rule["Status"] == "Enabled" for rule in rules)
 
 
-def test_the_s3_trigger_starts_a_run_for_objects_created_under_incoming_only() -> None:
+def test_the_s3_trigger_starts_a_run_for_objects_created_under_incoming_only_folders_excepted() -> None:
     # Given the S3 trigger of a bucket, a state machine and a dead-letter queue that exist already
     stack = bare_stack()
     S3Trigger(
@@ -187,16 +187,26 @@ def test_the_s3_trigger_starts_a_run_for_objects_created_under_incoming_only() -
     )
     # When the stack is synthesized
     template = Template.from_stack(stack)
-    # Then its rule matches Object Created events of that bucket under incoming/
+    # Then its rule matches Object Created events of that bucket under incoming/, but for "folders"
+    # (zero-byte keys ending in "/")
     events_role = Capture()
     template.has_resource_properties(
         "AWS::Events::Rule",
         {
-            "EventPattern": {
-                "source": ["aws.s3"],
-                "detail-type": ["Object Created"],
-                "detail": {"bucket": {"name": [BUCKET_NAME]}, "object": {"key": [{"prefix": INCOMING_PREFIX}]}},
-            },
+            "EventPattern": Match.exact(
+                {
+                    "source": ["aws.s3"],
+                    "detail-type": ["Object Created"],
+                    "detail": {
+                        "bucket": {"name": [BUCKET_NAME]},
+                        "object": {"key": [{"prefix": INCOMING_PREFIX}]},
+                        "$or": [
+                            {"object": {"key": [{"anything-but": {"suffix": "/"}}]}},
+                            {"object": {"size": [{"numeric": [">", 0]}]}},
+                        ],
+                    },
+                }
+            ),
             # And its one target starts the state machine with the object's pinned version, retrying
             # delivery for a day before parking the event in the dead-letter queue
             "Targets": [

@@ -1,9 +1,8 @@
 """The synthesized template's permissions, decided as AWS would decide them.
 
 Each test maps a real call of the pipeline (``checks_for_call``) and decides it against the
-template's policies (``TemplatePolicies.verdict``). Tests named ``test_current_stack_defect_...``
-document a defect of today's stack: they assert the denial AWS would give, and flip when the
-stack is fixed.
+template's policies (``TemplatePolicies.verdict``). Tests that name a review finding assert its
+fix: what the deploy review found allowed is denied, what it found denied is allowed.
 """
 
 from __future__ import annotations
@@ -347,30 +346,82 @@ def test_a_foreign_rule_may_not_use_the_dead_letter_queue(policies: TemplatePoli
     assert verdict.kind is PolicyKind.RESOURCE
 
 
-def test_current_stack_defect_any_eventbridge_rule_may_publish_to_the_runs_topic_review_finding_10(
+def alarm_topic_arn(template: Template) -> str:
+    return f"arn:aws:sns:{REGION}:{LOCAL_ACCOUNT}:{template['Outputs']['AlarmTopicArn']['Value']['Ref']}"
+
+
+@pytest.mark.parametrize(
+    ("source", "account"),
+    [
+        (f"arn:aws:events:{REGION}:999999999999:rule/forged", "999999999999"),
+        (f"arn:aws:events:{REGION}:{LOCAL_ACCOUNT}:rule/SomeOtherRuleOfTheAccount", LOCAL_ACCOUNT),
+    ],
+)
+def test_only_the_failure_rules_may_publish_to_the_runs_topic_review_finding_10(
+    policies: TemplatePolicies, stack_model: StackModel, source: str, account: str
+) -> None:
+    # Given a rule that is not one of the stack's failure rules (another account's, or another of this account's)
+    rule = Caller.service("events.amazonaws.com", source_arn=source, source_account=account)
+
+    # When EventBridge publishes to the runs topic for it
+    verdict = decide(policies, rule, "sns", "Publish", TopicArn=stack_model.topic_arn, Message="forged")
+
+    # Then the topic policy, which names the failure rules only, does not let it
+    assert verdict.decision is Decision.IMPLICIT_DENY
+    assert verdict.kind is PolicyKind.RESOURCE
+
+
+def test_the_s3_trigger_rule_may_not_publish_to_the_runs_topic(
     policies: TemplatePolicies, stack_model: StackModel
 ) -> None:
-    # Given a rule of another account
-    foreign = Caller.service(
-        "events.amazonaws.com",
-        source_arn=f"arn:aws:events:{REGION}:999999999999:rule/forged",
-        source_account="999999999999",
+    # Given the stack's own S3 trigger rule, speaking as events.amazonaws.com
+    trigger = Caller.service(
+        "events.amazonaws.com", source_arn=s3_trigger_rule(policies, stack_model), source_account=LOCAL_ACCOUNT
     )
 
     # When it publishes to the runs topic
-    verdict = decide(policies, foreign, "sns", "Publish", TopicArn=stack_model.topic_arn, Message="forged")
+    verdict = decide(policies, trigger, "sns", "Publish", TopicArn=stack_model.topic_arn, Message="m")
 
-    # Then today's topic and key policies let it (statement "1" has no aws:SourceArn condition).
-    # Fixed stack: expect Decision.IMPLICIT_DENY here.
-    assert verdict.allowed
+    # Then exactly the rules that target the topic are admitted, not every rule of the stack
+    assert verdict.decision is Decision.IMPLICIT_DENY
 
 
-def test_current_stack_defect_alarms_cannot_publish_to_the_alarms_topic_review_finding_1(
+def test_the_failure_rules_use_the_key_only_for_this_accounts_topics_and_queues(
+    policies: TemplatePolicies, stack_model: StackModel
+) -> None:
+    # Given the KMS request SNS makes for a failure rule publishing to the encrypted runs topic
+    (rule, *_) = failure_rules(policies, stack_model)
+    checks = checks_for_call(
+        policies.rule_target_caller(rule, stack_model.topic_arn),
+        "sns",
+        "Publish",
+        {"TopicArn": stack_model.topic_arn, "Message": "m"},
+        policies.resources,
+    )
+    (data_key, *_) = [check for check in checks if check.via == "sns"]
+
+    # When the same request names a topic of another account in its encryption context
+    elsewhere = "arn:aws:sns:us-east-1:999999999999:theirs"
+    foreign = Request(
+        data_key.request.principal,
+        data_key.request.action,
+        data_key.request.resource,
+        {**data_key.request.context, "kms:EncryptionContext:aws:sns:topicArn": elsewhere},
+    )
+
+    # Then the key serves this account's topic (the statement that allows names the context) and not the other
+    own = policies.verdict(data_key)
+    assert own.allowed
+    assert own.statement is not None
+    assert own.statement.sid == "EventsToTopicsOfThisAccount"
+    assert policies.verdict(Check(foreign, via="sns")).decision is Decision.IMPLICIT_DENY
+
+
+def test_every_alarm_may_publish_to_the_alarms_topic_review_finding_1(
     policies: TemplatePolicies, template: Template
 ) -> None:
     # Given every alarm and the topic its actions publish to
-    alarm_topic = template["Outputs"]["AlarmTopicArn"]["Value"]["Ref"]
-    topic_arn = f"arn:aws:sns:{REGION}:{LOCAL_ACCOUNT}:{alarm_topic}"
+    topic_arn = alarm_topic_arn(template)
     assert policies.alarm_actions
     assert {action for actions in policies.alarm_actions.values() for action in actions} == {topic_arn}
 
@@ -385,46 +436,54 @@ def test_current_stack_defect_alarms_cannot_publish_to_the_alarms_topic_review_f
         )
         publish, *kms = [policies.verdict(check) for check in checks]
 
-        # Then the topic policy, holding only the TLS deny, allows nothing (the key policy is right).
-        # Fixed stack: expect publish.allowed.
-        assert publish.decision is Decision.IMPLICIT_DENY, alarm
-        assert publish.kind is PolicyKind.RESOURCE
-        assert publish.message() == (
-            f"User: cloudwatch.amazonaws.com is not authorized to perform: sns:Publish on resource: {topic_arn} "
-            "because no resource-based policy allows the sns:Publish action"
-        )
+        # Then the topic policy admits it by its ARN, and the key lets SNS encrypt for it
+        assert publish.allowed, publish.message()
+        assert publish.statement is not None
+        assert publish.statement.sid == "PublishFromTheAlarms"
+        assert kms
         assert all(verdict.allowed for verdict in kms)
 
 
-def test_the_alarms_topic_accepts_cloudwatch_once_the_fix_of_review_finding_1_is_in(template: Template) -> None:
-    # Given the statement review finding 1 proposes, added to the alarms topic's policy
-    alarm_topic = template["Outputs"]["AlarmTopicArn"]["Value"]["Ref"]
-    topic_arn = f"arn:aws:sns:{REGION}:{LOCAL_ACCOUNT}:{alarm_topic}"
-    fix = {
-        "Effect": "Allow",
-        "Principal": {"Service": "cloudwatch.amazonaws.com"},
-        "Action": "sns:Publish",
-        "Resource": {"Ref": alarm_topic},
-        "Condition": {
-            "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
-            "ArnLike": {"aws:SourceArn": f"arn:aws:cloudwatch:{REGION}:{LOCAL_ACCOUNT}:alarm:*"},
-        },
-    }
+@pytest.mark.parametrize(
+    ("alarm", "account"),
+    [
+        (f"arn:aws:cloudwatch:{REGION}:999999999999:alarm:forged", "999999999999"),
+        (f"arn:aws:cloudwatch:{REGION}:{LOCAL_ACCOUNT}:alarm:NotOneOfTheStack", LOCAL_ACCOUNT),
+    ],
+)
+def test_an_alarm_outside_the_stack_may_not_publish_to_the_alarms_topic(
+    policies: TemplatePolicies, template: Template, alarm: str, account: str
+) -> None:
+    caller = Caller.service("cloudwatch.amazonaws.com", source_arn=alarm, source_account=account)
 
-    def add_fix(_: str, props: dict[str, Any]) -> None:
-        if props["Topics"] == [{"Ref": alarm_topic}]:
-            statements_of(props["PolicyDocument"]).append(fix)
+    verdict = decide(policies, caller, "sns", "Publish", TopicArn=alarm_topic_arn(template), Message="ALARM")
 
-    fixed = edited(template, "AWS::SNS::TopicPolicy", add_fix)
+    assert verdict.decision is Decision.IMPLICIT_DENY
+    assert verdict.kind is PolicyKind.RESOURCE
+
+
+def test_removing_the_alarms_topics_cloudwatch_statement_silences_every_alarm(template: Template) -> None:
+    # Given the template without the statement that admits the alarms (today's fix of review finding 1)
+    def drop_alarms_statement(_: str, props: dict[str, Any]) -> None:
+        document = props["PolicyDocument"]
+        document["Statement"] = [s for s in statements_of(document) if s.get("Sid") != "PublishFromTheAlarms"]
+
+    without = edited(template, "AWS::SNS::TopicPolicy", drop_alarms_statement)
+    topic_arn = alarm_topic_arn(template)
 
     # When every alarm publishes
     verdicts = [
-        decide(fixed, fixed.alarm_caller(alarm), "sns", "Publish", TopicArn=topic_arn, Message="ALARM")
-        for alarm in fixed.alarm_actions
+        decide(without, without.alarm_caller(alarm), "sns", "Publish", TopicArn=topic_arn, Message="ALARM")
+        for alarm in without.alarm_actions
     ]
 
-    # Then all are allowed: the evaluator agrees with the proposed fix
-    assert all(verdict.allowed for verdict in verdicts)
+    # Then every one is refused as AWS refused them before the fix (only the TLS deny is left)
+    assert verdicts
+    for verdict in verdicts:
+        assert verdict.message() == (
+            f"User: cloudwatch.amazonaws.com is not authorized to perform: sns:Publish on resource: {topic_arn} "
+            "because no resource-based policy allows the sns:Publish action"
+        )
 
 
 # -- proof: removing one statement fails the call the way AWS would ------------------------------

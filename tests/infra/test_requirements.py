@@ -10,9 +10,19 @@ from typing import Any
 import pytest
 from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
 
+from stacks.alerts import REJECTIONS_METRIC
 from tasks.common.errors import BUSINESS_ERRORS
 from tests.infra.queries import as_list, of_type, output_ref, statements_of_role
-from workflow.deployment import OUTPUT_ALARM_TOPIC, OUTPUT_BUCKET, OUTPUT_STATE_MACHINE, OUTPUT_TOPIC
+from workflow.deployment import (
+    METRICS_NAMESPACE,
+    OUTPUT_ALARM_TOPIC,
+    OUTPUT_BUCKET,
+    OUTPUT_STATE_MACHINE,
+    OUTPUT_TOPIC,
+    STACK_NAME,
+)
+from workflow.local.alarm_model import read_alarms
+from workflow.local.alarms import log_event
 
 # The only actions allowed on Resource "*": they have no resource-level permissions.
 STAR_ACTIONS = {
@@ -255,32 +265,149 @@ def test_failures_outside_the_workflow_are_announced_on_the_runs_topic(template:
     assert statuses == {"FAILED", "TIMED_OUT", "ABORTED"}
 
 
-@pytest.mark.parametrize(
-    ("namespace", "metric"),
-    [
-        ("AWS/States", "ExecutionsFailed"),
-        ("AWS/States", "ExecutionsTimedOut"),
-        ("AWS/Lambda", "Errors"),
-        ("AWS/Lambda", "Throttles"),
-    ],
-)
-def test_alarms_notify_the_alarm_topic(template: dict[str, Any], namespace: str, metric: str) -> None:
-    alarms = [
-        body["Properties"]
-        for body in of_type(template, "AWS::CloudWatch::Alarm").values()
-        if (body["Properties"].get("Namespace"), body["Properties"].get("MetricName")) == (namespace, metric)
-    ]
-    assert alarms
+def watched_metrics(alarm: dict[str, Any]) -> set[tuple[str, str]]:
+    """(namespace, metric name) of every metric an alarm reads, itself or through metric math."""
+    if "MetricName" in alarm:
+        return {(alarm["Namespace"], alarm["MetricName"])}
+    return {
+        (query["MetricStat"]["Metric"]["Namespace"], query["MetricStat"]["Metric"]["MetricName"])
+        for query in alarm["Metrics"]
+        if "MetricStat" in query
+    }
+
+
+def test_alarms_page_through_the_alarm_topic_for_system_failures_only(template: dict[str, Any]) -> None:
+    alarms = [body["Properties"] for body in of_type(template, "AWS::CloudWatch::Alarm").values()]
     for alarm in alarms:
         assert alarm["AlarmActions"] == [{"Ref": output_ref(template, OUTPUT_ALARM_TOPIC)}]
-    if namespace == "AWS/Lambda":
-        assert len(alarms) == len(of_type(template, "AWS::Lambda::Function"))
+    watched = [metric for alarm in alarms for metric in watched_metrics(alarm)]
+    assert set(watched) == {
+        ("AWS/States", "ExecutionsFailed"),
+        (METRICS_NAMESPACE, REJECTIONS_METRIC),
+        ("AWS/States", "ExecutionsTimedOut"),
+        ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
+        ("AWS/Lambda", "Throttles"),
+    }
+    # Lambda's Errors counts every raised business error: no alarm reads it.
+    assert watched.count(("AWS/Lambda", "Throttles")) == len(of_type(template, "AWS::Lambda::Function"))
+
+
+def test_the_failed_runs_alarm_leaves_out_the_business_rejections(template: dict[str, Any]) -> None:
+    (alarm,) = [
+        body["Properties"]
+        for body in of_type(template, "AWS::CloudWatch::Alarm").values()
+        if ("AWS/States", "ExecutionsFailed") in watched_metrics(body["Properties"])
+    ]
+    queries = {query["Id"]: query for query in alarm["Metrics"]}
+    (expression,) = [query for query in queries.values() if query.get("ReturnData", True)]
+    failed, rejected = (
+        next(
+            key
+            for key, query in queries.items()
+            if query.get("MetricStat", {}).get("Metric", {}).get("MetricName") == name
+        )
+        for name in ("ExecutionsFailed", REJECTIONS_METRIC)
+    )
+    # failed - FILL(rejected, 0): a period with failures and no rejection keeps every failure
+    assert expression["Expression"].replace(" ", "") == f"{failed}-FILL({rejected},0)"
+    assert queries[failed]["MetricStat"]["Metric"]["Dimensions"] == [
+        {"Name": "StateMachineArn", "Value": {"Ref": output_ref(template, OUTPUT_STATE_MACHINE)}}
+    ]
+    assert queries[failed]["MetricStat"]["Stat"] == queries[rejected]["MetricStat"]["Stat"] == "Sum"
+    assert queries[failed]["MetricStat"]["Period"] == queries[rejected]["MetricStat"]["Period"]
+    assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanOrEqualToThreshold", 1)
+
+
+def test_rejections_are_counted_from_the_state_machines_log(template: dict[str, Any]) -> None:
+    machine = template["Resources"][output_ref(template, OUTPUT_STATE_MACHINE)]["Properties"]
+    (destination,) = machine["LoggingConfiguration"]["Destinations"]
+    log_group = destination["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"][0]
+    (metric_filter,) = [
+        body["Properties"]
+        for body in of_type(template, "AWS::Logs::MetricFilter").values()
+        if body["Properties"]["MetricTransformations"][0]["MetricName"] == REJECTIONS_METRIC
+    ]
+    assert metric_filter["LogGroupName"] == {"Ref": log_group}
+    (transformation,) = metric_filter["MetricTransformations"]
+    assert (transformation["MetricNamespace"], transformation["MetricValue"]) == (METRICS_NAMESPACE, "1")
+
+
+@pytest.mark.parametrize(
+    ("event_type", "error", "counted"),
+    [
+        *(("ExecutionFailed", error.__name__, True) for error in BUSINESS_ERRORS),
+        ("ExecutionFailed", "Lambda.Unknown", False),
+        ("ExecutionFailed", "States.Timeout", False),
+        ("TaskFailed", "ValidationError", False),  # a step's failure, caught: the run's end is what counts
+        ("ExecutionTimedOut", "States.Timeout", False),
+    ],
+)
+def test_the_rejection_filter_counts_runs_ended_by_a_business_error_only(
+    template: dict[str, Any], event_type: str, error: str, counted: bool
+) -> None:
+    # Given the template's metric filter, and a history event as Step Functions logs it
+    (metric_filter,) = read_alarms(template, STACK_NAME).state_machine_filters
+    event = {"id": 9, "previousEventId": 8, "timestamp": "2026-01-01T00:00:00.000Z", "type": event_type}
+    event[f"{event_type[0].lower()}{event_type[1:]}EventDetails"] = {"error": error, "cause": "..."}
+    logged = log_event(event, "arn:aws:states:us-east-1:123456789012:execution:Machine:run")
+
+    # Then only a run that ended on a business error is counted
+    assert metric_filter.pattern.matches(json.dumps(logged)) is counted
+
+
+def test_every_topic_admits_exactly_the_rules_and_alarms_that_publish_to_it(template: dict[str, Any]) -> None:
+    topics = set(of_type(template, "AWS::SNS::Topic"))
+    # Who publishes where: each alarm to its actions' topics, each rule to its topic targets (as
+    # events.amazonaws.com, having no role of its own).
+    publishers: dict[str, set[tuple[str, str]]] = {topic: set() for topic in topics}
+    for name, body in of_type(template, "AWS::CloudWatch::Alarm").items():
+        for kind in ("AlarmActions", "OKActions", "InsufficientDataActions"):
+            for action in body["Properties"].get(kind, []):
+                publishers[action["Ref"]].add(("cloudwatch.amazonaws.com", name))
+    for name, body in of_type(template, "AWS::Events::Rule").items():
+        for target in body["Properties"]["Targets"]:
+            if target["Arn"] in [{"Ref": topic} for topic in topics]:
+                assert "RoleArn" not in target, "an SNS target delivers as events.amazonaws.com"
+                publishers[target["Arn"]["Ref"]].add(("events.amazonaws.com", name))
+    assert all(publishers.values()), publishers
+
+    for topic, expected in publishers.items():
+        (statements,) = [
+            body["Properties"]["PolicyDocument"]["Statement"]
+            for body in of_type(template, "AWS::SNS::TopicPolicy").values()
+            if body["Properties"]["Topics"] == [{"Ref": topic}]
+        ]
+        admitted = set()
+        for statement in (statement for statement in statements if statement["Effect"] == "Allow"):
+            # Each allow names one service, for named sources of this account only
+            (service,) = as_list(statement["Principal"]["Service"])
+            condition = statement["Condition"]
+            assert condition["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}, statement
+            for source in as_list(condition["ArnEquals"]["aws:SourceArn"]):
+                (name, attribute) = source["Fn::GetAtt"]
+                assert attribute == "Arn"
+                admitted.add((service, name))
+        assert admitted == expected, topic
+
+
+def test_the_messages_key_trusts_services_only_under_a_condition(template: dict[str, Any]) -> None:
+    for name, body in of_type(template, "AWS::KMS::Key").items():
+        for statement in body["Properties"]["KeyPolicy"]["Statement"]:
+            if "Service" in statement["Principal"]:
+                assert statement.get("Condition"), f"{name}: {statement}"
 
 
 def test_a_dashboard_shows_the_pipeline(template: dict[str, Any]) -> None:
     (dashboard,) = of_type(template, "AWS::CloudWatch::Dashboard").values()
     body = json.dumps(dashboard["Properties"]["DashboardBody"])
-    for metric in ("ExecutionsFailed", "ExecutionsSucceeded", "RecordsProcessed", "Throttles", "Duration"):
+    for metric in (
+        "ExecutionsFailed",
+        "ExecutionsSucceeded",
+        REJECTIONS_METRIC,
+        "RecordsProcessed",
+        "Throttles",
+        "Duration",
+    ):
         assert metric in body, metric
 
 

@@ -16,17 +16,22 @@ from typing import Any
 
 import boto3
 from botocore.response import StreamingBody
+from moto.cloudwatch.models import CloudWatchBackend, cloudwatch_backends
+from moto.cloudwatch.responses import CloudWatchResponse
 from moto.events.models import EventsBackend, Rule
 from moto.s3.responses import S3Response
 from moto.sns.models import SNSBackend
+from moto.sqs.models import sqs_backends
 from moto.stepfunctions.parser.asl.component.state import state as state_module
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_lambda
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task import StateTask
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import StateTaskLambda
+from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from moto.stepfunctions.responses import StepFunctionResponse, get_backend
 
+from workflow.local.alarms import epoch
 from workflow.local.environment import LocalPipeline
 from workflow.local.limits import LAMBDA_INVOKE_RESPONSE
 from workflow.local.template import StackModel
@@ -201,3 +206,73 @@ def test_the_lambda_response_limit_sees_the_invoke_body_before_it_is_parsed(pipe
     finally:
         events.unregister(LAMBDA_INVOKE_RESPONSE, unique_id="spy")
     assert seen == [StreamingBody]
+
+
+def test_an_executions_end_goes_through_its_worker_communications_terminated(pipeline: LocalPipeline) -> None:
+    # Reliance: workflow/local/alarms.py wraps BaseExecutionWorkerCommunication.terminated, which the
+    # interpreter calls once when an execution ends, and reads the execution object it holds.
+    ended: list[Any] = []
+    installed = BaseExecutionWorkerCommunication.terminated
+
+    def spy(communication: BaseExecutionWorkerCommunication) -> None:
+        installed(communication)
+        ended.append(communication.execution)
+
+    BaseExecutionWorkerCommunication.terminated = spy  # type: ignore[method-assign]
+    try:
+        pipeline.upload("incoming/x.jsonl", b'{"a": 1}\n')
+        pipeline.wait(pipeline.started[0], timeout=30)
+    finally:
+        BaseExecutionWorkerCommunication.terminated = installed  # type: ignore[method-assign]
+    (execution,) = ended
+    assert execution.exec_status.value == "SUCCEEDED"
+    assert execution.execution_arn == pipeline.started[0]
+    assert execution.state_machine.arn == pipeline.stack.state_machine_arn
+    assert execution.start_date <= execution.stop_date
+    events = execution.to_history_output()["events"]
+    assert (events[-1]["type"], events[-1]["id"]) == ("ExecutionSucceeded", len(events))
+    assert epoch(events[-1]["timestamp"]) >= execution.start_date.timestamp()
+
+
+def test_alarm_states_change_in_the_cloudwatch_backend_whoever_sets_them(pipeline: LocalPipeline) -> None:
+    # Reliance: SetAlarmState reaches CloudWatchBackend.set_alarm_state; alarms live in its
+    # ``alarms``, their state in ``state_value``; the backend knows its account and region.
+    name = pipeline.alarms.model.alarms[0].name
+    pipeline.alarms.evaluate()  # past the first evaluation, the engine changes it only back from ALARM
+    calls: list[tuple[str, str, str]] = []
+    installed = CloudWatchBackend.set_alarm_state
+
+    def spy(backend: CloudWatchBackend, alarm_name: str, reason: str, reason_data: str, state_value: str) -> None:
+        installed(backend, alarm_name, reason, reason_data, state_value)
+        calls.append((alarm_name, state_value, backend.alarms[alarm_name].state_value))
+
+    CloudWatchBackend.set_alarm_state = spy  # type: ignore[method-assign,assignment]
+    try:
+        pipeline.client("cloudwatch").set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="guard")
+    finally:
+        CloudWatchBackend.set_alarm_state = installed  # type: ignore[method-assign]
+    assert calls[0] == (name, "ALARM", "ALARM")
+    backend = cloudwatch_backends["123456789012"]["us-east-1"]
+    assert (backend.account_id, backend.region_name) == ("123456789012", "us-east-1")
+    assert hasattr(backend.alarms[name], "state_reason")
+
+
+def test_cloudwatch_actions_are_dispatched_to_the_response_method_named_after_them(pipeline: LocalPipeline) -> None:
+    # Reliance: moto answers DescribeAlarmHistory (it has no such action) with the method that
+    # workflow/local/alarms.py adds to CloudWatchResponse.
+    assert hasattr(CloudWatchResponse, "describe_alarm_history")
+    name = pipeline.alarms.model.alarms[0].name
+    pipeline.alarms.evaluate()
+    items = pipeline.client("cloudwatch").describe_alarm_history(AlarmName=name)["AlarmHistoryItems"]
+    assert items[-1]["HistorySummary"] == "Alarm updated from INSUFFICIENT_DATA to OK"
+
+
+def test_a_queues_depth_is_read_from_moto_s_sqs_backend(pipeline: LocalPipeline) -> None:
+    # Reliance: workflow/local/alarms.py samples a watched queue's depth from the SQS backend's queue.
+    sqs = pipeline.client("sqs")
+    url = sqs.create_queue(QueueName="depth-guard")["QueueUrl"]
+    for body in ("a", "b"):
+        sqs.send_message(QueueUrl=url, MessageBody=body)
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+    queue = sqs_backends["123456789012"]["us-east-1"].get_queue("depth-guard")
+    assert queue.approximate_number_of_messages == int(attributes["Attributes"]["ApproximateNumberOfMessages"]) == 2

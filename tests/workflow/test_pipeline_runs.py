@@ -204,6 +204,21 @@ def test_outputs_never_trigger_a_run(pipeline: LocalPipeline) -> None:
     assert [item["executionArn"] for item in executions["executions"]] == [execution.arn]
 
 
+def test_a_folder_created_under_incoming_starts_nothing_but_an_empty_file_is_rejected(
+    pipeline: LocalPipeline,
+) -> None:
+    # Given what the S3 console's "Create folder" puts: a zero-byte object whose key ends in "/"
+    pipeline.upload(INCOMING_PREFIX + "reports/", b"")
+    # Then no run starts
+    assert pipeline.started == []
+
+    # When a file with no bytes is uploaded
+    execution = run_upload(pipeline, "empty.csv", b"")
+    # Then its run starts and rejects it, so the uploader learns why
+    assert (execution.status, execution.error) == (FAILED, "EmptyObject")
+    assert [n.attributes for n in pipeline.notifications()] == [{"status": "REJECTED", "error": "EmptyObject"}]
+
+
 def test_a_system_failure_is_announced_by_the_status_change_rule(pipeline: LocalPipeline) -> None:
     # Given a run that fails on a system error at WriteOutput
     pipeline.lambdas.inject_fault(pipeline.function_for_state("WriteOutput"), error="InjectedFault")

@@ -235,11 +235,14 @@ def run_command(args: argparse.Namespace) -> int:
             except RunTimeout as exc:
                 print(f"pipeline: {exc}", file=sys.stderr)
                 return EXIT_FAILED
+            # What the alarms make of the run, now rather than at their next evaluation.
+            pipeline.alarms.evaluate()
             report = RunReport(
                 execution=execution,
                 states=pipeline.visits(execution.arn),
                 output=output_of(execution.output),
                 notifications=pipeline.notifications(),
+                alarms=pipeline.alarm_notifications(),
                 retry_delays=list(pipeline.clock.retry_delays),
                 duration_ms=round((time.monotonic() - started) * 1000),
                 log_file=str(log_file),

@@ -12,8 +12,9 @@ from typing import Any
 
 from tasks.common.layout import MANIFEST_FILE, REJECTS_FILE
 from tasks.common.models import OutputLocation, decode_event, to_payload
-from workflow.cli.text import headline, one_line, state_table
+from workflow.cli.text import alarm_line, headline, one_line, state_table
 from workflow.executions import StateVisit, error_message
+from workflow.local.alarms import AlarmNotification
 from workflow.local.environment import Execution, LocalPipeline, Notification
 
 
@@ -29,6 +30,7 @@ class RunReport:
     states: tuple[StateVisit, ...]
     output: OutputLocation | None
     notifications: list[Notification]
+    alarms: list[AlarmNotification]
     retry_delays: list[float]
     duration_ms: int
     log_file: str | None
@@ -45,6 +47,7 @@ class RunReport:
             "states": [state.as_json() for state in self.states],
             "output": to_payload(self.output) if self.output else None,
             "notifications": [notification.as_json() for notification in self.notifications],
+            "alarms": [alarm.as_json() for alarm in self.alarms],
             "retryDelaysRequested": self.retry_delays,
             "logFile": self.log_file,
         }
@@ -74,6 +77,10 @@ class RunReport:
             attributes = " ".join(f"{name}={value}" for name, value in sorted(notification.attributes.items()))
             lines.append(f"    {headline(notification.subject, notification.message)}  [{attributes}]")
             lines.append(f"      {one_line(notification.message)}")
+        lines.append(f"  alarms ({len(self.alarms)})")
+        for alarm in self.alarms:
+            lines.append(f"    {alarm_line(alarm.alarm_name, alarm.old_state, alarm.new_state)}")
+            lines.append(f"      {one_line(alarm.reason)}")
         if self.log_file:
             lines.append(f"  logs       {self.log_file}")
         return "\n".join(lines)

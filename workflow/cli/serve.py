@@ -11,7 +11,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
-from workflow.cli.text import headline, one_line
+from workflow.cli.text import alarm_line, headline, one_line
+from workflow.local.alarms import AlarmNotification
 from workflow.local.environment import LocalPipeline, Notification
 from workflow.local.server import LocalServer
 
@@ -21,6 +22,12 @@ def print_notification(notification: Notification, out: TextIO = sys.stdout) -> 
     stamp = datetime.now().strftime("%H:%M:%S")
     print(f"[{stamp}] notification: {headline(notification.subject, notification.message)}  [{attributes}]", file=out)
     print(f"           {one_line(notification.message)}", file=out, flush=True)
+
+
+def print_alarm(alarm: AlarmNotification, out: TextIO = sys.stdout) -> None:
+    stamp = datetime.now().strftime("%H:%M:%S")
+    print(f"[{stamp}] alarm: {alarm_line(alarm.alarm_name, alarm.old_state, alarm.new_state)}", file=out)
+    print(f"           {one_line(alarm.reason)}", file=out, flush=True)
 
 
 def banner(server: LocalServer, log_file: Path) -> str:
@@ -40,7 +47,7 @@ def banner(server: LocalServer, log_file: Path) -> str:
             f"  aws s3 cp FILE s3://{stack.bucket_name}/incoming/FILE     # the S3 rule starts a run",
             "  .venv/bin/pipeline submit FILE                             # a run through the API",
             "",
-            "Notifications appear here as they are published.",
+            "Notifications appear here as they are published (run and alarm messages).",
         ]
     )
 
@@ -57,7 +64,7 @@ def serve(*, host: str, port: int, log_file: Path, prepare: Callable[[LocalPipel
         LocalPipeline.from_project(log_stream=log_stream) as pipeline,
     ):
         prepare(pipeline)
-        server = LocalServer(pipeline, host=host, port=port, on_notification=print_notification)
+        server = LocalServer(pipeline, host=host, port=port, on_notification=print_notification, on_alarm=print_alarm)
         server.start()
         print(banner(server, log_file), flush=True)
         stop.wait()

@@ -85,6 +85,11 @@ def headline(subject: str | None, message: str) -> str:
     return str(summary) if summary else "(no subject)"
 
 
+def alarm_line(alarm_name: str, old_state: str, new_state: str) -> str:
+    """An alarm message in one line: ``ALARM  AlertsExecutionsFailed0B2EDAFC  (was OK)``."""
+    return f"{new_state}  {alarm_name}  (was {old_state})"
+
+
 def state_table(states: Sequence[StateVisit]) -> list[str]:
     """One line per state visit: type, status, attempts, duration, input and output sizes; the state
     that failed the execution marked ``>`` and labelled; a visit's error under it; redrives apart."""

@@ -5,7 +5,8 @@ on), the topic, the EventBridge rules with their targets and the state machine (
 with the substitutions resolved to the local functions). Uploading an object under
 ``incoming/`` then starts a run exactly as on AWS: S3 emits "Object Created", the rule matches,
 its target starts the execution with the rule's input transformer, the interpreter invokes the
-handlers. Notifications published to the topic are collected through an SQS subscription.
+handlers. Notifications published to the topic are collected through an SQS subscription. The
+template's alarms are evaluated against what the runs do and publish as on AWS (``alarms.py``).
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ from tasks.common import aws as task_aws
 from workflow.definition import substitute
 from workflow.deployment import LOCAL_ACCOUNT, REGION, STACK_NAME
 from workflow.executions import STATUS_CHANGE, TERMINAL, StateVisit, read_history, visits
+from workflow.local import alarms, eventbridge, limits, redrive
 from workflow.local import clock as clock_module
-from workflow.local import eventbridge, limits, redrive
 from workflow.local.lambdas import INVOKE_EVENT, LOCAL_ENVIRONMENT, LambdaEmulator, _environment
 from workflow.local.sdk_faults import BEFORE_CALL, SdkFaults
 from workflow.local.synth import template_path
@@ -109,6 +110,8 @@ class LocalPipeline:
         self.redriver = redrive.Redriver()
         self._exit = ExitStack()
         self._queue_url = ""
+        # The template's alarms: evaluated on the scaled clock, their actions published as on AWS.
+        self.alarms = alarms.AlarmEngine(stack, scale=time_scale, invocations=lambda: self.lambdas.invocations)
 
     @classmethod
     def from_project(cls, *, log_stream: TextIO, time_scale: float = DEFAULT_TIME_SCALE) -> LocalPipeline:
@@ -135,6 +138,7 @@ class LocalPipeline:
             self._exit.enter_context(redrive.installed(self.redriver))
             self._exit.enter_context(limits.installed(session.events))
             self._create_resources()
+            self._exit.enter_context(alarms.installed(self.alarms))
         except BaseException:
             self._exit.close()
             raise
@@ -350,6 +354,10 @@ class LocalPipeline:
                     )
                 )
                 sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def alarm_notifications(self) -> list[alarms.AlarmNotification]:
+        """Every alarm message published to the alarms' topics since the last call."""
+        return self.alarms.notifications()
 
     def object_keys(self, prefix: str) -> list[str]:
         s3 = self.client("s3")

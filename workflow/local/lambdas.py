@@ -64,6 +64,7 @@ class Invocation:
     started: float
     duration_ms: float
     error_type: str | None
+    throttled: bool = False  # refused for concurrency (Lambda's Throttles metric), never run
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,6 +30,7 @@ from workflow.deployment import (
     REGION,
     STACK_NAME,
 )
+from workflow.local.alarms import AlarmNotification
 from workflow.local.api import LocalApi
 from workflow.local.environment import LocalPipeline, Notification
 
@@ -51,9 +52,11 @@ class LocalServer:
         host: str = "127.0.0.1",
         port: int = 0,
         on_notification: Callable[[Notification], None] | None = None,
+        on_alarm: Callable[[AlarmNotification], None] | None = None,
     ) -> None:
         self.pipeline = pipeline
         self._on_notification = on_notification
+        self._on_alarm = on_alarm
         self._api = LocalApi(
             sfn=pipeline.client("stepfunctions"),
             bucket_name=pipeline.stack.bucket_name,
@@ -129,13 +132,16 @@ class LocalServer:
             self.pipeline.client("cloudformation").create_stack(StackName=STACK_NAME, TemplateBody=json.dumps(template))
 
     def _watch(self) -> None:
-        """Announce finished executions (status-change events) and pass on notifications."""
+        """Announce finished executions (status-change events) and pass on notifications and alarms."""
         while not self._stopped.wait(WATCH_INTERVAL_SECONDS):
             try:
                 self.pipeline.announce_finished()
                 if self._on_notification is not None:
                     for notification in self.pipeline.notifications():
                         self._on_notification(notification)
+                if self._on_alarm is not None:
+                    for alarm in self.pipeline.alarm_notifications():
+                        self._on_alarm(alarm)
             except Exception:
                 # One failed look must not end the watch: log it, the next look retries.
                 logger.exception("the serve watcher failed once; it keeps watching")

@@ -2,7 +2,8 @@
 
 Only what runs is read: the bucket, the topic, the functions (handler, environment), the
 aliases the workflow invokes, the state machine (definition and substitutions) and the
-EventBridge rules (pattern, targets, input transformers). References between them are resolved
+EventBridge rules (pattern, targets, input transformers); the template itself is kept for the
+readers of whole concerns (the alarms: ``alarm_model.py``). References between them are resolved
 to the local resources' names and ARNs, as CloudFormation would resolve them on deploy.
 """
 
@@ -70,6 +71,7 @@ class StackModel:
     substitutions: dict[str, str]
     functions: dict[str, LocalFunction]
     rules: list[LocalRule]
+    template: dict[str, Any] = field(repr=False)  # as synthesized, for what reads it whole (alarms, policies)
 
 
 class _Resolver:
@@ -83,15 +85,11 @@ class _Resolver:
         kind = self._resources[logical_id]["Type"]
         if kind == "AWS::S3::Bucket":
             return f"{self._stack}-{logical_id.lower()}"[:63]
-        if kind == "AWS::SNS::Topic":
-            return f"arn:aws:sns:{REGION}:{LOCAL_ACCOUNT}:{logical_id}"
-        if kind == "AWS::StepFunctions::StateMachine":
-            return f"arn:aws:states:{REGION}:{LOCAL_ACCOUNT}:stateMachine:{logical_id}"
-        if kind == "AWS::Lambda::Function":
-            return logical_id
         if kind == "AWS::Lambda::Alias":
             return self.alias_arn(logical_id)
-        raise TemplateError(f"the local environment does not emulate {kind} ({logical_id})")
+        if kind not in _REFS:
+            raise TemplateError(f"the local environment does not emulate {kind} ({logical_id})")
+        return _REFS[kind].format(region=REGION, account=LOCAL_ACCOUNT, name=logical_id)
 
     def alias_arn(self, logical_id: str) -> str:
         alias = self._resources[logical_id]["Properties"]
@@ -100,13 +98,11 @@ class _Resolver:
 
     def get_att(self, logical_id: str, attribute: str) -> str:
         kind = self._resources[logical_id]["Type"]
-        if kind == "AWS::Lambda::Function" and attribute == "Arn":
-            return f"arn:aws:lambda:{REGION}:{LOCAL_ACCOUNT}:function:{logical_id}"
         if kind == "AWS::S3::Bucket" and attribute == "Arn":
             return f"arn:aws:s3:::{self.physical(logical_id)}"
-        if kind == "AWS::StepFunctions::StateMachine" and attribute == "Name":
-            return logical_id
-        raise TemplateError(f"Fn::GetAtt {logical_id}.{attribute} is not emulated")
+        if (kind, attribute) not in _ATTRIBUTES:
+            raise TemplateError(f"Fn::GetAtt {logical_id}.{attribute} is not emulated")
+        return _ATTRIBUTES[kind, attribute].format(region=REGION, account=LOCAL_ACCOUNT, name=logical_id)
 
     def resolve(self, value: Any) -> Any:
         if isinstance(value, list):
@@ -130,6 +126,24 @@ class _Resolver:
             if key.startswith("Fn::"):
                 raise TemplateError(f"{key} is not emulated")
         return {key: self.resolve(item) for key, item in value.items()}
+
+
+# What Ref and Fn::GetAtt give for the resources the emulator creates, each named after its logical id.
+_REFS = {
+    "AWS::SNS::Topic": "arn:aws:sns:{region}:{account}:{name}",
+    "AWS::StepFunctions::StateMachine": "arn:aws:states:{region}:{account}:stateMachine:{name}",
+    "AWS::Lambda::Function": "{name}",
+    "AWS::SQS::Queue": "https://sqs.{region}.amazonaws.com/{account}/{name}",
+    "AWS::Logs::LogGroup": "{name}",
+    "AWS::CloudWatch::Alarm": "{name}",
+}
+_ATTRIBUTES = {
+    ("AWS::Lambda::Function", "Arn"): "arn:aws:lambda:{region}:{account}:function:{name}",
+    ("AWS::StepFunctions::StateMachine", "Name"): "{name}",
+    ("AWS::SQS::Queue", "QueueName"): "{name}",
+    ("AWS::SQS::Queue", "Arn"): "arn:aws:sqs:{region}:{account}:{name}",
+    ("AWS::CloudWatch::Alarm", "Arn"): "arn:aws:cloudwatch:{region}:{account}:alarm:{name}",
+}
 
 
 def _of_type(resources: dict[str, Any], kind: str) -> dict[str, Any]:
@@ -189,4 +203,5 @@ def load_stack(template_file: Path, stack_name: str) -> StackModel:
         substitutions=resolver.resolve(machine.get("DefinitionSubstitutions", {})),
         functions=functions,
         rules=rules,
+        template=template,
     )
