@@ -66,6 +66,12 @@ class StagedFormatMismatch(PipelineError):
     the input's fault. A system error: the run fails at WriteOutput, redrivable once fixed."""
 
 
+class StagedOutputMissing(PipelineError):
+    """An object a step of this run staged is gone (expired, deleted, or staged for another plan):
+    not the input's fault, so a system error; the run fails at that step, redrivable once the
+    steps that stage it have run again."""
+
+
 class TransientError(PipelineError):
     """A dependency failed in a way that is worth retrying (throttling, timeouts)."""
 

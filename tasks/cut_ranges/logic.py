@@ -1,0 +1,26 @@
+"""CutRanges: the reduce between the two Distributed Maps.
+
+Reads back every range's summary (by the keys the plan implies), composes them from the file's
+start (``tasks.split.cuts``) and stages the parts, cut on record boundaries with their global
+line numbers, as the JSON array the transform's Distributed Map reads.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tasks.split.cuts import cut_parts
+from tasks.split.layout import part_items_key, summary_key
+from tasks.split.models import CutRangesEvent, PartPlan, RangeSummary
+from tasks.split.staging import get_many, put_json
+
+
+def cut_ranges(s3: Any, event: CutRangesEvent) -> PartPlan:
+    plan = event.plan
+    split = plan.split
+    keys = [summary_key(event.execution_arn, index) for index in range(plan.ranges)]
+    summaries = get_many(s3, bucket=split.bucket, keys=keys, model=RangeSummary)
+    parts = cut_parts(summaries, start=split.content_start, size=split.size, header_end=split.header_end)
+    key = part_items_key(event.execution_arn)
+    put_json(s3, bucket=split.bucket, key=key, value=parts)
+    return PartPlan(split=split, parts=len(parts), items_key=key)
