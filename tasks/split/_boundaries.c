@@ -76,8 +76,11 @@ static int ELEMENTS;
 static uint8_t NEXT[MAX_ELEMENTS][CLASSES];
 /* Start states whose trajectory starts a record at a byte of class c read in element e. */
 static uint8_t STARTS[MAX_ELEMENTS][CLASSES];
-/* Two bytes at once: the element after them (low byte) and the STARTS of either (high byte). */
-static uint16_t PAIRS[MAX_ELEMENTS][CLASSES * CLASSES];
+/* Two bytes at once, by row (element * CLASSES²) and the classes of both: the row of the element
+ * after them (low 16 bits, so that no multiplication waits on the table read) and the STARTS of
+ * either byte (high 16 bits). */
+#define ROW(element) ((element) * CLASSES * CLASSES)
+static uint32_t PAIRS[MAX_ELEMENTS * CLASSES * CLASSES];
 
 static int element_of(const uint8_t *map) {
     for (int e = 0; e < ELEMENTS; e++) {
@@ -119,8 +122,8 @@ static int build_monoid(void) {
         for (int c1 = 0; c1 < CLASSES; c1++) {
             uint8_t middle = NEXT[e][c1];
             for (int c2 = 0; c2 < CLASSES; c2++) {
-                uint16_t starts = (uint16_t)(STARTS[e][c1] | STARTS[middle][c2]);
-                PAIRS[e][c1 * CLASSES + c2] = (uint16_t)(NEXT[middle][c2] | (starts << 8));
+                uint32_t starts = STARTS[e][c1] | STARTS[middle][c2];
+                PAIRS[ROW(e) + c1 * CLASSES + c2] = (uint32_t)ROW(NEXT[middle][c2]) | (starts << 16);
             }
         }
     }
@@ -181,6 +184,112 @@ typedef struct {
     int state;
     Py_ssize_t offset;
 } Start;
+
+/* One stretch of the buffer followed from its first byte: the element after it, and the first
+ * record start of each state the stretch may start in (`first`, -1 for none). */
+typedef struct {
+    unsigned element;
+    unsigned found; /* states whose first record start is known */
+    Py_ssize_t first[STATES];
+} Lane;
+
+/* Step `lane` through s[p:end) one byte at a time, recording record starts. */
+static void lane_walk(Lane *lane, const unsigned char *s, const uint8_t *classes, Py_ssize_t p, Py_ssize_t end) {
+    unsigned e = lane->element;
+    for (; p < end; p++) {
+        uint8_t c = classes[s[p]];
+        unsigned fresh = STARTS[e][c] & ~lane->found;
+        for (int state = 0; fresh; state++, fresh >>= 1) {
+            if (fresh & 1) {
+                lane->first[state] = p;
+                lane->found |= 1u << state;
+            }
+        }
+        e = NEXT[e][c];
+    }
+    lane->element = e;
+}
+
+/* Two bytes per table read, the lane's row and found mask in registers; the rare step where a
+ * record starts for a state not found yet is walked byte by byte. */
+#define LANE_PAIR(lane, row, seen, p)                                                          \
+    do {                                                                                       \
+        uint32_t pair_ = PAIRS[(row) + classes[s[p]] * CLASSES + classes[s[(p) + 1]]];         \
+        if (__builtin_expect((pair_ >> 16) & ~(seen), 0)) {                                    \
+            (lane).element = (row) / ROW(1);                                                   \
+            lane_walk(&(lane), s, classes, p, (p) + 2);                                        \
+            seen = (lane).found;                                                               \
+        }                                                                                      \
+        row = pair_ & 0xffff;                                                                  \
+    } while (0)
+
+#define LANES 4
+#define LANE_MIN_BYTES 4096 /* shorter buffers are followed in one lane */
+
+/* The element of the map "start state -> MAPS[second][MAPS[first][start state]]". */
+static unsigned compose(unsigned first, unsigned second) {
+    uint8_t map[STATES];
+    for (int state = 0; state < STATES; state++) {
+        map[state] = MAPS[second][MAPS[first][state]];
+    }
+    return (unsigned)element_of(map); /* the monoid is closed: always found */
+}
+
+/* Follow s[0:n) from `element` (record starts already found for the states in `seen`).
+ *
+ * One table read per two bytes is a chain of dependent loads: each waits for the one before.
+ * So the buffer is cut in four stretches followed side by side, each from the identity (the
+ * state at its start is not known yet), which the processor overlaps; then they are composed
+ * in order, as the reduce composes ranges. */
+static Lane follow(const unsigned char *s, Py_ssize_t n, const uint8_t *classes, unsigned element, unsigned seen) {
+    Lane lanes[LANES];
+    int count = n >= LANES * LANE_MIN_BYTES ? LANES : 1;
+    Py_ssize_t width = (n / count) & ~(Py_ssize_t)1, bounds[LANES + 1];
+    for (int k = 0; k < count; k++) {
+        lanes[k] = (Lane){k == 0 ? element : 0, k == 0 ? seen : 0, {-1, -1, -1, -1, -1, -1, -1}};
+        bounds[k] = k * width;
+    }
+    bounds[count] = n;
+    Py_ssize_t pairs = width / 2;
+    if (count == LANES) {
+        unsigned r0 = ROW(lanes[0].element), r1 = ROW(0), r2 = ROW(0), r3 = ROW(0);
+        unsigned f0 = lanes[0].found, f1 = 0, f2 = 0, f3 = 0;
+        const Py_ssize_t b1 = bounds[1], b2 = bounds[2], b3 = bounds[3];
+        for (Py_ssize_t i = 0, p = 0; i < pairs; i++, p += 2) {
+            LANE_PAIR(lanes[0], r0, f0, p);
+            LANE_PAIR(lanes[1], r1, f1, b1 + p);
+            LANE_PAIR(lanes[2], r2, f2, b2 + p);
+            LANE_PAIR(lanes[3], r3, f3, b3 + p);
+        }
+        lanes[0].element = r0 / ROW(1);
+        lanes[1].element = r1 / ROW(1);
+        lanes[2].element = r2 / ROW(1);
+        lanes[3].element = r3 / ROW(1);
+        lane_walk(&lanes[LANES - 1], s, classes, bounds[LANES - 1] + 2 * pairs, n);
+    } else {
+        unsigned r0 = ROW(lanes[0].element), f0 = lanes[0].found;
+        Py_ssize_t p = 0;
+        for (; p + 1 < n; p += 2) {
+            LANE_PAIR(lanes[0], r0, f0, p);
+        }
+        lanes[0].element = r0 / ROW(1);
+        lane_walk(&lanes[0], s, classes, p, n);
+    }
+    /* Compose: a start state not yet found takes the next stretch's first record start for the
+     * state it is in where that stretch begins. */
+    Lane whole = lanes[0];
+    for (int k = 1; k < count; k++) {
+        for (int state = 0; state < STATES; state++) {
+            int there = MAPS[whole.element][state];
+            if (!(whole.found & (1u << state)) && (lanes[k].found & (1u << there))) {
+                whole.first[state] = lanes[k].first[there];
+                whole.found |= 1u << state;
+            }
+        }
+        whole.element = compose(whole.element, lanes[k].element);
+    }
+    return whole;
+}
 
 static PyStructSequence_Field scanned_fields[] = {
     {"element", "the monoid element after the data: the state reached from each start state"},
@@ -251,39 +360,21 @@ static PyObject *scan(PyObject *self, PyObject *args) {
     uint8_t classes[256];
     classes_of(delimiter, classes);
     const unsigned char *s = data.buf;
-    Py_ssize_t n = data.len, p = 0;
-    unsigned e = (unsigned)element, found = (unsigned)seen;
+    Py_ssize_t n = data.len;
+    Lane whole = follow(s, n, classes, (unsigned)element, (unsigned)seen);
+    unsigned e = whole.element, found = whole.found;
+    /* The starts found here, by offset (a few at most: insertion sort). */
     Start starts[STATES];
     int start_count = 0;
-    for (; p + 1 < n; p += 2) {
-        uint16_t pair = PAIRS[e][classes[s[p]] * CLASSES + classes[s[p + 1]]];
-        if ((pair >> 8) & ~found) {
-            /* Rare (at most seven times a range): which byte, for which start states. */
-            for (Py_ssize_t q = p; q < p + 2; q++) {
-                uint8_t c = classes[s[q]];
-                unsigned fresh = STARTS[e][c] & ~found;
-                for (int state = 0; state < STATES; state++) {
-                    if (fresh & (1u << state)) {
-                        starts[start_count++] = (Start){state, q};
-                    }
-                }
-                found |= fresh;
-                e = NEXT[e][c];
+    for (int state = 0; state < STATES; state++) {
+        if ((found & ~(unsigned)seen) & (1u << state)) {
+            int at = start_count++;
+            while (at > 0 && starts[at - 1].offset > whole.first[state]) {
+                starts[at] = starts[at - 1];
+                at--;
             }
-            continue;
+            starts[at] = (Start){state, whole.first[state]};
         }
-        e = pair & 0xff;
-    }
-    if (p < n) {
-        uint8_t c = classes[s[p]];
-        unsigned fresh = STARTS[e][c] & ~found;
-        for (int state = 0; state < STATES; state++) {
-            if (fresh & (1u << state)) {
-                starts[start_count++] = (Start){state, p};
-            }
-        }
-        found |= fresh;
-        e = NEXT[e][c];
     }
     /* Line breaks before each start found (they are in offset order), then in the whole data. */
     int lf_only = delimiter < 0;

@@ -12,7 +12,7 @@ import io
 import itertools
 from unittest import mock
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tasks.split import _boundaries, scan
@@ -114,6 +114,31 @@ def test_the_scan_reports_what_the_transcription_of_the_parser_does(
     # Then, for every start state, its end state, its first record start and the lines before it
     # are the transcription's
     assert summary == reference_summary(data, delimiter, start=start, after=after)
+
+
+# Long runs of one byte, so that some start states meet their first record start only far in:
+# a buffer over 16 KiB is followed in four stretches side by side, composed after.
+long_scan_bytes = st.lists(
+    st.tuples(st.sampled_from([b'"', b",", b"\n", b"\r", b"a"]), st.integers(min_value=1, max_value=6000)),
+    min_size=1,
+    max_size=12,
+).map(lambda runs: b"".join(byte * count for byte, count in runs))
+
+
+@settings(max_examples=25, deadline=None)
+# From QUOTED (or QUOTE), the first record starts only after the quote in the third stretch.
+@example(data=b"a" * 20_000 + b'"' + b"a" * 20_000 + b"\n" + b"b" * 100, delimiter=",", chunk=1 << 20)
+@given(
+    data=long_scan_bytes,
+    delimiter=delimiters,
+    chunk=st.sampled_from([17_000, 40_000, 1 << 20]),
+)
+def test_long_buffers_followed_in_stretches_report_what_the_transcription_does(
+    data: bytes, delimiter: str | None, chunk: int
+) -> None:
+    with mock.patch.object(scan, "SCAN_CHUNK_BYTES", chunk):
+        summary = scan_range(io.BytesIO(data), delimiter=delimiter, index=0, start=0, end=len(data))
+    assert summary == reference_summary(data, delimiter, start=0, after=-1)
 
 
 def test_the_monoid_is_every_composition_of_the_byte_classes() -> None:
