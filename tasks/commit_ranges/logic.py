@@ -92,6 +92,7 @@ def merge_results(
 
 
 def _business_errors(base: type[BusinessError] = BusinessError) -> dict[str, type[BusinessError]]:
+    """Every business error class, by its name (the ASL error name)."""
     found = {base.__name__: base}
     for subclass in base.__subclasses__():
         found |= _business_errors(subclass)

@@ -1,8 +1,9 @@
 """Which sources are split, into which ranges, and what every part shares with the file's start.
 
 Throughput figures (README "Benchmark", one vCPU like a 1,769 MB Lambda): CSV→JSON Lines
-60-75 MB/s, JSON Lines 60-88 MB/s, a JSON array 16-23 MB/s; the split's scan ≥ 500 MB/s
-(``python -m benchmarks.split``). The defaults keep every function far inside the 5-minute
+60-75 MB/s, JSON Lines 60-88 MB/s, a JSON array 16-23 MB/s; the split's scan is ten times faster
+than a transform (``python -m benchmarks.split``). S3 is taken at 50 MB/s each way per function,
+an assumption to measure on AWS. The defaults keep every function far inside the 5-minute
 timeout at the slowest of those figures (the arithmetic is on each default).
 
 - CSV and JSON Lines are split: their records start after a line break, which a finite scan
@@ -46,19 +47,19 @@ class SplitSettings(msgspec.Struct, frozen=True):
 
     split_threshold_bytes: Positive = 1 * GiB
     """Larger CSV and JSON Lines sources are split. One pass over 1 GiB at 60 MB/s converts in
-    about 18 s and stages about 2 GiB of JSON Lines at about 50 MB/s in about 43 s: about a fifth
-    of the 300 s timeout. Below, the split's two extra Map states would cost more than they save."""
+    about 18 s and stages about 2 GiB of JSON Lines in about 43 s: about a fifth of the 300 s
+    timeout. Below, the split's two extra Map states would cost more than they save."""
     range_bytes: Positive = 256 * MiB
     """Bytes per range. A range converts in about 4.5 s at 60 MB/s, and reads 256 MiB and writes
-    about 512 MiB at about 50 MB/s in about 15 s: about 20 s in all, 15 times inside the timeout,
-    so a slow host or retried requests never reach it. 100 GB makes 373 ranges, fine for the
+    about 512 MiB in about 16 s: about 20 s in all, 15 times inside the timeout, so a slow host or
+    retried requests never reach it. 100 GB makes 373 ranges, fine for the
     Distributed Map (10,000 children at once) and for the commit's 10,000 multipart parts."""
     gzip_split_threshold_bytes: Positive = 128 * MiB
     """Larger gzip sources are decompressed to staging and split: text gzips 4 to 10 times, so
     128 MiB is 0.5 to 1.25 GiB of text, about the split threshold."""
     max_json_array_bytes: Positive = 2 * GiB
-    """Largest JSON array (decompressed, as stored when not gzip): 2 GiB at 16 MB/s is 134 s,
-    under half the timeout."""
+    """Largest JSON array stored uncompressed (a gzip one is bounded by the transform's limit of
+    decompressed bytes): 2 GiB at 16 MB/s is 134 s, under half the timeout."""
 
 
 class Route(enum.StrEnum):
@@ -128,7 +129,7 @@ def plan_csv(
     end within the head ends, for the split, at ``size``: the file is then one part.
     """
     chunks = Utf8Chunks(open_binary(head, compression=Compression.NONE), encoding=encoding)
-    types, text, _ = head_column_types(chunks, dialect, null_values)
+    types, text = head_column_types(chunks, dialect, null_values)
     end = header_end(text, complete=start + len(text) >= size, dialect=dialect)
     schema = CsvSchema(names=dialect.header, types=[column.value for column in types])
     return schema, size if end is None else start + end
@@ -136,11 +137,11 @@ def plan_csv(
 
 def head_column_types(
     chunks: Utf8Chunks, dialect: CsvDialect, null_values: frozenset[str]
-) -> tuple[list[ColumnType], bytes, bool]:
-    """The column types ``convert_csv`` infers, from the very bytes it infers them from.
+) -> tuple[list[ColumnType], bytes]:
+    """The column types ``convert_csv`` infers, and the bytes it infers them from.
 
     ``chunks`` reads the file from its first byte, so the byte order mark is dropped as one pass
-    drops it. Returns the types, those first bytes, and whether they are the whole content.
+    drops it.
     """
     nulls = tuple(marker.encode() for marker in sorted(null_values))
     head = b""
@@ -149,7 +150,7 @@ def head_column_types(
         final = not chunk
         head += chunk
         if final or len(head) >= INFER_BYTES:
-            return infer_column_types(head, dialect, nulls, complete=final), head, final
+            return infer_column_types(head, dialect, nulls, complete=final), head
 
 
 def header_end(head: bytes, *, complete: bool, dialect: CsvDialect) -> int | None:

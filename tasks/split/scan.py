@@ -46,7 +46,8 @@ class State(enum.IntEnum):
 
 def scan_range(stream: ByteStream, *, delimiter: str | None, index: int, start: int, end: int) -> RangeSummary:
     """Summarize the range [start, end) read from ``stream``, which holds those bytes and then the
-    byte at ``end`` if the object has one. ``delimiter`` is None for JSON Lines."""
+    byte at ``end`` if the object has one, and returns as many bytes as asked until it ends (a
+    buffered reader). ``delimiter`` is None for JSON Lines."""
     element, seen = _IDENTITY, 0
     first: list[FirstStart | None] = [None] * len(State)
     breaks = newlines = 0
