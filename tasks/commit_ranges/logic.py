@@ -21,7 +21,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from tasks.common.datasets import DatasetSettings, dataset_settings
-from tasks.common.errors import BusinessError, StagedOutputMissing
+from tasks.common.errors import StagedOutputMissing
 from tasks.common.layout import staging_keys
 from tasks.common.models import ColumnSummary, StagedOutput
 from tasks.split.layout import part_keys
@@ -91,21 +91,13 @@ def merge_results(
     return records, rejected, columns
 
 
-def _business_errors(base: type[BusinessError] = BusinessError) -> dict[str, type[BusinessError]]:
-    """Every business error class, by its name (the ASL error name)."""
-    found = {base.__name__: base}
-    for subclass in base.__subclasses__():
-        found |= _business_errors(subclass)
-    return found
-
-
 def raise_first_error(results: Sequence[PartResult]) -> None:
     """Raise the business error of the first part (in file order) that met one."""
     for index, result in enumerate(results):
         if result.index != index:
             raise StagedOutputMissing(f"the result staged for part {index} is part {result.index}'s")
         if result.error is not None:
-            raise _business_errors()[result.error.name](result.error.message)
+            raise result.error.exception()
 
 
 def join_objects(s3: Any, *, bucket: str, key: str, pieces: Sequence[tuple[str, int]]) -> None:

@@ -9,6 +9,9 @@ those back. Field names are camelCase on the wire, as for every ``Model``.
 
 from __future__ import annotations
 
+from typing import Self
+
+from tasks.common.errors import BusinessError
 from tasks.common.models import Format, Model, ObjectProfile, SourceObject
 
 
@@ -70,6 +73,31 @@ class ScanPlan(Model, frozen=True):
     items_key: str
 
 
+class RangeError(Model, frozen=True):
+    """A business error a range met: the file's, not the range's, so it is kept as data (a Map
+    child that raised it would fail the Map as a system error) and raised by the next step if it
+    is the first in file order, as one pass would have met it."""
+
+    name: str
+    message: str
+
+    @classmethod
+    def of(cls, error: BusinessError) -> Self:
+        return cls(name=type(error).__name__, message=str(error))
+
+    def exception(self) -> BusinessError:
+        """The error to raise: its class is the one named (the ASL error name), its message the same."""
+        return _business_errors()[self.name](self.message)
+
+
+def _business_errors(base: type[BusinessError] = BusinessError) -> dict[str, type[BusinessError]]:
+    """Every business error class, by its name."""
+    found = {base.__name__: base}
+    for subclass in base.__subclasses__():
+        found |= _business_errors(subclass)
+    return found
+
+
 class FirstStart(Model, frozen=True):
     """The first record start in a range for one start state, and the line breaks before it."""
 
@@ -96,6 +124,8 @@ class RangeSummary(Model, frozen=True):
     first: list[FirstStart | None]
     breaks: int
     newlines: int
+    error: RangeError | None = None
+    """The business error that stopped the scan (the source's version gone); the rest is then empty."""
 
 
 class ScanRangeEvent(Model, frozen=True):
@@ -141,13 +171,6 @@ class TransformRangeEvent(Model, frozen=True):
     execution_arn: str
     split: SplitSource
     range: PartItem
-
-
-class RangeError(Model, frozen=True):
-    """A business error a part met: kept as data, raised by CommitRanges if it is the first."""
-
-    name: str
-    message: str
 
 
 class PartResult(Model, frozen=True):

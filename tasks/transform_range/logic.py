@@ -147,7 +147,7 @@ def transform_range(s3: Any, event: TransformRangeEvent, settings: TransformSett
             non_conforming=[],
             data_bytes=0,
             rejects_bytes=0,
-            error=RangeError(name=type(error).__name__, message=str(error)),
+            error=RangeError.of(error),
         )
     put_json(s3, bucket=split.bucket, key=keys.result, value=result)
     return PartOutcome(

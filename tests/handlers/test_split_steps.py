@@ -17,7 +17,13 @@ import pytest
 
 from tasks.commit_ranges import handler as commit_handler
 from tasks.common.aws import s3_client
-from tasks.common.errors import BusinessError, ObjectTooLarge, StagedOutputMissing, UnsupportedEncoding
+from tasks.common.errors import (
+    BusinessError,
+    ObjectNotFound,
+    ObjectTooLarge,
+    StagedOutputMissing,
+    UnsupportedEncoding,
+)
 from tasks.common.layout import staging_keys
 from tasks.common.models import (
     Compression,
@@ -249,6 +255,23 @@ def test_the_first_business_error_in_file_order_rejects_the_file(s3: Any, monkey
             {"executionArn": EXECUTION, "source": to_payload(source), "plan": parts}, context()
         )
     assert s3.list_objects_v2(Bucket=BUCKET, Prefix=staging_keys(EXECUTION)[0])["KeyCount"] == 0
+
+
+def test_a_source_version_gone_before_the_scan_rejects_the_file_at_the_cut(
+    s3: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a run whose source version is deleted after PlanRanges
+    monkeypatch.setattr(plan_handler, "SETTINGS", SplitSettings(range_bytes=400))
+    source = stored(s3, "incoming/gone.jsonl", b'{"a": 1}\n' * 200, Format.JSONL)
+    event = {"executionArn": EXECUTION, "source": to_payload(source), "profile": to_payload(profile_of(source))}
+    plan = plan_handler.lambda_handler(event, context())
+    s3.delete_object(Bucket=BUCKET, Key=source.key, VersionId=source.version_id)
+    # When the scan's children run, each stages the error instead of failing (and failing the Map)
+    for item in items(s3, plan["itemsKey"]):
+        scan_handler.lambda_handler({"executionArn": EXECUTION, "split": plan["split"], "range": item}, context())
+    # Then CutRanges raises it as the business error one pass raises
+    with pytest.raises(ObjectNotFound, match=r"incoming/gone\.jsonl"):
+        cut_handler.lambda_handler({"executionArn": EXECUTION, "plan": plan}, context())
 
 
 def test_a_json_array_is_not_split(s3: Any) -> None:
