@@ -136,14 +136,16 @@ long_scan_bytes = st.lists(
 def test_long_buffers_followed_in_stretches_report_what_the_transcription_does(
     data: bytes, delimiter: str | None, chunk: int
 ) -> None:
+    # Given a range long enough to be followed in four stretches; When it is scanned
+    # Then the stretches' composition reports what following it byte by byte does
     with mock.patch.object(scan, "SCAN_CHUNK_BYTES", chunk):
         summary = scan_range(io.BytesIO(data), delimiter=delimiter, index=0, start=0, end=len(data))
     assert summary == reference_summary(data, delimiter, start=0, after=-1)
 
 
 def test_the_monoid_is_every_composition_of_the_byte_classes() -> None:
-    # The C tables number the functions "start state -> state" that byte strings make; the same
-    # closure computed here from the transcription must have as many.
+    # Given the functions "start state -> state" that byte strings make (the C tables number them)
+    # When their closure is computed here from the transcription; Then it has as many
     identity = tuple(State)
     found, frontier = {identity}, [identity]
     while frontier:
@@ -157,6 +159,8 @@ def test_the_monoid_is_every_composition_of_the_byte_classes() -> None:
 
 
 def test_a_cr_at_the_end_of_a_range_is_one_line_break_with_the_lf_after_it() -> None:
+    # Given ranges ending with \r, followed by \n or by another byte; When they are scanned
+    # Then the \r counts as a break only when no \n follows (the next range counts that one)
     crlf = scan_range(io.BytesIO(b"a\r\n"), delimiter=",", index=0, start=0, end=2)
     lone = scan_range(io.BytesIO(b"a\rb"), delimiter=",", index=0, start=0, end=2)
     assert (crlf.breaks, lone.breaks) == (0, 1)
@@ -197,6 +201,7 @@ def test_converting_the_records_the_scan_finds_one_by_one_is_converting_the_whol
 
 
 def test_record_ends_leaves_out_a_record_the_data_may_still_continue() -> None:
+    # Given data that may continue (not final), or that ends; Then a cut record ends only at the end
     assert _boundaries.record_ends(b'a\n"b\nc', ",", 10, False) == [2]
     assert _boundaries.record_ends(b'a\n"b\nc', ",", 10, True) == [2, 6]
     assert _boundaries.record_ends(b"a\rb\r", ",", 10, False) == [2]  # the last \r may be half of \r\n
