@@ -167,9 +167,17 @@ static void count_lines(const unsigned char *s, Py_ssize_t from, Py_ssize_t to, 
                         Lines *lines) {
     Py_ssize_t newlines = 0, lone = 0;
     Py_ssize_t last = to < n ? to : n - 1; /* s[i + 1] is in the buffer below `last` */
-    for (Py_ssize_t i = from; i < last; i++) {
-        newlines += s[i] == '\n';
-        lone += (s[i] == '\r') & (s[i + 1] != '\n');
+    /* Byte-wide counts over blocks of 255 bytes (they cannot overflow): the compiler then adds
+     * sixteen bytes at once, twice as fast as with counts the width of a pointer. */
+    for (Py_ssize_t i = from; i < last;) {
+        Py_ssize_t stop = last - i > 255 ? i + 255 : last;
+        uint8_t block_newlines = 0, block_lone = 0;
+        for (; i < stop; i++) {
+            block_newlines += s[i] == '\n';
+            block_lone += (s[i] == '\r') & (s[i + 1] != '\n');
+        }
+        newlines += block_newlines;
+        lone += block_lone;
     }
     for (Py_ssize_t i = last > from ? last : from; i < to; i++) {
         int next = i + 1 < n ? s[i + 1] : after;
