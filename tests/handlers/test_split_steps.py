@@ -1,22 +1,24 @@
-"""The split's Lambda handlers against moto's S3, chained as the workflow chains them.
+"""The split's steps against moto's S3, chained as the workflow chains them.
 
-Each handler gets the event the state machine would build (the ranges read from the staged JSON
-arrays, as a Distributed Map's ItemReader hands them out) and must leave in staging exactly what
-the single-pass transform leaves there for the same source.
+Each step gets the event the state machine would build (the ranges read from the staged JSON
+arrays, as a Distributed Map's ItemReader hands them out) and is run as its handler runs it:
+the event decoded into its model, the logic called with the S3 client, the result's payload
+returned (the handler modules add Powertools around that, which the workflow suite runs; they are
+not imported here, as the local runtime must create their logger with the function's settings).
+Each run must leave in staging exactly what one pass makes of the same source.
 """
 
 from __future__ import annotations
 
 import gzip
 import json
-import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import msgspec
 import pytest
 
-from tasks.commit_ranges import handler as commit_handler
-from tasks.common.aws import s3_client
+from tasks.commit_ranges.logic import commit_ranges
 from tasks.common.errors import (
     BusinessError,
     ObjectNotFound,
@@ -29,51 +31,64 @@ from tasks.common.models import (
     Compression,
     CsvDialect,
     Format,
+    Model,
     ObjectProfile,
     ProcessingType,
     SourceObject,
-    TransformEvent,
     Trigger,
+    decode_event,
     to_payload,
 )
-from tasks.cut_ranges import handler as cut_handler
-from tasks.inflate_source import handler as inflate_handler
+from tasks.cut_ranges.logic import cut_ranges
 from tasks.inflate_source.logic import InflateSettings, inflate
-from tasks.plan_ranges import handler as plan_handler
-from tasks.scan_range import handler as scan_handler
+from tasks.plan_ranges.logic import plan_ranges
+from tasks.scan_range.logic import scan
 from tasks.split.layout import part_keys
-from tasks.split.models import InflateSourceEvent
+from tasks.split.models import (
+    CommitRangesEvent,
+    CutRangesEvent,
+    InflateSourceEvent,
+    PlanRangesEvent,
+    ScanRangeEvent,
+    TransformRangeEvent,
+)
 from tasks.split.plan import MiB, SplitSettings
-from tasks.transform.handler import transform
 from tasks.transform.logic import TransformSettings
-from tasks.transform_range import handler as transform_range_handler
+from tasks.transform.output import Lineage
+from tasks.transform_range.logic import transform_range
 from tests.handlers.conftest import BUCKET
-from workflow.local.lambdas import LambdaContext
+from tests.unit.splitting import single_pass
 
 EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:Pipeline:split-run"
-ONE_PASS = "arn:aws:states:us-east-1:123456789012:execution:Pipeline:one-pass-run"
 KEEP_REJECTS = TransformSettings(max_reject_ratio=1.0)
 
-
-@pytest.fixture(autouse=True)
-def handlers(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Powertools metrics off (no namespace here), and the handlers' settings as the test needs."""
-    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
-    monkeypatch.setattr(transform_range_handler, "SETTINGS", KEEP_REJECTS)
-    monkeypatch.setattr(commit_handler, "SETTINGS", KEEP_REJECTS)
+E = TypeVar("E", bound=Model)
 
 
-def context(seconds: float = 300) -> LambdaContext:
-    return LambdaContext(
-        function_name="split",
-        function_version="1",
-        invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:split",
-        memory_limit_in_mb=1769,
-        aws_request_id="request",
-        log_group_name="/aws/lambda/split",
-        log_stream_name="stream",
-        deadline=time.monotonic() + seconds,
-    )
+def step(model: type[E], logic: Callable[[E], Model]) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """A step as its handler runs it: event → model → logic → payload."""
+
+    def run(event: dict[str, Any]) -> dict[str, Any]:
+        return to_payload(logic(decode_event(event, model)))
+
+    return run
+
+
+class Steps:
+    """The split's steps on one S3 client, with the settings their functions would read."""
+
+    def __init__(self, s3: Any, *, range_bytes: int) -> None:
+        self.s3 = s3
+        split_settings = SplitSettings(range_bytes=range_bytes)
+        self.inflate = step(
+            InflateSourceEvent,
+            lambda event: inflate(s3, event, InflateSettings(), seconds_left=lambda: 300.0),
+        )
+        self.plan = step(PlanRangesEvent, lambda event: plan_ranges(s3, event, split_settings, KEEP_REJECTS))
+        self.scan = step(ScanRangeEvent, lambda event: scan(s3, event))
+        self.cut = step(CutRangesEvent, lambda event: cut_ranges(s3, event))
+        self.transform = step(TransformRangeEvent, lambda event: transform_range(s3, event, KEEP_REJECTS))
+        self.commit = step(CommitRangesEvent, lambda event: commit_ranges(s3, event, KEEP_REJECTS))
 
 
 def stored(s3: Any, key: str, body: bytes, fmt: Format, compression: Compression = Compression.NONE) -> SourceObject:
@@ -108,38 +123,57 @@ def items(s3: Any, key: str) -> list[dict[str, Any]]:
 
 
 def split_run(
-    s3: Any,
-    source: SourceObject,
-    profile: ObjectProfile,
-    *,
-    staged: dict[str, Any] | None = None,
-    commit: bool = True,
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """PlanRanges, the scan's children, CutRanges, the transform's children, CommitRanges: each
-    event built as the state machine builds it. Returns (the parts plan, the commit's output)."""
+    steps: Steps, source: SourceObject, profile: ObjectProfile, *, staged: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """PlanRanges, the scan's children, CutRanges and the transform's children, each event built as
+    the state machine builds it (the Map items read from S3); returns CutRanges' parts plan."""
+    s3 = steps.s3
     event: dict[str, Any] = {"executionArn": EXECUTION, "source": to_payload(source), "profile": to_payload(profile)}
     if staged is not None:
         event["staged"] = staged
-    plan = plan_handler.lambda_handler(event, context())
+    plan = steps.plan(event)
     for item in items(s3, plan["itemsKey"]):
-        scan_handler.lambda_handler({"executionArn": EXECUTION, "split": plan["split"], "range": item}, context())
-    parts = cut_handler.lambda_handler({"executionArn": EXECUTION, "plan": plan}, context())
+        steps.scan({"executionArn": EXECUTION, "split": plan["split"], "range": item})
+    parts = steps.cut({"executionArn": EXECUTION, "plan": plan})
     for item in items(s3, parts["itemsKey"]):
-        transform_range_handler.lambda_handler(
-            {"executionArn": EXECUTION, "split": parts["split"], "range": item}, context()
-        )
-    if not commit:
-        return parts, {}
-    output = commit_handler.lambda_handler(
-        {"executionArn": EXECUTION, "source": to_payload(source), "plan": parts}, context()
+        steps.transform({"executionArn": EXECUTION, "split": parts["split"], "range": item})
+    return parts
+
+
+def commit(steps: Steps, source: SourceObject, parts: dict[str, Any]) -> dict[str, Any]:
+    return steps.commit({"executionArn": EXECUTION, "source": to_payload(source), "plan": parts})
+
+
+def one_pass(body: bytes, source: SourceObject, profile: ObjectProfile) -> dict[str, Any]:
+    """What one pass makes of the same source: its data, rejects, counts and column summary."""
+    outcome = single_pass(
+        body,
+        source.format,
+        profile,
+        settings=KEEP_REJECTS,
+        lineage=Lineage(source.key, source.version_id),
+        compression=source.compression,
     )
-    return parts, output
+    assert outcome.error is None
+    return {
+        "data": outcome.data,
+        "rejects": outcome.rejects,
+        "records": outcome.records,
+        "rejected": outcome.rejected,
+        "columns": [to_payload(column) for column in outcome.columns],
+    }
 
 
-def one_pass(s3: Any, source: SourceObject, profile: ObjectProfile) -> tuple[dict[str, Any], bytes, bytes]:
-    """What the single-pass transform stages for the same source: its output, data and rejects."""
-    staged = transform(s3, TransformEvent(execution_arn=ONE_PASS, source=source, profile=profile), KEEP_REJECTS)
-    return to_payload(staged), read(s3, staged.data_key), read(s3, staged.rejects_key)
+def staged(s3: Any, output: dict[str, Any]) -> dict[str, Any]:
+    """The run's staged output as ``one_pass`` describes it, and where it is."""
+    assert (output["dataKey"], output["rejectsKey"]) == staging_keys(EXECUTION)
+    return {
+        "data": read(s3, output["dataKey"]),
+        "rejects": read(s3, output["rejectsKey"]),
+        "records": output["records"],
+        "rejected": output["rejected"],
+        "columns": output["columns"],
+    }
 
 
 class CallCounter:
@@ -165,139 +199,131 @@ def csv_body(rows: int) -> bytes:
     return b"\xef\xbb\xbf" + "\n".join(lines).encode() + b"\n"
 
 
-def test_a_split_csv_stages_byte_for_byte_what_one_pass_stages(s3: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+CSV_HEADER = ["id", "note", "amount"]
+
+
+def test_a_split_csv_stages_byte_for_byte_what_one_pass_makes(s3: Any) -> None:
     # Given a CSV of about 9 MB split every 3 MiB: the middle part's records are mostly rejected,
     # so its data is under S3's 5 MiB minimum part and the others' over it (and the reverse for
     # the rejects): the commit copies parts and re-uploads the small ones with their neighbours
-    monkeypatch.setattr(plan_handler, "SETTINGS", SplitSettings(range_bytes=3 * MiB))
+    steps = Steps(s3, range_bytes=3 * MiB)
     body = csv_body(220_000)
     source = stored(s3, "incoming/big.csv", body, Format.CSV)
-    profile = profile_of(source, encoding="utf-8-sig", header=["id", "note", "amount"])
+    profile = profile_of(source, encoding="utf-8-sig", header=CSV_HEADER)
 
-    # When it runs through the split's steps, and through the single-pass transform
-    parts, _ = split_run(s3, source, profile, commit=False)
-    calls = CallCounter(s3_client(), "UploadPartCopy", "UploadPart")
-    output = commit_handler.lambda_handler(
-        {"executionArn": EXECUTION, "source": to_payload(source), "plan": parts}, context()
-    )
-    expected, data, rejects = one_pass(s3, source, profile)
+    # When it runs through the split's steps
+    parts = split_run(steps, source, profile)
+    calls = CallCounter(s3, "UploadPartCopy", "UploadPart")
+    output = commit(steps, source, parts)
 
-    # Then the staged data and rejects are the same bytes, and so are the counts and column types
+    # Then the staged data and rejects are one pass's bytes, and so are the counts and column types
     assert parts["parts"] == 3
     assert calls.counts["UploadPartCopy"] >= 1
     assert calls.counts["UploadPart"] >= 1
-    assert read(s3, output["dataKey"]) == data
-    assert read(s3, output["rejectsKey"]) == rejects
-    assert {**output, "dataKey": None, "rejectsKey": None} == {**expected, "dataKey": None, "rejectsKey": None}
-    assert (output["dataKey"], output["rejectsKey"]) == staging_keys(EXECUTION)
+    assert staged(s3, output) == one_pass(body, source, profile)
     assert output["rejected"] > output["records"] // 4
 
 
-def test_every_event_and_item_stays_small_whatever_the_file(s3: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_every_event_and_item_stays_small_whatever_the_file(s3: Any) -> None:
     # Given a JSON Lines file split into forty ranges
-    monkeypatch.setattr(plan_handler, "SETTINGS", SplitSettings(range_bytes=2500))
+    steps = Steps(s3, range_bytes=2500)
     body = b"".join(b'{"n": %d, "text": "%s"}\n' % (number, b"x" * 40) for number in range(2000))
     source = stored(s3, "incoming/lines.jsonl", body, Format.JSONL)
-    parts, output = split_run(s3, source, profile_of(source))
+    parts = split_run(steps, source, profile_of(source))
+    output = commit(steps, source, parts)
     # Then the state carries pointers and counts only, and each Map item is a few numbers
+    assert parts["parts"] >= 40
     assert len(json.dumps(parts)) < 1000
     assert len(json.dumps(output)) < 1000
     assert max(len(json.dumps(item)) for item in items(s3, parts["itemsKey"])) < 120
-    assert read(s3, output["dataKey"]) == one_pass(s3, source, profile_of(source))[1]
+    assert staged(s3, output) == one_pass(body, source, profile_of(source))
 
 
-def test_a_retried_commit_writes_the_same_output_again(s3: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(plan_handler, "SETTINGS", SplitSettings(range_bytes=500))
+def test_a_retried_commit_writes_the_same_output_again(s3: Any) -> None:
+    # Given a committed split run
+    steps = Steps(s3, range_bytes=500)
     source = stored(s3, "incoming/a.csv", csv_body(100), Format.CSV)
-    parts, first = split_run(s3, source, profile_of(source, encoding="utf-8-sig", header=["id", "note", "amount"]))
+    parts = split_run(steps, source, profile_of(source, encoding="utf-8-sig", header=CSV_HEADER))
+    first = commit(steps, source, parts)
     data = read(s3, first["dataKey"])
     # When the commit runs again (its first reply lost, or a redrive)
-    again = commit_handler.lambda_handler(
-        {"executionArn": EXECUTION, "source": to_payload(source), "plan": parts}, context()
-    )
+    again = commit(steps, source, parts)
     # Then it stages the same output under the same keys
     assert again == first
     assert read(s3, again["dataKey"]) == data
 
 
-def test_a_part_gone_from_staging_is_a_system_error(s3: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(plan_handler, "SETTINGS", SplitSettings(range_bytes=500))
+def test_a_part_gone_from_staging_is_a_system_error(s3: Any) -> None:
+    # Given transformed parts, one of which is gone from staging
+    steps = Steps(s3, range_bytes=500)
     source = stored(s3, "incoming/a.csv", csv_body(100), Format.CSV)
-    parts, _ = split_run(
-        s3, source, profile_of(source, encoding="utf-8-sig", header=["id", "note", "amount"]), commit=False
-    )
+    parts = split_run(steps, source, profile_of(source, encoding="utf-8-sig", header=CSV_HEADER))
     s3.delete_object(Bucket=BUCKET, Key=part_keys(EXECUTION, 1).data)
-    # When the commit finds a part's data missing
+    # When the commit joins them
     with pytest.raises(StagedOutputMissing) as raised:
-        commit_handler.lambda_handler(
-            {"executionArn": EXECUTION, "source": to_payload(source), "plan": parts}, context()
-        )
+        commit(steps, source, parts)
     # Then the run fails as a system error (redrivable), not as a rejection of the file
     assert not isinstance(raised.value, BusinessError)
     assert s3.list_objects_v2(Bucket=BUCKET, Prefix=staging_keys(EXECUTION)[0])["KeyCount"] == 0
 
 
-def test_the_first_business_error_in_file_order_rejects_the_file(s3: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Given JSON Lines with bytes that are not UTF-8 on line 30 and line 80, in different parts
-    monkeypatch.setattr(plan_handler, "SETTINGS", SplitSettings(range_bytes=400))
+def test_the_first_business_error_in_file_order_rejects_the_file(s3: Any) -> None:
+    # Given JSON Lines with bytes that are not UTF-8 on line 31 and line 81, in different parts
+    steps = Steps(s3, range_bytes=400)
     lines = [b'{"n": %d}' % number for number in range(100)]
     lines[30], lines[80] = b'{"n": "\xff"}', b'{"n": "\xfe"}'
     source = stored(s3, "incoming/bad.jsonl", b"\n".join(lines), Format.JSONL)
-    # When the parts are transformed: each records its error instead of failing its child
-    parts, _ = split_run(s3, source, profile_of(source), commit=False)
+    # When the parts are transformed: each stages its error instead of failing its Map child
+    parts = split_run(steps, source, profile_of(source))
     errors = [
         msgspec.json.decode(read(s3, part_keys(EXECUTION, index).result))["error"] for index in range(parts["parts"])
     ]
     assert sum(error is not None for error in errors) == 2
     # Then the commit raises the first, as one pass meets it, and stages nothing
     with pytest.raises(UnsupportedEncoding, match="near line 31"):
-        commit_handler.lambda_handler(
-            {"executionArn": EXECUTION, "source": to_payload(source), "plan": parts}, context()
-        )
+        commit(steps, source, parts)
     assert s3.list_objects_v2(Bucket=BUCKET, Prefix=staging_keys(EXECUTION)[0])["KeyCount"] == 0
 
 
-def test_a_source_version_gone_before_the_scan_rejects_the_file_at_the_cut(
-    s3: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_source_version_gone_before_the_scan_rejects_the_file_at_the_cut(s3: Any) -> None:
     # Given a run whose source version is deleted after PlanRanges
-    monkeypatch.setattr(plan_handler, "SETTINGS", SplitSettings(range_bytes=400))
+    steps = Steps(s3, range_bytes=400)
     source = stored(s3, "incoming/gone.jsonl", b'{"a": 1}\n' * 200, Format.JSONL)
     event = {"executionArn": EXECUTION, "source": to_payload(source), "profile": to_payload(profile_of(source))}
-    plan = plan_handler.lambda_handler(event, context())
+    plan = steps.plan(event)
     s3.delete_object(Bucket=BUCKET, Key=source.key, VersionId=source.version_id)
     # When the scan's children run, each stages the error instead of failing (and failing the Map)
     for item in items(s3, plan["itemsKey"]):
-        scan_handler.lambda_handler({"executionArn": EXECUTION, "split": plan["split"], "range": item}, context())
+        steps.scan({"executionArn": EXECUTION, "split": plan["split"], "range": item})
     # Then CutRanges raises it as the business error one pass raises
     with pytest.raises(ObjectNotFound, match=r"incoming/gone\.jsonl"):
-        cut_handler.lambda_handler({"executionArn": EXECUTION, "plan": plan}, context())
+        steps.cut({"executionArn": EXECUTION, "plan": plan})
 
 
 def test_a_json_array_is_not_split(s3: Any) -> None:
     source = stored(s3, "incoming/a.json", b'[{"a": 1}]', Format.JSON)
     event = {"executionArn": EXECUTION, "source": to_payload(source), "profile": to_payload(profile_of(source))}
+    # When PlanRanges is given a JSON array; Then it refuses it, pointing to JSON Lines
     with pytest.raises(ObjectTooLarge, match="JSON Lines"):
-        plan_handler.lambda_handler(event, context())
+        Steps(s3, range_bytes=100).plan(event)
 
 
 # --- gzip ---------------------------------------------------------------------------------------
 
 
-def test_a_gzip_source_is_decompressed_once_and_its_copy_split(s3: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_gzip_source_is_decompressed_once_and_its_copy_split(s3: Any) -> None:
     # Given a gzip CSV
-    monkeypatch.setattr(plan_handler, "SETTINGS", SplitSettings(range_bytes=2000))
-    source = stored(s3, "incoming/a.csv.gz", gzip.compress(csv_body(500)), Format.CSV, Compression.GZIP)
-    profile = profile_of(source, encoding="utf-8-sig", header=["id", "note", "amount"])
+    steps = Steps(s3, range_bytes=2000)
+    body = csv_body(500)
+    source = stored(s3, "incoming/a.csv.gz", gzip.compress(body), Format.CSV, Compression.GZIP)
+    profile = profile_of(source, encoding="utf-8-sig", header=CSV_HEADER)
     # When InflateSource stages its decompressed copy and the split reads that copy
-    staged = inflate_handler.lambda_handler({"executionArn": EXECUTION, "source": to_payload(source)}, context())
-    _, output = split_run(s3, source, profile, staged=staged)
+    copy = steps.inflate({"executionArn": EXECUTION, "source": to_payload(source)})
+    output = commit(steps, source, split_run(steps, source, profile, staged=copy))
     # Then the copy is the decompressed source, pinned by its version, and the output is one pass's
-    assert read(s3, staged["key"]) == csv_body(500)
-    assert staged["size"] == len(csv_body(500))
-    expected, data, _ = one_pass(s3, source, profile)
-    assert read(s3, output["dataKey"]) == data
-    assert output["records"] == expected["records"]
+    assert read(s3, copy["key"]) == body
+    assert copy["size"] == len(body)
+    assert staged(s3, output) == one_pass(gzip.compress(body), source, profile)
 
 
 def test_a_gzip_source_is_split_only_from_its_copy(s3: Any) -> None:
@@ -307,8 +333,9 @@ def test_a_gzip_source_is_split_only_from_its_copy(s3: Any) -> None:
         "source": to_payload(source),
         "profile": to_payload(profile_of(source, header=["a"])),
     }
+    # When PlanRanges is given a gzip source without its copy; Then it says which step is missing
     with pytest.raises(BusinessError, match="InflateSource"):
-        plan_handler.lambda_handler(event, context())
+        Steps(s3, range_bytes=100).plan(event)
 
 
 @pytest.mark.parametrize(
@@ -332,9 +359,12 @@ def test_inflating_stops_at_its_limits_and_leaves_nothing_staged(
     assert s3.list_objects_v2(Bucket=BUCKET, Prefix="staging/")["KeyCount"] == 0
 
 
-def test_a_decompressed_copy_gone_from_staging_is_a_system_error(s3: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_decompressed_copy_gone_from_staging_is_a_system_error(s3: Any) -> None:
+    # Given a decompressed copy deleted before the split reads it
+    steps = Steps(s3, range_bytes=2000)
     source = stored(s3, "incoming/a.csv.gz", gzip.compress(csv_body(50)), Format.CSV, Compression.GZIP)
-    staged = inflate_handler.lambda_handler({"executionArn": EXECUTION, "source": to_payload(source)}, context())
-    s3.delete_object(Bucket=BUCKET, Key=staged["key"], VersionId=staged["versionId"])
+    copy = steps.inflate({"executionArn": EXECUTION, "source": to_payload(source)})
+    s3.delete_object(Bucket=BUCKET, Key=copy["key"], VersionId=copy["versionId"])
+    # When the split starts; Then it fails as a system error
     with pytest.raises(StagedOutputMissing):
-        split_run(s3, source, profile_of(source, encoding="utf-8-sig", header=["id", "note", "amount"]), staged=staged)
+        split_run(steps, source, profile_of(source, encoding="utf-8-sig", header=CSV_HEADER), staged=copy)

@@ -42,15 +42,23 @@ def failed(error: BusinessError) -> Outcome:
     return Outcome(b"", b"", 0, 0, [], (type(error).__name__, str(error)))
 
 
-def single_pass(data: bytes, fmt: Format, profile: ObjectProfile, *, settings: TransformSettings = SETTINGS) -> Outcome:
+def single_pass(
+    data: bytes,
+    fmt: Format,
+    profile: ObjectProfile,
+    *,
+    settings: TransformSettings = SETTINGS,
+    lineage: Lineage = LINEAGE,
+    compression: Compression = Compression.NONE,
+) -> Outcome:
     records, rejects = io.BytesIO(), io.BytesIO()
     try:
         result = transform_stream(
             io.BytesIO(data),
             fmt=fmt,
-            compression=Compression.NONE,
+            compression=compression,
             profile=profile,
-            lineage=LINEAGE,
+            lineage=lineage,
             data=records,
             rejects=rejects,
             settings=settings,
