@@ -73,6 +73,13 @@ _NOTES = (
     'box marked "fragile", handle with care',
     "second attempt",
 )
+_MULTILINE_NOTES = (
+    *_NOTES,
+    "deliver to the back door\nthe front one is blocked",
+    'customer wrote:\r\n"ring twice,\r\nthen wait"',
+    "line one\nline two\nline three",
+)
+"""Notes of the multi-line dataset: quoted values holding \n and \r\n, as exports write them."""
 _START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
@@ -107,6 +114,28 @@ def ensure_dataset(size_mb: int, root: Path = DATA_DIR) -> Dataset:
     generated = generate(size_mb, directory)
     count_file.write_text(str(generated.records))
     return generated
+
+
+def ensure_multiline_csv(size_mb: int, root: Path = DATA_DIR) -> tuple[Path, int]:
+    """The cached CSV of ``size_mb`` MB whose notes hold line breaks (and its record count):
+    what a split must not cut. CSV only: the split benchmark reads nothing else."""
+    directory = root / f"v{GENERATOR_VERSION}-{size_mb}mb-multiline"
+    csv_path, count_file = directory / "records.csv", directory / "records.count"
+    if not count_file.exists():
+        directory.mkdir(parents=True, exist_ok=True)
+        rng = random.Random(SEED)  # noqa: S311 (seeded on purpose: the same bytes every time)
+        pools = _pools(rng, note_choices=_MULTILINE_NOTES)
+        target = size_mb * MB
+        with csv_path.open("wb") as csv_file:
+            written = csv_file.write((",".join(COLUMNS) + "\n").encode())
+            records = 0
+            while written < target:
+                csv_lines, _ = _render_chunk(rng, pools, first_id=records + 1)
+                csv_lines = csv_lines[: _rows_to_reach(csv_lines, target - written)]
+                written += csv_file.write(_lines_bytes(csv_lines))
+                records += len(csv_lines)
+        count_file.write_text(str(records))
+    return csv_path, int(count_file.read_text())
 
 
 def generate(size_mb: int, directory: Path) -> Dataset:
@@ -146,7 +175,7 @@ def _files(directory: Path) -> tuple[Path, Path, Path]:
     return directory / "records.csv", directory / "records.jsonl", directory / "records.json"
 
 
-def _pools(rng: random.Random) -> list[_Pool]:
+def _pools(rng: random.Random, note_choices: Sequence[str] = _NOTES) -> list[_Pool]:
     """The pre-rendered values of every column after ``id``, in ``COLUMNS`` order."""
     n = range(1 << _POOL_BITS)
     customers = [f"{rng.choice(_FIRST_NAMES)}.{rng.choice(_LAST_NAMES)}" for _ in n]
@@ -157,7 +186,7 @@ def _pools(rng: random.Random) -> list[_Pool]:
     created = [(_START + timedelta(seconds=rng.randrange(365 * 86_400))).strftime("%Y-%m-%dT%H:%M:%SZ") for _ in n]
     shipped = [(date(2026, 1, 1) + timedelta(days=rng.randrange(400))).isoformat() for _ in n]
     cities = [rng.choice(_CITIES) for _ in n]
-    notes = ["" if rng.random() < 0.4 else rng.choice(_NOTES) for _ in n]
+    notes = ["" if rng.random() < 0.4 else rng.choice(note_choices) for _ in n]
     coupons = ["" if rng.random() < 0.5 else str(rng.randrange(100, 100_000)) for _ in n]
     codes = [f"{rng.randrange(100_000):05d}" for _ in n]
     # Numbers and booleans have the same text in both formats; an empty coupon is null in JSON.

@@ -9,6 +9,7 @@ counted (``ColumnSummary.non_conforming``), never dropped and never rejected.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import msgspec
@@ -18,7 +19,7 @@ from tasks.common.models import ColumnSummary, CsvDialect
 from tasks.common.records import ColumnType
 from tasks.transform import _csvjson
 from tasks.transform.output import ByteSink, Lineage, Reject, truncate_raw
-from tasks.transform.readers import ByteStream, Utf8Chunks
+from tasks.transform.readers import FILE_START, ByteStream, Position, Utf8Chunks
 
 CHUNK_BYTES = 4 * 1024 * 1024
 """Bytes read at a time: large enough that the per-call overhead vanishes, small for memory."""
@@ -81,19 +82,25 @@ def convert_csv(
     null_markers: frozenset[str],
     data: ByteSink,
     rejects: ByteSink,
+    inferred_types: Sequence[ColumnType] | None = None,
+    position: Position = FILE_START,
 ) -> CsvResult:
-    """Stream ``source`` (decompressed bytes of ``encoding``) into JSON Lines and reject lines."""
+    """Stream ``source`` (decompressed bytes of ``encoding``) into JSON Lines and reject lines.
+
+    ``inferred_types`` given (a part of a split file: the types inferred from the file's start),
+    nothing is inferred here; ``position`` says where ``source`` starts in its file.
+    """
     names = tuple(msgspec.json.encode(name) + b":" for name in dialect.header)
     nulls = tuple(marker.encode() for marker in sorted(null_markers))
     suffix = lineage.suffix()
-    chunks = Utf8Chunks(source, encoding=encoding)
+    chunks = Utf8Chunks(source, encoding=encoding, first_line=position.newline_line)
     reject_encoder = msgspec.json.Encoder()
     buffer = b""
-    line = 1
-    header = True
+    line = position.line
+    header = position.header
     records = rejected = 0
-    kinds: bytes | None = None
-    column_types: list[ColumnType] = []
+    column_types = list(inferred_types or [])
+    kinds = None if inferred_types is None else "".join(KIND_CODES[column] for column in column_types).encode()
     mismatches = [0] * len(names)
     read_size = CHUNK_BYTES
     while True:

@@ -16,7 +16,7 @@ import msgspec
 from tasks.common.records import LINEAGE_FIELDS
 from tasks.transform import _csvjson
 from tasks.transform.output import ByteSink, Lineage, Reject, json_type, truncate_raw, without_lineage_clash
-from tasks.transform.readers import ByteStream, Utf8Chunks
+from tasks.transform.readers import FILE_START, ByteStream, Position, Utf8Chunks
 
 CHUNK_BYTES = 4 * 1024 * 1024
 
@@ -34,14 +34,23 @@ class _Converted:
 
 
 def convert_jsonl(
-    source: ByteStream, *, encoding: str, lineage: Lineage, data: ByteSink, rejects: ByteSink
+    source: ByteStream,
+    *,
+    encoding: str,
+    lineage: Lineage,
+    data: ByteSink,
+    rejects: ByteSink,
+    position: Position = FILE_START,
 ) -> tuple[int, int]:
-    """Stream ``source`` (decompressed bytes) into JSON Lines and reject lines; return both counts."""
-    chunks = Utf8Chunks(source, encoding=encoding)
+    """Stream ``source`` (decompressed bytes) into JSON Lines and reject lines; return both counts.
+
+    ``position`` says where ``source`` starts in its file (a part of a split file).
+    """
+    chunks = Utf8Chunks(source, encoding=encoding, first_line=position.newline_line)
     encoder = msgspec.json.Encoder()
     suffix = lineage.suffix()
     buffer = b""
-    line = 1
+    line = position.line
     records = rejected = 0
     read_size = CHUNK_BYTES
     while True:

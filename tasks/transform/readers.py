@@ -152,12 +152,12 @@ class Utf8Chunks:
     checked here, once, as the chunks go by. A chunk of ``b""`` is the end of the source.
     """
 
-    def __init__(self, source: ByteStream, *, encoding: str) -> None:
+    def __init__(self, source: ByteStream, *, encoding: str, first_line: int = 1) -> None:
         check_encoding(encoding)
         self._source = source
         self._strip_bom = encoding == "utf-8-sig"
         self._validator = codecs.getincrementaldecoder("utf-8")("strict")
-        self._line = 1  # where the next chunk starts
+        self._line = first_line  # where the next chunk starts, counting \n
 
     def read(self, size: int) -> bytes:
         chunk = b""
@@ -174,6 +174,26 @@ class Utf8Chunks:
             chunk = chunk.removeprefix(codecs.BOM_UTF8)
         self._line += chunk.count(b"\n")
         return chunk
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """Where a converter starts reading its file: the start, or a cut of a split file (``tasks/split``).
+
+    A part of a split file is converted with the numbers of the whole file, so that the parts'
+    outputs, put end to end, are the output of one pass.
+    """
+
+    line: int = 1
+    """``_line`` of a record starting at the first byte (CSV: \n, \r\n and a lone \r end a line)."""
+    newline_line: int = 1
+    """1 + the \n before the first byte: the line ``Utf8Chunks`` names in its errors."""
+    header: bool = True
+    """CSV: the header is still to come."""
+
+
+FILE_START = Position()
+"""A whole file's converter starts there."""
 
 
 def stream_failure(exc: Exception, line: int) -> BusinessError:

@@ -109,9 +109,10 @@ def elf_machine(path: Path) -> int | None:
 
 
 def newest_glibc(path: Path) -> tuple[int, int]:
-    """The newest glibc symbol version the binary asks for (its ``GLIBC_x.y`` version strings)."""
+    """The newest glibc symbol version the binary asks for (its ``GLIBC_x.y`` version strings);
+    (0, 0) for one that asks for none (the compiler inlined all the C library it uses)."""
     versions = re.findall(rb"GLIBC_(\d+)\.(\d+)", path.read_bytes())
-    return max((int(major), int(minor)) for major, minor in versions)
+    return max(((int(major), int(minor)) for major, minor in versions), default=(0, 0))
 
 
 def test_each_function_asset_unzips_to_at_most_50_mb_but_write_parquet_to_100_mb(
