@@ -8,16 +8,24 @@ from __future__ import annotations
 import io
 import json
 import re
+import subprocess
+import sys
+import threading
 import tomllib
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import boto3
+import pytest
+from botocore.retries import standard
 from moto.events.models import Rule
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import StateTaskLambda
+from moto.stepfunctions.parser.utils import TMP_THREADS
 from moto.stepfunctions.responses import StepFunctionResponse, get_backend
 
 from workflow.local.environment import LocalPipeline
+from workflow.local.lambdas import service_errors_named
 from workflow.local.template import StackModel
 
 PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
@@ -109,3 +117,45 @@ def test_redrive_relies_on_moto_execution_internals(pipeline: LocalPipeline) -> 
     assert json.loads(execution.state_machine.definition)["StartAt"] == "Validate"
     # moto dispatches an action to the response method named after it, which redrive adds.
     assert hasattr(StepFunctionResponse, "redrive_execution")
+
+
+def test_moto_names_a_lambda_task_s_service_error_in_state_task_lambda_from_error() -> None:
+    # Reliance: moto turns a ClientError of a Lambda Task's invoke into its failure event in
+    # StateTaskLambda._from_error (naming it "Exception"); lambdas.service_errors_named wraps it.
+    original = StateTaskLambda._from_error
+    with service_errors_named():
+        assert StateTaskLambda._from_error is not original
+    assert StateTaskLambda._from_error is original
+
+
+def test_moto_keeps_the_interpreter_s_threads_in_tmp_threads(pipeline: LocalPipeline) -> None:
+    # Reliance: every thread moto's interpreter starts for an execution is appended to
+    # moto.stepfunctions.parser.utils.TMP_THREADS, which leaving a LocalPipeline joins.
+    before = set(map(id, TMP_THREADS))
+    pipeline.upload("incoming/x.jsonl", b'{"a": 1}\n')
+    pipeline.wait(pipeline.started[0], timeout=30)
+    started = [thread for thread in TMP_THREADS if id(thread) not in before]
+    assert started, "no interpreter thread was recorded in TMP_THREADS"
+    assert all(isinstance(thread, threading.Thread) for thread in started)
+
+
+def test_botocore_s_standard_retries_back_off_through_exponential_backoff_delay_amount() -> None:
+    # Reliance: a sandbox scales its SDK's retry backoff by patching
+    # botocore.retries.standard.ExponentialBackoff.delay_amount, the delay of standard retries.
+    client = boto3.client("s3", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    handler = standard.register_retry_handler(client)
+    assert isinstance(handler._retry_policy._retry_backoff, standard.ExponentialBackoff)
+    # And the scaling a sandbox applies divides that delay (in a process of its own: it patches the class)
+    script = (
+        "from botocore.retries import standard\n"
+        "from workflow.local.sandbox_runtime import _scale_sdk_backoff\n"
+        "backoff = standard.ExponentialBackoff(random=lambda: 1.0)\n"
+        "class Context: attempt_number = 3; http_response = None; parsed_response = None\n"
+        "before = backoff.delay_amount(Context())\n"
+        "_scale_sdk_backoff(0.001)\n"
+        "print(before, backoff.delay_amount(Context()))\n"
+    )
+    output = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60)
+    before, after = map(float, output.stdout.split())
+    assert before > 0
+    assert after == pytest.approx(before * 0.001)

@@ -6,6 +6,12 @@ with the substitutions resolved to the local functions). Uploading an object und
 ``incoming/`` then starts a run exactly as on AWS: S3 emits "Object Created", the rule matches,
 its target starts the execution with the rule's input transformer, the interpreter invokes the
 handlers. Notifications published to the topic are collected through an SQS subscription.
+
+Processes and threads: moto and its Step Functions interpreter run in this process (one thread
+per execution); the handlers run in sandbox processes (``sandboxes.py``) that reach moto
+through the gateway, a loopback endpoint served by a thread of this process (``gateway.py``).
+Leaving the block stops what is still running, in order: the executions, the sandboxes, the
+interpreter's threads, the gateway, then moto; nothing is left behind.
 """
 
 from __future__ import annotations
@@ -16,7 +22,8 @@ import os
 import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,15 +33,17 @@ from typing import Any, TextIO
 
 import boto3
 from moto import mock_aws
+from moto.stepfunctions.parser.utils import TMP_THREADS
 
-from tasks.common import aws as task_aws
 from workflow.definition import substitute
 from workflow.deployment import LOCAL_ACCOUNT, REGION, STACK_NAME
-from workflow.executions import STATUS_CHANGE, TERMINAL, StateVisit, read_history, visits
+from workflow.executions import RUNNING, STATUS_CHANGE, TERMINAL, StateVisit, read_history, visits
 from workflow.local import clock as clock_module
-from workflow.local import eventbridge, redrive
-from workflow.local.lambdas import INVOKE_EVENT, LOCAL_ENVIRONMENT, LambdaEmulator, _environment
-from workflow.local.sdk_faults import BEFORE_CALL, SdkFaults
+from workflow.local import eventbridge, redrive, wire
+from workflow.local.gateway import Gateway
+from workflow.local.lambdas import DEFAULT_ACCOUNT_CONCURRENCY, INVOKE_EVENT, LambdaEmulator, service_errors_named
+from workflow.local.sandboxes import Sandboxes
+from workflow.local.sdk_faults import SdkFaults
 from workflow.local.synth import template_path
 from workflow.local.template import StackModel, load_stack
 
@@ -45,6 +54,13 @@ MOTO_CONFIG: Any = {
     "core": {"passthrough": {"services": ["awslambda"]}, "reset_boto3_session": True},
 }
 DEFAULT_TIME_SCALE = 0.001
+logger = logging.getLogger(__name__)
+# Sandboxes running handlers at once: the machine's cores bound the work, not AWS's concurrency.
+DEFAULT_SLOTS = max(2, 2 * (os.cpu_count() or 1))
+# Warm sandboxes kept idle; past that the least recently used one is stopped.
+DEFAULT_IDLE_SANDBOXES = 16
+# How long leaving the block waits for the interpreter's threads once their executions stopped.
+_SHUTDOWN_SECONDS = 10.0
 
 
 class RunTimeout(TimeoutError):
@@ -89,15 +105,50 @@ def _quiet_emulator_logs(stream: TextIO) -> Iterator[None]:
             moto_logger.propagate = True
 
 
-class LocalPipeline:
-    """Use as a context manager; every AWS call inside it goes to the embedded environment."""
+@contextmanager
+def _environment(values: Mapping[str, str | None]) -> Iterator[None]:
+    """Set ``values`` in ``os.environ`` (``None``: unset) for the duration of the block, then restore."""
+    saved = {name: os.environ.get(name) for name in values}
+    for name, value in values.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    try:
+        yield
+    finally:
+        for name, old in saved.items():
+            if old is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = old
 
-    def __init__(self, stack: StackModel, *, log_stream: TextIO, time_scale: float = DEFAULT_TIME_SCALE) -> None:
+
+class LocalPipeline:
+    """Use as a context manager; every AWS call inside it goes to the embedded environment.
+
+    ``concurrency`` is the account's Lambda concurrency (AWS's default quota unless given);
+    functions with reserved concurrency in the template get that much, the others share the rest.
+    """
+
+    def __init__(
+        self,
+        stack: StackModel,
+        *,
+        log_stream: TextIO,
+        time_scale: float = DEFAULT_TIME_SCALE,
+        concurrency: int = DEFAULT_ACCOUNT_CONCURRENCY,
+        slots: int = DEFAULT_SLOTS,
+    ) -> None:
         self.stack = stack
         self.clock = clock_module.ScaledClock(scale=time_scale)
-        self.lambdas = LambdaEmulator(stack.functions, log_stream=log_stream)
-        # Faults in the AWS calls the handlers make (throttling, timeouts), one function at a time.
-        self.sdk_faults = SdkFaults(lambda: self.lambdas.current_function)
+        self._log_lock = threading.Lock()
+        self.sandboxes = Sandboxes(
+            log_sink=self._write_log, time_scale=time_scale, slots=slots, idle_limit=DEFAULT_IDLE_SANDBOXES
+        )
+        self.lambdas = LambdaEmulator(stack.functions, sandboxes=self.sandboxes, concurrency=concurrency)
+        # Faults in the AWS calls the handlers make (throttling, no answer), one function at a time.
+        self.sdk_faults = SdkFaults()
         self._log_stream = log_stream
         self.started: list[str] = []
         self._started_lock = threading.Lock()
@@ -108,31 +159,51 @@ class LocalPipeline:
         self._client_lock = threading.Lock()
         self.redriver = redrive.Redriver()
         self._exit = ExitStack()
+        self._gateway: Gateway | None = None
         self._queue_url = ""
 
     @classmethod
-    def from_project(cls, *, log_stream: TextIO, time_scale: float = DEFAULT_TIME_SCALE) -> LocalPipeline:
+    def from_project(
+        cls,
+        *,
+        log_stream: TextIO,
+        time_scale: float = DEFAULT_TIME_SCALE,
+        concurrency: int = DEFAULT_ACCOUNT_CONCURRENCY,
+    ) -> LocalPipeline:
         """Synthesize (or reuse the cached synth of) this checkout's stack."""
-        return cls(load_stack(template_path(), STACK_NAME), log_stream=log_stream, time_scale=time_scale)
+        return cls(
+            load_stack(template_path(), STACK_NAME),
+            log_stream=log_stream,
+            time_scale=time_scale,
+            concurrency=concurrency,
+        )
 
     def __enter__(self) -> LocalPipeline:
         try:
+            # First, so that the sandboxes' zygote imports its libraries while moto starts here.
+            self.sandboxes.start()
+            self._exit.callback(self.sandboxes.close)
             # Nothing of the caller's AWS configuration leaks in: every call stays in the embedded
             # environment, even with AWS_ENDPOINT_URL pointing at a running 'pipeline serve'.
             outside = {name: None for name in os.environ if name.startswith("AWS_ENDPOINT_URL")}
-            self._exit.enter_context(_environment({**LOCAL_ENVIRONMENT, **outside, "AWS_PROFILE": None}))
+            local = {"AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION, "AWS_PROFILE": None}
+            self._exit.enter_context(_environment({**local, **outside}))
             self._exit.enter_context(_quiet_emulator_logs(self._log_stream))
-            self._exit.callback(self.lambdas.restore_logs)
             self._exit.enter_context(mock_aws(config=MOTO_CONFIG))
             session = boto3.setup_default_session(region_name=REGION) or boto3.DEFAULT_SESSION
             session.events.register(INVOKE_EVENT, self.lambdas.before_send, unique_id="local-lambda")
-            session.events.register(BEFORE_CALL, self.sdk_faults.before_call, unique_id="local-sdk-faults")
-            # The handlers share tasks.common.aws, whose clients are cached per process: here each
-            # environment's functions start cold, with clients of this session and its hooks.
-            task_aws.reset_clients()
+            self._exit.enter_context(service_errors_named())
+            self._gateway = gateway = Gateway(
+                callers=self.sandboxes.caller, authorize=self._authorize, faults=self.sdk_faults
+            )
+            gateway.start()
+            self._exit.callback(gateway.stop)
+            self.sandboxes.endpoint_url = gateway.endpoint_url
             self._exit.enter_context(clock_module.installed(self.clock))
             self._exit.enter_context(eventbridge.installed(self._start_from_rule, self._publish_from_rule))
             self._exit.enter_context(redrive.installed(self.redriver))
+            # Runs first on the way out: nothing may still use moto or the gateway when they stop.
+            self._exit.callback(self._stop_running)
             self._create_resources()
         except BaseException:
             self._exit.close()
@@ -143,6 +214,55 @@ class LocalPipeline:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self._exit.close()
+
+    def sandbox_calls(self) -> Counter[tuple[str, str]]:
+        """The AWS requests the handlers made so far, by (service, operation)."""
+        if self._gateway is None:
+            return Counter()
+        return Counter(self._gateway.calls)
+
+    def _authorize(self, function: str, call: wire.Call) -> wire.Reply | None:
+        return None
+
+    def _write_log(self, text: str) -> None:
+        """The sandboxes' output, where CloudWatch would keep it."""
+        with self._log_lock:
+            self._log_stream.write(text)
+            self._log_stream.flush()
+
+    def _stop_running(self) -> None:
+        """Stop the executions still running, then their sandboxes, then wait for the interpreter."""
+        deadline = time.monotonic() + _SHUTDOWN_SECONDS
+        for arn in self._running_executions():
+            self._stop_execution(arn, deadline)
+        self.sandboxes.close()
+        for thread in list(TMP_THREADS):
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        # moto keeps every interpreter thread it started in this list: forget the finished ones.
+        TMP_THREADS[:] = [thread for thread in TMP_THREADS if thread.is_alive()]
+
+    def _running_executions(self) -> list[str]:
+        sfn = self.client("stepfunctions")
+        pages = sfn.get_paginator("list_executions").paginate(
+            stateMachineArn=self.stack.state_machine_arn, statusFilter=RUNNING
+        )
+        return [item["executionArn"] for page in pages for item in page["executions"]]
+
+    def _stop_execution(self, arn: str, deadline: float) -> None:
+        """StopExecution; moto cannot stop an execution whose thread has not built its state yet,
+        so a refusal is tried again for a moment."""
+        sfn = self.client("stepfunctions")
+        while True:
+            try:
+                sfn.stop_execution(executionArn=arn, cause="the local engine stopped")
+                return
+            except sfn.exceptions.ExecutionDoesNotExist:
+                return
+            except Exception:
+                if time.monotonic() > deadline:
+                    logger.exception("could not stop %s before leaving", arn)
+                    return
+                time.sleep(0.01)
 
     def client(self, service: str) -> Any:
         """A client of the embedded environment; one per thread (creating clients is not thread-safe)."""

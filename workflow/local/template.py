@@ -15,6 +15,12 @@ from typing import Any
 
 from workflow.deployment import LOCAL_ACCOUNT, OUTPUT_BUCKET, OUTPUT_STATE_MACHINE, OUTPUT_TOPIC, REGION
 
+# Lambda's defaults when the template does not set them (AWS::Lambda::Function):
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-lambda-function.html
+DEFAULT_TIMEOUT_SECONDS = 3
+DEFAULT_MEMORY_MB = 128
+DEFAULT_EPHEMERAL_STORAGE_MB = 512
+
 
 class TemplateError(ValueError):
     """The template lacks something the local environment needs, or uses an unsupported intrinsic."""
@@ -27,6 +33,8 @@ class LocalFunction:
     environment: dict[str, str]
     timeout_seconds: int
     memory_mb: int
+    ephemeral_storage_mb: int = DEFAULT_EPHEMERAL_STORAGE_MB
+    reserved_concurrency: int | None = None
 
     @property
     def name(self) -> str:
@@ -151,8 +159,12 @@ def load_stack(template_file: Path, stack_name: str) -> StackModel:
             logical_id=logical_id,
             handler=props["Handler"],
             environment=resolver.resolve(props.get("Environment", {}).get("Variables", {})),
-            timeout_seconds=int(props.get("Timeout", 3)),
-            memory_mb=int(props.get("MemorySize", 128)),
+            timeout_seconds=int(props.get("Timeout", DEFAULT_TIMEOUT_SECONDS)),
+            memory_mb=int(props.get("MemorySize", DEFAULT_MEMORY_MB)),
+            ephemeral_storage_mb=int(props.get("EphemeralStorage", {}).get("Size", DEFAULT_EPHEMERAL_STORAGE_MB)),
+            reserved_concurrency=(
+                int(props["ReservedConcurrentExecutions"]) if "ReservedConcurrentExecutions" in props else None
+            ),
         )
 
     machine_id = _output(template, OUTPUT_STATE_MACHINE, "AWS::StepFunctions::StateMachine")
