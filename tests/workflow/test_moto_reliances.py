@@ -21,9 +21,11 @@ import pytest
 from botocore.retries import standard
 from moto.events.models import Rule
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import StateTaskLambda
+from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
 from moto.stepfunctions.parser.utils import TMP_THREADS
 from moto.stepfunctions.responses import StepFunctionResponse, get_backend
 
+from workflow.local.access import STATE_MACHINE_ACCESS_KEY
 from workflow.local.environment import LocalPipeline
 from workflow.local.lambdas import service_errors_named
 from workflow.local.template import StackModel
@@ -159,3 +161,11 @@ def test_botocore_s_standard_retries_back_off_through_exponential_backoff_delay_
     before, after = map(float, output.stdout.split())
     assert before > 0
     assert after == pytest.approx(before * 0.001)
+
+
+def test_the_interpreter_signs_the_state_machine_s_calls_with_the_access_key_ak() -> None:
+    # Reliance: moto's boto_client_for builds the interpreter's clients with aws_access_key_id "ak";
+    # access.py identifies the state machine's own calls by it, read in botocore's before-call
+    # from the request signer's credentials.
+    client = boto_client_for(region="us-east-1", service="lambda")
+    assert client._request_signer._credentials.access_key == STATE_MACHINE_ACCESS_KEY

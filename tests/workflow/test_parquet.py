@@ -63,6 +63,7 @@ def api(pipeline: LocalPipeline) -> LocalApi:
         bucket_name=pipeline.stack.bucket_name,
         state_machine_arn=pipeline.stack.state_machine_arn,
         credentials=Credentials(ACCESS_KEY_ID, SECRET_ACCESS_KEY),
+        access=pipeline.access,
     )
 
 

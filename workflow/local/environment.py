@@ -39,8 +39,10 @@ from workflow.definition import substitute
 from workflow.deployment import LOCAL_ACCOUNT, REGION, STACK_NAME
 from workflow.executions import RUNNING, STATUS_CHANGE, TERMINAL, StateVisit, read_history, visits
 from workflow.local import clock as clock_module
-from workflow.local import eventbridge, redrive, wire
+from workflow.local import eventbridge, redrive
+from workflow.local.access import Access, Denial
 from workflow.local.gateway import Gateway
+from workflow.local.iam.template_policies import load_policies
 from workflow.local.lambdas import DEFAULT_ACCOUNT_CONCURRENCY, INVOKE_EVENT, LambdaEmulator, service_errors_named
 from workflow.local.sandboxes import Sandboxes
 from workflow.local.sdk_faults import SdkFaults
@@ -75,6 +77,17 @@ class Notification:
 
     def as_json(self) -> dict[str, Any]:
         return {"subject": self.subject, "message": self.message, "attributes": self.attributes}
+
+
+@dataclass(frozen=True, slots=True)
+class FailedDelivery:
+    """An event EventBridge could not deliver to a rule's target (its ``FailedInvocations``)."""
+
+    rule_arn: str
+    target_arn: str
+    error_code: str  # the dead-letter message's ERROR_CODE
+    message: str
+    dead_lettered: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +160,8 @@ class LocalPipeline:
             log_sink=self._write_log, time_scale=time_scale, slots=slots, idle_limit=DEFAULT_IDLE_SANDBOXES
         )
         self.lambdas = LambdaEmulator(stack.functions, sandboxes=self.sandboxes, concurrency=concurrency)
+        self.access = Access(load_policies(stack.template), state_machine_arn=stack.state_machine_arn)
+        self.failed_deliveries: list[FailedDelivery] = []
         # Faults in the AWS calls the handlers make (throttling, no answer), one function at a time.
         self.sdk_faults = SdkFaults()
         self._log_stream = log_stream
@@ -192,9 +207,10 @@ class LocalPipeline:
             self._exit.enter_context(mock_aws(config=MOTO_CONFIG))
             session = boto3.setup_default_session(region_name=REGION) or boto3.DEFAULT_SESSION
             session.events.register(INVOKE_EVENT, self.lambdas.before_send, unique_id="local-lambda")
+            self._exit.enter_context(self.access.state_machine_gate(session))
             self._exit.enter_context(service_errors_named())
             self._gateway = gateway = Gateway(
-                callers=self.sandboxes.caller, authorize=self._authorize, faults=self.sdk_faults
+                callers=self.sandboxes.caller, authorize=self.access.function_call, faults=self.sdk_faults
             )
             gateway.start()
             self._exit.callback(gateway.stop)
@@ -220,9 +236,6 @@ class LocalPipeline:
         if self._gateway is None:
             return Counter()
         return Counter(self._gateway.calls)
-
-    def _authorize(self, function: str, call: wire.Call) -> wire.Reply | None:
-        return None
 
     def _write_log(self, text: str) -> None:
         """The sandboxes' output, where CloudWatch would keep it."""
@@ -289,6 +302,9 @@ class LocalPipeline:
             "QueueArn"
         ]
         sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
+        dead_letters = {target.dead_letter_arn for rule in stack.rules for target in rule.targets}
+        for dead_letter in sorted(arn for arn in dead_letters if arn):
+            sqs.create_queue(QueueName=dead_letter.rsplit(":", 1)[1])
         sfn.create_state_machine(
             name=stack.state_machine_name,
             definition=json.dumps(substitute(stack.definition, stack.substitutions)),
@@ -331,8 +347,44 @@ class LocalPipeline:
         function_name: str = lambda_states[state_name].split(":")[6]
         return function_name
 
-    def _publish_from_rule(self, topic_arn: str, message: str) -> None:
-        self.client("sns").publish(TopicArn=topic_arn, Message=message)
+    def _publish_from_rule(self, rule_arn: str, topic_arn: str, message: str, event: dict[str, Any]) -> None:
+        params = {"TopicArn": topic_arn, "Message": message}
+        denial = self.access.delivery(rule_arn, topic_arn, "sns", "Publish", params)
+        if denial is not None:
+            self._undeliverable(rule_arn, topic_arn, event, denial)
+            return
+        self.client("sns").publish(**params)
+
+    def _undeliverable(self, rule_arn: str, target_arn: str, event: dict[str, Any], denial: Denial) -> None:
+        """EventBridge's handling of a delivery refused for permissions: no retries, the event goes
+        to the target's dead-letter queue if it has one (itself checked), and counts as a failed
+        invocation of the rule (https://docs.aws.amazon.com/eventbridge/latest/userguide/rule-dlq.html)."""
+        error_code = "FAILED_TO_ASSUME_ROLE" if denial.action == "sts:AssumeRole" else "NO_PERMISSIONS"
+        queue_url = self._dead_letter_url(rule_arn, target_arn)
+        dead_lettered = queue_url is not None and self.access.dead_letter(rule_arn, queue_url) is None
+        if dead_lettered and queue_url is not None:
+            attributes = {"RULE_ARN": rule_arn, "TARGET_ARN": target_arn, "ERROR_CODE": error_code}
+            attributes |= {"ERROR_MESSAGE": denial.message, "RETRY_ATTEMPTS": "0"}
+            self.client("sqs").send_message(
+                QueueUrl=queue_url,
+                MessageBody=json.dumps(event, default=str),
+                MessageAttributes={
+                    name: {"DataType": "String", "StringValue": value} for name, value in attributes.items()
+                },
+            )
+        with self._started_lock:
+            self.failed_deliveries.append(
+                FailedDelivery(rule_arn, target_arn, error_code, denial.message, dead_lettered)
+            )
+
+    def _dead_letter_url(self, rule_arn: str, target_arn: str) -> str | None:
+        rule_name = rule_arn.rsplit("/", 1)[1]
+        for rule in self.stack.rules:
+            for target in rule.targets:
+                if rule.logical_id == rule_name and target.arn == target_arn and target.dead_letter_arn:
+                    queue_name = target.dead_letter_arn.rsplit(":", 1)[1]
+                    return f"https://sqs.{REGION}.amazonaws.com/{LOCAL_ACCOUNT}/{queue_name}"
+        return None
 
     def _announce(self, execution_arn: str, described: dict[str, Any]) -> None:
         """Emit Step Functions' "Execution Status Change" event for a finished execution, once.
@@ -392,7 +444,14 @@ class LocalPipeline:
                     self._announce(item["executionArn"], described)
                     self._seen_endings.add(ending)
 
-    def _start_from_rule(self, state_machine_arn: str, name: str, payload: str) -> None:
+    def _start_from_rule(
+        self, rule_arn: str, state_machine_arn: str, name: str, payload: str, event: dict[str, Any]
+    ) -> None:
+        params = {"stateMachineArn": state_machine_arn, "name": name, "input": payload}
+        denial = self.access.delivery(rule_arn, state_machine_arn, "stepfunctions", "StartExecution", params)
+        if denial is not None:
+            self._undeliverable(rule_arn, state_machine_arn, event, denial)
+            return
         sfn = self.client("stepfunctions")
         try:
             arn = sfn.start_execution(stateMachineArn=state_machine_arn, name=name, input=payload)["executionArn"]

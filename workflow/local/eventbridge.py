@@ -26,8 +26,9 @@ from moto.events.models import Rule
 
 from workflow.executions import NAME_LIMIT, S3_NAME_PREFIX
 
-StartExecution = Callable[[str, str, str], None]  # (state machine ARN, execution name, input JSON)
-Publish = Callable[[str, str], None]  # (topic ARN, message)
+# (rule ARN, state machine ARN, execution name, input JSON, the event)
+StartExecution = Callable[[str, str, str, str, dict[str, Any]], None]
+Publish = Callable[[str, str, str, dict[str, Any]], None]  # (rule ARN, topic ARN, message, the event)
 
 _PLACEHOLDER = re.compile(r"<([A-Za-z0-9_.-]+)>")
 # A JSON string literal, or a placeholder outside one.
@@ -122,9 +123,9 @@ def installed(start_execution: StartExecution, publish: Publish) -> Iterator[Non
                 event, transformer.get("InputPathsMap", {}), transformer.get("InputTemplate")
             )
             if service == "states":
-                start_execution(target["Arn"], execution_name(event), payload)
+                start_execution(rule.arn, target["Arn"], execution_name(event), payload, event)
             else:
-                publish(target["Arn"], payload)
+                publish(rule.arn, target["Arn"], payload, event)
         others = [target for target in rule.targets if target not in handled]
         if others:
             rest = copy.copy(rule)

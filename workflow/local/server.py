@@ -58,6 +58,7 @@ class LocalServer:
             bucket_name=pipeline.stack.bucket_name,
             state_machine_arn=pipeline.stack.state_machine_arn,
             credentials=Credentials(ACCESS_KEY_ID, SECRET_ACCESS_KEY),
+            access=pipeline.access,
         )
         moto_app = DomainDispatcherApplication(create_backend_app)
         self._server: BaseWSGIServer = make_server(

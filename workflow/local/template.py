@@ -50,6 +50,7 @@ class RuleTarget:
     arn: str
     input_paths: dict[str, str]
     input_template: str | None
+    dead_letter_arn: str | None = None  # the SQS queue EventBridge sends undeliverable events to
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +71,8 @@ class StackModel:
     substitutions: dict[str, str]
     functions: dict[str, LocalFunction]
     rules: list[LocalRule]
+    # The whole template, for what is read from it beside what runs (the policies, access.py).
+    template: dict[str, Any] = field(repr=False, compare=False)
 
 
 class _Resolver:
@@ -91,6 +94,8 @@ class _Resolver:
             return logical_id
         if kind == "AWS::Lambda::Alias":
             return self.alias_arn(logical_id)
+        if kind == "AWS::SQS::Queue":
+            return f"https://sqs.{REGION}.amazonaws.com/{LOCAL_ACCOUNT}/{logical_id}"
         raise TemplateError(f"the local environment does not emulate {kind} ({logical_id})")
 
     def alias_arn(self, logical_id: str) -> str:
@@ -106,6 +111,8 @@ class _Resolver:
             return f"arn:aws:s3:::{self.physical(logical_id)}"
         if kind == "AWS::StepFunctions::StateMachine" and attribute == "Name":
             return logical_id
+        if kind == "AWS::SQS::Queue" and attribute == "Arn":
+            return f"arn:aws:sqs:{REGION}:{LOCAL_ACCOUNT}:{logical_id}"
         raise TemplateError(f"Fn::GetAtt {logical_id}.{attribute} is not emulated")
 
     def resolve(self, value: Any) -> Any:
@@ -177,6 +184,7 @@ def load_stack(template_file: Path, stack_name: str) -> StackModel:
                 arn=resolver.resolve(target["Arn"]),
                 input_paths=target.get("InputTransformer", {}).get("InputPathsMap", {}),
                 input_template=target.get("InputTransformer", {}).get("InputTemplate"),
+                dead_letter_arn=resolver.resolve(target.get("DeadLetterConfig", {}).get("Arn")),
             )
             for target in props.get("Targets", [])
         ]
@@ -192,4 +200,5 @@ def load_stack(template_file: Path, stack_name: str) -> StackModel:
         substitutions=resolver.resolve(machine.get("DefinitionSubstitutions", {})),
         functions=functions,
         rules=rules,
+        template=template,
     )
