@@ -5,8 +5,10 @@ If a moto upgrade moves one of these, the test that names it fails before any sc
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import os
 import re
 import subprocess
 import sys
@@ -17,16 +19,25 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore
 import pytest
+from botocore.loaders import JSONFileLoader
 from botocore.retries import standard
+from moto import mock_aws
+from moto.core import utils as moto_utils
+from moto.core.base_backend import AccountSpecificBackend
 from moto.events.models import Rule
+from moto.moto_server.werkzeug_app import BackendRequest
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import StateTaskLambda
+from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
+from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
 from moto.stepfunctions.parser.utils import TMP_THREADS
 from moto.stepfunctions.responses import StepFunctionResponse, get_backend
 
+from workflow.local import s3_store, service_models
 from workflow.local.access import STATE_MACHINE_ACCESS_KEY
-from workflow.local.environment import LocalPipeline
+from workflow.local.environment import LocalPipeline, _environment
 from workflow.local.lambdas import service_errors_named
 from workflow.local.template import StackModel
 
@@ -169,3 +180,184 @@ def test_the_interpreter_signs_the_state_machine_s_calls_with_the_access_key_ak(
     # from the request signer's credentials.
     client = boto_client_for(region="us-east-1", service="lambda")
     assert client._request_signer._credentials.access_key == STATE_MACHINE_ACCESS_KEY
+
+
+# -- the engine's speed: interpreter.py, service_models.py, s3_store.py ----------------------------
+
+
+def test_the_interpreter_imports_without_moto_s_ec2() -> None:
+    # Reliance: moto's Batch integration needs only moto.batch.utils, importable without
+    # moto.batch's __init__ (which imports EC2); interpreter.py imports the parser so.
+    script = (
+        "import sys\n"
+        "import workflow.local.interpreter\n"
+        "import moto.stepfunctions.parser.models\n"
+        "from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_batch\n"
+        "print('moto.ec2' in sys.modules, 'moto.batch' in sys.modules, state_task_service_batch.JobStatus.__module__)\n"
+    )
+    output = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120)
+    assert output.stdout.split() == ["False", "False", "moto.batch.utils"]
+
+
+def test_moto_parses_definitions_through_amazon_state_language_parser_parse(stack_model: StackModel) -> None:
+    # Reliance: moto parses a definition with AmazonStateLanguageParser.parse on create and on
+    # each execution; interpreter.parses_cached serves it from a cache, a copy per caller.
+    definition = json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})
+    calls: list[str] = []
+    original = AmazonStateLanguageParser.parse
+
+    def counting(text: str) -> Any:
+        calls.append(text)
+        return original(text)
+
+    AmazonStateLanguageParser.parse = staticmethod(counting)  # type: ignore[method-assign]
+    try:
+        with LocalPipeline(stack_model, log_stream=io.StringIO()) as local:
+            sfn = local.client("stepfunctions")
+            machine = sfn.create_state_machine(
+                name="p", definition=definition, roleArn="arn:aws:iam::123456789012:role/x"
+            )
+            arn = sfn.start_execution(stateMachineArn=machine["stateMachineArn"], name="p-1")["executionArn"]
+            assert local.wait(arn, timeout=30).status == "SUCCEEDED"
+    finally:
+        AmazonStateLanguageParser.parse = original  # type: ignore[method-assign]
+    # moto asked twice (create, then the execution); the cache in front answered the second
+    assert calls.count(definition) <= 1
+
+
+def test_moto_builds_the_interpreter_s_clients_with_boto_client_for_bound_in_its_modules(
+    pipeline: LocalPipeline,
+) -> None:
+    # Reliance: the interpreter's modules bind boto_client_for by name; while an environment is
+    # entered, each of them holds the shared version (one client per service).
+    holders = [
+        module
+        for name, module in sys.modules.items()
+        if name.startswith("moto.stepfunctions.parser") and hasattr(module, "boto_client_for")
+    ]
+    assert holders
+    # (boto_client_for, imported at the top of this file, is moto's own function)
+    assert {module.boto_client_for for module in holders} != {boto_client_for}
+    assert len({module.boto_client_for for module in holders}) == 1
+    first = holders[0].boto_client_for(region="us-east-1", service="lambda")
+    assert holders[-1].boto_client_for(region="us-east-1", service="lambda") is first
+
+
+def test_moto_reports_an_execution_s_end_through_terminated(pipeline: LocalPipeline) -> None:
+    # Reliance: BaseExecutionWorkerCommunication.terminated runs when an execution ends; a wait
+    # wakes on it. Without it, this wait would only wake by its slice.
+    assert BaseExecutionWorkerCommunication.terminated.__qualname__.endswith("endings_reported.<locals>.terminated")
+    pipeline.upload("incoming/x.jsonl", b'{"a": 1}\n')
+    pipeline.wait(pipeline.started[0], timeout=30)
+    assert pipeline._ended_count >= 1
+
+
+def test_moto_and_botocore_read_models_through_the_loaders_the_engine_shares(pipeline: LocalPipeline) -> None:
+    # Reliance: moto reads its service models through moto.core.utils.create_loader and lists
+    # regions in AccountSpecificBackend._generate_regions; boto3 sessions take their loader from
+    # the "data_loader" component; botocore reads each file through JSONFileLoader._load_file.
+    assert vars(moto_utils)["create_loader"] is service_models.moto_loader
+    session = boto3.DEFAULT_SESSION
+    assert session is not None
+    assert session._session.get_component("data_loader") is service_models.botocore_loader()
+    assert isinstance(service_models.botocore_loader().file_loader, service_models.PickledFileLoader)
+    assert callable(JSONFileLoader._load_file)
+    assert AccountSpecificBackend._generate_regions.__name__ == "regions"
+    assert pipeline.client("s3").list_buckets()["Buckets"]
+
+
+def test_the_pickled_model_cache_gives_botocore_s_own_data(tmp_path: Path) -> None:
+    # Reliance: JSONFileLoader._load_file(path, open_method) returns the parsed file.
+    loader = service_models.PickledFileLoader(tmp_path)
+    plain = JSONFileLoader()
+    model = str(Path(botocore.__file__).parent / "data" / "sns" / "2010-03-31" / "service-2")
+    first = loader.load_file(model)
+    again = loader.load_file(model)
+    assert first == again == plain.load_file(model)
+    assert len(list(tmp_path.glob("*.pickle"))) == 1
+
+
+def _multipart(s3: Any, bucket: str, key: str, parts: list[bytes], **create: Any) -> dict[str, Any]:
+    upload = s3.create_multipart_upload(Bucket=bucket, Key=key, **create)["UploadId"]
+    listed = [
+        {
+            "PartNumber": number,
+            "ETag": s3.upload_part(Bucket=bucket, Key=key, UploadId=upload, PartNumber=number, Body=body)["ETag"],
+        }
+        for number, body in enumerate(parts, start=1)
+    ]
+    s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload, MultipartUpload={"Parts": listed})
+    head: dict[str, Any] = s3.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+    return head
+
+
+@pytest.mark.parametrize("checksum", [{}, {"ChecksumAlgorithm": "CRC32"}, {"ChecksumAlgorithm": "SHA256"}])
+def test_the_file_backed_store_gives_moto_s_own_objects(checksum: dict[str, str]) -> None:
+    # Reliance: s3_store's CompleteMultipartUpload, UploadPart and UploadPartCopy, GetObject (whole,
+    # ranged, streamed) give what moto gives without them: same bytes, ETags and checksums.
+    parts = [os.urandom(5 * 1024 * 1024 + 17), os.urandom(3 * 1024 * 1024)]
+    results = []
+    for patched in (False, True):
+        with (
+            mock_aws(),
+            _environment(s3_store.SPOOL_ENVIRONMENT),
+            s3_store.installed() if patched else contextlib.nullcontext(),
+        ):
+            s3 = boto3.client("s3", region_name="us-east-1")
+            s3.create_bucket(Bucket="guard-bucket")
+            head = _multipart(s3, "guard-bucket", "k", parts, **checksum)
+            upload = s3.create_multipart_upload(Bucket="guard-bucket", Key="copy")["UploadId"]
+            copied = s3.upload_part_copy(
+                Bucket="guard-bucket",
+                Key="copy",
+                UploadId=upload,
+                PartNumber=1,
+                CopySource="guard-bucket/k",
+                CopySourceRange="bytes=10-5242999",
+            )["CopyPartResult"]["ETag"]
+            whole = s3.get_object(Bucket="guard-bucket", Key="k")["Body"].read()
+            ranged = s3.get_object(Bucket="guard-bucket", Key="k", Range="bytes=5242800-5242999")["Body"].read()
+            suffix = s3.get_object(Bucket="guard-bucket", Key="k", Range="bytes=-100")["Body"].read()
+        results.append(
+            (
+                head["ETag"],
+                {name: value for name, value in head.items() if name.startswith("Checksum")},
+                copied,
+                whole,
+                ranged,
+                suffix,
+            )
+        )
+    assert results[0] == results[1]
+    assert results[1][3] == b"".join(parts)
+
+
+def test_a_streamed_body_reaches_an_http_client_whole_and_in_ranges(pipeline: LocalPipeline) -> None:
+    # Reliance: moto's server answers GetObject with the Flask response of S3Response.key_response;
+    # a FileSlice body is streamed to the client (requests from a WSGI server carry from_wsgi_server).
+    body = os.urandom(3 * 1024 * 1024)
+    pipeline.upload("staging/big.bin", body)
+    _, streamed = invoke_through_gateway(pipeline, "staging/big.bin")
+    _, ranged = invoke_through_gateway(pipeline, "staging/big.bin", Range="bytes=100-199")
+    assert streamed == body
+    assert ranged == body[100:200]
+    assert BackendRequest.from_wsgi_server is True
+
+
+def invoke_through_gateway(pipeline: LocalPipeline, key: str, **extra: Any) -> tuple[dict[str, Any], bytes]:
+    """A GetObject on the sandboxes' endpoint, as the function allowed to read staging/ (WriteOutput)."""
+    function = pipeline.function_for_state("WriteOutput")
+    access_key = "ASIATESTGATEWAY00"
+    pipeline.sandboxes._callers[access_key] = function
+    try:
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=pipeline.sandboxes.endpoint_url,
+            region_name="us-east-1",
+            aws_access_key_id=access_key,
+            aws_secret_access_key="x",
+        )
+        response = s3.get_object(Bucket=pipeline.stack.bucket_name, Key=key, **extra)
+        return response, response["Body"].read()
+    finally:
+        del pipeline.sandboxes._callers[access_key]

@@ -32,21 +32,23 @@ from types import TracebackType
 from typing import Any, TextIO
 
 import boto3
+from botocore.config import Config
 from moto import mock_aws
-from moto.stepfunctions.parser.utils import TMP_THREADS
 
 from workflow.definition import substitute
 from workflow.deployment import LOCAL_ACCOUNT, REGION, STACK_NAME
 from workflow.executions import RUNNING, STATUS_CHANGE, TERMINAL, StateVisit, read_history, visits
 from workflow.local import clock as clock_module
-from workflow.local import eventbridge, redrive
+from workflow.local import eventbridge, redrive, s3_store
 from workflow.local.access import Access, Denial
 from workflow.local.gateway import Gateway
 from workflow.local.iam.template_policies import load_policies
+from workflow.local.interpreter import TMP_THREADS, clients_shared, endings_reported, parses_cached
 from workflow.local.lambdas import DEFAULT_ACCOUNT_CONCURRENCY, INVOKE_EVENT, LambdaEmulator, service_errors_named
 from workflow.local.sandboxes import Sandboxes
 from workflow.local.sdk_faults import SdkFaults
-from workflow.local.synth import template_path
+from workflow.local.service_models import default_session, moto_models_shared
+from workflow.local.synth import parse_cache, template_path
 from workflow.local.template import StackModel, load_stack
 
 MOTO_CONFIG: Any = {
@@ -63,6 +65,14 @@ DEFAULT_SLOTS = max(2, 2 * (os.cpu_count() or 1))
 DEFAULT_IDLE_SANDBOXES = 16
 # How long leaving the block waits for the interpreter's threads once their executions stopped.
 _SHUTDOWN_SECONDS = 10.0
+# The engine's own clients (the command's upload, the tests): no checksums unless an operation
+# requires one. With them, botocore sends uploads in aws-chunked encoding, which moto decodes by
+# concatenating chunks (quadratic in the body). The handlers' clients keep the SDK's defaults.
+_ENGINE_CLIENT_CONFIG = Config(
+    request_checksum_calculation="when_required", response_checksum_validation="when_required"
+)
+# A wait reads the status again at least this often, whatever wakes it.
+_WAIT_SLICE_SECONDS = 1.0
 
 
 class RunTimeout(TimeoutError):
@@ -174,6 +184,8 @@ class LocalPipeline:
         self._client_lock = threading.Lock()
         self.redriver = redrive.Redriver()
         self._exit = ExitStack()
+        self._endings = threading.Condition()
+        self._ended_count = 0
         self._gateway: Gateway | None = None
         self._queue_url = ""
 
@@ -201,11 +213,21 @@ class LocalPipeline:
             # Nothing of the caller's AWS configuration leaks in: every call stays in the embedded
             # environment, even with AWS_ENDPOINT_URL pointing at a running 'pipeline serve'.
             outside = {name: None for name in os.environ if name.startswith("AWS_ENDPOINT_URL")}
-            local = {"AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION, "AWS_PROFILE": None}
+            local = {
+                "AWS_DEFAULT_REGION": REGION,
+                "AWS_REGION": REGION,
+                "AWS_PROFILE": None,
+                **s3_store.SPOOL_ENVIRONMENT,
+            }
             self._exit.enter_context(_environment({**local, **outside}))
             self._exit.enter_context(_quiet_emulator_logs(self._log_stream))
             self._exit.enter_context(mock_aws(config=MOTO_CONFIG))
-            session = boto3.setup_default_session(region_name=REGION) or boto3.DEFAULT_SESSION
+            self._exit.enter_context(s3_store.installed())
+            self._exit.enter_context(parses_cached(parse_cache()))
+            self._exit.enter_context(clients_shared())
+            self._exit.enter_context(moto_models_shared())
+            self._exit.enter_context(endings_reported(self._execution_ended))
+            session = default_session(REGION)
             session.events.register(INVOKE_EVENT, self.lambdas.before_send, unique_id="local-lambda")
             self._exit.enter_context(self.access.state_machine_gate(session))
             self._exit.enter_context(service_errors_named())
@@ -237,6 +259,11 @@ class LocalPipeline:
             return Counter()
         return Counter(self._gateway.calls)
 
+    def _execution_ended(self) -> None:
+        with self._endings:
+            self._ended_count += 1
+            self._endings.notify_all()
+
     def _write_log(self, text: str) -> None:
         """The sandboxes' output, where CloudWatch would keep it."""
         with self._log_lock:
@@ -255,11 +282,19 @@ class LocalPipeline:
         TMP_THREADS[:] = [thread for thread in TMP_THREADS if thread.is_alive()]
 
     def _running_executions(self) -> list[str]:
+        """Every running execution, of the stack's state machine and of any other (a test's)."""
         sfn = self.client("stepfunctions")
-        pages = sfn.get_paginator("list_executions").paginate(
-            stateMachineArn=self.stack.state_machine_arn, statusFilter=RUNNING
-        )
-        return [item["executionArn"] for page in pages for item in page["executions"]]
+        machines = [
+            machine["stateMachineArn"]
+            for page in sfn.get_paginator("list_state_machines").paginate()
+            for machine in page["stateMachines"]
+        ]
+        return [
+            item["executionArn"]
+            for machine in machines
+            for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=machine, statusFilter=RUNNING)
+            for item in page["executions"]
+        ]
 
     def _stop_execution(self, arn: str, deadline: float) -> None:
         """StopExecution; moto cannot stop an execution whose thread has not built its state yet,
@@ -282,7 +317,7 @@ class LocalPipeline:
         clients: dict[str, Any] = self._clients.__dict__.setdefault("by_service", {})
         if service not in clients:
             with self._client_lock:
-                clients[service] = boto3.client(service, region_name=REGION)
+                clients[service] = boto3.client(service, region_name=REGION, config=_ENGINE_CLIENT_CONFIG)
         return clients[service]
 
     def _create_resources(self) -> None:
@@ -478,11 +513,12 @@ class LocalPipeline:
         return version
 
     def wait(self, execution_arn: str, *, timeout: float = 60.0) -> Execution:
-        """Poll until the execution ends; ``RunTimeout`` past the deadline."""
+        """Wait until the execution ends (woken by its end); ``RunTimeout`` past the deadline."""
         sfn = self.client("stepfunctions")
         deadline = time.monotonic() + timeout
-        delay = 0.01
         while True:
+            with self._endings:
+                seen = self._ended_count
             described = sfn.describe_execution(executionArn=execution_arn)
             if described["status"] in TERMINAL:
                 self._announce(execution_arn, described)
@@ -495,10 +531,15 @@ class LocalPipeline:
                     error=described.get("error"),
                     cause=described.get("cause"),
                 )
-            if time.monotonic() > deadline:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
                 raise RunTimeout(f"{execution_arn} still {described['status']} after {timeout:.0f} s")
-            time.sleep(delay)
-            delay = min(delay * 2, 0.2)
+            self._wait_for_an_end(seen, min(remaining, _WAIT_SLICE_SECONDS))
+
+    def _wait_for_an_end(self, seen: int, timeout: float) -> None:
+        """Until an execution ends after ``seen`` endings (any execution: the caller reads its own again)."""
+        with self._endings:
+            self._endings.wait_for(lambda: self._ended_count != seen, timeout=timeout)
 
     def history(self, execution_arn: str) -> list[dict[str, Any]]:
         return read_history(self.client("stepfunctions"), execution_arn)

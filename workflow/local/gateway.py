@@ -33,6 +33,8 @@ from workflow.local.iam.requests import UnmappedCall
 from workflow.local.sdk_faults import SdkFaults
 
 logger = logging.getLogger(__name__)
+# How often the server looks for a shutdown request (socketserver's default, 0.5 s, delays every exit).
+_POLL_SECONDS = 0.05
 
 Callers = Callable[[str], str | None]  # access key id -> function name
 Authorize = Callable[[str, wire.Call], wire.Reply | None]  # (function, call) -> a denial, or None
@@ -71,7 +73,9 @@ class Gateway:
         self._server: BaseWSGIServer = make_server(
             "127.0.0.1", 0, self._application, threaded=True, request_handler=_QuietHandler
         )
-        self._thread = threading.Thread(target=self._server.serve_forever, name="local-gateway", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(_POLL_SECONDS,), name="local-gateway", daemon=True
+        )
         self._counted = threading.Lock()
         self.calls: Counter[tuple[str, str]] = Counter()  # (service, operation) -> requests received
 

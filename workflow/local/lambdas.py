@@ -39,10 +39,10 @@ from botocore.exceptions import ClientError
 from moto.stepfunctions.parser.api import HistoryEventType, LambdaFunctionFailedEventDetails
 from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
 from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent
-from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import StateTaskLambda
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 
 from workflow.local.faults import DEFAULT_FAULT
+from workflow.local.interpreter import StateTaskLambda
 from workflow.local.sandboxes import FunctionSpec, Run, Sandboxes
 from workflow.local.template import LocalFunction
 

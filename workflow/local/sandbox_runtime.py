@@ -228,6 +228,20 @@ def _flush() -> None:
             stream.flush()
 
 
+def _fresh_default_session() -> None:
+    """A default boto3 session that reads the sandbox's environment and AWS config file.
+
+    The zygote's session read the zygote's (empty) config; its loader, which holds the
+    preloaded models, is handed to the new session.
+    """
+    import boto3  # noqa: PLC0415 - preloaded by the zygote
+
+    preloaded = boto3.DEFAULT_SESSION._session.get_component("data_loader") if boto3.DEFAULT_SESSION else None
+    session = boto3.setup_default_session() or boto3.DEFAULT_SESSION
+    if preloaded is not None:
+        session._session.register_component("data_loader", preloaded)
+
+
 def _die_with_parent() -> None:
     """Have the kernel kill this worker if the zygote dies (Linux): no sandbox outlives its engine."""
     with contextlib.suppress(Exception):
@@ -248,6 +262,7 @@ def _become_worker(control: socket.socket, worker_fd: int, log_fd: int, settings
     os.environ.update(settings["environment"])
     # tempfile caches the directory it found first; the sandbox's is in TMPDIR now.
     tempfile.tempdir = None
+    _fresh_default_session()
     os.chdir(settings["taskRoot"])
     run_worker(socket.socket(fileno=worker_fd), settings)
 

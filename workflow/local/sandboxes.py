@@ -66,6 +66,8 @@ from workflow.local.sandbox_runtime import receive_frame, send_frame
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 _SAMPLE_SECONDS = 0.05
 _DISK_SAMPLE_SECONDS = 0.25
+# How long closing waits for the runs of killed sandboxes to let them go.
+_RELEASE_SECONDS = 5.0
 # The first answer waits for the zygote's imports; later ones are immediate.
 _ZYGOTE_ANSWER_SECONDS = 60.0
 _CONTROL_PACKET = 65536
@@ -73,6 +75,11 @@ _KEY_ALPHABET = string.ascii_uppercase + string.digits
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
 LogSink = Callable[[str], None]  # takes whole lines of a sandbox's output
+
+# The sandboxes' AWS config file. On Lambda the SDK reaches S3 over HTTPS and, with a checksum of
+# the body, leaves the payload unsigned; the local endpoint is plain HTTP, where botocore would
+# SHA-256 every body to sign it (0.8 s of a 200 MB run): this setting keeps Lambda's behaviour.
+SDK_CONFIG = "[default]\ns3 =\n    payload_signing_enabled = false\n"
 
 
 class SandboxRuntimeError(RuntimeError):
@@ -114,6 +121,7 @@ class Sandbox:
     directory: Path
     access_key: str
     ready: bool = False
+    stopping: bool = False  # the engine is stopping it: its run ends at once
     last_used: float = field(default_factory=time.monotonic)
     _decoder: Any = field(default_factory=lambda: codecs.getincrementaldecoder("utf-8")("replace"))
     _pending: str = ""
@@ -214,6 +222,8 @@ class Sandboxes:
         self._numbers = itertools.count(1)
         self._closing = False
         self._scratch = Path(tempfile.mkdtemp(prefix="pipeline-sandboxes-"))
+        self._sdk_config = self._scratch / "aws-config"
+        self._sdk_config.write_text(SDK_CONFIG)
         self._zygote: _Zygote | None = None
         self.endpoint_url = ""
         self._log_lock = threading.Lock()
@@ -268,10 +278,18 @@ class Sandboxes:
             if self._closing:
                 return
             self._closing = True
-            everyone = [*self._idle.values(), *self._busy.values()]
+            idle = list(self._idle.values())
+            busy = list(self._busy.values())
             self._idle.clear()
-        for sandbox in everyone:
+        for sandbox in idle:
             self._stop(sandbox)
+        # A busy sandbox is killed only: the thread running it sees its end and lets it go.
+        for sandbox in busy:
+            sandbox.stopping = True
+            self._kill(sandbox)
+        deadline = time.monotonic() + _RELEASE_SECONDS
+        while self._busy and time.monotonic() < deadline:
+            time.sleep(0.01)
         if self._zygote is not None:
             self._zygote.stop()
         shutil.rmtree(self._scratch, ignore_errors=True)
@@ -368,7 +386,7 @@ class Sandboxes:
             "AWS_SECRET_ACCESS_KEY": secrets.token_urlsafe(30),
             "AWS_SESSION_TOKEN": secrets.token_urlsafe(60),
             "AWS_ENDPOINT_URL": self.endpoint_url,
-            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_CONFIG_FILE": str(self._sdk_config),
             "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
             # Locally there is no CloudWatch agent reading EMF from stdout.
             "POWERTOOLS_METRICS_DISABLED": "true",
@@ -430,6 +448,9 @@ class Sandboxes:
             selector.register(sandbox.log_fd, selectors.EVENT_READ, "log")
             while True:
                 now = time.monotonic()
+                if sandbox.stopping:
+                    message = f"RequestId: {request_id} Error: the local engine stopped this sandbox"
+                    return False, _lambda_error("Runtime.ExitError", message), "Runtime.ExitError"
                 if now >= deadline:
                     self._kill(sandbox)
                     message = f"RequestId: {request_id} Error: Task timed out after {spec.timeout_seconds:.2f} seconds"

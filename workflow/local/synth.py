@@ -46,6 +46,11 @@ def cache_root() -> Path:
     return Path(configured) if configured else PROJECT_ROOT / ".pipeline" / "synth"
 
 
+def parse_cache() -> Path:
+    """Where parsed state machine definitions are kept (``interpreter.py``), beside the templates."""
+    return cache_root() / "asl"
+
+
 def source_digest(root: Path = PROJECT_ROOT) -> str:
     digest = hashlib.sha256(f"aws-cdk-lib=={version('aws-cdk-lib')}".encode())
     files = sorted({path for pattern in _INPUT_GLOBS for path in root.glob(pattern) if path.is_file()})

@@ -1,0 +1,120 @@
+"""AWS service models read once per engine process, and parsed once per installation.
+
+botocore parses a service's JSON model (and the endpoint rules, the partitions) for the first
+client of each session, and moto builds a new loader, which lists botocore's data directory
+again, for every service it answers; the same files are parsed two or three times per process
+(0.3-1.3 s of a ``pipeline run`` on this machine). Here:
+
+- one botocore loader serves every boto3 session the engine creates, and one moto loader
+  (botocore's, with moto's extras) serves moto; ``Loader`` caches its results per instance;
+- both read each data file through ``PickledFileLoader``: the JSON is parsed once per
+  installation and kept pickled (3-5 times faster to load) under the engine's cache, keyed by
+  the file's path, size and modification time;
+- moto lists a service's regions once per process, not once per backend it builds (one per
+  service, again after every reset).
+
+The reliances on moto's ``create_loader`` and ``AccountSpecificBackend._generate_regions``, and
+on botocore's ``Session.register_component("data_loader")`` and ``JSONFileLoader._load_file``,
+are guarded by tests in ``tests/workflow/test_moto_reliances.py``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import cache
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.loaders import JSONFileLoader, Loader
+from moto.core import loaders as moto_loaders
+from moto.core import utils as moto_utils
+from moto.core.base_backend import AccountSpecificBackend
+
+from workflow.local.synth import cache_root
+
+
+class PickledFileLoader(JSONFileLoader):  # type: ignore[misc]  # botocore ships no type information
+    """botocore's JSON file loader, whose parsed files are kept pickled in ``directory``."""
+
+    def __init__(self, directory: Path) -> None:
+        self._directory = directory
+        self._versions = f"botocore=={version('botocore')} moto=={version('moto')}"
+
+    def _load_file(self, full_path: str, open_method: Callable[..., Any]) -> Any:
+        try:
+            stat = os.stat(full_path)
+        except OSError:
+            return None
+        key = hashlib.sha256(f"{full_path}\0{stat.st_size}\0{stat.st_mtime_ns}\0{self._versions}".encode())
+        cached = self._directory / f"{key.hexdigest()}.pickle"
+        try:
+            return pickle.loads(cached.read_bytes())  # noqa: S301 - the engine's own cache, written below
+        except (OSError, pickle.UnpicklingError, EOFError):
+            data = super()._load_file(full_path, open_method)
+        _write(cached, pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL))
+        return data
+
+
+def _write(path: Path, blob: bytes) -> None:
+    """Write whole or not at all: a parallel reader never sees half a file."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, scratch = tempfile.mkstemp(dir=path.parent, prefix=".model-")
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(blob)
+        os.replace(scratch, path)
+    except OSError:
+        return
+
+
+@cache
+def _file_loader() -> PickledFileLoader:
+    return PickledFileLoader(cache_root() / "models")
+
+
+@cache
+def botocore_loader() -> Loader:
+    return Loader(file_loader=_file_loader())
+
+
+@cache
+def moto_loader() -> moto_loaders.Loader:
+    return moto_loaders.Loader(extra_search_paths=[moto_loaders.moto_root], file_loader=_file_loader())
+
+
+_REGIONS: dict[str, tuple[str, ...]] = {}  # service name -> the regions botocore lists for it
+
+
+def default_session(region: str) -> boto3.Session:
+    """A new default boto3 session reading its models through the process's loader."""
+    session: boto3.Session = boto3.setup_default_session(region_name=region) or boto3.DEFAULT_SESSION
+    botocore_session: Any = session._session
+    botocore_session.register_component("data_loader", botocore_loader())
+    return session
+
+
+@contextmanager
+def moto_models_shared() -> Iterator[None]:
+    """moto reads its models through one loader, and lists each service's regions once, until the block ends."""
+    original_loader = vars(moto_utils)["create_loader"]
+    original_regions = AccountSpecificBackend._generate_regions
+
+    def regions(backend: AccountSpecificBackend[Any], service_name: str) -> list[str]:
+        if service_name not in _REGIONS:
+            _REGIONS[service_name] = tuple(original_regions(backend, service_name))
+        return list(_REGIONS[service_name])
+
+    moto_utils.create_loader = moto_loader  # type: ignore[attr-defined]
+    AccountSpecificBackend._generate_regions = regions  # type: ignore[method-assign,assignment]
+    try:
+        yield
+    finally:
+        moto_utils.create_loader = original_loader  # type: ignore[attr-defined]
+        AccountSpecificBackend._generate_regions = original_regions  # type: ignore[method-assign]
