@@ -7,10 +7,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import boto3
+import botocore.session
 import pytest
 from botocore.awsrequest import AWSResponse
 
-from workflow.local import wire
+from workflow.local import service_models, wire
 from workflow.local.iam.requests import UnmappedCall
 
 BUCKET = "pipeline-bucket"
@@ -206,3 +207,18 @@ def test_an_error_reply_is_parsed_by_botocore_into_that_error_code(
 class _Raw(io.BytesIO):
     def stream(self, **_: Any) -> Any:
         yield self.getvalue()
+
+
+def test_requests_are_read_against_models_no_client_has_rewritten() -> None:
+    # Given an S3 client built by the engine, through the loader its sessions share (building it
+    # rewrites S3's model: its request URIs lose their {Bucket})
+    session = botocore.session.get_session()
+    session.register_component("data_loader", service_models.botocore_loader())
+    session.create_client("s3", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+
+    # When a request is read
+    environ, body = sent("s3", "get_object", Bucket=BUCKET, Key="incoming/x.csv")
+    call = wire.read_call(environ, body)
+
+    # Then the bucket is still read from the path
+    assert (call.operation, call.params["Bucket"], call.params["Key"]) == ("GetObject", BUCKET, "incoming/x.csv")

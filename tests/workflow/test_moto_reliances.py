@@ -10,6 +10,7 @@ import io
 import json
 import os
 import re
+import string
 import subprocess
 import sys
 import threading
@@ -25,11 +26,15 @@ from botocore.loaders import JSONFileLoader
 from botocore.retries import standard
 from moto import mock_aws
 from moto.core import utils as moto_utils
+from moto.core import utils as moto_utils_module
 from moto.core.base_backend import AccountSpecificBackend
 from moto.events.models import Rule
-from moto.moto_server.werkzeug_app import BackendRequest
+from moto.moto_api._internal import mock_random
+from moto.moto_server.werkzeug_app import BackendRequest, DomainDispatcherApplication
+from moto.stepfunctions.parser.asl.component.common.path import result_path
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import StateTaskLambda
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+from moto.stepfunctions.parser.asl.utils import json_path
 from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
 from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
 from moto.stepfunctions.parser.utils import TMP_THREADS
@@ -38,6 +43,7 @@ from moto.stepfunctions.responses import StepFunctionResponse, get_backend
 from workflow.local import s3_store, service_models
 from workflow.local.access import STATE_MACHINE_ACCESS_KEY
 from workflow.local.environment import LocalPipeline, _environment
+from workflow.local.gateway import Dispatcher
 from workflow.local.lambdas import service_errors_named
 from workflow.local.template import StackModel
 
@@ -361,3 +367,52 @@ def invoke_through_gateway(pipeline: LocalPipeline, key: str, **extra: Any) -> t
         return response, response["Body"].read()
     finally:
         del pipeline.sandboxes._callers[access_key]
+
+
+def test_moto_compiles_json_paths_with_the_parse_of_json_path_and_result_path(pipeline: LocalPipeline) -> None:
+    # Reliance: moto's json_path and result_path modules compile each JSONPath with their global
+    # ``parse``; while an environment is entered, it is a cached one (the same object each time).
+    assert json_path.parse("$.source.key") is json_path.parse("$.source.key")
+    assert result_path.parse("$.profile") is result_path.parse("$.profile")
+    pipeline.upload("incoming/x.jsonl", b'{"a": 1}\n')
+    assert pipeline.wait(pipeline.started[0], timeout=30).status == "SUCCEEDED"
+
+
+def test_moto_converts_names_and_draws_ids_with_the_functions_the_engine_speeds_up(pipeline: LocalPipeline) -> None:
+    # Reliance: moto's modules bind camelcase_to_underscores by name (a pure function, cached
+    # here), and moto draws request ids with MotoRandom.get_random_string (drawn at once here).
+    holders = [
+        module
+        for name, module in sys.modules.items()
+        if name.startswith("moto.") and hasattr(module, "camelcase_to_underscores")
+    ]
+    original = moto_utils_module.camelcase_to_underscores.__wrapped__
+    assert holders
+    assert all(module.camelcase_to_underscores("ListExecutions") == "list_executions" for module in holders)
+    assert original("describeExecutionHistory") == moto_utils_module.camelcase_to_underscores(
+        "describeExecutionHistory"
+    )
+    drawn = mock_random.get_random_string(length=52, include_digits=True)
+    assert len(drawn) == 52
+    assert set(drawn) <= set(string.ascii_letters + string.digits)
+    mock_random.seed(7)
+    first = mock_random.get_random_string(10)
+    mock_random.seed(7)
+    assert mock_random.get_random_string(10) == first
+
+
+def test_moto_s_server_app_answers_each_signed_request_from_the_app_of_its_service(pipeline: LocalPipeline) -> None:
+    # Reliance: DomainDispatcherApplication.get_application gives the Flask app of a request's
+    # backend; the gateway's Dispatcher keeps it per signing name.
+    dispatcher = Dispatcher()
+    environ = {
+        "HTTP_AUTHORIZATION": (
+            "AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=x"
+        ),
+        "PATH_INFO": "/bucket/key",
+        "HTTP_HOST": "127.0.0.1:1",
+    }
+    first = dispatcher.get_application(environ)
+    assert dispatcher.get_application(dict(environ)) is first
+    # the very app moto's own lookup gives for that request
+    assert DomainDispatcherApplication.get_application(dispatcher, dict(environ)) is first

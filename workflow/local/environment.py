@@ -39,11 +39,17 @@ from workflow.definition import substitute
 from workflow.deployment import LOCAL_ACCOUNT, REGION, STACK_NAME
 from workflow.executions import RUNNING, STATUS_CHANGE, TERMINAL, StateVisit, read_history, visits
 from workflow.local import clock as clock_module
-from workflow.local import eventbridge, redrive, s3_store
+from workflow.local import eventbridge, moto_overhead, redrive, s3_store
 from workflow.local.access import Access, Denial
 from workflow.local.gateway import Gateway
 from workflow.local.iam.template_policies import load_policies
-from workflow.local.interpreter import TMP_THREADS, clients_shared, endings_reported, parses_cached
+from workflow.local.interpreter import (
+    TMP_THREADS,
+    clients_shared,
+    endings_reported,
+    json_paths_compiled_once,
+    parses_cached,
+)
 from workflow.local.lambdas import DEFAULT_ACCOUNT_CONCURRENCY, INVOKE_EVENT, LambdaEmulator, service_errors_named
 from workflow.local.sandboxes import Sandboxes
 from workflow.local.sdk_faults import SdkFaults
@@ -60,7 +66,7 @@ MOTO_CONFIG: Any = {
 DEFAULT_TIME_SCALE = 0.001
 logger = logging.getLogger(__name__)
 # Sandboxes running handlers at once: the machine's cores bound the work, not AWS's concurrency.
-DEFAULT_SLOTS = max(2, 2 * (os.cpu_count() or 1))
+DEFAULT_SLOTS = max(4, 4 * (os.cpu_count() or 1))
 # Warm sandboxes kept idle; past that the least recently used one is stopped.
 DEFAULT_IDLE_SANDBOXES = 16
 # How long leaving the block waits for the interpreter's threads once their executions stopped.
@@ -179,13 +185,13 @@ class LocalPipeline:
         self._started_lock = threading.Lock()
         # (execution ARN, redrive count): each end of each (re)drive is announced once.
         self._announced: set[tuple[str, int]] = set()
-        self._clients = threading.local()
-        self._seen_endings: set[tuple[str, Any]] = set()
+        self._clients: dict[str, Any] = {}
         self._client_lock = threading.Lock()
         self.redriver = redrive.Redriver()
         self._exit = ExitStack()
         self._endings = threading.Condition()
         self._ended_count = 0
+        self._unannounced: list[str] = []  # ended executions whose end nobody has announced yet
         self._gateway: Gateway | None = None
         self._queue_url = ""
 
@@ -225,6 +231,7 @@ class LocalPipeline:
             self._exit.enter_context(s3_store.installed())
             self._exit.enter_context(parses_cached(parse_cache()))
             self._exit.enter_context(clients_shared())
+            self._exit.enter_context(json_paths_compiled_once())
             self._exit.enter_context(moto_models_shared())
             self._exit.enter_context(endings_reported(self._execution_ended))
             session = default_session(REGION)
@@ -243,6 +250,8 @@ class LocalPipeline:
             # Runs first on the way out: nothing may still use moto or the gateway when they stop.
             self._exit.callback(self._stop_running)
             self._create_resources()
+            # After the resources: creating them imported the modules of moto's services.
+            self._exit.enter_context(moto_overhead.reduced())
         except BaseException:
             self._exit.close()
             raise
@@ -259,9 +268,10 @@ class LocalPipeline:
             return Counter()
         return Counter(self._gateway.calls)
 
-    def _execution_ended(self) -> None:
+    def _execution_ended(self, execution_arn: str) -> None:
         with self._endings:
             self._ended_count += 1
+            self._unannounced.append(execution_arn)
             self._endings.notify_all()
 
     def _write_log(self, text: str) -> None:
@@ -313,12 +323,15 @@ class LocalPipeline:
                 time.sleep(0.01)
 
     def client(self, service: str) -> Any:
-        """A client of the embedded environment; one per thread (creating clients is not thread-safe)."""
-        clients: dict[str, Any] = self._clients.__dict__.setdefault("by_service", {})
-        if service not in clients:
-            with self._client_lock:
-                clients[service] = boto3.client(service, region_name=REGION, config=_ENGINE_CLIENT_CONFIG)
-        return clients[service]
+        """A client of the embedded environment, shared by every thread: botocore clients may be
+        called from any thread, but creating one is not thread-safe, so it is created under a lock."""
+        with self._client_lock:
+            client = self._clients.get(service)
+            if client is None:
+                client = self._clients[service] = boto3.client(
+                    service, region_name=REGION, config=_ENGINE_CLIENT_CONFIG
+                )
+            return client
 
     def _create_resources(self) -> None:
         stack = self.stack
@@ -465,19 +478,18 @@ class LocalPipeline:
         redriven: datetime = self.client("stepfunctions").redrive_execution(executionArn=execution_arn)["redriveDate"]
         return redriven
 
-    def announce_finished(self) -> None:
-        """Announce every finished execution not announced yet (for executions nobody waits on)."""
+    def announce_finished(self, *, wait: float = 0.0) -> None:
+        """Announce every execution that ended since the last call (for executions nobody waits on);
+        with ``wait``, first wait that long for one to end."""
+        with self._endings:
+            if wait and not self._unannounced:
+                self._endings.wait(wait)
+            ended, self._unannounced = self._unannounced, []
         sfn = self.client("stepfunctions")
-        pages = sfn.get_paginator("list_executions").paginate(stateMachineArn=self.stack.state_machine_arn)
-        for page in pages:
-            for item in page["executions"]:
-                ending = (item["executionArn"], item.get("stopDate"))
-                if item["status"] not in TERMINAL or ending in self._seen_endings:
-                    continue
-                described = sfn.describe_execution(executionArn=item["executionArn"])
-                if described["status"] in TERMINAL:
-                    self._announce(item["executionArn"], described)
-                    self._seen_endings.add(ending)
+        for arn in ended:
+            described = sfn.describe_execution(executionArn=arn)
+            if described["status"] in TERMINAL:
+                self._announce(arn, described)
 
     def _start_from_rule(
         self, rule_arn: str, state_machine_arn: str, name: str, payload: str, event: dict[str, Any]
@@ -568,7 +580,12 @@ class LocalPipeline:
                         },
                     )
                 )
-                sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=message["ReceiptHandle"])
+            sqs.delete_message_batch(
+                QueueUrl=self._queue_url,
+                Entries=[
+                    {"Id": str(index), "ReceiptHandle": message["ReceiptHandle"]} for index, message in enumerate(batch)
+                ],
+            )
 
     def object_keys(self, prefix: str) -> list[str]:
         s3 = self.client("s3")

@@ -13,6 +13,8 @@ Three changes, each guarded by a test in ``tests/workflow/test_moto_reliances.py
    program is kept, pickled, by the definition's digest, in memory and on disk (``.pipeline/
    cache/asl``, next to the synth cache): each execution unpickles a copy of its own, so no
    execution shares a component's state with another.
+   Likewise each JSONPath expression (``$.source.key``) is compiled once: moto compiles it again
+   (a new PLY parser, its tables read again) every time a state reads or writes a path.
 3. **Endings reported.** moto sets an execution's final status in
    ``BaseExecutionWorkerCommunication.terminated``; the engine is told there, so a wait for an
    execution wakes when it ends instead of polling.
@@ -23,6 +25,7 @@ Three changes, each guarded by a test in ``tests/workflow/test_moto_reliances.py
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import importlib.util
@@ -60,23 +63,34 @@ def _import_without_batch() -> None:
 _import_without_batch()
 
 # The interpreter's parts the engine adjusts, imported once the placeholder above has done its work.
+from moto.stepfunctions.parser.asl.component.common.path import result_path  # noqa: E402
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import (  # noqa: E402
     StateTaskLambda,
 )
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser  # noqa: E402
-from moto.stepfunctions.parser.asl.utils import boto_client  # noqa: E402
+from moto.stepfunctions.parser.asl.utils import boto_client, json_path  # noqa: E402
 from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication  # noqa: E402
 from moto.stepfunctions.parser.utils import TMP_THREADS  # noqa: E402
 
-__all__ = ["TMP_THREADS", "StateTaskLambda", "cache_key", "clients_shared", "endings_reported", "parses_cached"]
+__all__ = [
+    "TMP_THREADS",
+    "StateTaskLambda",
+    "cache_key",
+    "clients_shared",
+    "endings_reported",
+    "json_paths_compiled_once",
+    "parses_cached",
+]
 
 _PARSER_PACKAGE = "moto.stepfunctions.parser"
+# Read once: importlib.metadata scans the installed distributions on every call.
+_VERSIONS = f"moto=={version('moto')} python {sys.version_info[:2]}"
 
 
 def cache_key(definition: str) -> str:
     """The digest a parsed definition is kept under: the text, moto's version and Python's."""
     digest = hashlib.sha256(definition.encode())
-    digest.update(f"moto=={version('moto')} python {sys.version_info[:2]}".encode())
+    digest.update(_VERSIONS.encode())
     return digest.hexdigest()
 
 
@@ -133,6 +147,21 @@ def _write(path: Path, blob: bytes) -> None:
 
 
 @contextmanager
+def json_paths_compiled_once() -> Iterator[None]:
+    """moto's ``json_path`` and ``result_path`` modules compile expressions with their global
+    ``parse``: a cached one until the block ends (a compiled expression is only read, by
+    ``find`` and ``update_or_create``)."""
+    originals = {module: vars(module)["parse"] for module in (json_path, result_path)}
+    for module, original in originals.items():
+        module.parse = functools.lru_cache(maxsize=4096)(original)  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        for module, original in originals.items():
+            module.parse = original  # type: ignore[attr-defined]
+
+
+@contextmanager
 def clients_shared() -> Iterator[None]:
     """One interpreter client per (region, service) until the block ends.
 
@@ -144,8 +173,8 @@ def clients_shared() -> Iterator[None]:
     lock = threading.Lock()
 
     def shared(region: str, service: str, state_credentials: Any = None) -> Any:
-        if state_credentials is not None and getattr(state_credentials, "role_arn", None):
-            return original(region=region, service=service, state_credentials=state_credentials)
+        # moto signs every interpreter call as "ak", whatever credentials a state names: the
+        # client is the same for all of them.
         with lock:
             client = clients.get((region, service))
             if client is None:
@@ -167,15 +196,15 @@ def clients_shared() -> Iterator[None]:
 
 
 @contextmanager
-def endings_reported(ended: Callable[[], None]) -> Iterator[None]:
-    """Call ``ended()`` each time an execution (or a redrive of one) reaches its final status."""
+def endings_reported(ended: Callable[[str], None]) -> Iterator[None]:
+    """Call ``ended(execution ARN)`` each time an execution (or a redrive of one) reaches its final status."""
     original = BaseExecutionWorkerCommunication.terminated
 
     def terminated(self: BaseExecutionWorkerCommunication) -> None:
         try:
             original(self)
         finally:
-            ended()
+            ended(self.execution.exec_arn)
 
     BaseExecutionWorkerCommunication.terminated = terminated  # type: ignore[method-assign]
     try:

@@ -64,8 +64,8 @@ from workflow.deployment import REGION
 from workflow.local.sandbox_runtime import receive_frame, send_frame
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-_SAMPLE_SECONDS = 0.05
-_DISK_SAMPLE_SECONDS = 0.25
+_SAMPLE_SECONDS = 0.1
+_DISK_SAMPLE_SECONDS = 0.5
 # How long closing waits for the runs of killed sandboxes to let them go.
 _RELEASE_SECONDS = 5.0
 # The first answer waits for the zygote's imports; later ones are immediate.

@@ -85,6 +85,14 @@ def botocore_loader() -> Loader:
 
 
 @cache
+def model_reader_loader() -> Loader:
+    """A loader for code that reads models without building clients: botocore rewrites a model's
+    data when it builds a client (S3's request URIs lose their ``{Bucket}``), so the clients'
+    loader does not serve the unchanged models (``wire.py`` matches requests against those)."""
+    return Loader(file_loader=_file_loader())
+
+
+@cache
 def moto_loader() -> moto_loaders.Loader:
     return moto_loaders.Loader(extra_search_paths=[moto_loaders.moto_root], file_loader=_file_loader())
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from xml.sax.saxutils import escape
 import botocore.session
 
 from workflow.local.iam.requests import UnmappedCall
+from workflow.local.service_models import model_reader_loader
 
 # Signing names (the credential scope's service) -> botocore's service names, for the services a
 # handler may call; any other is refused (its authorization is not modelled either).
@@ -122,9 +124,18 @@ def read_call(environ: dict[str, Any], body: bytes) -> Call:
     raise UnmappedCall(f"the {protocol} protocol of {service} is not read locally")
 
 
-@cache
+_MODELS_LOCK = threading.Lock()
+_MODELS: dict[str, Any] = {}
+
+
 def _service_model(service: str) -> Any:
-    return botocore.session.get_session().get_service_model(service)
+    # Under a lock: the first requests of a load arrive together, and each would load the model.
+    with _MODELS_LOCK:
+        if service not in _MODELS:
+            session = botocore.session.get_session()
+            session.register_component("data_loader", model_reader_loader())
+            _MODELS[service] = session.get_service_model(service)
+        return _MODELS[service]
 
 
 def _known_operation(model: Any, operation: str) -> str:
