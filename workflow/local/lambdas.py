@@ -44,6 +44,7 @@ from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from workflow.local.faults import DEFAULT_FAULT
 from workflow.local.interpreter import StateTaskLambda
 from workflow.local.sandboxes import FunctionSpec, Run, Sandboxes
+from workflow.local.service_models import reader_session
 from workflow.local.template import LocalFunction
 
 InvokeHook = Callable[[dict[str, Any]], None]  # called with the invocation's payload
@@ -342,9 +343,7 @@ def service_errors_named() -> Iterator[None]:
     ``ClientError`` of an invoke ``Exception``; AWS names it ``Lambda.<Code>``
     (``lambda_error_name``), which is what the definition's retriers match.
     """
-    from botocore.session import get_session  # noqa: PLC0415 - botocore's model of Lambda
-
-    invoke = get_session().get_service_model("lambda").operation_model("Invoke")
+    invoke = reader_session().get_service_model("lambda").operation_model("Invoke")
     modelled = frozenset(shape.name for shape in invoke.error_shapes)
     original = StateTaskLambda._from_error
 

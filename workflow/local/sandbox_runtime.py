@@ -48,7 +48,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 _FRAME = struct.Struct("!II")  # header length, body length
 _CONTROL_PACKET = 65536
@@ -280,8 +280,12 @@ def preload() -> None:
     for name in PRELOADED_MODULES:
         importlib.import_module(name)
     import boto3  # noqa: PLC0415 - preloaded just above
+    from botocore.loaders import Loader  # noqa: PLC0415 - preloaded just above
+
+    from workflow.local.model_cache import PickledFileLoader, model_cache_dir  # noqa: PLC0415 - botocore only
 
     session = boto3.setup_default_session(region_name="us-east-1") or boto3.DEFAULT_SESSION
+    session._session.register_component("data_loader", Loader(file_loader=PickledFileLoader(model_cache_dir())))
     for service in PRELOADED_SERVICES:
         session.client(service, aws_access_key_id="preload", aws_secret_access_key="preload")  # noqa: S106
 
@@ -368,7 +372,7 @@ def _describe(status: int) -> str:
     return f"exit status {os.waitstatus_to_exitcode(status)}"
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str]) -> NoReturn:
     control = socket.socket(fileno=int(argv[0]))
     # Ctrl-C reaches the engine's process group only: the engine stops the sandboxes itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -378,8 +382,9 @@ def main(argv: list[str]) -> int:
         zygote.serve()
     finally:
         zygote.stop()
-    return 0
+    # Every worker is gone: end without tearing the preloaded libraries down (a tenth of a second).
+    os._exit(0)
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    main(sys.argv[1:])

@@ -62,6 +62,7 @@ from typing import Any
 
 from workflow.deployment import REGION
 from workflow.local.sandbox_runtime import receive_frame, send_frame
+from workflow.local.synth import CACHE_ENVIRONMENT
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 _SAMPLE_SECONDS = 0.1
@@ -139,12 +140,16 @@ def _lambda_error(error_type: str, message: str) -> bytes:
 class _Zygote:
     """The process that forks the sandboxes, and the requests the engine sends it."""
 
-    def __init__(self, scratch: Path) -> None:
+    def __init__(self) -> None:
         self._control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        self._stderr_path = scratch / "zygote.log"
+        handle, stderr_path = tempfile.mkstemp(prefix="pipeline-zygote-", suffix=".log")
+        os.close(handle)
+        self._stderr_path = Path(stderr_path)
         self._lock = threading.Lock()
         environment = {
-            name: os.environ[name] for name in ("PATH", "LANG", "LC_ALL", "SYSTEMROOT") if name in os.environ
+            name: os.environ[name]
+            for name in ("PATH", "LANG", "LC_ALL", "SYSTEMROOT", CACHE_ENVIRONMENT)
+            if name in os.environ
         }
         environment.update({"AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull})
         with self._stderr_path.open("wb") as stderr:
@@ -198,6 +203,27 @@ class _Zygote:
         except subprocess.TimeoutExpired:
             self._process.kill()
             self._process.wait(timeout=10)
+        self._stderr_path.unlink(missing_ok=True)
+
+
+_early: list[_Zygote] = []
+_early_lock = threading.Lock()
+
+
+def start_early() -> None:
+    """Start a zygote now, for the next ``Sandboxes.start`` of this process to take.
+
+    ``pipeline run`` calls it before importing the engine: the zygote imports its libraries
+    while the engine imports moto, instead of after.
+    """
+    with _early_lock:
+        if not _early:
+            _early.append(_Zygote())
+
+
+def _take_early() -> _Zygote | None:
+    with _early_lock:
+        return _early.pop() if _early else None
 
 
 class Sandboxes:
@@ -229,8 +255,9 @@ class Sandboxes:
         self._log_lock = threading.Lock()
 
     def start(self) -> None:
-        """Start the zygote: it imports the libraries while the engine builds the rest."""
-        self._zygote = _Zygote(self._scratch)
+        """Start the zygote (or take the one started early): it imports the libraries while the
+        engine builds the rest."""
+        self._zygote = _take_early() or _Zygote()
 
     def caller(self, access_key: str) -> str | None:
         """The function whose sandbox holds ``access_key``, if a live one does."""

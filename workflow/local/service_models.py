@@ -13,70 +13,40 @@ again, for every service it answers; the same files are parsed two or three time
 - moto lists a service's regions once per process, not once per backend it builds (one per
   service, again after every reset).
 
-The reliances on moto's ``create_loader`` and ``AccountSpecificBackend._generate_regions``, and
+The reliances on moto's ``create_loader`` and ``AccountSpecificBackend._generate_regions`` and
+``get_session``, and
 on botocore's ``Session.register_component("data_loader")`` and ``JSONFileLoader._load_file``,
 are guarded by tests in ``tests/workflow/test_moto_reliances.py``.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
-import pickle
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
-from importlib.metadata import version
-from pathlib import Path
 from typing import Any
 
 import boto3
-from botocore.loaders import JSONFileLoader, Loader
+import botocore.session
+from botocore.loaders import Loader
 from moto.core import loaders as moto_loaders
 from moto.core import utils as moto_utils
 from moto.core.base_backend import AccountSpecificBackend
 
-from workflow.local.synth import cache_root
-
-
-class PickledFileLoader(JSONFileLoader):  # type: ignore[misc]  # botocore ships no type information
-    """botocore's JSON file loader, whose parsed files are kept pickled in ``directory``."""
-
-    def __init__(self, directory: Path) -> None:
-        self._directory = directory
-        self._versions = f"botocore=={version('botocore')} moto=={version('moto')}"
-
-    def _load_file(self, full_path: str, open_method: Callable[..., Any]) -> Any:
-        try:
-            stat = os.stat(full_path)
-        except OSError:
-            return None
-        key = hashlib.sha256(f"{full_path}\0{stat.st_size}\0{stat.st_mtime_ns}\0{self._versions}".encode())
-        cached = self._directory / f"{key.hexdigest()}.pickle"
-        try:
-            return pickle.loads(cached.read_bytes())  # noqa: S301 - the engine's own cache, written below
-        except (OSError, pickle.UnpicklingError, EOFError):
-            data = super()._load_file(full_path, open_method)
-        _write(cached, pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL))
-        return data
-
-
-def _write(path: Path, blob: bytes) -> None:
-    """Write whole or not at all: a parallel reader never sees half a file."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, scratch = tempfile.mkstemp(dir=path.parent, prefix=".model-")
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(blob)
-        os.replace(scratch, path)
-    except OSError:
-        return
+from workflow.local.model_cache import PickledFileLoader, model_cache_dir
 
 
 @cache
 def _file_loader() -> PickledFileLoader:
-    return PickledFileLoader(cache_root() / "models")
+    return PickledFileLoader(model_cache_dir())
+
+
+@cache
+def reader_session() -> botocore.session.Session:
+    """A botocore session of the process for reading models (``model_reader_loader``)."""
+    session = botocore.session.get_session()
+    session.register_component("data_loader", model_reader_loader())
+    return session
 
 
 @cache
@@ -121,6 +91,8 @@ def moto_models_shared() -> Iterator[None]:
 
     moto_utils.create_loader = moto_loader  # type: ignore[attr-defined]
     AccountSpecificBackend._generate_regions = regions  # type: ignore[method-assign,assignment]
+    # The session moto lists regions with (one per process) reads through the clients' loader too.
+    AccountSpecificBackend.get_session()._session.register_component("data_loader", botocore_loader())
     try:
         yield
     finally:

@@ -34,7 +34,7 @@ _INPUT_GLOBS = (
     "tasks/**/*.c",
     "tasks/**/requirements.txt",
 )
-_CACHE_ENV = "PIPELINE_CACHE_DIR"
+CACHE_ENVIRONMENT = "PIPELINE_CACHE_DIR"
 
 
 class SynthError(RuntimeError):
@@ -42,7 +42,7 @@ class SynthError(RuntimeError):
 
 
 def cache_root() -> Path:
-    configured = os.environ.get(_CACHE_ENV)
+    configured = os.environ.get(CACHE_ENVIRONMENT)
     return Path(configured) if configured else PROJECT_ROOT / ".pipeline" / "synth"
 
 

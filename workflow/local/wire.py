@@ -30,10 +30,8 @@ from typing import Any
 from urllib.parse import parse_qs, unquote
 from xml.sax.saxutils import escape
 
-import botocore.session
-
 from workflow.local.iam.requests import UnmappedCall
-from workflow.local.service_models import model_reader_loader
+from workflow.local.service_models import reader_session
 
 # Signing names (the credential scope's service) -> botocore's service names, for the services a
 # handler may call; any other is refused (its authorization is not modelled either).
@@ -132,9 +130,7 @@ def _service_model(service: str) -> Any:
     # Under a lock: the first requests of a load arrive together, and each would load the model.
     with _MODELS_LOCK:
         if service not in _MODELS:
-            session = botocore.session.get_session()
-            session.register_component("data_loader", model_reader_loader())
-            _MODELS[service] = session.get_service_model(service)
+            _MODELS[service] = reader_session().get_service_model(service)
         return _MODELS[service]
 
 
