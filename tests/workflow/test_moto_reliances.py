@@ -40,7 +40,7 @@ from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommu
 from moto.stepfunctions.parser.utils import TMP_THREADS
 from moto.stepfunctions.responses import StepFunctionResponse, get_backend
 
-from workflow.local import s3_store, service_models
+from workflow.local import model_cache, s3_store, service_models
 from workflow.local.access import STATE_MACHINE_ACCESS_KEY
 from workflow.local.environment import LocalPipeline, _environment
 from workflow.local.gateway import Dispatcher
@@ -266,7 +266,7 @@ def test_moto_and_botocore_read_models_through_the_loaders_the_engine_shares(pip
     session = boto3.DEFAULT_SESSION
     assert session is not None
     assert session._session.get_component("data_loader") is service_models.botocore_loader()
-    assert isinstance(service_models.botocore_loader().file_loader, service_models.PickledFileLoader)
+    assert isinstance(service_models.botocore_loader().file_loader, model_cache.PickledFileLoader)
     assert callable(JSONFileLoader._load_file)
     assert AccountSpecificBackend._generate_regions.__name__ == "regions"
     assert pipeline.client("s3").list_buckets()["Buckets"]
@@ -274,7 +274,7 @@ def test_moto_and_botocore_read_models_through_the_loaders_the_engine_shares(pip
 
 def test_the_pickled_model_cache_gives_botocore_s_own_data(tmp_path: Path) -> None:
     # Reliance: JSONFileLoader._load_file(path, open_method) returns the parsed file.
-    loader = service_models.PickledFileLoader(tmp_path)
+    loader = model_cache.PickledFileLoader(tmp_path)
     plain = JSONFileLoader()
     model = str(Path(botocore.__file__).parent / "data" / "sns" / "2010-03-31" / "service-2")
     first = loader.load_file(model)

@@ -16,8 +16,8 @@ imported by the zygote: those modules read the environment at import.
 Only the standard library is imported at module level: the engine imports this module for the
 framing helpers, and the zygote must not load the engine's modules.
 
-Requests on the control socket (``SOCK_SEQPACKET``: one JSON message per packet, file
-descriptors passed with it):
+Requests on the control socket (a stream of frames, ``send_control``; the file descriptors of
+a request travel with its first bytes):
 
 - ``{"op": "spawn", "settings": {...}}`` with two descriptors, the worker's socket and the write
   end of its log pipe; answered ``{"pid": N}``;
@@ -51,7 +51,6 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 _FRAME = struct.Struct("!II")  # header length, body length
-_CONTROL_PACKET = 65536
 # Python's runtime on Lambda reports an import failure of the handler module under this name
 # (awslambdaric: FaultException.IMPORT_MODULE_ERROR).
 IMPORT_MODULE_ERROR = "Runtime.ImportModuleError"
@@ -94,6 +93,30 @@ def receive_frame(sock: socket.socket) -> tuple[dict[str, Any], bytes] | None:
         return None
     header: dict[str, Any] = json.loads(data[:header_length])
     return header, data[header_length:]
+
+
+def send_control(sock: socket.socket, message: dict[str, Any], fds: list[int] | None = None) -> None:
+    """One request or reply on the zygote's control socket, with file descriptors if any."""
+    encoded = json.dumps(message).encode()
+    frame = _FRAME.pack(len(encoded), 0) + encoded
+    sent = socket.send_fds(sock, [frame], fds) if fds else 0
+    sock.sendall(frame[sent:])
+
+
+def receive_control(sock: socket.socket, max_fds: int = 0) -> tuple[dict[str, Any], list[int]] | None:
+    """The next request or reply and the descriptors that came with it; ``None`` at end of stream."""
+    first, fds, _, _ = socket.recv_fds(sock, _FRAME.size, max_fds) if max_fds else (sock.recv(_FRAME.size), [], 0, None)
+    if not first:
+        return None
+    rest = _receive_exactly(sock, _FRAME.size - len(first)) if len(first) < _FRAME.size else b""
+    if rest is None:
+        return None
+    header_length, _ = _FRAME.unpack(first + rest)
+    data = _receive_exactly(sock, header_length)
+    if data is None:
+        return None
+    message: dict[str, Any] = json.loads(data)
+    return message, list(fds)
 
 
 def _receive_exactly(sock: socket.socket, size: int) -> bytes | None:
@@ -302,12 +325,11 @@ class Zygote:
             self._reap()
             if not ready:
                 continue
-            message, fds, _, _ = socket.recv_fds(self._control, _CONTROL_PACKET, 2)
-            if not message:
+            received = receive_control(self._control, max_fds=2)
+            if received is None:
                 return
-            request = json.loads(message)
-            reply = self._answer(request, fds)
-            self._control.send(json.dumps(reply).encode())
+            request, fds = received
+            send_control(self._control, self._answer(request, fds))
 
     def _answer(self, request: dict[str, Any], fds: list[int]) -> dict[str, Any]:
         operation = request["op"]

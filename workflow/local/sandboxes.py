@@ -61,7 +61,7 @@ from pathlib import Path
 from typing import Any
 
 from workflow.deployment import REGION
-from workflow.local.sandbox_runtime import receive_frame, send_frame
+from workflow.local.sandbox_runtime import receive_control, receive_frame, send_control, send_frame
 from workflow.local.synth import CACHE_ENVIRONMENT
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -71,7 +71,6 @@ _DISK_SAMPLE_SECONDS = 0.5
 _RELEASE_SECONDS = 5.0
 # The first answer waits for the zygote's imports; later ones are immediate.
 _ZYGOTE_ANSWER_SECONDS = 60.0
-_CONTROL_PACKET = 65536
 _KEY_ALPHABET = string.ascii_uppercase + string.digits
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
@@ -141,7 +140,7 @@ class _Zygote:
     """The process that forks the sandboxes, and the requests the engine sends it."""
 
     def __init__(self) -> None:
-        self._control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self._control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         handle, stderr_path = tempfile.mkstemp(prefix="pipeline-zygote-", suffix=".log")
         os.close(handle)
         self._stderr_path = Path(stderr_path)
@@ -174,18 +173,14 @@ class _Zygote:
     def request(self, message: dict[str, Any], fds: list[int] | None = None) -> dict[str, Any]:
         with self._lock:
             try:
-                if fds:
-                    socket.send_fds(self._control, [json.dumps(message).encode()], fds)
-                else:
-                    self._control.send(json.dumps(message).encode())
+                send_control(self._control, message, fds)
                 ready, _, _ = select.select([self._control], [], [], _ZYGOTE_ANSWER_SECONDS)
-                reply = self._control.recv(_CONTROL_PACKET) if ready else b""
+                reply = receive_control(self._control) if ready else None
             except OSError as exc:
                 raise SandboxRuntimeError(f"the sandbox runtime stopped answering: {exc}{self._last_words()}") from exc
-        if not reply:
+        if reply is None:
             raise SandboxRuntimeError(f"the sandbox runtime stopped answering{self._last_words()}")
-        answer: dict[str, Any] = json.loads(reply)
-        return answer
+        return reply[0]
 
     def _last_words(self) -> str:
         with contextlib.suppress(OSError):
