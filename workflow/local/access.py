@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -197,6 +197,3 @@ def _botocore_reply(denial: Denial) -> tuple[AWSResponse, dict[str, Any]]:
         "ResponseMetadata": {"HTTPStatusCode": status, "RequestId": str(uuid.uuid4()), "HTTPHeaders": {}},
     }
     return AWSResponse("", status, {}, None), parsed
-
-
-Authorize = Callable[[str, wire.Call], wire.Reply | None]

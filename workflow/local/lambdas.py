@@ -93,7 +93,8 @@ class Fault:
 
 
 class _RawBody:
-    """The raw response body botocore reads (``stream()`` is what it calls)."""
+    """The raw response body botocore reads: ``stream()`` for parsed responses, ``read()`` for the
+    streamed ``Payload`` moto's interpreter reads."""
 
     def __init__(self, data: bytes) -> None:
         self._data = data
