@@ -226,8 +226,8 @@ def test_a_throttled_invocation_recorded_late_pages_through_its_functions_thrott
 
     # When the Lambda emulator records an invocation of Fetch refused for concurrency, a second late
     # (more than three 0.3-s periods: the evaluations of its period have passed)
-    refused = time.monotonic() - 1.0
-    pipeline.lambdas.invocations.append(Invocation(fetch, "live", refused, 0.0, None, throttled=True))
+    refused = time.time() - 1.0
+    pipeline.lambdas.invocations.append(Invocation(fetch, "live", refused, refused, 0.0, None, throttled=True))
 
     # Then the alarm pages, and the other functions' do not
     (notification,) = eventually(messages_of(pipeline, alarm), "ALARM message")

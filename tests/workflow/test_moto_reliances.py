@@ -5,34 +5,59 @@ If a moto upgrade moves one of these, the test that names it fails before any sc
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import io
 import json
+import os
 import re
+import string
+import subprocess
+import sys
+import threading
 import tomllib
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore
+import pytest
+from botocore.loaders import JSONFileLoader
 from botocore.response import StreamingBody
+from botocore.retries import standard
+from moto import mock_aws
 from moto.cloudwatch.models import CloudWatchBackend, cloudwatch_backends
 from moto.cloudwatch.responses import CloudWatchResponse
+from moto.core import utils as moto_utils
+from moto.core import utils as moto_utils_module
+from moto.core.base_backend import AccountSpecificBackend
 from moto.events.models import EventsBackend, Rule
+from moto.moto_api._internal import mock_random
+from moto.moto_server.werkzeug_app import BackendRequest, DomainDispatcherApplication
 from moto.s3.responses import S3Response
 from moto.sns.models import SNSBackend
 from moto.sqs.models import sqs_backends
+from moto.stepfunctions.parser.asl.component.common.path import result_path
 from moto.stepfunctions.parser.asl.component.state import state as state_module
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_lambda
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task import StateTask
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import StateTaskLambda
+from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+from moto.stepfunctions.parser.asl.utils import json_path
+from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
 from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+from moto.stepfunctions.parser.utils import TMP_THREADS
 from moto.stepfunctions.responses import StepFunctionResponse, get_backend
 
+from workflow.local import model_cache, s3_store, service_models
+from workflow.local.access import STATE_MACHINE_ACCESS_KEY
 from workflow.local.alarms import epoch
-from workflow.local.environment import LocalPipeline
+from workflow.local.environment import LocalPipeline, _environment
+from workflow.local.gateway import Dispatcher
+from workflow.local.lambdas import service_errors_named
 from workflow.local.limits import LAMBDA_INVOKE_RESPONSE
 from workflow.local.template import StackModel
 
@@ -209,8 +234,8 @@ def test_the_lambda_response_limit_sees_the_invoke_body_before_it_is_parsed(pipe
 
 
 def test_an_executions_end_goes_through_its_worker_communications_terminated(pipeline: LocalPipeline) -> None:
-    # Reliance: workflow/local/alarms.py wraps BaseExecutionWorkerCommunication.terminated, which the
-    # interpreter calls once when an execution ends, and reads the execution object it holds.
+    # Reliance: interpreter.endings_reported wraps BaseExecutionWorkerCommunication.terminated, which the
+    # interpreter calls once when an execution ends; alarms.py reads the execution object it holds.
     ended: list[Any] = []
     installed = BaseExecutionWorkerCommunication.terminated
 
@@ -276,3 +301,284 @@ def test_a_queues_depth_is_read_from_moto_s_sqs_backend(pipeline: LocalPipeline)
     attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
     queue = sqs_backends["123456789012"]["us-east-1"].get_queue("depth-guard")
     assert queue.approximate_number_of_messages == int(attributes["Attributes"]["ApproximateNumberOfMessages"]) == 2
+
+
+def test_moto_names_a_lambda_task_s_service_error_in_state_task_lambda_from_error() -> None:
+    # Reliance: moto turns a ClientError of a Lambda Task's invoke into its failure event in
+    # StateTaskLambda._from_error (naming it "Exception"); lambdas.service_errors_named wraps it.
+    original = StateTaskLambda._from_error
+    with service_errors_named():
+        assert StateTaskLambda._from_error is not original
+    assert StateTaskLambda._from_error is original
+
+
+def test_moto_keeps_the_interpreter_s_threads_in_tmp_threads(pipeline: LocalPipeline) -> None:
+    # Reliance: every thread moto's interpreter starts for an execution is appended to
+    # moto.stepfunctions.parser.utils.TMP_THREADS, which leaving a LocalPipeline joins.
+    before = set(map(id, TMP_THREADS))
+    pipeline.upload("incoming/x.jsonl", b'{"a": 1}\n')
+    pipeline.wait(pipeline.started[0], timeout=30)
+    started = [thread for thread in TMP_THREADS if id(thread) not in before]
+    assert started, "no interpreter thread was recorded in TMP_THREADS"
+    assert all(isinstance(thread, threading.Thread) for thread in started)
+
+
+def test_botocore_s_standard_retries_back_off_through_exponential_backoff_delay_amount() -> None:
+    # Reliance: a sandbox scales its SDK's retry backoff by patching
+    # botocore.retries.standard.ExponentialBackoff.delay_amount, the delay of standard retries.
+    client = boto3.client("s3", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    handler = standard.register_retry_handler(client)
+    assert isinstance(handler._retry_policy._retry_backoff, standard.ExponentialBackoff)
+    # And the scaling a sandbox applies divides that delay (in a process of its own: it patches the class)
+    script = (
+        "from botocore.retries import standard\n"
+        "from workflow.local.sandbox_runtime import _scale_sdk_backoff\n"
+        "backoff = standard.ExponentialBackoff(random=lambda: 1.0)\n"
+        "class Context: attempt_number = 3; http_response = None; parsed_response = None\n"
+        "before = backoff.delay_amount(Context())\n"
+        "_scale_sdk_backoff(0.001)\n"
+        "print(before, backoff.delay_amount(Context()))\n"
+    )
+    output = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60)
+    before, after = map(float, output.stdout.split())
+    assert before > 0
+    assert after == pytest.approx(before * 0.001)
+
+
+def test_the_interpreter_signs_the_state_machine_s_calls_with_the_access_key_ak() -> None:
+    # Reliance: moto's boto_client_for builds the interpreter's clients with aws_access_key_id "ak";
+    # access.py identifies the state machine's own calls by it, read in botocore's before-call
+    # from the request signer's credentials.
+    client = boto_client_for(region="us-east-1", service="lambda")
+    assert client._request_signer._credentials.access_key == STATE_MACHINE_ACCESS_KEY
+
+
+# -- the engine's speed: interpreter.py, service_models.py, s3_store.py ----------------------------
+
+
+def test_the_interpreter_imports_without_moto_s_ec2() -> None:
+    # Reliance: moto's Batch integration needs only moto.batch.utils, importable without
+    # moto.batch's __init__ (which imports EC2); interpreter.py imports the parser so, and the
+    # whole engine (environment.py and all it imports) takes the parser's modules from it.
+    script = (
+        "import sys\n"
+        "import workflow.local.environment\n"
+        "import moto.stepfunctions.parser.models\n"
+        "from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_batch\n"
+        "print('moto.ec2' in sys.modules, 'moto.batch' in sys.modules, state_task_service_batch.JobStatus.__module__)\n"
+    )
+    output = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120)
+    assert output.stdout.split() == ["False", "False", "moto.batch.utils"]
+
+
+def test_moto_parses_definitions_through_amazon_state_language_parser_parse(stack_model: StackModel) -> None:
+    # Reliance: moto parses a definition with AmazonStateLanguageParser.parse on create and on
+    # each execution; interpreter.parses_cached serves it from a cache, a copy per caller.
+    definition = json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})
+    calls: list[str] = []
+    original = AmazonStateLanguageParser.parse
+
+    def counting(text: str) -> Any:
+        calls.append(text)
+        return original(text)
+
+    AmazonStateLanguageParser.parse = staticmethod(counting)  # type: ignore[method-assign]
+    try:
+        with LocalPipeline(stack_model, log_stream=io.StringIO()) as local:
+            sfn = local.client("stepfunctions")
+            machine = sfn.create_state_machine(
+                name="p", definition=definition, roleArn="arn:aws:iam::123456789012:role/x"
+            )
+            arn = sfn.start_execution(stateMachineArn=machine["stateMachineArn"], name="p-1")["executionArn"]
+            assert local.wait(arn, timeout=30).status == "SUCCEEDED"
+    finally:
+        AmazonStateLanguageParser.parse = original  # type: ignore[method-assign]
+    # moto asked twice (create, then the execution); the cache in front answered the second
+    assert calls.count(definition) <= 1
+
+
+def test_moto_builds_the_interpreter_s_clients_with_boto_client_for_bound_in_its_modules(
+    pipeline: LocalPipeline,
+) -> None:
+    # Reliance: the interpreter's modules bind boto_client_for by name; while an environment is
+    # entered, each of them holds the shared version (one client per service).
+    holders = [
+        module
+        for name, module in sys.modules.items()
+        if name.startswith("moto.stepfunctions.parser") and hasattr(module, "boto_client_for")
+    ]
+    assert holders
+    # (boto_client_for, imported at the top of this file, is moto's own function)
+    assert {module.boto_client_for for module in holders} != {boto_client_for}
+    assert len({module.boto_client_for for module in holders}) == 1
+    first = holders[0].boto_client_for(region="us-east-1", service="lambda")
+    assert holders[-1].boto_client_for(region="us-east-1", service="lambda") is first
+
+
+def test_moto_reports_an_execution_s_end_through_terminated(pipeline: LocalPipeline) -> None:
+    # Reliance: BaseExecutionWorkerCommunication.terminated runs when an execution ends; a wait
+    # wakes on it. Without it, this wait would only wake by its slice.
+    assert BaseExecutionWorkerCommunication.terminated.__qualname__.endswith("endings_reported.<locals>.terminated")
+    pipeline.upload("incoming/x.jsonl", b'{"a": 1}\n')
+    pipeline.wait(pipeline.started[0], timeout=30)
+    assert pipeline._ended_count >= 1
+
+
+def test_moto_and_botocore_read_models_through_the_loaders_the_engine_shares(pipeline: LocalPipeline) -> None:
+    # Reliance: moto reads its service models through moto.core.utils.create_loader and lists
+    # regions in AccountSpecificBackend._generate_regions; boto3 sessions take their loader from
+    # the "data_loader" component; botocore reads each file through JSONFileLoader._load_file.
+    assert vars(moto_utils)["create_loader"] is service_models.moto_loader
+    session = boto3.DEFAULT_SESSION
+    assert session is not None
+    assert session._session.get_component("data_loader") is service_models.botocore_loader()
+    assert isinstance(service_models.botocore_loader().file_loader, model_cache.PickledFileLoader)
+    assert callable(JSONFileLoader._load_file)
+    assert AccountSpecificBackend._generate_regions.__name__ == "regions"
+    assert pipeline.client("s3").list_buckets()["Buckets"]
+
+
+def test_the_pickled_model_cache_gives_botocore_s_own_data(tmp_path: Path) -> None:
+    # Reliance: JSONFileLoader._load_file(path, open_method) returns the parsed file.
+    loader = model_cache.PickledFileLoader(tmp_path)
+    plain = JSONFileLoader()
+    model = str(Path(botocore.__file__).parent / "data" / "sns" / "2010-03-31" / "service-2")
+    first = loader.load_file(model)
+    again = loader.load_file(model)
+    assert first == again == plain.load_file(model)
+    assert len(list(tmp_path.glob("*.pickle"))) == 1
+
+
+def _multipart(s3: Any, bucket: str, key: str, parts: list[bytes], **create: Any) -> dict[str, Any]:
+    upload = s3.create_multipart_upload(Bucket=bucket, Key=key, **create)["UploadId"]
+    listed = [
+        {
+            "PartNumber": number,
+            "ETag": s3.upload_part(Bucket=bucket, Key=key, UploadId=upload, PartNumber=number, Body=body)["ETag"],
+        }
+        for number, body in enumerate(parts, start=1)
+    ]
+    s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload, MultipartUpload={"Parts": listed})
+    head: dict[str, Any] = s3.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+    return head
+
+
+@pytest.mark.parametrize("checksum", [{}, {"ChecksumAlgorithm": "CRC32"}, {"ChecksumAlgorithm": "SHA256"}])
+def test_the_file_backed_store_gives_moto_s_own_objects(checksum: dict[str, str]) -> None:
+    # Reliance: s3_store's CompleteMultipartUpload, UploadPart and UploadPartCopy, GetObject (whole,
+    # ranged, streamed) give what moto gives without them: same bytes, ETags and checksums.
+    parts = [os.urandom(5 * 1024 * 1024 + 17), os.urandom(3 * 1024 * 1024)]
+    results = []
+    for patched in (False, True):
+        with (
+            mock_aws(),
+            _environment(s3_store.SPOOL_ENVIRONMENT),
+            s3_store.installed() if patched else contextlib.nullcontext(),
+        ):
+            s3 = boto3.client("s3", region_name="us-east-1")
+            s3.create_bucket(Bucket="guard-bucket")
+            head = _multipart(s3, "guard-bucket", "k", parts, **checksum)
+            upload = s3.create_multipart_upload(Bucket="guard-bucket", Key="copy")["UploadId"]
+            copied = s3.upload_part_copy(
+                Bucket="guard-bucket",
+                Key="copy",
+                UploadId=upload,
+                PartNumber=1,
+                CopySource="guard-bucket/k",
+                CopySourceRange="bytes=10-5242999",
+            )["CopyPartResult"]["ETag"]
+            whole = s3.get_object(Bucket="guard-bucket", Key="k")["Body"].read()
+            ranged = s3.get_object(Bucket="guard-bucket", Key="k", Range="bytes=5242800-5242999")["Body"].read()
+            suffix = s3.get_object(Bucket="guard-bucket", Key="k", Range="bytes=-100")["Body"].read()
+        results.append(
+            (
+                head["ETag"],
+                {name: value for name, value in head.items() if name.startswith("Checksum")},
+                copied,
+                whole,
+                ranged,
+                suffix,
+            )
+        )
+    assert results[0] == results[1]
+    assert results[1][3] == b"".join(parts)
+
+
+def test_a_streamed_body_reaches_an_http_client_whole_and_in_ranges(pipeline: LocalPipeline) -> None:
+    # Reliance: moto's server answers GetObject with the Flask response of S3Response.key_response;
+    # a FileSlice body is streamed to the client (requests from a WSGI server carry from_wsgi_server).
+    body = os.urandom(3 * 1024 * 1024)
+    pipeline.upload("staging/big.bin", body)
+    _, streamed = invoke_through_gateway(pipeline, "staging/big.bin")
+    _, ranged = invoke_through_gateway(pipeline, "staging/big.bin", Range="bytes=100-199")
+    assert streamed == body
+    assert ranged == body[100:200]
+    assert BackendRequest.from_wsgi_server is True
+
+
+def invoke_through_gateway(pipeline: LocalPipeline, key: str, **extra: Any) -> tuple[dict[str, Any], bytes]:
+    """A GetObject on the sandboxes' endpoint, as the function allowed to read staging/ (WriteOutput)."""
+    function = pipeline.function_for_state("WriteOutput")
+    access_key = "ASIATESTGATEWAY00"
+    pipeline.sandboxes._callers[access_key] = function
+    try:
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=pipeline.sandboxes.endpoint_url,
+            region_name="us-east-1",
+            aws_access_key_id=access_key,
+            aws_secret_access_key="x",
+        )
+        response = s3.get_object(Bucket=pipeline.stack.bucket_name, Key=key, **extra)
+        return response, response["Body"].read()
+    finally:
+        del pipeline.sandboxes._callers[access_key]
+
+
+def test_moto_compiles_json_paths_with_the_parse_of_json_path_and_result_path(pipeline: LocalPipeline) -> None:
+    # Reliance: moto's json_path and result_path modules compile each JSONPath with their global
+    # ``parse``; while an environment is entered, it is a cached one (the same object each time).
+    assert json_path.parse("$.source.key") is json_path.parse("$.source.key")
+    assert result_path.parse("$.profile") is result_path.parse("$.profile")
+    pipeline.upload("incoming/x.jsonl", b'{"a": 1}\n')
+    assert pipeline.wait(pipeline.started[0], timeout=30).status == "SUCCEEDED"
+
+
+def test_moto_converts_names_and_draws_ids_with_the_functions_the_engine_speeds_up(pipeline: LocalPipeline) -> None:
+    # Reliance: moto's modules bind camelcase_to_underscores by name (a pure function, cached
+    # here), and moto draws request ids with MotoRandom.get_random_string (drawn at once here).
+    holders = [
+        module
+        for name, module in sys.modules.items()
+        if name.startswith("moto.") and hasattr(module, "camelcase_to_underscores")
+    ]
+    original = moto_utils_module.camelcase_to_underscores.__wrapped__
+    assert holders
+    assert all(module.camelcase_to_underscores("ListExecutions") == "list_executions" for module in holders)
+    assert original("describeExecutionHistory") == moto_utils_module.camelcase_to_underscores(
+        "describeExecutionHistory"
+    )
+    drawn = mock_random.get_random_string(length=52, include_digits=True)
+    assert len(drawn) == 52
+    assert set(drawn) <= set(string.ascii_letters + string.digits)
+    mock_random.seed(7)
+    first = mock_random.get_random_string(10)
+    mock_random.seed(7)
+    assert mock_random.get_random_string(10) == first
+
+
+def test_moto_s_server_app_answers_each_signed_request_from_the_app_of_its_service(pipeline: LocalPipeline) -> None:
+    # Reliance: DomainDispatcherApplication.get_application gives the Flask app of a request's
+    # backend; the gateway's Dispatcher keeps it per signing name.
+    dispatcher = Dispatcher()
+    environ = {
+        "HTTP_AUTHORIZATION": (
+            "AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=x"
+        ),
+        "PATH_INFO": "/bucket/key",
+        "HTTP_HOST": "127.0.0.1:1",
+    }
+    first = dispatcher.get_application(environ)
+    assert dispatcher.get_application(dict(environ)) is first
+    # the very app moto's own lookup gives for that request
+    assert DomainDispatcherApplication.get_application(dispatcher, dict(environ)) is first

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +63,7 @@ def api(pipeline: LocalPipeline) -> LocalApi:
         bucket_name=pipeline.stack.bucket_name,
         state_machine_arn=pipeline.stack.state_machine_arn,
         credentials=Credentials(ACCESS_KEY_ID, SECRET_ACCESS_KEY),
+        access=pipeline.access,
     )
 
 
@@ -101,15 +101,14 @@ def manifest_of(pipeline: LocalPipeline, execution: Execution) -> dict[str, Any]
 
 
 @pytest.fixture
-def parquet_dataset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A dataset folder whose settings file asks for Parquet, in a settings folder of its own."""
+def parquet_dataset(pipeline: LocalPipeline, tmp_path: Path) -> str:
+    """A dataset folder whose settings file asks for Parquet, in a settings folder of its own,
+    deployed with the functions (their sandboxes read it)."""
     folder = tmp_path / "datasets"
     folder.mkdir()
     (folder / "sales.json").write_text(json.dumps({"outputFormat": "parquet"}))
-    monkeypatch.setattr(datasets, "DATASETS_DIR", folder)
-    datasets.dataset_settings.cache_clear()
-    yield "sales"
-    datasets.dataset_settings.cache_clear()
+    pipeline.lambdas.override(datasets.__name__, "DATASETS_DIR", folder)
+    return "sales"
 
 
 def test_a_csv_asked_as_parquet_through_the_api_commits_typed_parquet_only(

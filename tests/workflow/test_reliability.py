@@ -562,6 +562,7 @@ def test_a_retried_api_request_gives_one_execution_output_and_notification(pipel
         bucket_name=pipeline.stack.bucket_name,
         state_machine_arn=pipeline.stack.state_machine_arn,
         credentials=Credentials(ACCESS_KEY_ID, SECRET_ACCESS_KEY),
+        access=pipeline.access,
     )
     body = json.dumps({"key": "uploads/retried.csv"}).encode()
 

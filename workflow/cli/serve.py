@@ -52,7 +52,7 @@ def banner(server: LocalServer, log_file: Path) -> str:
     )
 
 
-def serve(*, host: str, port: int, log_file: Path, prepare: Callable[[LocalPipeline], None]) -> None:
+def serve(*, host: str, port: int, log_file: Path, concurrency: int, prepare: Callable[[LocalPipeline], None]) -> None:
     """Serve until SIGINT or SIGTERM; ``prepare`` sets up the entered environment (faults)."""
     # Request lines of the endpoint would drown the notifications.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
@@ -61,7 +61,7 @@ def serve(*, host: str, port: int, log_file: Path, prepare: Callable[[LocalPipel
         signal.signal(signum, lambda *_: stop.set())
     with (
         log_file.open("w", encoding="utf-8") as log_stream,
-        LocalPipeline.from_project(log_stream=log_stream) as pipeline,
+        LocalPipeline.from_project(log_stream=log_stream, concurrency=concurrency) as pipeline,
     ):
         prepare(pipeline)
         server = LocalServer(pipeline, host=host, port=port, on_notification=print_notification, on_alarm=print_alarm)

@@ -90,8 +90,11 @@ def measure_run(
     pipeline.notifications()  # drop the warm-up runs' notifications
     log_offset = len(log_stream.getvalue()) if log_stream is not None else 0
     invocation_offset = len(pipeline.lambdas.invocations)
+    handler_calls = pipeline.sandbox_calls()
     with counting_api_calls() as calls:
         arn = _run_once(pipeline, f"incoming/{sample.name}", body, timeout)
+    # The engine's own calls (the upload) and the handlers' (through the sandboxes' endpoint).
+    calls.update(pipeline.sandbox_calls() - handler_calls)
     execution = pipeline.wait(arn, timeout=timeout)
     history = pipeline.history(arn)
     billed = transitions(visits(history))

@@ -26,7 +26,7 @@ Gaps, named: no ``ExecutionsStarted``; Lambda metrics by ``FunctionName`` only (
 version); the other log groups' metric filters see no events; alarms on other metrics find no data.
 
 moto internals relied on, each guarded in ``tests/workflow/test_moto_reliances.py``: the parser's
-``BaseExecutionWorkerCommunication.terminated`` (an execution's end) and its execution object;
+execution object, handed over at its end (``interpreter.endings_reported``);
 ``CloudWatchBackend.set_alarm_state``, ``CloudWatchBackend.alarms`` and the alarm's
 ``state_value``/``state_reason``; ``CloudWatchResponse`` dispatching an action to the method named
 after it; a queue's ``approximate_number_of_messages`` in moto's SQS backend.
@@ -49,7 +49,6 @@ from moto.cloudwatch.models import CloudWatchBackend, cloudwatch_backends
 from moto.cloudwatch.responses import CloudWatchResponse
 from moto.core.responses import ActionResult
 from moto.sqs.models import sqs_backends
-from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
 
 from workflow.deployment import LOCAL_ACCOUNT, REGION, STACK_NAME
 from workflow.local.alarm_model import INSUFFICIENT_DATA, STATES, AlarmSpec, CloudWatchModel, MetricKey, read_alarms
@@ -83,7 +82,7 @@ class InvocationRecord(Protocol):
     def function(self) -> str: ...
 
     @property
-    def started(self) -> float: ...  # time.monotonic() when it started
+    def ended(self) -> float: ...  # time.time() when it ended (or was refused)
 
     @property
     def duration_ms(self) -> float: ...
@@ -166,7 +165,6 @@ class AlarmEngine:
         # minute or more), at most ten a second: each evaluation also judges the periods that ended
         # since the one before, so a slower cadence misses no datapoint.
         self.interval = min(max(60 * scale, 0.1), 60.0)
-        self._wall_offset = time.time() - time.monotonic()
         self._store = MetricStore()
         self._observed = _Observed()
         self._history: dict[str, list[HistoryItem]] = {alarm.name: [] for alarm in self.model.alarms}
@@ -208,19 +206,18 @@ class AlarmEngine:
     # -- what the engine observes ---------------------------------------------------------------
 
     @contextmanager
-    def observing(self) -> Iterator[None]:
-        """Held while an execution's end is recorded."""
-        with self._observing:
-            yield
-
-    @contextmanager
     def changing_state(self) -> Iterator[None]:
         """Held while an alarm's state changes and its actions run: one change at a time."""
         with self._transitions:
             yield
 
     def execution_ended(self, execution: Any) -> None:
-        """Datapoints of one ended (or re-ended, after a redrive) moto execution."""
+        """Datapoints of one ended (or re-ended, after a redrive) moto execution: the environment
+        calls it from the interpreter's end of an execution (``interpreter.endings_reported``)."""
+        with self._observing:
+            self._record_ending(execution)
+
+    def _record_ending(self, execution: Any) -> None:
         status = execution.exec_status.value
         stopped = execution.stop_date.timestamp()
         machine = execution.state_machine.arn
@@ -255,7 +252,7 @@ class AlarmEngine:
         new = records[self._observed.invocations :]
         self._observed.invocations += len(new)
         for record in new:
-            ended = record.started + record.duration_ms / 1000 + self._wall_offset
+            ended = record.ended
             dimensions = {"FunctionName": record.function}
             if record.throttled:
                 self._add(MetricKey.of("AWS/Lambda", "Throttles", dimensions), ended, 1.0)
@@ -622,19 +619,9 @@ def _put_metric_alarm(alarm: AlarmSpec) -> dict[str, Any]:
 
 @contextmanager
 def installed(engine: AlarmEngine) -> Iterator[AlarmEngine]:
-    """Hook the engine into moto (execution ends, alarm state changes, alarm history) and evaluate
-    on the scaled clock until the block ends."""
-    original_terminated = BaseExecutionWorkerCommunication.terminated
+    """Hook the engine into moto (alarm state changes, alarm history) and evaluate on the scaled
+    clock until the block ends. Execution ends reach it through ``AlarmEngine.execution_ended``."""
     original_set_state = CloudWatchBackend.set_alarm_state
-
-    def terminated(communication: BaseExecutionWorkerCommunication) -> None:
-        with engine.observing():
-            original_terminated(communication)
-            try:
-                engine.execution_ended(communication.execution)
-            except Exception:
-                # The execution has ended whatever its metrics: never fail its worker for them.
-                logger.exception("recording the end of %s for the alarms failed", communication.execution.exec_arn)
 
     def set_alarm_state(
         backend: CloudWatchBackend, alarm_name: str, reason: str, reason_data: str, state_value: str
@@ -654,7 +641,6 @@ def installed(engine: AlarmEngine) -> Iterator[AlarmEngine]:
         limit = response._get_param("MaxRecords")
         return ActionResult({"AlarmHistoryItems": [item.as_api() for item in items[: limit or None]]})
 
-    BaseExecutionWorkerCommunication.terminated = terminated  # type: ignore[method-assign,assignment]
     CloudWatchBackend.set_alarm_state = set_alarm_state  # type: ignore[method-assign,assignment]
     CloudWatchResponse.describe_alarm_history = describe_alarm_history  # type: ignore[attr-defined]
     stop = threading.Event()
@@ -667,6 +653,5 @@ def installed(engine: AlarmEngine) -> Iterator[AlarmEngine]:
         stop.set()
         if ticker.is_alive():
             ticker.join(timeout=5)
-        BaseExecutionWorkerCommunication.terminated = original_terminated  # type: ignore[method-assign]
         CloudWatchBackend.set_alarm_state = original_set_state  # type: ignore[method-assign]
         del CloudWatchResponse.describe_alarm_history  # type: ignore[attr-defined]

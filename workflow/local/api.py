@@ -39,6 +39,7 @@ from workflow.api_contract import (
     valid_idempotency_key,
 )
 from workflow.executions import RUNNING, execution_arn
+from workflow.local.access import Access
 
 SERVICE = "execute-api"
 MAX_BODY_BYTES = 256 * 1024  # the Step Functions execution input limit
@@ -55,8 +56,11 @@ class ApiResult:
 class LocalApi:
     """A WSGI application answering the API routes; ``owns`` tells which requests are its own."""
 
-    def __init__(self, *, sfn: Any, bucket_name: str, state_machine_arn: str, credentials: Credentials) -> None:
+    def __init__(
+        self, *, sfn: Any, bucket_name: str, state_machine_arn: str, credentials: Credentials, access: Access
+    ) -> None:
         self._sfn = sfn
+        self._access = access
         self._bucket_name = bucket_name
         self._state_machine_arn = state_machine_arn
         self._credentials = credentials
@@ -114,8 +118,17 @@ class LocalApi:
                 "trigger": Trigger.API.value,
             }
         )
+        return self._start_execution(name, run_input)
+
+    def _start_execution(self, name: str, run_input: str) -> ApiResult:
+        """The integration's StartExecution, as its role: refused, already started, or started."""
+        params = {"stateMachineArn": self._state_machine_arn, "name": name, "input": run_input}
+        denial = self._access.api_integration("StartExecution", params)
+        if denial is not None:
+            # Step Functions answers the integration 400 AccessDeniedException; its 4xx mapping passes it on.
+            return ApiResult(400, {"message": denial.message})
         try:
-            started = self._sfn.start_execution(stateMachineArn=self._state_machine_arn, name=name, input=run_input)
+            started = self._sfn.start_execution(**params)
         except self._sfn.exceptions.ExecutionAlreadyExists:
             return self._already_started(name, run_input)
         return ApiResult(
@@ -143,8 +156,12 @@ class LocalApi:
         missing = ApiResult(404, {"message": f"no execution of yours is named {name}"})
         if not name.startswith(caller_prefix(self._caller)):
             return missing
+        arn = execution_arn(self._state_machine_arn, name)
+        denial = self._access.api_integration("DescribeExecution", {"executionArn": arn})
+        if denial is not None:
+            return ApiResult(400, {"message": denial.message})
         try:
-            described = self._sfn.describe_execution(executionArn=execution_arn(self._state_machine_arn, name))
+            described = self._sfn.describe_execution(executionArn=arn)
         except self._sfn.exceptions.ExecutionDoesNotExist:
             return missing
         stop = described.get("stopDate")

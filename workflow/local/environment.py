@@ -7,6 +7,12 @@ with the substitutions resolved to the local functions). Uploading an object und
 its target starts the execution with the rule's input transformer, the interpreter invokes the
 handlers. Notifications published to the topic are collected through an SQS subscription. The
 template's alarms are evaluated against what the runs do and publish as on AWS (``alarms.py``).
+
+Processes and threads: moto and its Step Functions interpreter run in this process (one thread
+per execution); the handlers run in sandbox processes (``sandboxes.py``) that reach moto
+through the gateway, a loopback endpoint served by a thread of this process (``gateway.py``).
+Leaving the block stops what is still running, in order: the executions, the sandboxes, the
+interpreter's threads, the gateway, then moto; nothing is left behind.
 """
 
 from __future__ import annotations
@@ -17,7 +23,8 @@ import os
 import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,17 +33,29 @@ from types import TracebackType
 from typing import Any, TextIO
 
 import boto3
+from botocore.config import Config
 from moto import mock_aws
 
-from tasks.common import aws as task_aws
 from workflow.definition import substitute
 from workflow.deployment import LOCAL_ACCOUNT, REGION, STACK_NAME
-from workflow.executions import STATUS_CHANGE, TERMINAL, StateVisit, read_history, visits
-from workflow.local import alarms, eventbridge, limits, redrive
+from workflow.executions import RUNNING, STATUS_CHANGE, TERMINAL, StateVisit, read_history, visits
+from workflow.local import alarms, eventbridge, limits, moto_overhead, redrive, s3_store
 from workflow.local import clock as clock_module
-from workflow.local.lambdas import INVOKE_EVENT, LOCAL_ENVIRONMENT, LambdaEmulator, _environment
-from workflow.local.sdk_faults import BEFORE_CALL, SdkFaults
-from workflow.local.synth import template_path
+from workflow.local.access import Access, Denial
+from workflow.local.gateway import Gateway
+from workflow.local.iam.template_policies import load_policies
+from workflow.local.interpreter import (
+    TMP_THREADS,
+    clients_shared,
+    endings_reported,
+    json_paths_compiled_once,
+    parses_cached,
+)
+from workflow.local.lambdas import DEFAULT_ACCOUNT_CONCURRENCY, INVOKE_EVENT, LambdaEmulator, service_errors_named
+from workflow.local.sandboxes import Sandboxes
+from workflow.local.sdk_faults import SdkFaults
+from workflow.local.service_models import default_session, moto_models_shared
+from workflow.local.synth import parse_cache, template_path
 from workflow.local.template import StackModel, load_stack
 
 MOTO_CONFIG: Any = {
@@ -46,6 +65,21 @@ MOTO_CONFIG: Any = {
     "core": {"passthrough": {"services": ["awslambda"]}, "reset_boto3_session": True},
 }
 DEFAULT_TIME_SCALE = 0.001
+logger = logging.getLogger(__name__)
+# Sandboxes running handlers at once: the machine's cores bound the work, not AWS's concurrency.
+DEFAULT_SLOTS = max(4, 4 * (os.cpu_count() or 1))
+# Warm sandboxes kept idle; past that the least recently used one is stopped.
+DEFAULT_IDLE_SANDBOXES = 16
+# How long leaving the block waits for the interpreter's threads once their executions stopped.
+_SHUTDOWN_SECONDS = 10.0
+# The engine's own clients (the command's upload, the tests): no checksums unless an operation
+# requires one. With them, botocore sends uploads in aws-chunked encoding, which moto decodes by
+# concatenating chunks (quadratic in the body). The handlers' clients keep the SDK's defaults.
+_ENGINE_CLIENT_CONFIG = Config(
+    request_checksum_calculation="when_required", response_checksum_validation="when_required"
+)
+# A wait reads the status again at least this often, whatever wakes it.
+_WAIT_SLICE_SECONDS = 1.0
 
 
 class RunTimeout(TimeoutError):
@@ -60,6 +94,17 @@ class Notification:
 
     def as_json(self) -> dict[str, Any]:
         return {"subject": self.subject, "message": self.message, "attributes": self.attributes}
+
+
+@dataclass(frozen=True, slots=True)
+class FailedDelivery:
+    """An event EventBridge could not deliver to a rule's target (its ``FailedInvocations``)."""
+
+    rule_arn: str
+    target_arn: str
+    error_code: str  # the dead-letter message's ERROR_CODE
+    message: str
+    dead_lettered: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,55 +135,128 @@ def _quiet_emulator_logs(stream: TextIO) -> Iterator[None]:
             moto_logger.propagate = True
 
 
-class LocalPipeline:
-    """Use as a context manager; every AWS call inside it goes to the embedded environment."""
+@contextmanager
+def _environment(values: Mapping[str, str | None]) -> Iterator[None]:
+    """Set ``values`` in ``os.environ`` (``None``: unset) for the duration of the block, then restore."""
+    saved = {name: os.environ.get(name) for name in values}
+    for name, value in values.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    try:
+        yield
+    finally:
+        for name, old in saved.items():
+            if old is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = old
 
-    def __init__(self, stack: StackModel, *, log_stream: TextIO, time_scale: float = DEFAULT_TIME_SCALE) -> None:
+
+class LocalPipeline:
+    """Use as a context manager; every AWS call inside it goes to the embedded environment.
+
+    ``concurrency`` is the account's Lambda concurrency (AWS's default quota unless given);
+    functions with reserved concurrency in the template get that much, the others share the rest.
+    """
+
+    def __init__(
+        self,
+        stack: StackModel,
+        *,
+        log_stream: TextIO,
+        time_scale: float = DEFAULT_TIME_SCALE,
+        concurrency: int = DEFAULT_ACCOUNT_CONCURRENCY,
+        slots: int = DEFAULT_SLOTS,
+    ) -> None:
         self.stack = stack
         self.clock = clock_module.ScaledClock(scale=time_scale)
-        self.lambdas = LambdaEmulator(stack.functions, log_stream=log_stream)
-        # Faults in the AWS calls the handlers make (throttling, timeouts), one function at a time.
-        self.sdk_faults = SdkFaults(lambda: self.lambdas.current_function)
+        self._log_lock = threading.Lock()
+        self.sandboxes = Sandboxes(
+            log_sink=self._write_log, time_scale=time_scale, slots=slots, idle_limit=DEFAULT_IDLE_SANDBOXES
+        )
+        self.lambdas = LambdaEmulator(stack.functions, sandboxes=self.sandboxes, concurrency=concurrency)
+        self.access = Access(load_policies(stack.template), state_machine_arn=stack.state_machine_arn)
+        self.failed_deliveries: list[FailedDelivery] = []
+        # Faults in the AWS calls the handlers make (throttling, no answer), one function at a time.
+        self.sdk_faults = SdkFaults()
         self._log_stream = log_stream
         self.started: list[str] = []
         self._started_lock = threading.Lock()
         # (execution ARN, redrive count): each end of each (re)drive is announced once.
         self._announced: set[tuple[str, int]] = set()
-        self._clients = threading.local()
-        self._seen_endings: set[tuple[str, Any]] = set()
+        self._clients: dict[str, Any] = {}
         self._client_lock = threading.Lock()
         self.redriver = redrive.Redriver()
         self._exit = ExitStack()
+        self._endings = threading.Condition()
+        self._ended_count = 0
+        self._unannounced: list[str] = []  # ended executions whose end nobody has announced yet
+        self._gateway: Gateway | None = None
         self._queue_url = ""
         # The template's alarms: evaluated on the scaled clock, their actions published as on AWS.
         self.alarms = alarms.AlarmEngine(stack, scale=time_scale, invocations=lambda: self.lambdas.invocations)
 
     @classmethod
-    def from_project(cls, *, log_stream: TextIO, time_scale: float = DEFAULT_TIME_SCALE) -> LocalPipeline:
+    def from_project(
+        cls,
+        *,
+        log_stream: TextIO,
+        time_scale: float = DEFAULT_TIME_SCALE,
+        concurrency: int = DEFAULT_ACCOUNT_CONCURRENCY,
+    ) -> LocalPipeline:
         """Synthesize (or reuse the cached synth of) this checkout's stack."""
-        return cls(load_stack(template_path(), STACK_NAME), log_stream=log_stream, time_scale=time_scale)
+        return cls(
+            load_stack(template_path(), STACK_NAME),
+            log_stream=log_stream,
+            time_scale=time_scale,
+            concurrency=concurrency,
+        )
 
     def __enter__(self) -> LocalPipeline:
         try:
+            # First, so that the sandboxes' zygote imports its libraries while moto starts here.
+            self.sandboxes.start()
+            self._exit.callback(self.sandboxes.close)
             # Nothing of the caller's AWS configuration leaks in: every call stays in the embedded
             # environment, even with AWS_ENDPOINT_URL pointing at a running 'pipeline serve'.
             outside = {name: None for name in os.environ if name.startswith("AWS_ENDPOINT_URL")}
-            self._exit.enter_context(_environment({**LOCAL_ENVIRONMENT, **outside, "AWS_PROFILE": None}))
+            local = {
+                "AWS_DEFAULT_REGION": REGION,
+                "AWS_REGION": REGION,
+                "AWS_PROFILE": None,
+                **s3_store.SPOOL_ENVIRONMENT,
+            }
+            self._exit.enter_context(_environment({**local, **outside}))
             self._exit.enter_context(_quiet_emulator_logs(self._log_stream))
-            self._exit.callback(self.lambdas.restore_logs)
             self._exit.enter_context(mock_aws(config=MOTO_CONFIG))
-            session = boto3.setup_default_session(region_name=REGION) or boto3.DEFAULT_SESSION
+            self._exit.enter_context(s3_store.installed())
+            self._exit.enter_context(parses_cached(parse_cache()))
+            self._exit.enter_context(clients_shared())
+            self._exit.enter_context(json_paths_compiled_once())
+            self._exit.enter_context(moto_models_shared())
+            self._exit.enter_context(endings_reported(self._execution_ended))
+            session = default_session(REGION)
             session.events.register(INVOKE_EVENT, self.lambdas.before_send, unique_id="local-lambda")
-            session.events.register(BEFORE_CALL, self.sdk_faults.before_call, unique_id="local-sdk-faults")
-            # The handlers share tasks.common.aws, whose clients are cached per process: here each
-            # environment's functions start cold, with clients of this session and its hooks.
-            task_aws.reset_clients()
+            self._exit.enter_context(self.access.state_machine_gate(session))
+            self._exit.enter_context(service_errors_named())
+            self._gateway = gateway = Gateway(
+                callers=self.sandboxes.caller, authorize=self.access.function_call, faults=self.sdk_faults
+            )
+            gateway.start()
+            self._exit.callback(gateway.stop)
+            self.sandboxes.endpoint_url = gateway.endpoint_url
             self._exit.enter_context(clock_module.installed(self.clock))
             self._exit.enter_context(eventbridge.installed(self._start_from_rule, self._publish_from_rule))
             self._exit.enter_context(redrive.installed(self.redriver))
             self._exit.enter_context(limits.installed(session.events))
+            # Runs first on the way out: nothing may still use moto or the gateway when they stop.
+            self._exit.callback(self._stop_running)
             self._create_resources()
             self._exit.enter_context(alarms.installed(self.alarms))
+            # After the resources: creating them imported the modules of moto's services.
+            self._exit.enter_context(moto_overhead.reduced())
         except BaseException:
             self._exit.close()
             raise
@@ -149,13 +267,81 @@ class LocalPipeline:
     ) -> None:
         self._exit.close()
 
+    def sandbox_calls(self) -> Counter[tuple[str, str]]:
+        """The AWS requests the handlers made so far, by (service, operation)."""
+        if self._gateway is None:
+            return Counter()
+        return Counter(self._gateway.calls)
+
+    def _execution_ended(self, execution: Any) -> None:
+        try:
+            self.alarms.execution_ended(execution)
+        except Exception:
+            # The execution has ended whatever its metrics: never fail its worker for them.
+            logger.exception("recording the end of %s for the alarms failed", execution.exec_arn)
+        with self._endings:
+            self._ended_count += 1
+            self._unannounced.append(execution.exec_arn)
+            self._endings.notify_all()
+
+    def _write_log(self, text: str) -> None:
+        """The sandboxes' output, where CloudWatch would keep it."""
+        with self._log_lock:
+            self._log_stream.write(text)
+            self._log_stream.flush()
+
+    def _stop_running(self) -> None:
+        """Stop the executions still running, then their sandboxes, then wait for the interpreter."""
+        deadline = time.monotonic() + _SHUTDOWN_SECONDS
+        for arn in self._running_executions():
+            self._stop_execution(arn, deadline)
+        self.sandboxes.close()
+        for thread in list(TMP_THREADS):
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        # moto keeps every interpreter thread it started in this list: forget the finished ones.
+        TMP_THREADS[:] = [thread for thread in TMP_THREADS if thread.is_alive()]
+
+    def _running_executions(self) -> list[str]:
+        """Every running execution, of the stack's state machine and of any other (a test's)."""
+        sfn = self.client("stepfunctions")
+        machines = [
+            machine["stateMachineArn"]
+            for page in sfn.get_paginator("list_state_machines").paginate()
+            for machine in page["stateMachines"]
+        ]
+        return [
+            item["executionArn"]
+            for machine in machines
+            for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=machine, statusFilter=RUNNING)
+            for item in page["executions"]
+        ]
+
+    def _stop_execution(self, arn: str, deadline: float) -> None:
+        """StopExecution; moto cannot stop an execution whose thread has not built its state yet,
+        so a refusal is tried again for a moment."""
+        sfn = self.client("stepfunctions")
+        while True:
+            try:
+                sfn.stop_execution(executionArn=arn, cause="the local engine stopped")
+                return
+            except sfn.exceptions.ExecutionDoesNotExist:
+                return
+            except Exception:
+                if time.monotonic() > deadline:
+                    logger.exception("could not stop %s before leaving", arn)
+                    return
+                time.sleep(0.01)
+
     def client(self, service: str) -> Any:
-        """A client of the embedded environment; one per thread (creating clients is not thread-safe)."""
-        clients: dict[str, Any] = self._clients.__dict__.setdefault("by_service", {})
-        if service not in clients:
-            with self._client_lock:
-                clients[service] = boto3.client(service, region_name=REGION)
-        return clients[service]
+        """A client of the embedded environment, shared by every thread: botocore clients may be
+        called from any thread, but creating one is not thread-safe, so it is created under a lock."""
+        with self._client_lock:
+            client = self._clients.get(service)
+            if client is None:
+                client = self._clients[service] = boto3.client(
+                    service, region_name=REGION, config=_ENGINE_CLIENT_CONFIG
+                )
+            return client
 
     def _create_resources(self) -> None:
         stack = self.stack
@@ -174,6 +360,9 @@ class LocalPipeline:
             "QueueArn"
         ]
         sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
+        dead_letters = {target.dead_letter_arn for rule in stack.rules for target in rule.targets}
+        for dead_letter in sorted(arn for arn in dead_letters if arn):
+            sqs.create_queue(QueueName=dead_letter.rsplit(":", 1)[1])
         sfn.create_state_machine(
             name=stack.state_machine_name,
             definition=json.dumps(substitute(stack.definition, stack.substitutions)),
@@ -216,8 +405,44 @@ class LocalPipeline:
         function_name: str = lambda_states[state_name].split(":")[6]
         return function_name
 
-    def _publish_from_rule(self, topic_arn: str, message: str) -> None:
-        self.client("sns").publish(TopicArn=topic_arn, Message=message)
+    def _publish_from_rule(self, rule_arn: str, topic_arn: str, message: str, event: dict[str, Any]) -> None:
+        params = {"TopicArn": topic_arn, "Message": message}
+        denial = self.access.delivery(rule_arn, topic_arn, "sns", "Publish", params)
+        if denial is not None:
+            self._undeliverable(rule_arn, topic_arn, event, denial)
+            return
+        self.client("sns").publish(**params)
+
+    def _undeliverable(self, rule_arn: str, target_arn: str, event: dict[str, Any], denial: Denial) -> None:
+        """EventBridge's handling of a delivery refused for permissions: no retries, the event goes
+        to the target's dead-letter queue if it has one (itself checked), and counts as a failed
+        invocation of the rule (https://docs.aws.amazon.com/eventbridge/latest/userguide/rule-dlq.html)."""
+        error_code = "FAILED_TO_ASSUME_ROLE" if denial.action == "sts:AssumeRole" else "NO_PERMISSIONS"
+        queue_url = self._dead_letter_url(rule_arn, target_arn)
+        dead_lettered = queue_url is not None and self.access.dead_letter(rule_arn, queue_url) is None
+        if dead_lettered and queue_url is not None:
+            attributes = {"RULE_ARN": rule_arn, "TARGET_ARN": target_arn, "ERROR_CODE": error_code}
+            attributes |= {"ERROR_MESSAGE": denial.message, "RETRY_ATTEMPTS": "0"}
+            self.client("sqs").send_message(
+                QueueUrl=queue_url,
+                MessageBody=json.dumps(event, default=str),
+                MessageAttributes={
+                    name: {"DataType": "String", "StringValue": value} for name, value in attributes.items()
+                },
+            )
+        with self._started_lock:
+            self.failed_deliveries.append(
+                FailedDelivery(rule_arn, target_arn, error_code, denial.message, dead_lettered)
+            )
+
+    def _dead_letter_url(self, rule_arn: str, target_arn: str) -> str | None:
+        rule_name = rule_arn.rsplit("/", 1)[1]
+        for rule in self.stack.rules:
+            for target in rule.targets:
+                if rule.logical_id == rule_name and target.arn == target_arn and target.dead_letter_arn:
+                    queue_name = target.dead_letter_arn.rsplit(":", 1)[1]
+                    return f"https://sqs.{REGION}.amazonaws.com/{LOCAL_ACCOUNT}/{queue_name}"
+        return None
 
     def _announce(self, execution_arn: str, described: dict[str, Any]) -> None:
         """Emit Step Functions' "Execution Status Change" event for a finished execution, once.
@@ -263,21 +488,27 @@ class LocalPipeline:
         redriven: datetime = self.client("stepfunctions").redrive_execution(executionArn=execution_arn)["redriveDate"]
         return redriven
 
-    def announce_finished(self) -> None:
-        """Announce every finished execution not announced yet (for executions nobody waits on)."""
+    def announce_finished(self, *, wait: float = 0.0) -> None:
+        """Announce every execution that ended since the last call (for executions nobody waits on);
+        with ``wait``, first wait that long for one to end."""
+        with self._endings:
+            if wait and not self._unannounced:
+                self._endings.wait(wait)
+            ended, self._unannounced = self._unannounced, []
         sfn = self.client("stepfunctions")
-        pages = sfn.get_paginator("list_executions").paginate(stateMachineArn=self.stack.state_machine_arn)
-        for page in pages:
-            for item in page["executions"]:
-                ending = (item["executionArn"], item.get("stopDate"))
-                if item["status"] not in TERMINAL or ending in self._seen_endings:
-                    continue
-                described = sfn.describe_execution(executionArn=item["executionArn"])
-                if described["status"] in TERMINAL:
-                    self._announce(item["executionArn"], described)
-                    self._seen_endings.add(ending)
+        for arn in ended:
+            described = sfn.describe_execution(executionArn=arn)
+            if described["status"] in TERMINAL:
+                self._announce(arn, described)
 
-    def _start_from_rule(self, state_machine_arn: str, name: str, payload: str) -> None:
+    def _start_from_rule(
+        self, rule_arn: str, state_machine_arn: str, name: str, payload: str, event: dict[str, Any]
+    ) -> None:
+        params = {"stateMachineArn": state_machine_arn, "name": name, "input": payload}
+        denial = self.access.delivery(rule_arn, state_machine_arn, "stepfunctions", "StartExecution", params)
+        if denial is not None:
+            self._undeliverable(rule_arn, state_machine_arn, event, denial)
+            return
         sfn = self.client("stepfunctions")
         try:
             arn = sfn.start_execution(stateMachineArn=state_machine_arn, name=name, input=payload)["executionArn"]
@@ -304,11 +535,12 @@ class LocalPipeline:
         return version
 
     def wait(self, execution_arn: str, *, timeout: float = 60.0) -> Execution:
-        """Poll until the execution ends; ``RunTimeout`` past the deadline."""
+        """Wait until the execution ends (woken by its end); ``RunTimeout`` past the deadline."""
         sfn = self.client("stepfunctions")
         deadline = time.monotonic() + timeout
-        delay = 0.01
         while True:
+            with self._endings:
+                seen = self._ended_count
             described = sfn.describe_execution(executionArn=execution_arn)
             if described["status"] in TERMINAL:
                 self._announce(execution_arn, described)
@@ -321,10 +553,15 @@ class LocalPipeline:
                     error=described.get("error"),
                     cause=described.get("cause"),
                 )
-            if time.monotonic() > deadline:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
                 raise RunTimeout(f"{execution_arn} still {described['status']} after {timeout:.0f} s")
-            time.sleep(delay)
-            delay = min(delay * 2, 0.2)
+            self._wait_for_an_end(seen, min(remaining, _WAIT_SLICE_SECONDS))
+
+    def _wait_for_an_end(self, seen: int, timeout: float) -> None:
+        """Until an execution ends after ``seen`` endings (any execution: the caller reads its own again)."""
+        with self._endings:
+            self._endings.wait_for(lambda: self._ended_count != seen, timeout=timeout)
 
     def history(self, execution_arn: str) -> list[dict[str, Any]]:
         return read_history(self.client("stepfunctions"), execution_arn)
@@ -353,7 +590,12 @@ class LocalPipeline:
                         },
                     )
                 )
-                sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=message["ReceiptHandle"])
+            sqs.delete_message_batch(
+                QueueUrl=self._queue_url,
+                Entries=[
+                    {"Id": str(index), "ReceiptHandle": message["ReceiptHandle"]} for index, message in enumerate(batch)
+                ],
+            )
 
     def alarm_notifications(self) -> list[alarms.AlarmNotification]:
         """Every alarm message published to the alarms' topics since the last call."""

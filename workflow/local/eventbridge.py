@@ -26,8 +26,9 @@ from moto.events.models import Rule
 
 from workflow.executions import NAME_LIMIT, S3_NAME_PREFIX
 
-StartExecution = Callable[[str, str, str], None]  # (state machine ARN, execution name, input JSON)
-Publish = Callable[[str, str], None]  # (topic ARN, message)
+# (rule ARN, state machine ARN, execution name, input JSON, the event)
+StartExecution = Callable[[str, str, str, str, dict[str, Any]], None]
+Publish = Callable[[str, str, str, dict[str, Any]], None]  # (rule ARN, topic ARN, message, the event)
 
 _PLACEHOLDER = re.compile(r"<([A-Za-z0-9_.-]+)>")
 # A JSON string literal, or a placeholder outside one.
@@ -91,15 +92,22 @@ def execution_name(event: dict[str, Any]) -> str:
 
 
 def as_s3_sends_it(event: dict[str, Any]) -> dict[str, Any]:
-    """The event with ``detail.object.key`` URL-encoded as S3 encodes it (``/`` kept), if from S3."""
+    """The event with ``detail.object.key`` URL-encoded as S3 encodes it (``/`` kept), if from S3.
+
+    Only the dictionaries on the way to the key are copied, and only when encoding changes it:
+    every rule sees every event of every write, so a deep copy each time costs more than the rest.
+    """
     if event.get("source") != "aws.s3":
         return event
-    key = event.get("detail", {}).get("object", {}).get("key")
+    detail = event.get("detail", {})
+    obj = detail.get("object", {})
+    key = obj.get("key")
     if not isinstance(key, str):
         return event
-    encoded = copy.deepcopy(event)
-    encoded["detail"]["object"]["key"] = quote_plus(key, safe="/")
-    return encoded
+    encoded = quote_plus(key, safe="/")
+    if encoded == key:
+        return event
+    return {**event, "detail": {**detail, "object": {**obj, "key": encoded}}}
 
 
 @contextmanager
@@ -122,9 +130,9 @@ def installed(start_execution: StartExecution, publish: Publish) -> Iterator[Non
                 event, transformer.get("InputPathsMap", {}), transformer.get("InputTemplate")
             )
             if service == "states":
-                start_execution(target["Arn"], execution_name(event), payload)
+                start_execution(rule.arn, target["Arn"], execution_name(event), payload, event)
             else:
-                publish(target["Arn"], payload)
+                publish(rule.arn, target["Arn"], payload, event)
         others = [target for target in rule.targets if target not in handled]
         if others:
             rest = copy.copy(rule)

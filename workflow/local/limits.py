@@ -49,13 +49,16 @@ from moto.s3.responses import S3Response
 from moto.sns.exceptions import InvalidParameterValue
 from moto.sns.models import SNSBackend
 from moto.stepfunctions.exceptions import InvalidName, NameTooLongException, ValidationException
-from moto.stepfunctions.parser.asl.component.state import state as state_module
-from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_lambda
-from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service
-from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task import StateTask
-from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import StateTaskLambda
 from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
-from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+from workflow.local.interpreter import (
+    StateTask,
+    StateTaskLambda,
+    StepFunctionsParserBackend,
+    state_module,
+    state_task_lambda,
+    state_task_service,
+)
 
 STATE_PAYLOAD_BYTES = 262_144
 EXECUTION_NAME_CHARACTERS = 80

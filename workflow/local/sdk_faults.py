@@ -1,28 +1,25 @@
-"""Faults in the AWS calls a handler makes: throttling, service errors, timeouts.
+"""Faults in the AWS calls a handler makes: throttling, service errors, a service that does not answer.
 
-A ``Fault`` (``lambdas.py``) makes a whole invocation fail. These go one level down: a
-``before-call`` hook on the default session answers one API call *of one function* (``s3``
-``GetObject`` from Fetch, ``sns`` ``Publish`` from Notify) with a service error or a connection
-failure, so the handler's own error translation (``tasks/common/aws.py``) is what decides how
-the workflow sees it. The answer comes after the SDK's own retries would have given up: it is the
-error the handler's code receives.
+``inject_fault`` (``lambdas.py``) makes a whole invocation fail. These go one level down: the
+gateway (``gateway.py``) answers one API call *of one function* (``s3`` ``GetObject`` from Fetch,
+``sns`` ``Publish`` from Notify) with a service error or no answer at all, so the handler's own
+error translation (``tasks/common/aws.py``) is what decides how the workflow sees it.
 
-Calls made by the interpreter itself, or by a test, are never touched: the emulator says which
-function's handler runs on the calling thread.
+The caller is the function whose sandbox signed the request (its access key id), so a fault
+reaches that function's calls and no other, whatever thread makes them. A fault takes one *call*:
+every attempt the SDK makes of it (its retries carry the same ``amz-sdk-invocation-id``) gets the
+same answer, so what the handler's code receives is the error after the SDK's own retries gave up,
+as on AWS when a throttling lasts. "No answer" drops the connection before the response: the SDK
+retries, then raises ``ConnectionClosedError``, the failure of a service that does not answer.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
 
-from botocore.awsrequest import AWSResponse
-from botocore.exceptions import ReadTimeoutError
-
-BEFORE_CALL = "before-call"
-CurrentFunction = Callable[[], str | None]
+_REMEMBERED_CALLS = 10_000
 
 
 @dataclass
@@ -33,17 +30,17 @@ class SdkFault:
     service: str
     operation: str
     remaining: int
-    code: str | None  # a service error code ("SlowDown"); None: a read timeout
+    code: str | None  # a service error code ("SlowDown"); None: no answer
     status: int
 
 
 class SdkFaults:
-    """A registry of SDK faults, consulted by a ``before-call`` hook."""
+    """A registry of SDK faults, consulted by the gateway for each request of a sandbox."""
 
-    def __init__(self, current_function: CurrentFunction) -> None:
-        self._current_function = current_function
+    def __init__(self) -> None:
         self._faults: list[SdkFault] = []
         self._lock = threading.Lock()
+        self._calls: OrderedDict[str, SdkFault] = OrderedDict()  # SDK invocation id -> its fault
         self.injected: list[tuple[str, str, str, str]] = []  # (function, service, operation, failure)
 
     def service_error(
@@ -54,33 +51,25 @@ class SdkFaults:
             self._faults.append(SdkFault(function, service, operation, times, code, status))
 
     def read_timeout(self, function: str, service: str, operation: str, *, times: int = 1) -> None:
-        """Make the next ``times`` calls time out reading the response."""
+        """Leave the next ``times`` calls without an answer (the connection drops)."""
         with self._lock:
             self._faults.append(SdkFault(function, service, operation, times, None, 0))
 
-    def _take(self, service: str, operation: str) -> SdkFault | None:
-        function = self._current_function()
-        if function is None:
-            return None
+    def take(self, function: str, service: str, operation: str, call_id: str | None) -> SdkFault | None:
+        """The fault that answers this request: its call's, or the next one pending for it."""
         with self._lock:
+            if call_id is not None and call_id in self._calls:
+                return self._calls[call_id]
             for fault in self._faults:
-                if (fault.function, fault.service, fault.operation) == (function, service, operation):
-                    if fault.remaining <= 0:
-                        continue
-                    fault.remaining -= 1
-                    self.injected.append((function, service, operation, fault.code or "ReadTimeout"))
-                    return fault
+                if (fault.function, fault.service, fault.operation) != (function, service, operation):
+                    continue
+                if fault.remaining <= 0:
+                    continue
+                fault.remaining -= 1
+                self.injected.append((function, service, operation, fault.code or "NoAnswer"))
+                if call_id is not None:
+                    self._calls[call_id] = fault
+                    while len(self._calls) > _REMEMBERED_CALLS:
+                        self._calls.popitem(last=False)
+                return fault
         return None
-
-    def before_call(self, model: Any, params: dict[str, Any], **_kwargs: Any) -> tuple[AWSResponse, Any] | None:
-        """The botocore hook: ``None`` lets the call go on; a reply ends it as the service would."""
-        fault = self._take(model.service_model.service_name, model.name)
-        if fault is None:
-            return None
-        if fault.code is None:
-            raise ReadTimeoutError(endpoint_url=params.get("url", "local"))
-        reply = {
-            "Error": {"Code": fault.code, "Message": f"fault injected by the local runtime: {fault.code}"},
-            "ResponseMetadata": {"HTTPStatusCode": fault.status, "HTTPHeaders": {}},
-        }
-        return AWSResponse(params.get("url", ""), fault.status, {}, None), reply

@@ -12,12 +12,13 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from botocore.credentials import Credentials
-from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from moto.moto_server.werkzeug_app import MotoRequestHandler
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from workflow.api_contract import STAGE
@@ -33,6 +34,7 @@ from workflow.deployment import (
 from workflow.local.alarms import AlarmNotification
 from workflow.local.api import LocalApi
 from workflow.local.environment import LocalPipeline, Notification
+from workflow.local.gateway import Dispatcher
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +42,8 @@ logger = logging.getLogger(__name__)
 ACCESS_KEY_ID = "testing"
 SECRET_ACCESS_KEY = "testing"  # noqa: S105 - a public placeholder, not a secret
 WATCH_INTERVAL_SECONDS = 0.05
+# The notifications queue is read this often: each look costs the engine an SQS receive.
+NOTIFICATION_INTERVAL_SECONDS = 0.25
 
 
 class LocalServer:
@@ -62,8 +66,9 @@ class LocalServer:
             bucket_name=pipeline.stack.bucket_name,
             state_machine_arn=pipeline.stack.state_machine_arn,
             credentials=Credentials(ACCESS_KEY_ID, SECRET_ACCESS_KEY),
+            access=pipeline.access,
         )
-        moto_app = DomainDispatcherApplication(create_backend_app)
+        moto_app = Dispatcher()
         self._server: BaseWSGIServer = make_server(
             host, port, self._dispatch(moto_app), threaded=True, request_handler=MotoRequestHandler
         )
@@ -133,9 +138,13 @@ class LocalServer:
 
     def _watch(self) -> None:
         """Announce finished executions (status-change events) and pass on notifications and alarms."""
-        while not self._stopped.wait(WATCH_INTERVAL_SECONDS):
+        next_look = 0.0
+        while not self._stopped.is_set():
             try:
-                self.pipeline.announce_finished()
+                self.pipeline.announce_finished(wait=WATCH_INTERVAL_SECONDS)
+                if time.monotonic() < next_look:
+                    continue
+                next_look = time.monotonic() + NOTIFICATION_INTERVAL_SECONDS
                 if self._on_notification is not None:
                     for notification in self.pipeline.notifications():
                         self._on_notification(notification)

@@ -34,7 +34,7 @@ _INPUT_GLOBS = (
     "tasks/**/*.c",
     "tasks/**/requirements.txt",
 )
-_CACHE_ENV = "PIPELINE_CACHE_DIR"
+CACHE_ENVIRONMENT = "PIPELINE_CACHE_DIR"
 
 
 class SynthError(RuntimeError):
@@ -42,8 +42,13 @@ class SynthError(RuntimeError):
 
 
 def cache_root() -> Path:
-    configured = os.environ.get(_CACHE_ENV)
+    configured = os.environ.get(CACHE_ENVIRONMENT)
     return Path(configured) if configured else PROJECT_ROOT / ".pipeline" / "synth"
+
+
+def parse_cache() -> Path:
+    """Where parsed state machine definitions are kept (``interpreter.py``), beside the templates."""
+    return cache_root() / "asl"
 
 
 def source_digest(root: Path = PROJECT_ROOT) -> str:

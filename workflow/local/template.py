@@ -23,6 +23,12 @@ from workflow.deployment import (
     REGION,
 )
 
+# Lambda's defaults when the template does not set them (AWS::Lambda::Function):
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-lambda-function.html
+DEFAULT_TIMEOUT_SECONDS = 3
+DEFAULT_MEMORY_MB = 128
+DEFAULT_EPHEMERAL_STORAGE_MB = 512
+
 
 class TemplateError(ValueError):
     """The template lacks something the local environment needs, or uses an unsupported intrinsic."""
@@ -35,6 +41,8 @@ class LocalFunction:
     environment: dict[str, str]
     timeout_seconds: int
     memory_mb: int
+    ephemeral_storage_mb: int = DEFAULT_EPHEMERAL_STORAGE_MB
+    reserved_concurrency: int | None = None
 
     @property
     def name(self) -> str:
@@ -50,6 +58,7 @@ class RuleTarget:
     arn: str
     input_paths: dict[str, str]
     input_template: str | None
+    dead_letter_arn: str | None = None  # the SQS queue EventBridge sends undeliverable events to
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +80,8 @@ class StackModel:
     substitutions: dict[str, str]
     functions: dict[str, LocalFunction]
     rules: list[LocalRule]
-    template: dict[str, Any] = field(repr=False)  # as synthesized, for what reads it whole (alarms, policies)
+    # The whole template, for what is read from it beside what runs (policies, alarms).
+    template: dict[str, Any] = field(repr=False, compare=False)
 
 
 class _Resolver:
@@ -173,8 +183,12 @@ def load_stack(template_file: Path, stack_name: str) -> StackModel:
             logical_id=logical_id,
             handler=props["Handler"],
             environment=resolver.resolve(props.get("Environment", {}).get("Variables", {})),
-            timeout_seconds=int(props.get("Timeout", 3)),
-            memory_mb=int(props.get("MemorySize", 128)),
+            timeout_seconds=int(props.get("Timeout", DEFAULT_TIMEOUT_SECONDS)),
+            memory_mb=int(props.get("MemorySize", DEFAULT_MEMORY_MB)),
+            ephemeral_storage_mb=int(props.get("EphemeralStorage", {}).get("Size", DEFAULT_EPHEMERAL_STORAGE_MB)),
+            reserved_concurrency=(
+                int(props["ReservedConcurrentExecutions"]) if "ReservedConcurrentExecutions" in props else None
+            ),
         )
 
     machine_id = _output(template, OUTPUT_STATE_MACHINE, "AWS::StepFunctions::StateMachine")
@@ -187,6 +201,7 @@ def load_stack(template_file: Path, stack_name: str) -> StackModel:
                 arn=resolver.resolve(target["Arn"]),
                 input_paths=target.get("InputTransformer", {}).get("InputPathsMap", {}),
                 input_template=target.get("InputTransformer", {}).get("InputTemplate"),
+                dead_letter_arn=resolver.resolve(target.get("DeadLetterConfig", {}).get("Arn")),
             )
             for target in props.get("Targets", [])
         ]

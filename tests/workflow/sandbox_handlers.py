@@ -1,0 +1,80 @@
+"""Handlers that misbehave, for the sandbox tests: a test deploys one as a function's handler
+(``LambdaEmulator.configure(name, handler=...)``, Lambda's own setting), and it runs in that
+function's sandbox with that function's environment and limits."""
+
+from __future__ import annotations
+
+import builtins
+import os
+import sys
+import tempfile
+import time
+from typing import Any
+
+_warm_invocations = 0
+_leaked: dict[str, str] = {}
+
+
+def describe(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """What the sandbox looks like from inside."""
+    global _warm_invocations  # noqa: PLW0603 - a sandbox's module state is what this observes
+    _warm_invocations += 1
+    return {
+        "pid": os.getpid(),
+        "invocations": _warm_invocations,
+        "environment": dict(os.environ),
+        "tmp": tempfile.gettempdir(),
+        "leaked": dict(_leaked),
+        "builtinLeak": getattr(builtins, "pipeline_leak", None),
+        "remainingMs": context.get_remaining_time_in_millis(),
+        "functionName": context.function_name,
+        "arn": context.invoked_function_arn,
+    }
+
+
+def leak(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Leave state behind in every place a process keeps it."""
+    _leaked["value"] = event["value"]
+    os.environ["PIPELINE_LEAK"] = event["value"]
+    builtins.pipeline_leak = event["value"]  # type: ignore[attr-defined]
+    sys.modules[__name__].__dict__["planted"] = event["value"]
+    return describe(event, context)
+
+
+def sleep(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Take ``event["seconds"]`` (30 s for an event of the pipeline's)."""
+    seconds = float(event.get("seconds", 30))
+    time.sleep(seconds)
+    return {"slept": seconds}
+
+
+def hold(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Keep the invocation running until the file ``event["release"]`` exists (30 s at most)."""
+    deadline = time.monotonic() + 30
+    while not os.path.exists(event["release"]) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return {"released": os.path.exists(event["release"])}
+
+
+def exhaust_memory(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Allocate (and touch) 16 MiB at a time, up to ``event["mb"]``."""
+    held = []
+    for _ in range(int(event["mb"]) // 16):
+        held.append(bytearray(16 * 1024 * 1024))
+        time.sleep(0.01)
+    return {"held": len(held)}
+
+
+def fill_tmp(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Write ``event["mb"]`` MiB into /tmp, 1 MiB at a time."""
+    with tempfile.NamedTemporaryFile(delete=False) as spool:
+        for _ in range(int(event["mb"])):
+            spool.write(os.urandom(1024 * 1024))
+            spool.flush()
+            time.sleep(0.005)
+    return {"written": event["mb"]}
+
+
+def crash(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """End the process without a word, as a segfault or ``os._exit`` in a library would."""
+    os._exit(int(event.get("status", 3)))

@@ -1,0 +1,274 @@
+"""Permissions are evaluated, not assumed: remove one statement from the template and the local run
+fails the way it would on AWS (which error, at which state, system or business failure)."""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from tasks.common.layout import INCOMING_PREFIX, PROCESSED_PREFIX
+from tests.scenarios import SOURCES, run_upload
+from workflow.deployment import LOCAL_ACCOUNT, STACK_NAME
+from workflow.executions import FAILED
+from workflow.local.environment import LocalPipeline
+from workflow.local.iam.template_policies import load_policies
+from workflow.local.template import load_stack
+
+Template = dict[str, Any]
+Statement = dict[str, Any]
+
+
+def function_id(template: Template, handler_module: str) -> str:
+    (logical_id,) = [
+        logical_id
+        for logical_id, body in template["Resources"].items()
+        if body["Type"] == "AWS::Lambda::Function" and body["Properties"]["Handler"].startswith(handler_module)
+    ]
+    return logical_id
+
+
+def role_of(template: Template, logical_id: str, attribute: str) -> str:
+    """The logical id of the role ``attribute`` of resource ``logical_id`` names (``Fn::GetAtt``)."""
+    role: str = template["Resources"][logical_id]["Properties"][attribute]["Fn::GetAtt"][0]
+    return role
+
+
+def statements_of_role(template: Template, role: str) -> Iterator[tuple[str, Statement]]:
+    """(policy logical id, statement) of every policy attached to ``role``."""
+    for logical_id, body in template["Resources"].items():
+        if body["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy") and {"Ref": role} in body["Properties"].get(
+            "Roles", []
+        ):
+            for statement in body["Properties"]["PolicyDocument"]["Statement"]:
+                yield logical_id, statement
+
+
+def actions(statement: Statement) -> list[str]:
+    action = statement["Action"]
+    return [action] if isinstance(action, str) else list(action)
+
+
+@contextmanager
+def running_without(
+    template: Template, tmp_path: Path, role: str, removed: Callable[[Statement], bool]
+) -> Iterator[LocalPipeline]:
+    """The local environment of ``template`` with exactly one statement of ``role`` removed."""
+    edited = copy.deepcopy(template)
+    matches = [statement for _, statement in statements_of_role(edited, role) if removed(statement)]
+    assert len(matches) == 1, f"expected one statement to remove, found {matches}"
+    for _, body in edited["Resources"].items():
+        document = body.get("Properties", {}).get("PolicyDocument", {})
+        if matches[0] in document.get("Statement", []):
+            document["Statement"].remove(matches[0])
+    path = tmp_path / "template.json"
+    path.write_text(json.dumps(edited))
+    with LocalPipeline(load_stack(path, STACK_NAME), log_stream=io.StringIO()) as pipeline:
+        yield pipeline
+
+
+def notification_statuses(pipeline: LocalPipeline) -> list[str]:
+    return [
+        notification.attributes.get("status") or json.loads(notification.message)["status"]
+        for notification in pipeline.notifications()
+    ]
+
+
+def failed_attempts(pipeline: LocalPipeline, arn: str) -> list[str]:
+    return [
+        event["lambdaFunctionFailedEventDetails"]["error"]
+        for event in pipeline.history(arn)
+        if event["type"] == "LambdaFunctionFailed"
+    ]
+
+
+def test_without_write_output_s_put_object_on_processed_the_run_fails_at_write_output(
+    template: Template, tmp_path: Path
+) -> None:
+    # Given WriteOutput's role without its s3:PutObject on processed/
+    role = role_of(template, function_id(template, "tasks.write_output."), "Role")
+
+    def put_processed(statement: Statement) -> bool:
+        return "s3:PutObject" in actions(statement) and "/processed/*" in json.dumps(statement["Resource"])
+
+    with running_without(template, tmp_path, role, put_processed) as pipeline:
+        # When a file runs
+        execution = run_upload(pipeline, "people.csv", SOURCES["people.csv"])
+
+        # Then S3 refused WriteOutput's copy, as AWS refuses it, and nothing was committed
+        assert (execution.status, execution.error) == ("FAILED", "AccessDenied")
+        assert "is not authorized to perform: s3:PutObject on resource" in str(execution.cause)
+        assert pipeline.object_keys(PROCESSED_PREFIX) == []
+        # And it is a system failure at WriteOutput: not retried, not caught as a rejection,
+        # announced by the status-change rule, redrivable once the permission is back
+        last = pipeline.visits(execution.arn)[-1]
+        assert (last.name, last.status, last.attempts) == ("WriteOutput", FAILED, 1)
+        assert notification_statuses(pipeline) == ["FAILED"]
+        (denial, *_) = pipeline.access.denials
+        assert (denial.action, denial.code) == ("s3:PutObject", "AccessDenied")
+        assert denial.principal.startswith(f"arn:aws:sts::{LOCAL_ACCOUNT}:assumed-role/{role}/")
+        assert denial.resource.startswith(f"arn:aws:s3:::{pipeline.stack.bucket_name}/{PROCESSED_PREFIX}")
+        pipeline.access.policies = load_policies(template)
+        pipeline.redrive(execution.arn)
+        assert pipeline.wait(execution.arn, timeout=30).status == "SUCCEEDED"
+
+
+def test_a_denied_call_stays_denied_when_a_fault_is_also_injected(template: Template, tmp_path: Path) -> None:
+    # Given WriteOutput without s3:PutObject on processed/, and a throttling injected on that call
+    role = role_of(template, function_id(template, "tasks.write_output."), "Role")
+
+    def put_processed(statement: Statement) -> bool:
+        return "s3:PutObject" in actions(statement) and "/processed/*" in json.dumps(statement["Resource"])
+
+    with running_without(template, tmp_path, role, put_processed) as pipeline:
+        function = pipeline.function_for_state("WriteOutput")
+        pipeline.sdk_faults.service_error(function, "s3", "CopyObject", code="SlowDown", times=5)
+
+        # When a file runs
+        execution = run_upload(pipeline, "people.csv", SOURCES["people.csv"])
+
+    # Then authorization answered first, as on AWS: AccessDenied, and the fault was never reached
+    assert (execution.status, execution.error) == ("FAILED", "AccessDenied")
+    assert pipeline.sdk_faults.injected == []
+
+
+def test_without_the_state_machine_s_invoke_of_one_alias_that_task_fails_after_its_retries(
+    template: Template, tmp_path: Path, stack_model: Any
+) -> None:
+    # Given the state machine's role without lambda:InvokeFunction on TransformCsv's alias
+    machine = next(
+        logical_id
+        for logical_id, body in template["Resources"].items()
+        if body["Type"] == "AWS::StepFunctions::StateMachine"
+    )
+    role = role_of(template, machine, "RoleArn")
+    edited = copy.deepcopy(template)
+    csv_alias = next(
+        logical_id
+        for logical_id, body in template["Resources"].items()
+        if body["Type"] == "AWS::Lambda::Alias"
+        and body["Properties"]["FunctionName"]["Ref"] == function_id(template, "tasks.transform.handler.csv")
+    )
+    for _, statement in statements_of_role(edited, role):
+        if "lambda:InvokeFunction" in actions(statement):
+            statement["Resource"].remove({"Ref": csv_alias})
+    path = tmp_path / "template.json"
+    path.write_text(json.dumps(edited))
+
+    with LocalPipeline(load_stack(path, STACK_NAME), log_stream=io.StringIO()) as pipeline:
+        # When a CSV runs
+        execution = run_upload(pipeline, "people.csv", SOURCES["people.csv"])
+
+        # Then Validate and Fetch ran, and TransformCsv's invoke was refused as Step Functions
+        # reports it (the Java SDK's generic Lambda error), retried by its retrier, then failed there
+        names = [visit.name for visit in pipeline.visits(execution.arn)]
+        assert names == ["Validate", "Fetch", "RouteByFormat", "TransformCsv"]
+        assert (execution.status, execution.error) == ("FAILED", "Lambda.AWSLambdaException")
+        assert failed_attempts(pipeline, execution.arn) == ["Lambda.AWSLambdaException"] * 5
+        cause = str(execution.cause)
+        assert f"assumed-role/{role}/" in cause
+        assert "is not authorized to perform: lambda:InvokeFunction on resource:" in cause
+        assert "(Service: AWSLambda; Status Code: 403; Error Code: AccessDeniedException;" in cause
+        # And the function itself never ran
+        invoked = {invocation.function for invocation in pipeline.lambdas.invocations}
+        assert pipeline.function_for_state("TransformCsv") not in invoked
+
+
+def test_without_the_state_machine_s_publish_a_rejection_fails_at_notify_rejected(
+    template: Template, tmp_path: Path
+) -> None:
+    # Given the state machine's role without its sns:Publish of rejections
+    machine = next(
+        logical_id
+        for logical_id, body in template["Resources"].items()
+        if body["Type"] == "AWS::StepFunctions::StateMachine"
+    )
+    role = role_of(template, machine, "RoleArn")
+
+    with running_without(template, tmp_path, role, lambda statement: actions(statement) == ["sns:Publish"]) as pipeline:
+        # When a file the pipeline rejects runs
+        execution = run_upload(pipeline, "notes.txt", b"just text\n")
+
+        # Then the rejection could not be published: SNS's authorization error, as Step Functions names it
+        assert (execution.status, execution.error) == ("FAILED", "SNS.AuthorizationErrorException")
+        assert pipeline.visits(execution.arn)[-1].name == "NotifyRejected"
+
+
+def test_without_notify_s_use_of_the_topic_key_its_publish_fails_with_kms_s_error(
+    template: Template, tmp_path: Path
+) -> None:
+    # Given Notify's role without kms:GenerateDataKey on the topic's key
+    role = role_of(template, function_id(template, "tasks.notify."), "Role")
+
+    def data_key(statement: Statement) -> bool:
+        return any(action.startswith("kms:GenerateDataKey") for action in actions(statement))
+
+    with running_without(template, tmp_path, role, data_key) as pipeline:
+        # When a file runs
+        execution = run_upload(pipeline, "people.csv", SOURCES["people.csv"])
+
+        # Then SNS could not get a data key for Notify: the error is KMS's, through SNS, at Notify
+        assert (execution.status, execution.error) == ("FAILED", "KMSAccessDeniedException")
+        assert pipeline.visits(execution.arn)[-1].name == "Notify"
+        assert any(denial.action.startswith("kms:GenerateDataKey") for denial in pipeline.access.denials)
+
+
+def test_without_the_trigger_role_s_start_execution_an_upload_is_dead_lettered(
+    template: Template, tmp_path: Path
+) -> None:
+    # Given the S3 trigger rule's role without states:StartExecution
+    rule, target = next(
+        (logical_id, target)
+        for logical_id, body in template["Resources"].items()
+        if body["Type"] == "AWS::Events::Rule"
+        for target in body["Properties"]["Targets"]
+        if "RoleArn" in target
+    )
+    role = target["RoleArn"]["Fn::GetAtt"][0]
+
+    with running_without(
+        template, tmp_path, role, lambda statement: "states:StartExecution" in actions(statement)
+    ) as pipeline:
+        # When a file is uploaded
+        pipeline.upload(INCOMING_PREFIX + "people.csv", SOURCES["people.csv"])
+
+        # Then no execution started: the delivery failed for permissions, without retries
+        assert pipeline.started == []
+        (failed,) = pipeline.failed_deliveries
+        assert (failed.rule_arn.rsplit("/", 1)[1], failed.error_code) == (rule, "NO_PERMISSIONS")
+        assert failed.target_arn == pipeline.stack.state_machine_arn
+        # And the event went to the target's dead-letter queue, with EventBridge's attributes
+        dead_letter = target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0]
+        sqs = pipeline.client("sqs")
+        url = sqs.get_queue_url(QueueName=dead_letter)["QueueUrl"]
+        (message,) = sqs.receive_message(QueueUrl=url, MessageAttributeNames=["All"])["Messages"]
+        attributes = {name: value["StringValue"] for name, value in message["MessageAttributes"].items()}
+        assert attributes["ERROR_CODE"] == "NO_PERMISSIONS"
+        assert attributes["TARGET_ARN"] == pipeline.stack.state_machine_arn
+        assert json.loads(message["Body"])["detail"]["object"]["key"] == INCOMING_PREFIX + "people.csv"
+
+
+def test_a_key_no_live_sandbox_holds_is_refused_as_aws_refuses_an_unknown_key(pipeline: LocalPipeline) -> None:
+    # Given a client of the sandboxes' endpoint with a key that no sandbox holds
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=pipeline.sandboxes.endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id="ASIANOSUCHSANDBOX",
+        aws_secret_access_key="x",
+    )
+
+    # When it reads an object
+    with pytest.raises(ClientError) as refused:
+        s3.get_object(Bucket=pipeline.stack.bucket_name, Key="incoming/x")
+
+    # Then it is refused: there is no caller without an identity
+    assert refused.value.response["Error"]["Code"] == "InvalidAccessKeyId"

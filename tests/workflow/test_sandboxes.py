@@ -1,0 +1,323 @@
+"""Lambda sandboxes: each function runs in processes of its own, created cold and reused warm, with
+its template's timeout, memory, /tmp, environment and concurrency enforced."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import pytest
+from botocore.exceptions import ClientError
+from moto.stepfunctions.parser.utils import TMP_THREADS
+
+from tasks.common.layout import INCOMING_PREFIX
+from tests.scenarios import SOURCES, run_upload
+from workflow.deployment import STACK_NAME
+from workflow.local.environment import LocalPipeline
+from workflow.local.template import StackModel, load_stack
+
+HANDLERS = "tests.workflow.sandbox_handlers"
+
+
+def invoke(pipeline: LocalPipeline, function: str, event: dict[str, Any] | None = None) -> tuple[str | None, Any]:
+    """(function error, payload) of one synchronous invoke through the Lambda API."""
+    response = pipeline.client("lambda").invoke(FunctionName=function, Payload=json.dumps(event or {}))
+    return response.get("FunctionError"), json.loads(response["Payload"].read())
+
+
+def deploy(pipeline: LocalPipeline, state: str, handler: str, **settings: Any) -> str:
+    function = pipeline.function_for_state(state)
+    pipeline.lambdas.configure(function, handler=f"{HANDLERS}.{handler}", **settings)
+    return function
+
+
+def test_a_function_runs_in_a_process_of_its_own_started_cold_and_reused_warm(
+    pipeline: LocalPipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a function that describes its sandbox, and a variable only the engine has
+    monkeypatch.setenv("PIPELINE_ENGINE_ONLY", "secret")
+    function = deploy(pipeline, "Fetch", "describe")
+    template_environment = pipeline.lambdas.spec(function).environment
+
+    # When it is invoked twice
+    _, first = invoke(pipeline, function)
+    _, second = invoke(pipeline, function)
+
+    # Then both ran in one process that is not the engine's: cold once, then warm
+    assert first["pid"] == second["pid"] != os.getpid()
+    assert (first["invocations"], second["invocations"]) == (1, 2)
+    assert [invocation.cold for invocation in pipeline.lambdas.invocations] == [True, False]
+    # And with the template's environment and Lambda's, none of the engine's
+    environment = first["environment"]
+    assert template_environment.items() <= environment.items()
+    assert environment["AWS_LAMBDA_FUNCTION_NAME"] == first["functionName"] == function
+    assert environment["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] == str(pipeline.lambdas.spec(function).memory_mb)
+    assert "PIPELINE_ENGINE_ONLY" not in environment
+    # And a /tmp of its own, and credentials of its own that the engine maps back to it
+    assert first["tmp"] == environment["TMPDIR"] != os.environ.get("TMPDIR")
+    assert pipeline.sandboxes.caller(environment["AWS_ACCESS_KEY_ID"]) == function
+    # And its context says how long it has left, from the template's timeout
+    assert 0 < first["remainingMs"] <= pipeline.lambdas.spec(function).timeout_seconds * 1000
+
+
+def test_state_left_behind_by_one_function_reaches_no_other(pipeline: LocalPipeline) -> None:
+    # Given Fetch's handler leaves state in its module, its environment and the builtins
+    leaky = deploy(pipeline, "Fetch", "leak")
+    other = deploy(pipeline, "Notify", "describe")
+
+    # When Fetch runs, then Notify, then Fetch again
+    _, leaked = invoke(pipeline, leaky, {"value": "left-behind"})
+    _, elsewhere = invoke(pipeline, other)
+    _, again = invoke(pipeline, leaky, {"value": "left-behind"})
+
+    # Then Notify sees none of it, while Fetch's own warm sandbox keeps it (as Lambda's does)
+    assert leaked["environment"]["PIPELINE_LEAK"] == "left-behind"
+    assert "PIPELINE_LEAK" not in elsewhere["environment"]
+    assert (elsewhere["leaked"], elsewhere["builtinLeak"]) == ({}, None)
+    assert elsewhere["pid"] != leaked["pid"] == again["pid"]
+    assert again["leaked"] == {"value": "left-behind"}
+    assert elsewhere["environment"]["AWS_ACCESS_KEY_ID"] != leaked["environment"]["AWS_ACCESS_KEY_ID"]
+
+
+def test_a_handler_past_its_timeout_is_stopped_with_sandbox_timedout(pipeline: LocalPipeline) -> None:
+    # Given a function deployed with a 1-second timeout whose handler takes 30 s
+    function = deploy(pipeline, "Fetch", "sleep", timeout_seconds=1)
+
+    # When it is invoked
+    error, payload = invoke(pipeline, function, {"seconds": 30})
+
+    # Then Lambda's timeout answers, and the sandbox is gone: the next invocation starts cold
+    assert error == "Unhandled"
+    assert payload["errorType"] == "Sandbox.Timedout"
+    assert payload["errorMessage"].endswith("Error: Task timed out after 1.00 seconds")
+    assert pipeline.sandboxes.live().get(function, 0) == 0
+    invoke(pipeline, function, {"seconds": 0})
+    assert [invocation.cold for invocation in pipeline.lambdas.invocations] == [True, True]
+
+
+def test_a_handler_over_its_memory_is_stopped_with_runtime_out_of_memory(pipeline: LocalPipeline) -> None:
+    # Given a 128 MB function whose handler holds 1 GiB
+    function = deploy(pipeline, "Fetch", "exhaust_memory", memory_mb=128)
+
+    # When it is invoked
+    error, payload = invoke(pipeline, function, {"mb": 1024})
+
+    # Then it was stopped as Lambda stops it
+    assert (error, payload["errorType"]) == ("Unhandled", "Runtime.OutOfMemory")
+    assert "Runtime exited with error: signal: killed" in payload["errorMessage"]
+    assert pipeline.lambdas.invocations[-1].error_type == "Runtime.OutOfMemory"
+
+
+def test_a_handler_filling_tmp_past_its_ephemeral_storage_fails_for_lack_of_space(pipeline: LocalPipeline) -> None:
+    # Given a function with 8 MB of /tmp whose handler writes 64 MB there
+    function = deploy(pipeline, "Fetch", "fill_tmp", ephemeral_storage_mb=8)
+
+    # When it is invoked
+    error, payload = invoke(pipeline, function, {"mb": 64})
+
+    # Then it fails as the write fails on Lambda
+    assert (error, payload["errorType"]) == ("Unhandled", "OSError")
+    assert payload["errorMessage"].startswith("[Errno 28] No space left on device")
+
+
+def test_a_handler_that_ends_its_process_fails_alone_and_the_engine_carries_on(pipeline: LocalPipeline) -> None:
+    # Given Fetch's handler ends its own process
+    function = deploy(pipeline, "Fetch", "crash")
+
+    # When it is invoked
+    error, payload = invoke(pipeline, function, {"status": 3})
+
+    # Then the invocation fails with the runtime's exit, and only that sandbox went away
+    assert (error, payload["errorType"]) == ("Unhandled", "Runtime.ExitError")
+    assert payload["errorMessage"].endswith("Runtime exited with error: exit status 3")
+    # And a run through the pipeline, whose Fetch crashes, fails at Fetch with that error
+    execution = run_upload(pipeline, "people.csv", SOURCES["people.csv"])
+    assert (execution.status, execution.error) == ("FAILED", "Runtime.ExitError")
+    assert pipeline.visits(execution.arn)[-1].name == "Fetch"
+
+
+def test_a_failing_sandbox_in_a_run_fails_the_state_with_lambda_s_error(pipeline: LocalPipeline) -> None:
+    # Given TransformCsv's function deployed with a 1-second timeout and a slow handler
+    deploy(pipeline, "TransformCsv", "sleep", timeout_seconds=1)
+
+    # When a CSV runs
+    execution = run_upload(pipeline, "people.csv", SOURCES["people.csv"])
+
+    # Then the execution failed at TransformCsv with the error Step Functions reports
+    assert (execution.status, execution.error) == ("FAILED", "Sandbox.Timedout")
+    assert "Task timed out after 1.00 seconds" in str(execution.cause)
+    assert pipeline.visits(execution.arn)[-1].name == "TransformCsv"
+
+
+@pytest.fixture
+def one_at_a_time(stack_model: StackModel) -> Iterator[LocalPipeline]:
+    """An environment whose account allows one concurrent Lambda invocation."""
+    with LocalPipeline(stack_model, log_stream=io.StringIO(), concurrency=1) as local:
+        yield local
+
+
+@contextmanager
+def held(pipeline: LocalPipeline, function: str, tmp_path: Path) -> Iterator[None]:
+    """One invocation of ``function`` (deployed with the ``hold`` handler) running for the whole block."""
+    release = tmp_path / "release"
+    holder = threading.Thread(target=invoke, args=(pipeline, function, {"release": str(release)}))
+    holder.start()
+    try:
+        assert _wait_for(lambda: pipeline.sandboxes.live().get(function, 0) == 1), "the holder did not start"
+        yield
+    finally:
+        release.touch()
+        holder.join(timeout=60)
+
+
+def test_over_the_account_concurrency_lambda_refuses_with_too_many_requests(
+    one_at_a_time: LocalPipeline, tmp_path: Path
+) -> None:
+    # Given an account concurrency of 1, and one invocation holding it
+    pipeline = one_at_a_time
+    # When a second one arrives
+    with held(pipeline, deploy(pipeline, "Fetch", "hold"), tmp_path), pytest.raises(ClientError) as refused:
+        invoke(pipeline, pipeline.function_for_state("Notify"))
+
+    # Then Lambda throttles it (each of the SDK's attempts), and records throttles, not errors
+    assert refused.value.response["Error"]["Code"] == "TooManyRequestsException"
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 429
+    throttled = {
+        (invocation.function, invocation.error_type)
+        for invocation in pipeline.lambdas.invocations
+        if invocation.throttled
+    }
+    assert throttled == {(pipeline.function_for_state("Notify"), None)}
+
+
+def test_a_throttled_task_is_retried_by_the_definition_then_fails_at_that_state(
+    one_at_a_time: LocalPipeline, tmp_path: Path
+) -> None:
+    # Given the account's only concurrent invocation held by another function
+    pipeline = one_at_a_time
+    with held(pipeline, deploy(pipeline, "Fetch", "hold"), tmp_path):
+        # When a file runs meanwhile (its retries, scaled down, all fall within the hold)
+        execution = run_upload(pipeline, "people.csv", SOURCES["people.csv"])
+
+    # Then Validate was throttled, retried by its retrier until it gave up, and failed the run there
+    assert (execution.status, execution.error) == ("FAILED", "Lambda.TooManyRequestsException")
+    validate = pipeline.visits(execution.arn)[0]
+    assert (validate.name, validate.status) == ("Validate", "FAILED")
+    assert validate.attempts > 1
+    assert "Rate Exceeded." in str(execution.cause)
+
+
+def test_reserved_concurrency_in_the_template_is_the_function_s_own_limit(
+    stack_model: StackModel, tmp_path: Path
+) -> None:
+    # Given a template that reserves one concurrent invocation for Fetch, held by one invocation
+    fetch = next(name for name, function in stack_model.functions.items() if function.handler.startswith("tasks.fetch"))
+    reserved = replace(stack_model.functions[fetch], reserved_concurrency=1)
+    stack = replace(stack_model, functions={**stack_model.functions, fetch: reserved})
+    with (
+        LocalPipeline(stack, log_stream=io.StringIO()) as pipeline,
+        held(pipeline, deploy(pipeline, "Fetch", "hold"), tmp_path),
+    ):
+        # When Fetch is invoked again, and another function too
+        with pytest.raises(ClientError) as refused:
+            invoke(pipeline, fetch, {"release": str(tmp_path / "release")})
+        error, _ = invoke(pipeline, pipeline.function_for_state("Notify"), {})
+
+    # Then Fetch is throttled on its own reservation, while the other function runs
+    assert refused.value.response["Error"]["Code"] == "TooManyRequestsException"
+    assert refused.value.response["Reason"] == "ReservedFunctionConcurrentInvocationLimitExceeded"
+    assert error == "Unhandled"  # Notify's own handler refuses the empty event: it ran
+
+
+def _wait_for(condition: Any, seconds: float = 30.0) -> bool:
+    deadline = threading.Event()
+    timer = threading.Timer(seconds, deadline.set)
+    timer.start()
+    try:
+        while not deadline.is_set():
+            if condition():
+                return True
+            deadline.wait(0.01)
+        return False
+    finally:
+        timer.cancel()
+
+
+def test_function_logs_reach_the_run_log_as_lambda_sends_them_to_cloudwatch(
+    stack_model: StackModel, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # Given an environment whose function logs go to a stream of its own
+    log_stream = io.StringIO()
+    with LocalPipeline(stack_model, log_stream=log_stream) as pipeline:
+        # When a run makes the handlers log
+        execution = run_upload(pipeline, "people.jsonl", SOURCES["people.jsonl"])
+        invoked = {invocation.function for invocation in pipeline.lambdas.invocations}
+
+    # Then the stream holds each function's JSON lines (its stdout), correlated with the execution
+    lines = [json.loads(line) for line in log_stream.getvalue().splitlines() if line.startswith("{")]
+    assert {line["function_name"] for line in lines if "level" in line} == invoked
+    assert {line["correlation_id"] for line in lines if "level" in line} == {execution.arn}
+    # And none of it reached the engine's own terminal
+    captured = capfd.readouterr()
+    assert (captured.out, captured.err) == ("", "")
+
+
+def test_the_template_s_ephemeral_storage_and_reserved_concurrency_are_read(
+    template: dict[str, Any], tmp_path: Path
+) -> None:
+    # Given the template, with one function's concurrency reserved
+    edited = json.loads(json.dumps(template))
+    functions = {
+        logical_id: body["Properties"]
+        for logical_id, body in edited["Resources"].items()
+        if body["Type"] == "AWS::Lambda::Function"
+    }
+    reserved_id = sorted(functions)[0]
+    functions[reserved_id]["ReservedConcurrentExecutions"] = 3
+    path = tmp_path / "template.json"
+    path.write_text(json.dumps(edited))
+
+    # When the local environment reads it
+    stack = load_stack(path, STACK_NAME)
+
+    # Then each function has its /tmp size and its reservation (none unless reserved)
+    for logical_id, props in functions.items():
+        function = stack.functions[logical_id]
+        assert function.ephemeral_storage_mb == props["EphemeralStorage"]["Size"]
+        assert function.reserved_concurrency == (3 if logical_id == reserved_id else None)
+
+
+def test_leaving_the_environment_stops_runs_sandboxes_threads_and_the_gateway(stack_model: StackModel) -> None:
+    # Given a run whose Fetch is still running (held for 30 s) when the environment is left
+    earlier = {id(thread) for thread in TMP_THREADS}
+    with LocalPipeline(stack_model, log_stream=io.StringIO()) as pipeline:
+        function = deploy(pipeline, "Fetch", "hold")
+        pipeline.upload(INCOMING_PREFIX + "people.csv", SOURCES["people.csv"])
+        assert _wait_for(lambda: pipeline.sandboxes.live().get(function, 0) == 1), "Fetch did not start"
+        processes = pipeline.sandboxes.processes()
+        threads = [thread for thread in TMP_THREADS if thread.is_alive() and id(thread) not in earlier]
+        port = urlparse(pipeline.sandboxes.endpoint_url).port
+        left = time.monotonic()
+
+    # Then it was left without waiting for the handler, and nothing of it is still running:
+    assert time.monotonic() - left < 15
+    # no interpreter thread, no sandbox process, not the zygote, and the gateway's port is closed
+    assert threads
+    assert not [thread for thread in threads if thread.is_alive()]
+    assert {"", function} <= set(processes.values())
+    for pid in processes:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    assert port is not None
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=5)

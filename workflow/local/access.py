@@ -1,0 +1,199 @@
+"""Permissions evaluated, not assumed: each AWS call of the running stack decided by the template's policies.
+
+The caller of every call is identified positively, never by elimination:
+
+- **a handler**: the access key id its sandbox signs with (``gateway.py``) names the function;
+  it calls as the function's role, in a session named after the function, as on Lambda;
+- **the state machine's own integrations** (Lambda invokes, ``sns:publish``): moto's interpreter
+  signs them with the access key ``ak`` (``moto/stepfunctions/parser/asl/utils/boto_client.py``,
+  guarded by a test); they call as the state machine's role;
+- **EventBridge delivering to a rule's target** (the engine's hop, ``eventbridge.py``): as
+  ``events.amazonaws.com`` for the rule, after assuming the target's role when it names one;
+- **the API's AWS integration** (``api.py``): ``apigateway.amazonaws.com`` assumes the
+  integration role, which starts and describes executions;
+- anyone else in the engine process (tests, ``pipeline run``'s upload, ``pipeline serve``'s
+  clients) is the account's administrator and is not checked.
+
+A call is allowed when every check AWS makes for it (``iam.requests.checks_for_call``: the
+action, the resource, the condition keys, the KMS key behind an encrypted topic) is allowed by
+the caller's role and not denied by a resource policy (``TemplatePolicies.verdict``). A denied
+call gets AWS's error for that service (the table below, from AWS's documentation and botocore's
+models), and is recorded in ``denials``; a call the model does not map is refused, never let
+through (``UnmappedCall``).
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.awsrequest import AWSResponse
+
+from workflow.local import wire
+from workflow.local.iam.evaluation import Verdict
+from workflow.local.iam.requests import Caller, Check, UnmappedCall, checks_for_call, role_assumption
+from workflow.local.iam.template_policies import TemplatePolicies
+
+# The access key moto's interpreter signs the state machine's integrations with.
+STATE_MACHINE_ACCESS_KEY = "ak"
+EVENTS_SERVICE = "events.amazonaws.com"
+API_GATEWAY_SERVICE = "apigateway.amazonaws.com"
+
+# (service, service asking KMS for the caller) -> (HTTP status, error code) of a denial, as the
+# caller's SDK receives it: S3 403 AccessDenied; SNS 403 AuthorizationError, or 400
+# KMSAccessDenied when KMS refused SNS the topic's data key; SQS 403 AccessDenied, or 400
+# KMS.AccessDeniedException; Step Functions, KMS 400 and Lambda 403 AccessDeniedException.
+_DENIALS: Mapping[tuple[str, str | None], tuple[int, str]] = {
+    ("s3", None): (403, "AccessDenied"),
+    ("sns", None): (403, "AuthorizationError"),
+    ("sns", "sns"): (400, "KMSAccessDenied"),
+    ("sqs", None): (403, "AccessDenied"),
+    ("sqs", "sqs"): (400, "KMS.AccessDeniedException"),
+    ("stepfunctions", None): (400, "AccessDeniedException"),
+    ("kms", None): (400, "AccessDeniedException"),
+    ("lambda", None): (403, "AccessDeniedException"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Denial:
+    """One call refused, as CloudTrail would record it: who, what, on which resource, why."""
+
+    principal: str
+    service: str
+    operation: str
+    action: str
+    resource: str
+    code: str
+    message: str
+
+
+class Access:
+    """The template's policies applied to the running environment's callers."""
+
+    def __init__(self, policies: TemplatePolicies, *, state_machine_arn: str) -> None:
+        self.policies = policies
+        self._state_machine_arn = state_machine_arn
+        self._lock = threading.Lock()
+        self.denials: list[Denial] = []
+
+    # -- deciding --------------------------------------------------------------------------------
+
+    def decide(self, caller: Caller, service: str, operation: str, params: Mapping[str, Any]) -> Denial | None:
+        """None when ``caller`` may make the call; else the denial (recorded)."""
+        checks = checks_for_call(caller, service, operation, params, self.policies.resources)
+        return self._first_denial(service, operation, checks)
+
+    def _first_denial(self, service: str, operation: str, checks: tuple[Check, ...]) -> Denial | None:
+        denied = self.policies.first_denial(checks)
+        if denied is None:
+            return None
+        check, verdict = denied
+        return self._record(service, operation, check, verdict)
+
+    def _record(self, service: str, operation: str, check: Check, verdict: Verdict) -> Denial:
+        _, code = _DENIALS.get((service, check.via), (403, "AccessDenied"))
+        request = check.request
+        denial = Denial(
+            principal=request.principal.arn or "",
+            service=service,
+            operation=operation,
+            action=request.action,
+            resource=request.resource,
+            code=code,
+            message=verdict.message(),
+        )
+        with self._lock:
+            self.denials.append(denial)
+        return denial
+
+    # -- the callers -----------------------------------------------------------------------------
+
+    def function_call(self, function: str, call: wire.Call) -> wire.Reply | None:
+        """The gateway's question for a handler's call: None, or the service's denial."""
+        denial = self.decide(self.policies.function_caller(function), call.service, call.operation, call.params)
+        if denial is None:
+            return None
+        status, _ = _status_of(denial)
+        return wire.error_reply(call, status, denial.code, denial.message)
+
+    def delivery(
+        self, rule_arn: str, target_arn: str, service: str, operation: str, params: Mapping[str, Any]
+    ) -> Denial | None:
+        """EventBridge delivering a rule's event to ``target_arn``: assume its role (if any), then call."""
+        caller = self.policies.rule_target_caller(rule_arn, target_arn)
+        if caller.principal.role_arn is not None:
+            events = Caller.service(EVENTS_SERVICE, source_arn=rule_arn, source_account=self.policies.resources.account)
+            assumption = role_assumption(events, caller.principal.role_arn, self.policies.resources)
+            denial = self._first_denial("sts", "AssumeRole", (assumption,))
+            if denial is not None:
+                return denial
+        return self.decide(caller, service, operation, params)
+
+    def dead_letter(self, rule_arn: str, queue_url: str) -> Denial | None:
+        """EventBridge sending an undeliverable event of ``rule_arn`` to its dead-letter queue."""
+        caller = self.policies.dead_letter_caller(rule_arn)
+        return self.decide(caller, "sqs", "SendMessage", {"QueueUrl": queue_url, "MessageBody": "event"})
+
+    def api_integration(self, action: str, params: Mapping[str, Any]) -> Denial | None:
+        """The REST API's integration assuming its role, then calling Step Functions ``action``."""
+        caller = self.policies.api_integration_caller(action)
+        assert caller.principal.role_arn is not None  # an AWS integration always names its role
+        assumption = role_assumption(
+            Caller.service(API_GATEWAY_SERVICE), caller.principal.role_arn, self.policies.resources
+        )
+        denial = self._first_denial("sts", "AssumeRole", (assumption,))
+        return denial or self.decide(caller, "stepfunctions", action, params)
+
+    @contextmanager
+    def state_machine_gate(self, session: Any) -> Iterator[None]:
+        """Decide the state machine's own calls, made by moto's interpreter on ``session``'s clients.
+
+        ``before-parameter-build`` is the only event that sees the call's parameters; ``before-call``
+        may answer instead of sending. It is registered before the SDK-fault and Lambda hooks run
+        (a denied call stays denied: AWS authorizes a request before anything else happens to it).
+        """
+        caller = self.policies.state_machine_caller(self._state_machine_arn)
+
+        def stash(params: Mapping[str, Any], context: dict[str, Any], **_: Any) -> None:
+            context["local_access_params"] = dict(params)
+
+        def gate(model: Any, context: dict[str, Any], request_signer: Any, **_: Any) -> Any:
+            credentials = getattr(request_signer, "_credentials", None)
+            if getattr(credentials, "access_key", None) != STATE_MACHINE_ACCESS_KEY:
+                return None
+            service = model.service_model.service_name
+            try:
+                denial = self.decide(caller, service, model.name, context.get("local_access_params", {}))
+            except UnmappedCall as exc:
+                denial = Denial(caller.principal.arn or "", service, model.name, "", "", "AccessDenied", str(exc))
+            return None if denial is None else _botocore_reply(denial)
+
+        session.events.register("before-parameter-build", stash, unique_id="local-access-params")
+        session.events.register_first("before-call", gate, unique_id="local-access")
+        try:
+            yield
+        finally:
+            session.events.unregister("before-call", unique_id="local-access")
+            session.events.unregister("before-parameter-build", unique_id="local-access-params")
+
+
+def _status_of(denial: Denial) -> tuple[int, str]:
+    for (service, _via), (status, code) in _DENIALS.items():
+        if service == denial.service and code == denial.code:
+            return status, code
+    return 403, denial.code
+
+
+def _botocore_reply(denial: Denial) -> tuple[AWSResponse, dict[str, Any]]:
+    """What botocore makes of the service's error response: ``(http response, parsed)``."""
+    status, code = _status_of(denial)
+    parsed = {
+        "Error": {"Code": code, "Message": denial.message},
+        "ResponseMetadata": {"HTTPStatusCode": status, "RequestId": str(uuid.uuid4()), "HTTPHeaders": {}},
+    }
+    return AWSResponse("", status, {}, None), parsed

@@ -1,0 +1,225 @@
+"""moto's Step Functions interpreter, loaded and run without the work the pipeline does not need.
+
+Three changes, each guarded by a test in ``tests/workflow/test_moto_reliances.py``:
+
+1. **Import without AWS Batch.** The interpreter imports every service integration; its Batch
+   one imports ``moto.batch.utils`` for one enum, and importing ``moto.batch`` imports moto's
+   whole EC2 emulation, which reads botocore's endpoint data for every region and every
+   instance type (1.5-8 s on this machine, most of a warm ``pipeline run``). While the
+   interpreter is imported, ``moto.batch`` is a bare package, so only ``moto.batch.utils`` runs;
+   the placeholder is removed after, so a later ``import moto.batch`` is the real one.
+2. **Definitions parsed once.** moto parses the definition on ``CreateStateMachine`` and again
+   for every execution (ANTLR: 0.1-1 s each, the first of a process the slowest). The parsed
+   program is kept, pickled, by the definition's digest, in memory and on disk (``.pipeline/
+   cache/asl``, next to the synth cache): each execution unpickles a copy of its own, so no
+   execution shares a component's state with another.
+   Likewise each JSONPath expression (``$.source.key``) is compiled once: moto compiles it again
+   (a new PLY parser, its tables read again) every time a state reads or writes a path.
+3. **Endings reported.** moto sets an execution's final status in
+   ``BaseExecutionWorkerCommunication.terminated``; the engine is told there, so a wait for an
+   execution wakes when it ends instead of polling.
+4. **One client per service.** moto's interpreter builds a new boto3 client for every Task
+   (10-100 ms each); within one environment the same client serves every Task (botocore clients
+   are thread-safe to call).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib
+import importlib.util
+import os
+import pickle
+import sys
+import tempfile
+import threading
+import types
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+
+def _import_without_batch() -> None:
+    if "moto.stepfunctions.parser.models" in sys.modules or "moto.batch" in sys.modules:
+        importlib.import_module("moto.stepfunctions.parser.models")
+        return
+    spec = importlib.util.find_spec("moto.batch")
+    if spec is None or spec.submodule_search_locations is None:
+        importlib.import_module("moto.stepfunctions.parser.models")
+        return
+    placeholder = types.ModuleType("moto.batch")
+    placeholder.__path__ = list(spec.submodule_search_locations)
+    sys.modules["moto.batch"] = placeholder
+    try:
+        importlib.import_module("moto.stepfunctions.parser.models")
+    finally:
+        if sys.modules.get("moto.batch") is placeholder:
+            del sys.modules["moto.batch"]
+
+
+_import_without_batch()
+
+# The interpreter's parts the engine adjusts, imported once the placeholder above has done its work
+# (other modules of the engine import them from here, so that none imports the parser first).
+from moto.stepfunctions.parser.asl.component.common.path import result_path  # noqa: E402
+from moto.stepfunctions.parser.asl.component.state import state as state_module  # noqa: E402
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_lambda  # noqa: E402
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service  # noqa: E402
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task import StateTask  # noqa: E402
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import (  # noqa: E402
+    StateTaskLambda,
+)
+from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser  # noqa: E402
+from moto.stepfunctions.parser.asl.utils import boto_client, json_path  # noqa: E402
+from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication  # noqa: E402
+from moto.stepfunctions.parser.models import StepFunctionsParserBackend  # noqa: E402
+from moto.stepfunctions.parser.utils import TMP_THREADS  # noqa: E402
+
+__all__ = [
+    "TMP_THREADS",
+    "StateTask",
+    "StateTaskLambda",
+    "StepFunctionsParserBackend",
+    "cache_key",
+    "clients_shared",
+    "endings_reported",
+    "json_paths_compiled_once",
+    "parses_cached",
+    "state_module",
+    "state_task_lambda",
+    "state_task_service",
+]
+
+_PARSER_PACKAGE = "moto.stepfunctions.parser"
+# Read once: importlib.metadata scans the installed distributions on every call.
+_VERSIONS = f"moto=={version('moto')} python {sys.version_info[:2]}"
+
+
+def cache_key(definition: str) -> str:
+    """The digest a parsed definition is kept under: the text, moto's version and Python's."""
+    digest = hashlib.sha256(definition.encode())
+    digest.update(_VERSIONS.encode())
+    return digest.hexdigest()
+
+
+@contextmanager
+def parses_cached(directory: Path) -> Iterator[None]:
+    """Serve ``AmazonStateLanguageParser.parse`` from a cache of pickled programs (memory, then
+    ``directory``) until the block ends. A definition that does not parse is never cached."""
+    original = AmazonStateLanguageParser.parse
+    programs: dict[str, bytes] = {}
+    lock = threading.Lock()
+
+    def parse(definition: str) -> tuple[Any, Any]:
+        key = cache_key(definition)
+        with lock:
+            blob = programs.get(key)
+        if blob is None:
+            blob = _read(directory / f"{key}.pickle")
+        if blob is None:
+            program, tree = original(definition)
+            blob = pickle.dumps(program, protocol=pickle.HIGHEST_PROTOCOL)
+            _write(directory / f"{key}.pickle", blob)
+            with lock:
+                programs[key] = blob
+            return program, tree
+        with lock:
+            programs[key] = blob
+        # A copy of its own for each caller; moto's callers use the program, never the tree.
+        return pickle.loads(blob), None  # noqa: S301 - the engine's own cache, written by this code
+
+    AmazonStateLanguageParser.parse = staticmethod(parse)  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        AmazonStateLanguageParser.parse = staticmethod(original)  # type: ignore[method-assign]
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
+def _write(path: Path, blob: bytes) -> None:
+    """Write whole or not at all: a parallel run reading the cache never sees half a file."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, scratch = tempfile.mkstemp(dir=path.parent, prefix=".asl-")
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(blob)
+        os.replace(scratch, path)
+    except OSError:
+        return
+
+
+@contextmanager
+def json_paths_compiled_once() -> Iterator[None]:
+    """moto's ``json_path`` and ``result_path`` modules compile expressions with their global
+    ``parse``: a cached one until the block ends (a compiled expression is only read, by
+    ``find`` and ``update_or_create``)."""
+    originals = {module: vars(module)["parse"] for module in (json_path, result_path)}
+    for module, original in originals.items():
+        module.parse = functools.lru_cache(maxsize=4096)(original)  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        for module, original in originals.items():
+            module.parse = original  # type: ignore[attr-defined]
+
+
+@contextmanager
+def clients_shared() -> Iterator[None]:
+    """One interpreter client per (region, service) until the block ends.
+
+    moto's modules bind ``boto_client_for`` by name when they import it, so each module of the
+    interpreter that holds it gets the shared version; each gets its original back at the end.
+    """
+    original: Callable[..., Any] = boto_client.boto_client_for
+    clients: dict[tuple[str, str], Any] = {}
+    lock = threading.Lock()
+
+    def shared(region: str, service: str, state_credentials: Any = None) -> Any:
+        # moto signs every interpreter call as "ak", whatever credentials a state names: the
+        # client is the same for all of them.
+        with lock:
+            client = clients.get((region, service))
+            if client is None:
+                client = clients[(region, service)] = original(region=region, service=service)
+        return client
+
+    holders = [
+        module
+        for name, module in list(sys.modules.items())
+        if name.startswith(_PARSER_PACKAGE) and getattr(module, "boto_client_for", None) is original
+    ]
+    for module in holders:
+        module.boto_client_for = shared  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        for module in holders:
+            module.boto_client_for = original  # type: ignore[attr-defined]
+
+
+@contextmanager
+def endings_reported(ended: Callable[[Any], None]) -> Iterator[None]:
+    """Call ``ended(execution)`` with moto's execution object each time an execution (or a redrive
+    of one) reaches its final status."""
+    original = BaseExecutionWorkerCommunication.terminated
+
+    def terminated(self: BaseExecutionWorkerCommunication) -> None:
+        try:
+            original(self)
+        finally:
+            ended(self.execution)
+
+    BaseExecutionWorkerCommunication.terminated = terminated  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        BaseExecutionWorkerCommunication.terminated = original  # type: ignore[method-assign]
