@@ -5,19 +5,46 @@ If a moto upgrade moves one of these, the test that names it fails before any sc
 
 from __future__ import annotations
 
+import inspect
 import io
 import json
 import re
+import time
 import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
 from importlib.metadata import version
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
+import pytest
+from moto import mock_aws
 from moto.events.models import Rule
+from moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader.eval.resource_eval_s3 import (
+    ResourceEvalS3,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.distributed_iteration_component import (
+    DistributedIterationComponent,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor import (
+    distributed_item_processor_worker,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor.map_run_record import (
+    MapRunRecord,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_map.state_map import StateMap
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.credentials import StateCredentials
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_callback
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn import (
+    StateTaskServiceSfn,
+)
+from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 from moto.stepfunctions.responses import StepFunctionResponse, get_backend
 
-from workflow.local.environment import LocalPipeline
+from workflow.local.environment import MOTO_CONFIG, LocalPipeline
 from workflow.local.template import StackModel
 
 PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
@@ -109,3 +136,130 @@ def test_redrive_relies_on_moto_execution_internals(pipeline: LocalPipeline) -> 
     assert json.loads(execution.state_machine.definition)["StartAt"] == "Validate"
     # moto dispatches an action to the response method named after it, which redrive adds.
     assert hasattr(StepFunctionResponse, "redrive_execution")
+
+
+# -- the Distributed Map, nested executions and the context (workflow/local/distributed_map.py,
+# nested_executions.py, execution_context.py). Each gap is also shown on bare moto, so that an
+# upgrade that closes it is noticed and its correction removed.
+
+_FAILING_CHILD_MAP = {
+    "StartAt": "Children",
+    "States": {
+        "Children": {
+            "Type": "Map",
+            "ItemsPath": "$.items",
+            "ItemProcessor": {
+                "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                "StartAt": "Broken",
+                "States": {"Broken": {"Type": "Fail", "Error": "ChildBroke"}},
+            },
+            "End": True,
+        }
+    },
+}
+
+
+@contextmanager
+def bare_moto() -> Iterator[Any]:
+    """moto as the environment configures it, without any of the environment's corrections."""
+    with mock_aws(config=MOTO_CONFIG):
+        yield boto3.client("stepfunctions", region_name="us-east-1")
+
+
+def bare_run(sfn: Any, name: str, definition: dict[str, Any]) -> dict[str, Any]:
+    machine = sfn.create_state_machine(
+        name=name, definition=json.dumps(definition), roleArn="arn:aws:iam::123456789012:role/x"
+    )["stateMachineArn"]
+    arn = sfn.start_execution(stateMachineArn=machine, input=json.dumps({"items": [1]}))["executionArn"]
+    deadline = time.monotonic() + 30
+    while True:
+        described: dict[str, Any] = sfn.describe_execution(executionArn=arn)
+        if described["status"] != "RUNNING" or time.monotonic() > deadline:
+            return described
+        time.sleep(0.02)
+
+
+def test_distributed_map_corrections_wrap_moto_s_map_internals() -> None:
+    # Reliance: the methods distributed_map.py wraps, with the arguments it passes, and the
+    # Map Run record's counters and tolerance fields it reads.
+    assert list(inspect.signature(StateMap.from_state_props).parameters) == ["self", "state_props"]
+    assert list(inspect.signature(DistributedIterationComponent._map_run).parameters) == ["self", "env", "eval_input"]
+    assert list(
+        inspect.signature(distributed_item_processor_worker.DistributedItemProcessorWorker._eval_job).parameters
+    ) == ["self", "env", "job"]
+    record = MapRunRecord("arn:aws:states:us-east-1:123456789012:stateMachine:m", "e", 0, 1, 2.0, None)
+    assert (record.tolerated_failure_count, record.tolerated_failure_percentage) == (1, 2.0)
+    for counter in ("total", "failed", "timed_out"):
+        assert getattr(record.item_counter, counter).get() == 0
+    for counter in ("running", "failed", "timed_out"):
+        assert getattr(record.execution_counter, counter).get() == 0
+    reader = inspect.getattr_static(ResourceEvalS3, "_handle_list_objects_v2")
+    assert isinstance(reader, staticmethod)
+    assert list(inspect.signature(reader.__func__).parameters) == ["env", "resource_runtime_part", "state_credentials"]
+
+
+def test_bare_moto_swallows_a_failed_distributed_map_child() -> None:
+    # The gap tolerance_installed closes: the failed child's slot is null and the run succeeds.
+    with bare_moto() as sfn:
+        described = bare_run(sfn, "swallowed", _FAILING_CHILD_MAP)
+    assert described["status"] == "SUCCEEDED"
+    assert json.loads(described["output"]) == [None]
+
+
+def test_bare_moto_s_listing_reader_reads_one_page_and_fails_on_no_object() -> None:
+    # The gap listing_installed closes, on the reader it replaces.
+    with mock_aws(config=MOTO_CONFIG):
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="listed")
+        for index in range(1001):
+            s3.put_object(Bucket="listed", Key=f"in/{index:04d}", Body=b"x")
+        where = (SimpleNamespace(region="us-east-1"), StateCredentials(role_arn="arn:aws:iam::123456789012:role/x"))
+        env = SimpleNamespace(stack=[{"Bucket": "listed", "Prefix": "in/"}])
+        ResourceEvalS3._handle_list_objects_v2(env, *where)
+        (listed,) = env.stack
+        assert len(listed) == 1000
+        assert isinstance(listed[0]["LastModified"], datetime)
+        env = SimpleNamespace(stack=[{"Bucket": "listed", "Prefix": "nothing/"}])
+        with pytest.raises(KeyError):
+            ResourceEvalS3._handle_list_objects_v2(env, *where)
+
+
+def test_bare_moto_cannot_start_an_execution_from_a_task() -> None:
+    # The gap nested_executions.py closes: the state's parameter names reach botocore as they are.
+    child = {"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}}
+    with bare_moto() as sfn:
+        child_arn = sfn.create_state_machine(
+            name="child", definition=json.dumps(child), roleArn="arn:aws:iam::123456789012:role/x"
+        )["stateMachineArn"]
+        starter = {
+            "StartAt": "Start",
+            "States": {
+                "Start": {
+                    "Type": "Task",
+                    "Resource": "arn:aws:states:::states:startExecution",
+                    "Parameters": {"StateMachineArn": child_arn},
+                    "End": True,
+                }
+            },
+        }
+        described = bare_run(sfn, "starter", starter)
+    assert (described["status"], described["error"]) == ("FAILED", "States.Runtime")
+    assert "'StateMachineArn'" in described["cause"]
+    # Reliance: the methods nested_executions.py wraps, and the .sync loop's module-global sleep.
+    for method in ("_normalise_parameters", "_normalise_response"):
+        params = list(inspect.signature(getattr(StateTaskServiceSfn, method)).parameters)
+        assert params[:2] == ["self", "parameters" if method == "_normalise_parameters" else "response"]
+    source = inspect.getsource(state_task_service_callback)
+    assert "time.sleep(_DELAY_SECONDS_SYNC_CONDITION_CHECK)" in source
+    assert source.count("time.") == 1
+
+
+def test_bare_moto_puts_a_datetime_in_the_context_start_time() -> None:
+    # The gap execution_context.py closes: the context's StartTime breaks JSON (DescribeExecution).
+    stamp = {
+        "StartAt": "Stamp",
+        "States": {"Stamp": {"Type": "Pass", "Parameters": {"at.$": "$$.Execution.StartTime"}, "End": True}},
+    }
+    with bare_moto() as sfn, pytest.raises(TypeError, match="datetime is not JSON serializable"):
+        bare_run(sfn, "stamp", stamp)
+    assert list(inspect.signature(ExecutionWorker._get_evaluation_environment).parameters) == ["self"]

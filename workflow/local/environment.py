@@ -32,7 +32,7 @@ from workflow.definition import substitute
 from workflow.deployment import LOCAL_ACCOUNT, REGION, STACK_NAME
 from workflow.executions import STATUS_CHANGE, TERMINAL, StateVisit, read_history, visits
 from workflow.local import clock as clock_module
-from workflow.local import eventbridge, redrive
+from workflow.local import distributed_map, eventbridge, execution_context, nested_executions, redrive
 from workflow.local.lambdas import INVOKE_EVENT, LOCAL_ENVIRONMENT, LambdaEmulator, _environment
 from workflow.local.sdk_faults import BEFORE_CALL, SdkFaults
 from workflow.local.synth import template_path
@@ -133,6 +133,9 @@ class LocalPipeline:
             self._exit.enter_context(clock_module.installed(self.clock))
             self._exit.enter_context(eventbridge.installed(self._start_from_rule, self._publish_from_rule))
             self._exit.enter_context(redrive.installed(self.redriver))
+            self._exit.enter_context(execution_context.installed())
+            self._exit.enter_context(distributed_map.installed())
+            self._exit.enter_context(nested_executions.installed(self.clock))
             self._create_resources()
         except BaseException:
             self._exit.close()
