@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
@@ -131,3 +132,21 @@ class PipelineNetwork(Construct):
                 security_groups=[endpoints_security_group],
                 private_dns_enabled=True,
             )
+
+    def add_table_endpoint(self, table: dynamodb.ITable) -> None:
+        """A DynamoDB **gateway** endpoint (free), whose policy admits only ``table`` and its indexes.
+
+        The ledger is written by Step Functions, outside the VPC; the endpoint is how anything inside
+        it reads or updates the ledger without an internet route.
+        """
+        endpoint = self.vpc.add_gateway_endpoint(
+            "DynamoDb", service=ec2.GatewayVpcEndpointAwsService.DYNAMODB, subnets=[self.subnets]
+        )
+        endpoint.add_to_policy(
+            iam.PolicyStatement(
+                sid="LedgerTableOnly",
+                principals=[iam.AnyPrincipal()],
+                actions=["dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"],
+                resources=[table.table_arn, f"{table.table_arn}/index/*"],
+            )
+        )

@@ -13,6 +13,7 @@ from stacks.api import PipelineApi
 from stacks.compliance import acknowledge, set_depends_on
 from stacks.config import ApiThrottling, PipelineConfig
 from stacks.keys import PipelineKeys
+from stacks.ledger import LedgerFailureRecorder, SourceLedger, code_version
 from stacks.log_groups import LogGroups
 from stacks.network import PipelineNetwork
 from stacks.notifications import NotificationTopics
@@ -29,10 +30,13 @@ from workflow.deployment import (
     OUTPUT_API_URL,
     OUTPUT_BUCKET,
     OUTPUT_DASHBOARD,
+    OUTPUT_LEDGER_TABLE,
     OUTPUT_OPERATOR_ROLE,
     OUTPUT_STATE_MACHINE,
     OUTPUT_TOPIC,
+    OUTPUT_UNDELIVERED_QUEUE,
 )
+from workflow.ledger import CODE_VERSION_PLACEHOLDER, TABLE_PLACEHOLDER
 
 TRANSFORMS = ("TransformCsv", "TransformJson", "TransformJsonl")
 READ = ["s3:GetObject", "s3:GetObjectVersion"]
@@ -109,13 +113,33 @@ class PipelineStack(Stack):
             applies_to=["Action::kms:GenerateDataKey*"],
         )
 
+        ledger = SourceLedger(self, "Ledger")
+        network.add_table_endpoint(ledger.table)
         workflow = PipelineStateMachine(
-            self, "Workflow", aliases=tasks.aliases, topic=topics.runs, topic_key=keys.messages, log_groups=log_groups
+            self,
+            "Workflow",
+            aliases=tasks.aliases,
+            topic=topics.runs,
+            topic_key=keys.messages,
+            log_groups=log_groups,
+            more_substitutions={
+                TABLE_PLACEHOLDER: ledger.table.table_name,
+                CODE_VERSION_PLACEHOLDER: code_version(tasks.functions),
+            },
         )
+        workflow.role.allow(sid="RecordInLedger", actions=["dynamodb:UpdateItem"], resources=[ledger.table.table_arn])
         machine = workflow.state_machine
 
         dead_letters = DeliveryDeadLetterQueue(self, "UndeliveredEvents", key=keys.messages).queue
         S3Trigger(self, "S3Trigger", bucket=bucket, state_machine=machine, dead_letter_queue=dead_letters)
+        LedgerFailureRecorder(
+            self,
+            "LedgerFailures",
+            ledger=ledger,
+            pipeline=machine,
+            log_groups=log_groups,
+            dead_letter_queue=dead_letters,
+        )
         api = PipelineApi(
             self,
             "Api",
@@ -149,6 +173,8 @@ class PipelineStack(Stack):
         CfnOutput(self, OUTPUT_DASHBOARD, value=alerts.dashboard.dashboard_name)
         CfnOutput(self, OUTPUT_API_URL, value=api.rest_api.url)
         CfnOutput(self, OUTPUT_API_ID, value=api.rest_api.rest_api_id)
+        CfnOutput(self, OUTPUT_LEDGER_TABLE, value=ledger.table.table_name)
+        CfnOutput(self, OUTPUT_UNDELIVERED_QUEUE, value=dead_letters.queue_url)
 
     @staticmethod
     def _grant_data_access(tasks: TaskFunctions, bucket: s3.IBucket) -> None:

@@ -14,6 +14,9 @@ from pathlib import Path
 from typing import Any
 
 DEFINITION_PATH = Path(__file__).with_name("pipeline.asl.json")
+# The ledger's failure recorder (an Express workflow started by the status-change rule) and the
+# backfill workflow: definitions of their own, read the same way.
+FAILURE_RECORDER_PATH = DEFINITION_PATH.with_name("ledger_failures.asl.json")
 TOPIC_PLACEHOLDER = "NotificationTopicArn"
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9]+)\}")
 
@@ -46,8 +49,8 @@ TASK_FUNCTIONS: tuple[TaskFunction, ...] = (
 )
 
 
-def definition_text() -> str:
-    return DEFINITION_PATH.read_text(encoding="utf-8")
+def definition_text(path: Path = DEFINITION_PATH) -> str:
+    return path.read_text(encoding="utf-8")
 
 
 def placeholders(text: str) -> set[str]:

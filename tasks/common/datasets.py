@@ -16,6 +16,7 @@ A file directly under ``incoming/`` belongs to no dataset and gets the defaults.
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from typing import Any
 import msgspec
 
 from tasks.common.layout import SOURCE_PREFIXES
-from tasks.common.models import OutputFormat
+from tasks.common.models import NO_CONTRACT, OutputFormat
 
 DATASETS_DIR = Path(__file__).resolve().parent.parent / "datasets"
 _DATASET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
@@ -51,6 +52,20 @@ def dataset_of(key: str) -> str | None:
             folder, slash, _ = key.removeprefix(prefix).partition("/")
             return folder if slash and _DATASET_NAME.fullmatch(folder) else None
     return None
+
+
+def contract_version(name: str | None) -> str:
+    """The digest of dataset ``name``'s settings file (``sha256:`` and 16 hex digits), ``none`` without one.
+
+    The ledger records it with each output, so a replay after a contract change can tell the
+    outputs made under the old settings from those made under the new.
+    """
+    if name is None or not _DATASET_NAME.fullmatch(name):
+        return NO_CONTRACT
+    path = DATASETS_DIR / f"{name}.json"
+    if not path.is_file():
+        return NO_CONTRACT
+    return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
 
 @functools.cache

@@ -9,7 +9,7 @@ from urllib.parse import unquote_plus
 import msgspec
 
 from tasks.common.aws import s3_errors
-from tasks.common.datasets import DatasetSettings, dataset_of, dataset_settings
+from tasks.common.datasets import DatasetSettings, contract_version, dataset_of, dataset_settings
 from tasks.common.errors import (
     EmptyObject,
     ObjectNotFound,
@@ -206,4 +206,6 @@ def validate(s3: Any, raw_request: dict[str, Any], settings: ValidateSettings) -
         trigger=request.trigger,
         output_format=resolve_output_format(request, head.get("Metadata", {}), found),
         dataset=dataset if found is not None else None,
+        contract_version=contract_version(dataset if found is not None else None),
+        reason=request.reason or "",
     )

@@ -22,7 +22,10 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
+from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.responses import DynamoHandler as DynamoDBResponse
 from moto.events.models import Rule
+from moto.s3.responses import S3Response
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader.eval.resource_eval_s3 import (
     ResourceEvalS3,
 )
@@ -41,9 +44,11 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service impor
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn import (
     StateTaskServiceSfn,
 )
+from moto.stepfunctions.parser.asl.component.state.state import CommonStateField
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 from moto.stepfunctions.responses import StepFunctionResponse, get_backend
 
+from workflow.local.conditional_writes import DYNAMODB_WRITES, S3_CONDITIONS
 from workflow.local.environment import MOTO_CONFIG, LocalPipeline
 from workflow.local.template import StackModel
 
@@ -263,3 +268,48 @@ def test_bare_moto_puts_a_datetime_in_the_context_start_time() -> None:
     with bare_moto() as sfn, pytest.raises(TypeError, match="datetime is not JSON serializable"):
         bare_run(sfn, "stamp", stamp)
     assert list(inspect.signature(ExecutionWorker._get_evaluation_environment).parameters) == ["self"]
+
+
+def test_bare_moto_writes_the_state_entered_time_in_another_format() -> None:
+    # The gap execution_context.py closes for $$.State.EnteredTime: isoformat(), not AWS's "...123Z".
+    entered = {
+        "StartAt": "Stamp",
+        "States": {"Stamp": {"Type": "Pass", "Parameters": {"at.$": "$$.State.EnteredTime"}, "End": True}},
+    }
+    with bare_moto() as sfn:
+        described = bare_run(sfn, "entered", entered)
+    assert json.loads(described["output"])["at"].endswith("+00:00")
+    assert list(inspect.signature(CommonStateField._eval_state_input).parameters) == ["self", "env"]
+
+
+def test_conditional_writes_go_through_the_methods_the_lock_wraps(pipeline: LocalPipeline) -> None:
+    # Reliance: moto's DynamoDB backend makes every item write through these methods, and its S3
+    # responses check PutObject's conditions in put_object: conditional_writes.py serialises them.
+    for name in DYNAMODB_WRITES:
+        assert callable(getattr(DynamoDBBackend, name)), name
+        assert getattr(DynamoDBBackend, name).__wrapped__ is not None, f"{name} is not wrapped in the environment"
+    table = pipeline.stack.tables[0].name
+    source = inspect.getsource(DynamoDBResponse)
+    for name in DYNAMODB_WRITES:
+        assert f"self.dynamodb_backend.{name}(" in source, name
+    put_object = inspect.getsource(S3Response.put_object.__wrapped__)
+    for header in S3_CONDITIONS:
+        assert f'self.headers.get("{header}")' in put_object, header
+    # And a conditional write is refused once another has taken the item
+    ddb = pipeline.client("dynamodb")
+    key = {"sourceId": {"S": "b/k"}, "versionId": {"S": "v"}}
+    ddb.update_item(
+        TableName=table,
+        Key=key,
+        UpdateExpression="SET runArn = :a",
+        ConditionExpression="attribute_not_exists(versionId)",
+        ExpressionAttributeValues={":a": {"S": "a"}},
+    )
+    with pytest.raises(ddb.exceptions.ConditionalCheckFailedException):
+        ddb.update_item(
+            TableName=table,
+            Key=key,
+            UpdateExpression="SET runArn = :a",
+            ConditionExpression="attribute_not_exists(versionId)",
+            ExpressionAttributeValues={":a": {"S": "b"}},
+        )

@@ -32,7 +32,15 @@ from workflow.definition import substitute
 from workflow.deployment import LOCAL_ACCOUNT, REGION, STACK_NAME
 from workflow.executions import STATUS_CHANGE, TERMINAL, StateVisit, read_history, visits
 from workflow.local import clock as clock_module
-from workflow.local import distributed_map, eventbridge, execution_context, nested_executions, redrive
+from workflow.local import (
+    conditional_writes,
+    distributed_map,
+    eventbridge,
+    execution_context,
+    ledger_resources,
+    nested_executions,
+    redrive,
+)
 from workflow.local.lambdas import INVOKE_EVENT, LOCAL_ENVIRONMENT, LambdaEmulator, _environment
 from workflow.local.sdk_faults import BEFORE_CALL, SdkFaults
 from workflow.local.synth import template_path
@@ -136,6 +144,7 @@ class LocalPipeline:
             self._exit.enter_context(execution_context.installed())
             self._exit.enter_context(distributed_map.installed())
             self._exit.enter_context(nested_executions.installed(self.clock))
+            self._exit.enter_context(conditional_writes.installed())
             self._create_resources()
         except BaseException:
             self._exit.close()
@@ -145,7 +154,10 @@ class LocalPipeline:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self._exit.close()
+        try:
+            ledger_resources.drain(self.client("stepfunctions"), self.stack)
+        finally:
+            self._exit.close()
 
     def client(self, service: str) -> Any:
         """A client of the embedded environment; one per thread (creating clients is not thread-safe)."""
@@ -178,6 +190,7 @@ class LocalPipeline:
             roleArn=f"arn:aws:iam::{LOCAL_ACCOUNT}:role/{stack.state_machine_name}",
             type="STANDARD",
         )
+        ledger_resources.create(self.client("dynamodb"), sfn, stack)
         for rule in stack.rules:
             events.put_rule(Name=rule.logical_id, EventPattern=json.dumps(rule.pattern), State="ENABLED")
             events.put_targets(
@@ -281,6 +294,8 @@ class LocalPipeline:
             arn = sfn.start_execution(stateMachineArn=state_machine_arn, name=name, input=payload)["executionArn"]
         except sfn.exceptions.ExecutionAlreadyExists:
             return
+        if state_machine_arn != self.stack.state_machine_arn:
+            return  # ``started`` lists pipeline runs; other rules start the ledger's failure recorder
         with self._started_lock:
             self.started.append(arn)
 

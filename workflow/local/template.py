@@ -2,8 +2,10 @@
 
 Only what runs is read: the bucket, the topic, the functions (handler, environment), the
 aliases the workflow invokes, the state machine (definition and substitutions) and the
-EventBridge rules (pattern, targets, input transformers). References between them are resolved
-to the local resources' names and ARNs, as CloudFormation would resolve them on deploy.
+EventBridge rules (pattern, targets, input transformers); besides the pipeline's state machine,
+the others (the ledger's failure recorder, the backfill) and the DynamoDB tables (the ledger).
+References between them are resolved to the local resources' names and ARNs, as CloudFormation
+would resolve them on deploy.
 """
 
 from __future__ import annotations
@@ -52,6 +54,26 @@ class LocalRule:
 
 
 @dataclass(frozen=True, slots=True)
+class LocalTable:
+    """A DynamoDB table, as ``CreateTable`` takes it (keys, attribute types, indexes)."""
+
+    name: str
+    key_schema: list[dict[str, str]]
+    attribute_definitions: list[dict[str, str]]
+    global_indexes: list[dict[str, Any]]
+    local_indexes: list[dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class LocalStateMachine:
+    name: str
+    arn: str
+    type: str
+    definition: str
+    substitutions: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
 class StackModel:
     bucket_name: str
     topic_arn: str
@@ -62,6 +84,9 @@ class StackModel:
     substitutions: dict[str, str]
     functions: dict[str, LocalFunction]
     rules: list[LocalRule]
+    tables: list[LocalTable] = field(default_factory=list)
+    state_machines: list[LocalStateMachine] = field(default_factory=list)
+    """The stack's state machines besides the pipeline's."""
 
 
 class _Resolver:
@@ -83,6 +108,8 @@ class _Resolver:
             return logical_id
         if kind == "AWS::Lambda::Alias":
             return self.alias_arn(logical_id)
+        if kind == "AWS::DynamoDB::Table":
+            return logical_id
         raise TemplateError(f"the local environment does not emulate {kind} ({logical_id})")
 
     def alias_arn(self, logical_id: str) -> str:
@@ -98,6 +125,8 @@ class _Resolver:
             return f"arn:aws:s3:::{self.physical(logical_id)}"
         if kind == "AWS::StepFunctions::StateMachine" and attribute == "Name":
             return logical_id
+        if kind == "AWS::DynamoDB::Table" and attribute == "Arn":
+            return f"arn:aws:dynamodb:{REGION}:{LOCAL_ACCOUNT}:table/{logical_id}"
         raise TemplateError(f"Fn::GetAtt {logical_id}.{attribute} is not emulated")
 
     def resolve(self, value: Any) -> Any:
@@ -170,6 +199,27 @@ def load_stack(template_file: Path, stack_name: str) -> StackModel:
         ]
         rules.append(LocalRule(logical_id=logical_id, pattern=resolver.resolve(props["EventPattern"]), targets=targets))
 
+    state_machines = [
+        LocalStateMachine(
+            name=logical_id,
+            arn=resolver.physical(logical_id),
+            type=body["Properties"].get("StateMachineType", "STANDARD"),
+            definition=resolver.resolve(body["Properties"]["DefinitionString"]),
+            substitutions=resolver.resolve(body["Properties"].get("DefinitionSubstitutions", {})),
+        )
+        for logical_id, body in _of_type(resources, "AWS::StepFunctions::StateMachine").items()
+        if logical_id != machine_id
+    ]
+    tables = [
+        LocalTable(
+            name=resolver.physical(logical_id),
+            key_schema=body["Properties"]["KeySchema"],
+            attribute_definitions=body["Properties"]["AttributeDefinitions"],
+            global_indexes=body["Properties"].get("GlobalSecondaryIndexes", []),
+            local_indexes=body["Properties"].get("LocalSecondaryIndexes", []),
+        )
+        for logical_id, body in _of_type(resources, "AWS::DynamoDB::Table").items()
+    ]
     return StackModel(
         bucket_name=resolver.physical(_output(template, OUTPUT_BUCKET, "AWS::S3::Bucket")),
         topic_arn=resolver.physical(_output(template, OUTPUT_TOPIC, "AWS::SNS::Topic")),
@@ -180,4 +230,6 @@ def load_stack(template_file: Path, stack_name: str) -> StackModel:
         substitutions=resolver.resolve(machine.get("DefinitionSubstitutions", {})),
         functions=functions,
         rules=rules,
+        tables=tables,
+        state_machines=state_machines,
     )
