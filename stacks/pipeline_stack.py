@@ -196,6 +196,9 @@ class PipelineStack(Stack):
         allow_objects(roles["WriteOutput"], bucket, STAGING_PREFIX, ["s3:GetObject"])
         allow_listing(roles["WriteOutput"], bucket, STAGING_PREFIX)
         allow_objects(roles["WriteOutput"], bucket, PROCESSED_PREFIX, WRITE)
+        # The manifest it replaces: read first, so that a later run's output is never replaced.
+        allow_objects(roles["WriteOutput"], bucket, PROCESSED_PREFIX, ["s3:GetObject"])
+        allow_listing(roles["WriteOutput"], bucket, PROCESSED_PREFIX)
         acknowledge_prefix_wildcards(roles["WriteOutput"], STAGING_PREFIX, PROCESSED_PREFIX)
         # The notification marker: written once with If-None-Match, read back on a retry.
         allow_objects(roles["Notify"], bucket, PROCESSED_PREFIX, ["s3:PutObject", "s3:GetObject"])

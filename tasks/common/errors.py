@@ -9,6 +9,8 @@ keeps the two in step.
   them, publishes the rejection and ends in the ``Rejected`` Fail state.
 - ``TransientError``: a dependency was briefly unavailable (S3 throttling, timeouts). The
   workflow retries it with backoff and jitter.
+- ``OutputSuperseded``: a later run of the same source version owns the output; caught, and the
+  run ends without effect.
 - Anything else is a system error: not caught, so the execution fails at that Task and can
   be redriven from it once the cause is fixed.
 """
@@ -64,6 +66,12 @@ class ParquetConversionFailed(PipelineError):
 class StagedFormatMismatch(PipelineError):
     """The staged data object is not of the run's output format: a wiring bug in the workflow, not
     the input's fault. A system error: the run fails at WriteOutput, redrivable once fixed."""
+
+
+class OutputSuperseded(PipelineError):
+    """A run that started later has committed the output of this source version: this run's output
+    must not replace it. Neither a business error (the input is fine) nor a system error (nothing to
+    fix or redrive): the workflow records it and the run ends in its Superseded state."""
 
 
 class TransientError(PipelineError):

@@ -165,6 +165,8 @@ class WriteOutputEvent(Model, frozen=True):
     execution_arn: str
     source: SourceObject
     staged: StagedOutput
+    run_started_at: str | None = None
+    """When the run started (``$$.Execution.StartTime``): a run that started later keeps its output."""
 
 
 # WriteParquet sits between the transform and WriteOutput when the output is Parquet: it takes

@@ -1,8 +1,9 @@
 """WriteOutput: commit a run's staged output under ``processed/`` and describe it in a manifest.
 
 The committed keys depend only on the source key and version, so committing again (a retry, a
-redrive, a duplicated trigger) overwrites the same objects. The manifest is written last: a
-manifest present means its data and rejects objects are complete. The data object is
+redrive, a duplicated trigger, a replay) writes new versions of the same objects instead of adding
+new ones. The manifest is written last and names the versions it describes: it is the commit point,
+switched atomically and never back to an older run's output (``switch.py``). The data object is
 ``data.jsonl``, or ``data.parquet`` when the run's output format is Parquet (WriteParquet staged
 it). The staged objects are left for the bucket's ``staging/`` lifecycle rule: a retried commit
 (its first attempt's reply lost) copies them again instead of finding nothing to commit.
@@ -19,8 +20,10 @@ from tasks.common.aws import s3_errors
 from tasks.common.errors import StagedFormatMismatch
 from tasks.common.layout import DATA_CONTENT_TYPES, DATA_FILES, output_keys
 from tasks.common.models import OutputFormat, OutputLocation, SourceObject, WriteOutputEvent, to_payload
+from tasks.write_output.switch import RunStamp, check_not_superseded, copy_versioned, read_manifest, switch_manifest
 
-MANIFEST_VERSION = 1
+# 2: the manifest names the run that wrote it and the versions of the objects it describes.
+MANIFEST_VERSION = 2
 
 
 def object_metadata(source: SourceObject, execution_arn: str) -> dict[str, str]:
@@ -33,7 +36,10 @@ def object_metadata(source: SourceObject, execution_arn: str) -> dict[str, str]:
     }
 
 
-def manifest(event: WriteOutputEvent, location: OutputLocation, committed_at: datetime) -> dict[str, Any]:
+def manifest(
+    event: WriteOutputEvent, location: OutputLocation, committed_at: datetime, versions: dict[str, str]
+) -> dict[str, Any]:
+    """The manifest of a commit; ``versions`` maps each committed key to the version this run wrote."""
     source, staged = event.source, event.staged
     return {
         "manifestVersion": MANIFEST_VERSION,
@@ -49,7 +55,13 @@ def manifest(event: WriteOutputEvent, location: OutputLocation, committed_at: da
         "processingType": source.processing_type.value,
         "trigger": source.trigger.value,
         "executionArn": event.execution_arn,
-        "output": {"key": location.key, "rejectsKey": location.rejects_key},
+        "run": {"executionArn": event.execution_arn, "startedAt": event.run_started_at},
+        "output": {
+            "key": location.key,
+            "versionId": versions[location.key],
+            "rejectsKey": location.rejects_key,
+            "rejectsVersionId": versions[location.rejects_key],
+        },
         "dataset": source.dataset,
         "outputFormat": source.output_format.value,
         "counts": {
@@ -85,7 +97,12 @@ def commit(s3: Any, event: WriteOutputEvent, *, now: datetime | None = None) -> 
         (staged.data_key, keys.data, DATA_CONTENT_TYPES[source.output_format]),
         (staged.rejects_key, keys.rejects, DATA_CONTENT_TYPES[OutputFormat.JSONL]),
     )
+    run = RunStamp(execution_arn=event.execution_arn, started_at=event.run_started_at)
     with s3_errors(f"staged output of {event.execution_arn}"):
+        current = read_manifest(s3, source.bucket, keys.manifest)
+        # A later run's output stands: this one copies nothing over it.
+        check_not_superseded(current, run, f"s3://{source.bucket}/{keys.manifest}")
+        versions = {}
         for staged_key, final_key, content_type in copies:
             copy_args = {
                 "ContentType": content_type,
@@ -93,15 +110,15 @@ def commit(s3: Any, event: WriteOutputEvent, *, now: datetime | None = None) -> 
                 "MetadataDirective": "REPLACE",
                 "ServerSideEncryption": "AES256",
             }
-            # Managed copy: switches to a multipart copy for large objects.
-            s3.copy({"Bucket": source.bucket, "Key": staged_key}, source.bucket, final_key, ExtraArgs=copy_args)
-        body = json.dumps(manifest(event, location, now or datetime.now(UTC)), indent=2).encode()
-        s3.put_object(
-            Bucket=source.bucket,
-            Key=keys.manifest,
-            Body=body,
-            ContentType="application/json",
-            Metadata=metadata,
-            ServerSideEncryption="AES256",
+            versions[final_key] = copy_versioned(s3, source.bucket, staged_key, final_key, copy_args)
+        body = json.dumps(manifest(event, location, now or datetime.now(UTC), versions), indent=2).encode()
+        switch_manifest(
+            s3,
+            bucket=source.bucket,
+            key=keys.manifest,
+            body=body,
+            extra={"ContentType": "application/json", "Metadata": metadata, "ServerSideEncryption": "AES256"},
+            current=current,
+            run=run,
         )
     return location

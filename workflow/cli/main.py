@@ -25,6 +25,8 @@ from tasks.common.layout import INCOMING_PREFIX, OUTPUT_FORMAT_METADATA, PROCESS
 from tasks.common.models import OutputFormat, ProcessingType
 from workflow.deployment import STACK_NAME
 from workflow.executions import STATUSES, SUCCEEDED
+from workflow.ledger import REPLAYABLE_STATUSES
+from workflow.ledger import STATUSES as LEDGER_STATUSES
 from workflow.local.faults import FAULT_HELP, FAULT_METAVAR, FaultSpec, parse_fault
 
 if TYPE_CHECKING:
@@ -148,7 +150,38 @@ def build_parser() -> argparse.ArgumentParser:
     cost.add_argument("--runs", type=int, default=100_000, metavar="N", help="runs per month (default 100000)")
     cost.add_argument("--json", action="store_true", help="print JSON instead of the table")
     cost.add_argument("--sample", type=Path, default=DEFAULT_SAMPLE, metavar="PATH", help="the file to measure")
+    add_ledger_commands(commands)
     return parser
+
+
+def add_ledger_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
+    """The ledger's commands: what happened to each file, and processing sources again."""
+    sources = commands.add_parser(
+        "sources",
+        help="what happened to each source file, from the ledger",
+        description="List the ledger's source versions: status, dataset, runs, output or error.",
+    )
+    sources.add_argument("--dataset", help="only sources of this dataset (the folder under incoming/)")
+    sources.add_argument("--status", type=str.upper, choices=LEDGER_STATUSES, help="only sources with this status")
+    sources.add_argument("--prefix", help="only keys starting so (e.g. incoming/orders/2026-11)")
+    add_since_argument(sources, "only sources updated in the last DURATION (30m, 2h, 7d)")
+    sources.add_argument("--json", action="store_true", help="print JSON")
+    add_stack_argument(sources)
+    replay = commands.add_parser(
+        "replay",
+        help="process sources again with the code and contract deployed now, each as a new run",
+        description="Start a new run for each selected source version; its output replaces the current "
+        "one only if it succeeds. The ledger records the reason.",
+    )
+    which = replay.add_mutually_exclusive_group(required=True)
+    which.add_argument("--dataset", help="the sources of this dataset")
+    which.add_argument("--prefix", help="the sources whose key starts so")
+    which.add_argument("--status", type=str.upper, choices=REPLAYABLE_STATUSES, help="the sources with this status")
+    add_since_argument(replay, "only sources updated in the last DURATION")
+    replay.add_argument("--reason", required=True, metavar="TEXT", help="why (recorded in the ledger)")
+    replay.add_argument("--dry-run", action="store_true", help="list what would run, start nothing")
+    replay.add_argument("--json", action="store_true", help="print JSON")
+    add_stack_argument(replay)
 
 
 def check_readable_file(path: Path) -> None:
@@ -369,6 +402,67 @@ def duration_argument(text: str) -> timedelta:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def sources_command(args: argparse.Namespace) -> int:
+    from workflow.cli.ledger_text import render_sources
+    from workflow.deployment import OUTPUT_BUCKET, OUTPUT_LEDGER_TABLE
+    from workflow.ops.sources import SourceFilter, find_sources
+    from workflow.ops.stack import OperationError, aws_call, connect
+
+    try:
+        target = connect(args.stack)
+        wanted = SourceFilter(
+            bucket=target.output(OUTPUT_BUCKET),
+            dataset=args.dataset,
+            status=args.status,
+            prefix=args.prefix,
+            since=args.since,
+        )
+        table = target.output(OUTPUT_LEDGER_TABLE)
+        items = aws_call(lambda: find_sources(target.session.client("dynamodb"), table, wanted))
+    except OperationError as exc:
+        print(f"pipeline: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    print(json.dumps([item.as_json() for item in items], indent=2) if args.json else render_sources(items))
+    return EXIT_SUCCEEDED
+
+
+def replay_command(args: argparse.Namespace) -> int:
+    from workflow.cli.ledger_text import render_replays
+    from workflow.deployment import OUTPUT_BUCKET, OUTPUT_LEDGER_TABLE
+    from workflow.ops.replay import ReplayError, ReplayStart, check_reason, replay, source_key
+    from workflow.ops.sources import SourceFilter, find_sources
+    from workflow.ops.stack import OperationError, aws_call, connect
+
+    try:
+        reason = check_reason(args.reason)
+    except ReplayError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        target = connect(args.stack)
+        wanted = SourceFilter(
+            bucket=target.output(OUTPUT_BUCKET),
+            dataset=args.dataset,
+            status=args.status,
+            prefix=args.prefix,
+            since=args.since,
+        )
+        table = target.output(OUTPUT_LEDGER_TABLE)
+        items = aws_call(lambda: find_sources(target.session.client("dynamodb"), table, wanted))
+        if args.dry_run:
+            starts = [ReplayStart(item.bucket, source_key(item), item.version_id, None) for item in items]
+        else:
+            starts = aws_call(lambda: replay(target.sfn, target.state_machine_arn, items, reason=reason))
+    except OperationError as exc:
+        print(f"pipeline: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    print(
+        json.dumps([start.as_json() for start in starts], indent=2)
+        if args.json
+        else render_replays(starts, dry_run=args.dry_run)
+    )
+    return EXIT_FAILED if any(start.error for start in starts) else EXIT_SUCCEEDED
+
+
 COMMANDS = {
     "run": run_command,
     "serve": serve_command,
@@ -377,6 +471,8 @@ COMMANDS = {
     "show": show_command,
     "redrive": redrive_command,
     "cost": cost_command,
+    "sources": sources_command,
+    "replay": replay_command,
 }
 
 
