@@ -21,13 +21,17 @@ timeout.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from typing import Any, cast
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
@@ -37,10 +41,13 @@ from stacks.log_groups import LogGroups
 from stacks.roles import ServiceRole
 from stacks.triggers import DELIVERY_MAX_AGE, DELIVERY_RETRIES
 from stacks.workflow import LOG_DELIVERY_ACTIONS, TRACING_ACTIONS
+from tasks.common.layout import INCOMING_PREFIX
 from workflow.definition import FAILURE_RECORDER_PATH, definition_text
 from workflow.executions import ABORTED, FAILED, STATUS_CHANGE, TIMED_OUT
 from workflow.ledger import (
+    BY_DATASET,
     BY_RUN,
+    BY_STATUS,
     GLOBAL_INDEXES,
     KEYS_ONLY_INDEXES,
     LOCAL_INDEXES,
@@ -173,4 +180,91 @@ class LedgerFailureRecorder(Construct):
                 retry_attempts=DELIVERY_RETRIES,
                 max_event_age=DELIVERY_MAX_AGE,
             )
+        )
+
+
+@dataclass(frozen=True)
+class LedgerResources:
+    """What the operators' commands reach: the ledger, the bucket, both state machines, the dead-letter queue."""
+
+    ledger: SourceLedger
+    bucket: s3.IBucket
+    pipeline: sfn.StateMachine
+    backfill: sfn.StateMachine
+    dead_letters: sqs.IQueue
+    dead_letters_key: kms.IKey
+
+
+def grant_ledger_reads(role: ServiceRole, resources: LedgerResources) -> None:
+    """What ``pipeline sources``, ``reconcile`` (without ``--fix``) and ``backfill --show`` read."""
+    stack = Stack.of(role)
+    arn_prefix = f"arn:{stack.partition}:states:{stack.region}:{stack.account}"
+    backfill = resources.backfill.state_machine_name
+    role.allow(
+        sid="ReadTheLedger",
+        actions=["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Scan", "dynamodb:Query"],
+        resources=[
+            resources.ledger.table.table_arn,
+            *(resources.ledger.index_arn(name) for name in (BY_STATUS, BY_DATASET)),
+        ],
+    )
+    role.allow(
+        sid="ListSourceVersions",
+        actions=["s3:ListBucketVersions"],
+        resources=[resources.bucket.bucket_arn],
+        conditions={"StringLike": {"s3:prefix": [f"{INCOMING_PREFIX}*"]}},
+    )
+    role.allow(
+        sid="FollowBackfills",
+        actions=["states:DescribeExecution", "states:ListMapRuns"],
+        resources=[f"{arn_prefix}:execution:{backfill}:*"],
+    )
+    role.allow(
+        sid="FollowBackfillMapRuns", actions=["states:DescribeMapRun"], resources=[f"{arn_prefix}:mapRun:{backfill}/*"]
+    )
+    role.allow(
+        sid="ReadUndeliveredEvents",
+        actions=["sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"],
+        resources=[resources.dead_letters.queue_arn],
+    )
+    role.allow(sid="DecryptUndeliveredEvents", actions=["kms:Decrypt"], resources=[resources.dead_letters_key.key_arn])
+    acknowledge(
+        role.policy,
+        "AwsSolutions-IAM5",
+        "Backfills and their Map Runs are named per run: the wildcards cover the backfill state machine's "
+        "executions and Map Runs, no others.",
+        applies_to=[
+            {"regex": "/^Resource::arn:<AWS::Partition>:states:[^:]*:<AWS::AccountId>:(execution|mapRun):.*$/g"}
+        ],
+    )
+
+
+class LedgerOperatorRole(Construct):
+    """Assumable by this account's principals: ``pipeline replay``, ``backfill`` and ``reconcile --fix``,
+    which start runs; the operator role (inspect and redrive) may not."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, resources: LedgerResources, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.role = ServiceRole(
+            self,
+            "Operators",
+            principal=iam.AccountRootPrincipal(),
+            description="Backfills, replays and reconciles pipeline sources",
+        )
+        grant_ledger_reads(self.role, resources)
+        self.role.allow(
+            sid="StartRunsAndBackfills",
+            actions=["states:StartExecution"],
+            resources=[resources.pipeline.state_machine_arn, resources.backfill.state_machine_arn],
+        )
+        self.role.allow(
+            sid="DescribeThePipeline",
+            actions=["states:DescribeStateMachine"],
+            resources=[resources.pipeline.state_machine_arn],
+        )
+        self.role.allow(
+            sid="DeleteResentEvents", actions=["sqs:DeleteMessage"], resources=[resources.dead_letters.queue_arn]
+        )
+        self.role.allow(
+            sid="FindTheStackOutputs", actions=["cloudformation:DescribeStacks"], resources=[Stack.of(self).stack_id]
         )

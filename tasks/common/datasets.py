@@ -8,7 +8,9 @@ deployed like code). Every setting is optional:
   aside; a record that does not is a reject naming the field and the rule it breaks;
 - ``outputFormat``: ``jsonl`` or ``parquet`` when a request does not say;
 - ``nullMarkers``: CSV values written as null besides the empty value (replaces the default);
-- ``maxRejectRatio``: the share of rejects above which the file fails.
+- ``maxRejectRatio``: the share of rejects above which the file fails;
+- ``skipUnchangedContent``: a new version whose bytes (SHA-256) are those of the last version that
+  succeeded is recorded in the ledger as SKIPPED, pointing at that version's output, and not processed.
 
 A file directly under ``incoming/`` belongs to no dataset and gets the defaults.
 """
@@ -39,6 +41,7 @@ class DatasetSettings(msgspec.Struct, rename="camel", forbid_unknown_fields=True
     output_format: OutputFormat | None = None
     null_markers: list[str] | None = None
     max_reject_ratio: float | None = None
+    skip_unchanged_content: bool = False
 
     def __post_init__(self) -> None:
         if self.max_reject_ratio is not None and not 0 <= self.max_reject_ratio <= 1:

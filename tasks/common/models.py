@@ -90,6 +90,8 @@ class SourceObject(Model, frozen=True):
     """The digest of those settings (``sha256:…``), recorded in the ledger with the output; ``none`` without."""
     reason: str = ""
     """The request's reason, for the ledger (empty: none given)."""
+    skip_unchanged_content: bool = False
+    """The dataset skips a version whose content its last succeeded version already had."""
 
 
 class CsvDialect(Model, frozen=True):
@@ -138,6 +140,12 @@ class OutputLocation(Model, frozen=True):
     manifest_key: str
     records: int
     rejected: int
+
+
+class ContentChecksum(Model, frozen=True):
+    """The digest of a source version's bytes: ``sha256:<hex>``."""
+
+    checksum: str
 
 
 class NotificationReceipt(Model, frozen=True):

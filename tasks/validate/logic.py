@@ -208,4 +208,5 @@ def validate(s3: Any, raw_request: dict[str, Any], settings: ValidateSettings) -
         dataset=dataset if found is not None else None,
         contract_version=contract_version(dataset if found is not None else None),
         reason=request.reason or "",
+        skip_unchanged_content=found is not None and found.skip_unchanged_content,
     )

@@ -10,11 +10,24 @@ import pytest
 
 from tasks.common.errors import BUSINESS_ERROR_NAMES
 from tests.infra.queries import as_list, of_type, only, output_ref, statements_of_role
-from workflow.definition import FAILURE_RECORDER_PATH, definition_text
-from workflow.deployment import OUTPUT_LEDGER_TABLE, OUTPUT_STATE_MACHINE
+from workflow.definition import (
+    BACKFILL_PATH,
+    BUCKET_PLACEHOLDER,
+    FAILURE_RECORDER_PATH,
+    PIPELINE_PLACEHOLDER,
+    definition_text,
+)
+from workflow.deployment import (
+    OUTPUT_BACKFILL_STATE_MACHINE,
+    OUTPUT_BUCKET,
+    OUTPUT_LEDGER_OPERATOR_ROLE,
+    OUTPUT_LEDGER_TABLE,
+    OUTPUT_STATE_MACHINE,
+)
 from workflow.executions import ABORTED, FAILED, STATUS_CHANGE, TIMED_OUT
 from workflow.ledger import (
     BY_RUN,
+    BY_SUCCEEDED,
     CODE_VERSION_PLACEHOLDER,
     GLOBAL_INDEXES,
     KEYS_ONLY_INDEXES,
@@ -77,10 +90,13 @@ def ledger_states(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
     }
 
 
-@pytest.mark.parametrize("path", ["pipeline", "failure recorder"])
+@pytest.mark.parametrize("path", ["pipeline", "failure recorder", "backfill"])
 def test_every_ledger_write_retries_dynamodb_s_transient_errors_and_catches_only_ownership(path: str) -> None:
-    # Given the ledger tasks of the definition
-    definition = json.loads(definition_text() if path == "pipeline" else definition_text(FAILURE_RECORDER_PATH))
+    # Given the ledger tasks of the definition (the backfill's are in its Map's children)
+    text = {"pipeline": definition_text(), "failure recorder": definition_text(FAILURE_RECORDER_PATH)}.get(path)
+    definition = (
+        json.loads(text) if text else json.loads(definition_text(BACKFILL_PATH))["States"]["Objects"]["ItemProcessor"]
+    )
     states = ledger_states(definition)
     assert states, "the definition writes the ledger"
     for name, state in states.items():
@@ -121,7 +137,8 @@ def test_the_pipeline_records_to_the_ledger_table_and_names_its_code_version(tem
     assert substitutions[TABLE_PLACEHOLDER] == {"Ref": table_id}
     # A version fixed at synth from the functions' code assets
     assert re.fullmatch(r"[0-9a-f]{16}", substitutions[CODE_VERSION_PLACEHOLDER])
-    # And its role may update the table's items, no other DynamoDB action, on no other resource
+    # And its role may update the table's items and query the index of succeeded versions, no other
+    # DynamoDB action, on no other resource
     role = machine["RoleArn"]["Fn::GetAtt"][0]
     dynamodb = [
         statement
@@ -129,7 +146,8 @@ def test_the_pipeline_records_to_the_ledger_table_and_names_its_code_version(tem
         if any(action.startswith("dynamodb:") for action in as_list(statement["Action"]))
     ]
     assert [(statement["Action"], statement["Resource"]) for statement in dynamodb] == [
-        ("dynamodb:UpdateItem", table_arn(table_id))
+        ("dynamodb:UpdateItem", table_arn(table_id)),
+        ("dynamodb:Query", {"Fn::Join": ["", [table_arn(table_id), f"/index/{BY_SUCCEEDED}"]]}),
     ]
 
 
@@ -192,3 +210,76 @@ def test_the_vpc_reaches_dynamodb_through_a_gateway_endpoint_limited_to_the_ledg
     ]
     assert all(action.startswith("dynamodb:") and "*" not in action for action in statement["Action"])
     only(template, "AWS::DynamoDB::Table")
+
+
+def backfill(template: dict[str, Any]) -> dict[str, Any]:
+    props: dict[str, Any] = template["Resources"][output_ref(template, OUTPUT_BACKFILL_STATE_MACHINE)]["Properties"]
+    return props
+
+
+def test_the_backfill_is_a_standard_distributed_map_over_the_bucket_s_listing(template: dict[str, Any]) -> None:
+    props = backfill(template)
+    assert props["StateMachineType"] == "STANDARD"
+    assert props["DefinitionString"] == definition_text(BACKFILL_PATH)
+    assert props["DefinitionSubstitutions"] == {
+        BUCKET_PLACEHOLDER: {"Ref": output_ref(template, OUTPUT_BUCKET)},
+        TABLE_PLACEHOLDER: {"Ref": ledger_table(template)[0]},
+        PIPELINE_PLACEHOLDER: {"Ref": output_ref(template, OUTPUT_STATE_MACHINE)},
+    }
+    objects = json.loads(definition_text(BACKFILL_PATH))["States"]["Objects"]
+    assert objects["ItemProcessor"]["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
+    assert objects["ItemReader"]["Resource"] == "arn:aws:states:::s3:listObjectsV2"
+    # Bounded: how many runs in flight, and what share of failed children fails the backfill
+    assert (objects["MaxConcurrencyPath"], objects["ToleratedFailurePercentagePath"]) == (
+        "$.concurrency",
+        "$.toleratedFailurePercentage",
+    )
+    # The results go to S3, so the Map's output never meets the 256 KiB payload limit
+    assert objects["ResultWriter"]["Resource"] == "arn:aws:states:::s3:putObject"
+
+
+def test_a_backfill_child_tells_a_rejected_run_from_a_failed_one_by_the_business_errors() -> None:
+    # Given the backfill child's choice after a pipeline run that did not succeed
+    child = json.loads(definition_text(BACKFILL_PATH))["States"]["Objects"]["ItemProcessor"]["States"]
+    (rule,) = child["WhyEnded"]["Choices"]
+    _, names = rule["And"]
+
+    # Then a rejection is exactly one of the business errors of tasks/common/errors.py, and anything
+    # else fails the child (and counts against the tolerance)
+    assert {condition["StringEquals"] for condition in names["Or"]} == set(BUSINESS_ERROR_NAMES)
+    assert rule["Next"] == "CountRejected"
+    assert child[child["WhyEnded"]["Default"]]["Next"] == "RunFailed"
+    assert child["RunFailed"]["Type"] == "Fail"
+    # And a run is named after the version it is for, so no backfill starts it twice
+    name = child["RunPipeline"]["Parameters"]["Name.$"]
+    assert "States.Hash" in name
+    assert "$.object.versionId" in name
+
+
+def test_the_backfill_role_lists_and_reads_sources_and_starts_pipeline_runs_only(template: dict[str, Any]) -> None:
+    role = backfill(template)["RoleArn"]["Fn::GetAtt"][0]
+    statements = {statement["Sid"]: statement for statement in statements_of_role(template, role)}
+    assert statements["ListSources"]["Condition"] == {"StringLike": {"s3:prefix": ["incoming/*"]}}
+    assert statements["StartPipelineRuns"]["Resource"] == {"Ref": output_ref(template, OUTPUT_STATE_MACHINE)}
+    writes = {
+        action
+        for statement in statements.values()
+        for action in as_list(statement["Action"])
+        if action.startswith(("s3:Put", "dynamodb:"))
+    }
+    assert writes == {"s3:PutObject", "dynamodb:GetItem", "dynamodb:UpdateItem"}
+
+
+def test_only_the_ledger_operator_role_may_start_runs_besides_the_triggers(template: dict[str, Any]) -> None:
+    role = template["Outputs"][OUTPUT_LEDGER_OPERATOR_ROLE]["Value"]["Fn::GetAtt"][0]
+    starts = [
+        statement["Resource"]
+        for statement in statements_of_role(template, role)
+        if "states:StartExecution" in as_list(statement["Action"])
+    ]
+    assert starts == [
+        [
+            {"Ref": output_ref(template, OUTPUT_STATE_MACHINE)},
+            {"Ref": output_ref(template, OUTPUT_BACKFILL_STATE_MACHINE)},
+        ]
+    ]

@@ -12,7 +12,13 @@ from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
 
 from tasks.common.errors import BUSINESS_ERRORS
 from tests.infra.queries import as_list, of_type, output_ref, statements_of_role
-from workflow.deployment import OUTPUT_ALARM_TOPIC, OUTPUT_BUCKET, OUTPUT_STATE_MACHINE, OUTPUT_TOPIC
+from workflow.deployment import (
+    OUTPUT_ALARM_TOPIC,
+    OUTPUT_BACKFILL_STATE_MACHINE,
+    OUTPUT_BUCKET,
+    OUTPUT_STATE_MACHINE,
+    OUTPUT_TOPIC,
+)
 
 # The only actions allowed on Resource "*": they have no resource-level permissions.
 STAR_ACTIONS = {
@@ -258,11 +264,12 @@ def test_the_operator_role_may_inspect_and_redrive_this_state_machine_only(templ
     actions = {action for statement in statements for action in as_list(statement["Action"])}
     assert {"states:RedriveExecution", "states:DescribeExecution", "states:GetExecutionHistory"} <= actions
     assert "states:StartExecution" not in actions
-    machine = output_ref(template, OUTPUT_STATE_MACHINE)
+    # (its own state machine's runs, and the backfills' progress, which pipeline backfill --show reads)
+    machines = (output_ref(template, OUTPUT_STATE_MACHINE), output_ref(template, OUTPUT_BACKFILL_STATE_MACHINE))
     for statement in statements:
         assert "*" not in as_list(statement["Resource"])
         if any(action.startswith("states:") for action in as_list(statement["Action"])):
-            assert machine in json.dumps(statement["Resource"])
+            assert any(machine in json.dumps(statement["Resource"]) for machine in machines)
 
 
 def output_ref_of_role(template: dict[str, Any]) -> str:

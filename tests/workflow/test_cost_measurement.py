@@ -55,6 +55,11 @@ def test_measure_a_csv_run_and_price_it_on_the_synthesized_template(
     assert [line.quantity for line in transitions] == [measurement.state_transitions * 10_000]
     for function in task_functions.values():
         assert any(line.item == f"duration ({function})" and line.cost > 0 for line in report.lines)
+    # And the run's two ledger writes (its start and its end) are measured and priced
+    assert measurement.dynamodb_requests == {"UpdateItem": len(CSV_PATH_LEDGER_WRITES)}
+    writes = [line for line in report.lines if line.service == "DynamoDB" and line.item.startswith("write")]
+    assert len(writes) == 1
+    assert writes[0].cost > 0
     assert report.total > report.fixed_total > 0
 
 

@@ -40,16 +40,17 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.item
 )
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.state_map import StateMap
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.credentials import StateCredentials
-from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_callback
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn import (
     StateTaskServiceSfn,
 )
 from moto.stepfunctions.parser.asl.component.state.state import CommonStateField
+from moto.stepfunctions.parser.asl.utils import boto_client
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 from moto.stepfunctions.responses import StepFunctionResponse, get_backend
 
 from workflow.local.conditional_writes import DYNAMODB_WRITES, S3_CONDITIONS
 from workflow.local.environment import MOTO_CONFIG, LocalPipeline
+from workflow.local.interpreter_cache import CLIENT_USERS, PATH_PARSERS
 from workflow.local.template import StackModel
 
 PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
@@ -250,13 +251,10 @@ def test_bare_moto_cannot_start_an_execution_from_a_task() -> None:
         described = bare_run(sfn, "starter", starter)
     assert (described["status"], described["error"]) == ("FAILED", "States.Runtime")
     assert "'StateMachineArn'" in described["cause"]
-    # Reliance: the methods nested_executions.py wraps, and the .sync loop's module-global sleep.
+    # Reliance: the methods nested_executions.py wraps.
     for method in ("_normalise_parameters", "_normalise_response"):
         params = list(inspect.signature(getattr(StateTaskServiceSfn, method)).parameters)
         assert params[:2] == ["self", "parameters" if method == "_normalise_parameters" else "response"]
-    source = inspect.getsource(state_task_service_callback)
-    assert "time.sleep(_DELAY_SECONDS_SYNC_CONDITION_CHECK)" in source
-    assert source.count("time.") == 1
 
 
 def test_bare_moto_puts_a_datetime_in_the_context_start_time() -> None:
@@ -313,3 +311,38 @@ def test_conditional_writes_go_through_the_methods_the_lock_wraps(pipeline: Loca
             ConditionExpression="attribute_not_exists(versionId)",
             ExpressionAttributeValues={":a": {"S": "b"}},
         )
+
+
+def test_the_interpreter_cache_replaces_every_use_of_the_client_factory_and_path_parsers() -> None:
+    # Reliance: the modules of moto's interpreter that import boto_client_for and a JSONPath parser
+    # by name are exactly those interpreter_cache.py rebinds, and the entry point it wraps exists.
+    parser_root = Path(inspect.getfile(boto_client)).parents[2]
+    importers = {
+        path.relative_to(parser_root).with_suffix("").as_posix().replace("/", ".")
+        for path in parser_root.rglob("*.py")
+        if "boto_client_for" in path.read_text()
+    }
+    assert importers == {module.__name__.removeprefix("moto.stepfunctions.parser.") for module in CLIENT_USERS}
+    assert list(inspect.signature(boto_client.boto_client_for).parameters) == ["region", "service", "state_credentials"]
+    parsers = {
+        path.relative_to(parser_root).with_suffix("").as_posix().replace("/", ".")
+        for path in parser_root.rglob("*.py")
+        if re.search(r"^from jsonpath_ng(\.ext)? import parse$", path.read_text(), re.MULTILINE)
+    }
+    assert parsers == {module.__name__.removeprefix("moto.stepfunctions.parser.") for module, _, _ in PATH_PARSERS}
+    assert list(inspect.signature(ExecutionWorker._get_evaluation_entrypoint).parameters) == ["self"]
+    entrypoint = inspect.getsource(ExecutionWorker._get_evaluation_entrypoint)
+    assert "self._evaluation_details.state_machine_details.definition" in entrypoint
+
+
+def test_a_disabled_rule_starts_nothing(pipeline: LocalPipeline) -> None:
+    # Reliance: moto hands events to disabled rules too; the hop reads Rule.state, as AWS delivers
+    # nothing through a disabled rule (objects seeded "before the stack existed" rely on it).
+    events = pipeline.client("events")
+    rule = pipeline.stack.rules[0].logical_id
+    events.disable_rule(Name=rule)
+    pipeline.upload("incoming/seeded.jsonl", b'{"a": 1}\n')
+    assert pipeline.started == []
+    events.enable_rule(Name=rule)
+    pipeline.upload("incoming/live.jsonl", b'{"a": 1}\n')
+    assert len(pipeline.started) == 1

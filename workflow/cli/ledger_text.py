@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from workflow.ledger import LedgerItem
+from workflow.ops.backfill import BackfillProgress
+from workflow.ops.reconcile import Report
 from workflow.ops.replay import ReplayStart
 
 
@@ -61,3 +63,52 @@ def render_replays(starts: Sequence[ReplayStart], *, dry_run: bool) -> str:
         (start.key, start.version_id[:12], start.execution_arn or f"not started: {start.error}") for start in starts
     ]
     return table(("key", "version", "run"), rows)
+
+
+def render_progress(progress: BackfillProgress) -> str:
+    """One line: the backfill's status, what it listed, and each outcome so far."""
+    counts = [f"listed {progress.listed}", f"in flight {progress.in_flight}"]
+    counts += [f"{label} {progress.count(outcome)}" for outcome, label in _OUTCOME_LABELS if progress.count(outcome)]
+    line = f"{progress.status:<9} " + ", ".join(counts)
+    if progress.error:
+        line += f"\n  error  {progress.error}: {progress.cause or ''}"
+    return line
+
+
+_OUTCOME_LABELS = (
+    ("skipped", "skipped (the ledger has a result)"),
+    ("tooOld", "older than --since"),
+    ("wouldStart", "would start"),
+    ("started", "started"),
+    ("alreadyStarted", "started by another backfill"),
+    ("succeeded", "succeeded"),
+    ("rejected", "rejected"),
+    ("failed", "failed"),
+)
+
+
+def render_reconcile(report: Report) -> str:
+    """What reconcile found, section by section, then what it started."""
+    lines = []
+    if report.clean:
+        lines.append("every upload under the prefix is accounted for: nothing unrecorded, stuck or undelivered")
+    if report.unrecorded:
+        lines.append(f"unrecorded: {len(report.unrecorded)} object version(s) with no ledger item")
+        lines += [f"  {found.key}  {found.version_id}" for found in report.unrecorded]
+    if report.stuck:
+        lines.append(f"stuck: {len(report.stuck)} source version(s) RUNNING that no run will end")
+        lines += [f"  {stuck.item.key}  {stuck.item.version_id}: {stuck.why}" for stuck in report.stuck]
+    if report.undelivered:
+        lines.append(f"undelivered: {len(report.undelivered)} event(s) in the dead-letter queue")
+        for message in report.undelivered:
+            what = (
+                f"start of {message.run_input['key']}" if message.run_input else "not a trigger event (reported only)"
+            )
+            lines.append(f"  {message.message_id}  {what}: {message.error}")
+    if report.fixed:
+        lines.append("fixed:")
+        lines += [
+            f"  {fix.what:<11} {fix.key}  -> {fix.execution_arn or 'not started: ' + str(fix.error)}"
+            for fix in report.fixed
+        ]
+    return "\n".join(lines)

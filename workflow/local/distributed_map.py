@@ -22,7 +22,11 @@ restored on exit, and guarded by a test in ``tests/workflow/test_moto_reliances.
   ``{"Etag", "Key", "LastModified": <epoch seconds>, "Size", "StorageClass"}``
   (https://docs.aws.amazon.com/step-functions/latest/dg/input-output-itemreader.html).
 
-``installed()`` enters both. Not corrected (a workflow here must not rely on them): child
+- ``map_run_lookup_installed``: ``ListMapRuns`` and ``DescribeMapRun`` read every execution's
+  environment, which does not exist yet for an execution just started (nor while a redrive restarts
+  one): moto answers 500. AWS lists no Map Run for an execution that has not reached its Map state.
+
+``installed()`` enters all three. Not corrected (a workflow here must not rely on them): child
 executions are frames of the parent (no child ARN, ``$$.Execution`` is the parent's,
 ``ListExecutions(mapRunArn=...)`` is refused), a Map Run cannot be redriven, and children past the
 threshold run to the end before the Map Run fails (AWS may stop them sooner).
@@ -36,7 +40,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from moto.stepfunctions.parser.api import HistoryEventType, MapRunFailedEventDetails
+from moto.stepfunctions.parser.api import HistoryEventType, MapRunFailedEventDetails, ResourceNotFound
 from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
     FailureEvent,
     FailureEventException,
@@ -66,6 +70,7 @@ from moto.stepfunctions.parser.asl.eval.program_state import (
     ProgramStopped,
     ProgramTimedOut,
 )
+from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
 THRESHOLD_ERROR = StatesErrorNameType.StatesExceedToleratedFailureThreshold
 # Set on a Map state's iteration component when its definition is parsed: moto replaces an
@@ -207,10 +212,45 @@ def listing_installed() -> Iterator[None]:
         ResourceEvalS3._handle_list_objects_v2 = staticmethod(original)  # type: ignore[method-assign]
 
 
+def _map_runs(execution: Any) -> Any:
+    """The Map Run records of a moto execution, ``None`` while it has no environment."""
+    environment = getattr(execution.exec_worker, "env", None)
+    return None if environment is None else environment.map_run_record_pool_manager
+
+
+@contextmanager
+def map_run_lookup_installed() -> Iterator[None]:
+    """Answer ListMapRuns and DescribeMapRun while some execution has no environment yet."""
+    original_list = StepFunctionsParserBackend.list_map_runs
+    original_describe = StepFunctionsParserBackend.describe_map_run
+
+    def list_map_runs(self: StepFunctionsParserBackend, execution_arn: str) -> dict[str, Any]:
+        records = _map_runs(self.describe_execution(execution_arn=execution_arn))
+        return {"mapRuns": [record.list_item() for record in (records.get_all() if records else [])]}
+
+    def describe_map_run(self: StepFunctionsParserBackend, map_run_arn: str) -> dict[str, Any]:
+        for execution in self._get_executions():
+            records = _map_runs(execution)
+            record = records.get(map_run_arn) if records else None
+            if record is not None:
+                described: dict[str, Any] = record.describe()
+                return described
+        raise ResourceNotFound(f"Map Run {map_run_arn} does not exist")
+
+    StepFunctionsParserBackend.list_map_runs = list_map_runs  # type: ignore[method-assign]
+    StepFunctionsParserBackend.describe_map_run = describe_map_run  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        StepFunctionsParserBackend.list_map_runs = original_list  # type: ignore[method-assign]
+        StepFunctionsParserBackend.describe_map_run = original_describe  # type: ignore[method-assign]
+
+
 @contextmanager
 def installed() -> Iterator[None]:
     """Every Distributed Map correction of this module, until the block ends."""
     with ExitStack() as stack:
         stack.enter_context(tolerance_installed())
         stack.enter_context(listing_installed())
+        stack.enter_context(map_run_lookup_installed())
         yield

@@ -37,6 +37,7 @@ from workflow.local import (
     distributed_map,
     eventbridge,
     execution_context,
+    interpreter_cache,
     ledger_resources,
     nested_executions,
     redrive,
@@ -143,8 +144,9 @@ class LocalPipeline:
             self._exit.enter_context(redrive.installed(self.redriver))
             self._exit.enter_context(execution_context.installed())
             self._exit.enter_context(distributed_map.installed())
-            self._exit.enter_context(nested_executions.installed(self.clock))
+            self._exit.enter_context(nested_executions.installed())
             self._exit.enter_context(conditional_writes.installed())
+            self._exit.enter_context(interpreter_cache.installed())
             self._create_resources()
         except BaseException:
             self._exit.close()
@@ -190,7 +192,7 @@ class LocalPipeline:
             roleArn=f"arn:aws:iam::{LOCAL_ACCOUNT}:role/{stack.state_machine_name}",
             type="STANDARD",
         )
-        ledger_resources.create(self.client("dynamodb"), sfn, stack)
+        ledger_resources.create(self.client("dynamodb"), sfn, sqs, stack)
         for rule in stack.rules:
             events.put_rule(Name=rule.logical_id, EventPattern=json.dumps(rule.pattern), State="ENABLED")
             events.put_targets(

@@ -114,7 +114,8 @@ def installed(start_execution: StartExecution, publish: Publish) -> Iterator[Non
 
     def send_to_targets(rule: Rule, event: Any, transform_input: bool = True) -> None:
         event = as_s3_sends_it(event)
-        if not rule.event_pattern.matches_event(event):
+        # A disabled rule delivers nothing (moto hands it events all the same).
+        if rule.state != "ENABLED" or not rule.event_pattern.matches_event(event):
             return
         handled = []
         for target in rule.targets:

@@ -1,6 +1,7 @@
-"""The ledger's resources in the embedded environment, from the template: its DynamoDB table and the
+"""The ledger's resources in the embedded environment, from the template: its DynamoDB table, the
 stack's other state machines (the failure recorder, the backfill), with their definitions'
-substitutions resolved to local names, as the pipeline's own state machine is."""
+substitutions resolved to local names as the pipeline's own state machine is, and the SQS queues
+(the trigger's dead-letter queue, which ``pipeline reconcile`` reads)."""
 
 from __future__ import annotations
 
@@ -9,15 +10,23 @@ import time
 from typing import Any
 
 from workflow.definition import substitute
-from workflow.deployment import LOCAL_ACCOUNT
+from workflow.deployment import (
+    LOCAL_ACCOUNT,
+    OUTPUT_BACKFILL_STATE_MACHINE,
+    OUTPUT_LEDGER_TABLE,
+    OUTPUT_UNDELIVERED_QUEUE,
+)
 from workflow.executions import RUNNING
 from workflow.local.template import StackModel
 
 DRAIN_TIMEOUT = 10.0
+BACKFILL_NAME_SUFFIX = "-Backfill"
 
 
-def create(dynamodb: Any, sfn: Any, stack: StackModel) -> None:
-    """Create every table and every state machine besides the pipeline's on moto."""
+def create(dynamodb: Any, sfn: Any, sqs: Any, stack: StackModel) -> None:
+    """Create every table, queue and state machine besides the pipeline's on moto."""
+    for queue in stack.queues:
+        sqs.create_queue(QueueName=queue)
     for table in stack.tables:
         indexes: dict[str, Any] = {}
         if table.global_indexes:
@@ -38,6 +47,19 @@ def create(dynamodb: Any, sfn: Any, stack: StackModel) -> None:
             roleArn=f"arn:aws:iam::{LOCAL_ACCOUNT}:role/{machine.name}",
             type=machine.type,
         )
+
+
+def outputs(sqs: Any, stack: StackModel) -> dict[str, str]:
+    """The stack outputs that name these resources, as ``pipeline serve`` registers them."""
+    found: dict[str, str] = {}
+    if stack.tables:
+        found[OUTPUT_LEDGER_TABLE] = stack.tables[0].name
+    for machine in stack.state_machines:
+        if machine.name.endswith(BACKFILL_NAME_SUFFIX):
+            found[OUTPUT_BACKFILL_STATE_MACHINE] = machine.arn
+    for queue in stack.queues:
+        found[OUTPUT_UNDELIVERED_QUEUE] = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
+    return found
 
 
 def drain(sfn: Any, stack: StackModel, *, timeout: float = DRAIN_TIMEOUT) -> None:

@@ -29,6 +29,7 @@ from workflow.deployment import (
     REGION,
     STACK_NAME,
 )
+from workflow.local import ledger_resources
 from workflow.local.api import LocalApi
 from workflow.local.environment import LocalPipeline, Notification
 
@@ -115,6 +116,7 @@ class LocalServer:
             OUTPUT_STATE_MACHINE: self.pipeline.stack.state_machine_arn,
             OUTPUT_TOPIC: self.pipeline.stack.topic_arn,
             OUTPUT_API_URL: self.api_url,
+            **ledger_resources.outputs(self.pipeline.client("sqs"), self.pipeline.stack),
         }
         template = {
             "Description": "serverless-data-pipeline, served locally by 'pipeline serve'",

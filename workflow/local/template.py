@@ -85,6 +85,8 @@ class StackModel:
     functions: dict[str, LocalFunction]
     rules: list[LocalRule]
     tables: list[LocalTable] = field(default_factory=list)
+    queues: list[str] = field(default_factory=list)
+    """The names of the stack's SQS queues (the undelivered events' dead-letter queue)."""
     state_machines: list[LocalStateMachine] = field(default_factory=list)
     """The stack's state machines besides the pipeline's."""
 
@@ -103,14 +105,19 @@ class _Resolver:
         if kind == "AWS::SNS::Topic":
             return f"arn:aws:sns:{REGION}:{LOCAL_ACCOUNT}:{logical_id}"
         if kind == "AWS::StepFunctions::StateMachine":
-            return f"arn:aws:states:{REGION}:{LOCAL_ACCOUNT}:stateMachine:{logical_id}"
+            return f"arn:aws:states:{REGION}:{LOCAL_ACCOUNT}:stateMachine:{self.state_machine_name(logical_id)}"
         if kind == "AWS::Lambda::Function":
             return logical_id
         if kind == "AWS::Lambda::Alias":
             return self.alias_arn(logical_id)
-        if kind == "AWS::DynamoDB::Table":
+        if kind in {"AWS::DynamoDB::Table", "AWS::SQS::Queue"}:
             return logical_id
         raise TemplateError(f"the local environment does not emulate {kind} ({logical_id})")
+
+    def state_machine_name(self, logical_id: str) -> str:
+        """The name a state machine is given in the template, else its logical id."""
+        name = self._resources[logical_id]["Properties"].get("StateMachineName", logical_id)
+        return str(self.resolve(name))
 
     def alias_arn(self, logical_id: str) -> str:
         alias = self._resources[logical_id]["Properties"]
@@ -124,7 +131,7 @@ class _Resolver:
         if kind == "AWS::S3::Bucket" and attribute == "Arn":
             return f"arn:aws:s3:::{self.physical(logical_id)}"
         if kind == "AWS::StepFunctions::StateMachine" and attribute == "Name":
-            return logical_id
+            return self.state_machine_name(logical_id)
         if kind == "AWS::DynamoDB::Table" and attribute == "Arn":
             return f"arn:aws:dynamodb:{REGION}:{LOCAL_ACCOUNT}:table/{logical_id}"
         raise TemplateError(f"Fn::GetAtt {logical_id}.{attribute} is not emulated")
@@ -201,7 +208,7 @@ def load_stack(template_file: Path, stack_name: str) -> StackModel:
 
     state_machines = [
         LocalStateMachine(
-            name=logical_id,
+            name=resolver.state_machine_name(logical_id),
             arn=resolver.physical(logical_id),
             type=body["Properties"].get("StateMachineType", "STANDARD"),
             definition=resolver.resolve(body["Properties"]["DefinitionString"]),
@@ -231,5 +238,6 @@ def load_stack(template_file: Path, stack_name: str) -> StackModel:
         functions=functions,
         rules=rules,
         tables=tables,
+        queues=[resolver.physical(logical_id) for logical_id in _of_type(resources, "AWS::SQS::Queue")],
         state_machines=state_machines,
     )
