@@ -65,10 +65,8 @@ REJECTED = "REJECTED"
 FAILED = "FAILED"
 SKIPPED = "SKIPPED"
 STATUSES = (RUNNING, SUCCEEDED, REJECTED, FAILED, SKIPPED)
-SETTLED = frozenset({SUCCEEDED, REJECTED, SKIPPED})
 REPLAYABLE_STATUSES = (REJECTED, FAILED)
 """What ``pipeline replay --status`` selects: sources whose last run did not produce their output."""
-"""Statuses a later run of the same version does not change, unless it is a replay."""
 RUN_ENTRY_PREFIX = "run:"
 
 # What a ledger task retries: DynamoDB's throttling and server errors, as Step Functions names them

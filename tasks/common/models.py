@@ -177,6 +177,10 @@ class WriteOutputEvent(Model, frozen=True):
     """When the run started (``$$.Execution.StartTime``): a run that started later keeps its output."""
 
 
+# Checksum reads the same version Fetch pins: it takes Fetch's input.
+ChecksumEvent = FetchEvent
+
+
 # WriteParquet sits between the transform and WriteOutput when the output is Parquet: it takes
 # WriteOutput's input and hands on the same shape, the staged output now pointing at Parquet.
 WriteParquetEvent = WriteOutputEvent
