@@ -10,9 +10,18 @@ from constructs import Construct
 
 from stacks.alerts import PipelineAlerts
 from stacks.api import PipelineApi
+from stacks.backfill import PipelineBackfill
 from stacks.compliance import acknowledge, set_depends_on
 from stacks.config import ApiThrottling, PipelineConfig
 from stacks.keys import PipelineKeys
+from stacks.ledger import (
+    LedgerFailureRecorder,
+    LedgerOperatorRole,
+    LedgerResources,
+    SourceLedger,
+    code_version,
+    grant_ledger_reads,
+)
 from stacks.log_groups import LogGroups
 from stacks.network import PipelineNetwork
 from stacks.notifications import NotificationTopics
@@ -27,12 +36,17 @@ from workflow.deployment import (
     OUTPUT_ALARM_TOPIC,
     OUTPUT_API_ID,
     OUTPUT_API_URL,
+    OUTPUT_BACKFILL_STATE_MACHINE,
     OUTPUT_BUCKET,
     OUTPUT_DASHBOARD,
+    OUTPUT_LEDGER_OPERATOR_ROLE,
+    OUTPUT_LEDGER_TABLE,
     OUTPUT_OPERATOR_ROLE,
     OUTPUT_STATE_MACHINE,
     OUTPUT_TOPIC,
+    OUTPUT_UNDELIVERED_QUEUE,
 )
+from workflow.ledger import BY_SUCCEEDED, CODE_VERSION_PLACEHOLDER, TABLE_PLACEHOLDER
 
 TRANSFORMS = ("TransformCsv", "TransformJson", "TransformJsonl")
 READ = ["s3:GetObject", "s3:GetObjectVersion"]
@@ -116,13 +130,39 @@ class PipelineStack(Stack):
             applies_to=["Action::kms:GenerateDataKey*"],
         )
 
+        ledger = SourceLedger(self, "Ledger")
+        network.add_table_endpoint(ledger.table)
         workflow = PipelineStateMachine(
-            self, "Workflow", aliases=tasks.aliases, topic=topics.runs, topic_key=keys.messages, log_groups=log_groups
+            self,
+            "Workflow",
+            aliases=tasks.aliases,
+            topic=topics.runs,
+            topic_key=keys.messages,
+            log_groups=log_groups,
+            more_substitutions={
+                TABLE_PLACEHOLDER: ledger.table.table_name,
+                CODE_VERSION_PLACEHOLDER: code_version(tasks.functions),
+            },
+        )
+        workflow.role.allow(sid="RecordInLedger", actions=["dynamodb:UpdateItem"], resources=[ledger.table.table_arn])
+        workflow.role.allow(
+            sid="FindTheLastSucceededVersion", actions=["dynamodb:Query"], resources=[ledger.index_arn(BY_SUCCEEDED)]
         )
         machine = workflow.state_machine
 
         dead_letters = DeliveryDeadLetterQueue(self, "UndeliveredEvents", key=keys.messages).queue
         S3Trigger(self, "S3Trigger", bucket=bucket, state_machine=machine, dead_letter_queue=dead_letters)
+        LedgerFailureRecorder(
+            self,
+            "LedgerFailures",
+            ledger=ledger,
+            pipeline=machine,
+            log_groups=log_groups,
+            dead_letter_queue=dead_letters,
+        )
+        backfill = PipelineBackfill(
+            self, "Backfill", bucket=bucket, ledger=ledger, pipeline=machine, log_groups=log_groups
+        )
         api = PipelineApi(
             self,
             "Api",
@@ -157,6 +197,17 @@ class PipelineStack(Stack):
             alarms=alerts.alarms,
             api=api.rest_api,
         )
+        ledger_resources = LedgerResources(
+            ledger=ledger,
+            bucket=bucket,
+            pipeline=machine,
+            backfill=backfill.state_machine,
+            dead_letters=dead_letters,
+            dead_letters_key=keys.messages,
+        )
+        grant_ledger_reads(operators.role, ledger_resources)
+        ledger_operators = LedgerOperatorRole(self, "LedgerOperations", resources=ledger_resources)
+        CfnOutput(self, OUTPUT_LEDGER_OPERATOR_ROLE, value=ledger_operators.role.mutable_role.role_arn)
         CfnOutput(self, OUTPUT_OPERATOR_ROLE, value=operators.role.mutable_role.role_arn)
         CfnOutput(self, OUTPUT_BUCKET, value=bucket.bucket_name)
         CfnOutput(self, OUTPUT_STATE_MACHINE, value=machine.state_machine_arn)
@@ -165,16 +216,20 @@ class PipelineStack(Stack):
         CfnOutput(self, OUTPUT_DASHBOARD, value=alerts.dashboard.dashboard_name)
         CfnOutput(self, OUTPUT_API_URL, value=api.rest_api.url)
         CfnOutput(self, OUTPUT_API_ID, value=api.rest_api.rest_api_id)
+        CfnOutput(self, OUTPUT_LEDGER_TABLE, value=ledger.table.table_name)
+        CfnOutput(self, OUTPUT_BACKFILL_STATE_MACHINE, value=backfill.state_machine.state_machine_arn)
+        CfnOutput(self, OUTPUT_UNDELIVERED_QUEUE, value=dead_letters.queue_url)
 
     @staticmethod
     def _grant_data_access(tasks: TaskFunctions, bucket: s3.IBucket) -> None:
         roles = tasks.roles
         # Sources: incoming/ (S3-triggered) and uploads/ (submitted through the API).
-        for name in ("Validate", "Fetch", *TRANSFORMS):
+        for name in ("Validate", "Fetch", "Checksum", *TRANSFORMS):
             for prefix in SOURCE_PREFIXES:
                 allow_objects(roles[name], bucket, prefix, READ)
                 allow_listing(roles[name], bucket, prefix)
-        acknowledge_prefix_wildcards(roles["Validate"], *SOURCE_PREFIXES)
+        for name in ("Validate", "Checksum"):
+            acknowledge_prefix_wildcards(roles[name], *SOURCE_PREFIXES)
         # Fetch stages a CSV source's dialect for the transform, which stages the column summaries:
         # one entry per column, too many for the state.
         allow_objects(roles["Fetch"], bucket, STAGING_PREFIX, ["s3:PutObject"])
@@ -190,6 +245,9 @@ class PipelineStack(Stack):
         allow_objects(roles["WriteOutput"], bucket, STAGING_PREFIX, ["s3:GetObject"])
         allow_listing(roles["WriteOutput"], bucket, STAGING_PREFIX)
         allow_objects(roles["WriteOutput"], bucket, PROCESSED_PREFIX, WRITE)
+        # The manifest it replaces: read first, so that a later run's output is never replaced.
+        allow_objects(roles["WriteOutput"], bucket, PROCESSED_PREFIX, ["s3:GetObject"])
+        allow_listing(roles["WriteOutput"], bucket, PROCESSED_PREFIX)
         acknowledge_prefix_wildcards(roles["WriteOutput"], STAGING_PREFIX, PROCESSED_PREFIX)
         # The notification marker: written once with If-None-Match, read back on a retry.
         allow_objects(roles["Notify"], bucket, PROCESSED_PREFIX, ["s3:PutObject", "s3:GetObject"])

@@ -68,6 +68,8 @@ class Resources:
 RESOURCES: dict[str, Resources] = {
     "Validate": Resources(memory_mb=256),
     "Fetch": Resources(memory_mb=256),
+    # Reads the whole object once: network-bound, and Lambda's network share grows with memory.
+    "Checksum": Resources(memory_mb=1024),
     "TransformCsv": Resources(memory_mb=1769),
     "TransformJson": Resources(memory_mb=1769),
     "TransformJsonl": Resources(memory_mb=1769),

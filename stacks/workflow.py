@@ -56,11 +56,13 @@ class PipelineStateMachine(Construct):
         topic: sns.ITopic,
         topic_key: kms.IKey,
         log_groups: LogGroups,
+        more_substitutions: dict[str, str] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         substitutions = {task.placeholder: aliases[task.name].function_arn for task in TASK_FUNCTIONS}
         substitutions[TOPIC_PLACEHOLDER] = topic.topic_arn
+        substitutions.update(more_substitutions or {})
         self.role = ServiceRole(self, "Role", service="states.amazonaws.com", description="Runs the pipeline workflow")
         self.role.allow(
             sid="InvokeTaskAliases",

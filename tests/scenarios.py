@@ -5,18 +5,23 @@ from __future__ import annotations
 
 import gzip
 import json
+import time
 from typing import Any
 
 from tasks.common.layout import INCOMING_PREFIX
+from workflow.ledger import PARTITION_KEY, SORT_KEY, LedgerItem, source_id
 from workflow.local.environment import Execution, LocalPipeline
 
 CSV_TO_JSONL_STATES = [
     "Validate",
+    "RecordStart",
+    "HasDataset",
     "Fetch",
     "RouteByFormat",
     "TransformCsv",
     "RouteByOutputFormat",
     "WriteOutput",
+    "RecordSucceeded",
     "Notify",
 ]
 """The states a successful CSV run with JSON Lines output enters, in order."""
@@ -49,3 +54,28 @@ def run_upload(pipeline: LocalPipeline, name: str, body: bytes, **kwargs: Any) -
     pipeline.upload(INCOMING_PREFIX + name, body, **kwargs)
     assert len(pipeline.started) == 1, "the upload must start exactly one execution"
     return pipeline.wait(pipeline.started[0], timeout=30)
+
+
+def ledger_item(pipeline: LocalPipeline, key: str, version_id: str) -> LedgerItem | None:
+    """The ledger's item of one source version in the pipeline bucket, if there is one."""
+    (table,) = pipeline.stack.tables
+    found = pipeline.client("dynamodb").get_item(
+        TableName=table.name,
+        Key={PARTITION_KEY: {"S": source_id(pipeline.stack.bucket_name, key)}, SORT_KEY: {"S": version_id}},
+        ConsistentRead=True,
+    )
+    return LedgerItem.from_dynamodb(found["Item"]) if "Item" in found else None
+
+
+def wait_for_ledger(
+    pipeline: LocalPipeline, key: str, version_id: str, status: str, *, timeout: float = 30.0
+) -> LedgerItem:
+    """The item once it has ``status`` (the failure recorder writes after the run has ended)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        item = ledger_item(pipeline, key, version_id)
+        if item is not None and item.status == status:
+            return item
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{key} {version_id} is {item.status if item else 'not in the ledger'}, not {status}")
+        time.sleep(0.02)

@@ -14,6 +14,13 @@ from pathlib import Path
 from typing import Any
 
 DEFINITION_PATH = Path(__file__).with_name("pipeline.asl.json")
+# The ledger's failure recorder (an Express workflow started by the status-change rule) and the
+# backfill workflow: definitions of their own, read the same way.
+FAILURE_RECORDER_PATH = DEFINITION_PATH.with_name("ledger_failures.asl.json")
+BACKFILL_PATH = DEFINITION_PATH.with_name("backfill.asl.json")
+# The backfill's placeholders besides the ledger table's (workflow/ledger.py).
+BUCKET_PLACEHOLDER = "BucketName"
+PIPELINE_PLACEHOLDER = "PipelineStateMachineArn"
 TOPIC_PLACEHOLDER = "NotificationTopicArn"
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9]+)\}")
 
@@ -37,6 +44,9 @@ class TaskFunction:
 TASK_FUNCTIONS: tuple[TaskFunction, ...] = (
     TaskFunction("Validate", "tasks.validate.handler.lambda_handler", "Check the request and the object"),
     TaskFunction("Fetch", "tasks.fetch.handler.lambda_handler", "Pin the version and sniff the content"),
+    TaskFunction(
+        "Checksum", "tasks.checksum.handler.lambda_handler", "SHA-256 of the version, to skip unchanged content"
+    ),
     TaskFunction("TransformCsv", "tasks.transform.handler.csv_handler", "CSV to JSON Lines"),
     TaskFunction("TransformJson", "tasks.transform.handler.json_handler", "JSON array to JSON Lines"),
     TaskFunction("TransformJsonl", "tasks.transform.handler.jsonl_handler", "JSON Lines to JSON Lines"),
@@ -46,8 +56,8 @@ TASK_FUNCTIONS: tuple[TaskFunction, ...] = (
 )
 
 
-def definition_text() -> str:
-    return DEFINITION_PATH.read_text(encoding="utf-8")
+def definition_text(path: Path = DEFINITION_PATH) -> str:
+    return path.read_text(encoding="utf-8")
 
 
 def placeholders(text: str) -> set[str]:

@@ -22,6 +22,10 @@ OUTPUT_DASHBOARD = "DashboardName"
 OUTPUT_API_URL = "ApiUrl"
 OUTPUT_API_ID = "ApiId"
 OUTPUT_OPERATOR_ROLE = "OperatorRoleArn"
+OUTPUT_LEDGER_TABLE = "LedgerTableName"
+OUTPUT_BACKFILL_STATE_MACHINE = "BackfillStateMachineArn"
+OUTPUT_UNDELIVERED_QUEUE = "UndeliveredEventsQueueUrl"
+OUTPUT_LEDGER_OPERATOR_ROLE = "LedgerOperatorRoleArn"
 
 # `pipeline smoke` (workflow/ops/smoke.py) and the operator role that may run it (stacks/operators.py)
 # agree on where it leaves its traces: its samples go under incoming/<SMOKE_FOLDER>/ (their outputs

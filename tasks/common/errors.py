@@ -9,6 +9,8 @@ keeps the two in step.
   them, publishes the rejection and ends in the ``Rejected`` Fail state.
 - ``TransientError``: a dependency was briefly unavailable (S3 throttling, timeouts). The
   workflow retries it with backoff and jitter.
+- ``OutputSuperseded``: a later run of the same source version owns the output; caught, and the
+  run ends without effect.
 - Anything else is a system error: not caught, so the execution fails at that Task and can
   be redriven from it once the cause is fixed.
 """
@@ -74,6 +76,12 @@ class StagedOutputMissing(PipelineError):
     """An object an earlier step of the run staged under ``staging/`` is gone (expired or deleted).
     Not the input's fault, so a system error: the run fails at this step. A redrive would find it
     gone too; a new run of the source stages it again."""
+
+
+class OutputSuperseded(PipelineError):
+    """A run that started later has committed the output of this source version: this run's output
+    must not replace it. Neither a business error (the input is fine) nor a system error (nothing to
+    fix or redrive): the workflow records it and the run ends in its Superseded state."""
 
 
 class TransientError(PipelineError):

@@ -39,8 +39,18 @@ class OutputFormat(enum.StrEnum):
 
 
 class Trigger(enum.StrEnum):
+    """What started a run: an S3 event or an API request, or one of the operators' commands
+    (``pipeline backfill``, ``replay``, ``reconcile --fix``), which name the key as it is."""
+
     S3 = "s3"
     API = "api"
+    BACKFILL = "backfill"
+    REPLAY = "replay"
+    RECONCILE = "reconcile"
+
+
+NO_CONTRACT = "none"
+"""The contract version of a source whose folder has no dataset settings."""
 
 
 class Model(msgspec.Struct, rename="camel", forbid_unknown_fields=True, frozen=True):
@@ -57,6 +67,8 @@ class PipelineRequest(Model, frozen=True):
     output_format: OutputFormat | None = None
     """None: the dataset's format (``tasks/datasets``), else JSON Lines."""
     trigger: Trigger = Trigger.API
+    reason: str | None = None
+    """Why an operator asked for this run (``pipeline replay --reason``); the ledger records it."""
 
 
 class SourceObject(Model, frozen=True):
@@ -74,6 +86,12 @@ class SourceObject(Model, frozen=True):
     output_format: OutputFormat = OutputFormat.JSONL
     dataset: str | None = None
     """The dataset whose settings apply (``tasks/datasets/<dataset>.json``), if the key's folder has one."""
+    contract_version: str = NO_CONTRACT
+    """The digest of those settings (``sha256:…``), recorded in the ledger with the output; ``none`` without."""
+    reason: str = ""
+    """The request's reason, for the ledger (empty: none given)."""
+    skip_unchanged_content: bool = False
+    """The dataset skips a version whose content its last succeeded version already had."""
 
 
 class CsvDialect(Model, frozen=True):
@@ -139,6 +157,12 @@ class OutputLocation(Model, frozen=True):
     rejected: int
 
 
+class ContentChecksum(Model, frozen=True):
+    """The digest of a source version's bytes: ``sha256:<hex>``."""
+
+    checksum: str
+
+
 class NotificationReceipt(Model, frozen=True):
     message_id: str | None
     published: bool
@@ -164,6 +188,12 @@ class WriteOutputEvent(Model, frozen=True):
     execution_arn: str
     source: SourceObject
     staged: StagedOutput
+    run_started_at: str | None = None
+    """When the run started (``$$.Execution.StartTime``): a run that started later keeps its output."""
+
+
+# Checksum reads the same version Fetch pins: it takes Fetch's input.
+ChecksumEvent = FetchEvent
 
 
 # WriteParquet sits between the transform and WriteOutput when the output is Parquet: it takes

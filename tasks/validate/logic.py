@@ -12,7 +12,7 @@ import msgspec
 from botocore.exceptions import ClientError
 
 from tasks.common.aws import error_code, s3_errors
-from tasks.common.datasets import DatasetSettings, dataset_of, dataset_settings
+from tasks.common.datasets import DatasetSettings, contract_version, dataset_of, dataset_settings
 from tasks.common.errors import (
     EmptyObject,
     ObjectNotFound,
@@ -275,6 +275,9 @@ def validate(s3: Any, raw_request: dict[str, Any], settings: ValidateSettings, *
         trigger=request.trigger,
         output_format=resolve_output_format(request, head.get("Metadata", {}), found),
         dataset=dataset if found is not None else None,
+        contract_version=contract_version(dataset if found is not None else None),
+        reason=request.reason or "",
+        skip_unchanged_content=found is not None and found.skip_unchanged_content,
     )
     check_outputs(source, execution_arn)
     return source

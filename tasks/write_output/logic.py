@@ -1,8 +1,9 @@
 """WriteOutput: commit a run's staged output under ``processed/`` and describe it in a manifest.
 
 The committed keys depend only on the source key and version, so committing again (a retry, a
-redrive, a duplicated trigger) overwrites the same objects. The manifest is written last: a
-manifest present means its data and rejects objects are complete. The data object is
+redrive, a duplicated trigger, a replay) writes new versions of the same objects instead of adding
+new ones. The manifest is written last and names the versions it describes: it is the commit point,
+switched atomically and never back to an older run's output (``switch.py``). The data object is
 ``data.jsonl``, or ``data.parquet`` when the run's output format is Parquet (WriteParquet staged
 it). The staged objects are left for the bucket's ``staging/`` lifecycle rule: a retried commit
 (its first attempt's reply lost) copies them again instead of finding nothing to commit. A staged
@@ -21,13 +22,20 @@ from tasks.common.errors import StagedFormatMismatch
 from tasks.common.layout import DATA_CONTENT_TYPES, DATA_FILES, output_keys, output_metadata
 from tasks.common.models import ColumnSummary, OutputFormat, OutputLocation, WriteOutputEvent, to_payload
 from tasks.common.staging import get_document
+from tasks.write_output.switch import RunStamp, check_not_superseded, copy_versioned, read_manifest, switch_manifest
 
-MANIFEST_VERSION = 1
+# 2: the manifest names the run that wrote it and the versions of the objects it describes.
+MANIFEST_VERSION = 2
 
 
 def manifest(
-    event: WriteOutputEvent, location: OutputLocation, committed_at: datetime, columns: list[ColumnSummary]
+    event: WriteOutputEvent,
+    location: OutputLocation,
+    committed_at: datetime,
+    columns: list[ColumnSummary],
+    versions: dict[str, str],
 ) -> dict[str, Any]:
+    """The manifest of a commit; ``versions`` maps each committed key to the version this run wrote."""
     source, staged = event.source, event.staged
     return {
         "manifestVersion": MANIFEST_VERSION,
@@ -43,7 +51,13 @@ def manifest(
         "processingType": source.processing_type.value,
         "trigger": source.trigger.value,
         "executionArn": event.execution_arn,
-        "output": {"key": location.key, "rejectsKey": location.rejects_key},
+        "run": {"executionArn": event.execution_arn, "startedAt": event.run_started_at},
+        "output": {
+            "key": location.key,
+            "versionId": versions[location.key],
+            "rejectsKey": location.rejects_key,
+            "rejectsVersionId": versions[location.rejects_key],
+        },
         "dataset": source.dataset,
         "outputFormat": source.output_format.value,
         "counts": {
@@ -82,6 +96,13 @@ def commit(s3: Any, event: WriteOutputEvent, *, now: datetime | None = None) -> 
     columns: list[ColumnSummary] = []
     if staged.columns_key is not None:
         columns = get_document(s3, bucket=staged.bucket, key=staged.columns_key, kind=list[ColumnSummary])
+    run = RunStamp(execution_arn=event.execution_arn, started_at=event.run_started_at)
+    manifest_uri = f"s3://{source.bucket}/{keys.manifest}"
+    with s3_errors(manifest_uri):
+        current = read_manifest(s3, source.bucket, keys.manifest)
+    # A later run's output stands: this one copies nothing over it.
+    check_not_superseded(current, run, manifest_uri)
+    versions = {}
     for staged_key, final_key, content_type in copies:
         copy_args = {
             "ContentType": content_type,
@@ -90,16 +111,16 @@ def commit(s3: Any, event: WriteOutputEvent, *, now: datetime | None = None) -> 
             "ServerSideEncryption": "AES256",
         }
         with staged_errors(f"staged s3://{source.bucket}/{staged_key}"):
-            # Managed copy: switches to a multipart copy for large objects.
-            s3.copy({"Bucket": source.bucket, "Key": staged_key}, source.bucket, final_key, ExtraArgs=copy_args)
-    with s3_errors(f"s3://{source.bucket}/{keys.manifest}"):
-        body = json.dumps(manifest(event, location, now or datetime.now(UTC), columns), indent=2).encode()
-        s3.put_object(
-            Bucket=source.bucket,
-            Key=keys.manifest,
-            Body=body,
-            ContentType="application/json",
-            Metadata=metadata,
-            ServerSideEncryption="AES256",
+            versions[final_key] = copy_versioned(s3, source.bucket, staged_key, final_key, copy_args)
+    body = json.dumps(manifest(event, location, now or datetime.now(UTC), columns, versions), indent=2).encode()
+    with s3_errors(manifest_uri):
+        switch_manifest(
+            s3,
+            bucket=source.bucket,
+            key=keys.manifest,
+            body=body,
+            extra={"ContentType": "application/json", "Metadata": metadata, "ServerSideEncryption": "AES256"},
+            current=current,
+            run=run,
         )
     return location

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tasks.common.errors import BUSINESS_ERRORS
+from tasks.common.errors import BUSINESS_ERRORS, OutputSuperseded
 from tasks.common.layout import INCOMING_PREFIX
 from tests.infra.queries import as_list, of_type, output_ref, statements_of_role
 from workflow.definition import TASK_FUNCTIONS, TOPIC_PLACEHOLDER, definition_text, placeholders
@@ -126,10 +126,13 @@ def test_definition_routes_errors_by_kind() -> None:
         transient, capacity = state["Retry"]
         assert set(transient["ErrorEquals"]) == TRANSIENT_ERRORS, name
         assert set(capacity["ErrorEquals"]) == CAPACITY_ERRORS, name
-        # Only business errors are caught; a system error fails the execution at this Task.
-        (catch,) = state["Catch"]
+        # Only business errors are caught; a system error fails the execution at this Task. The
+        # commit also catches a later run's ownership of the output (neither kind: nothing to do).
+        catch, *superseded = state["Catch"]
         assert set(catch["ErrorEquals"]) == business, name
         assert "States.ALL" not in catch["ErrorEquals"]
+        expected = [[OutputSuperseded.__name__]] if name == "WriteOutput" else []
+        assert [catcher["ErrorEquals"] for catcher in superseded] == expected, name
     assert definition["States"]["Rejected"]["Type"] == "Fail"
 
 

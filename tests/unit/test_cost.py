@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
+import itertools
 import json
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from workflow.cost.estimate import estimate
+from workflow.cost.estimate import BACKFILL_RUN_PATH, BACKFILL_SKIP_PATH, estimate
 from workflow.cost.prices import HOURS_PER_MONTH, PLATFORM_LOG_BYTES, US_EAST_1, Assumptions
 from workflow.cost.report import CostLine, CostReport
 from workflow.cost.usage import (
@@ -20,6 +22,8 @@ from workflow.cost.usage import (
     log_events_from_history,
     sns_billed_requests,
 )
+from workflow.definition import BACKFILL_PATH, FAILURE_RECORDER_PATH, definition_text
+from workflow.deployment import OUTPUT_BACKFILL_STATE_MACHINE, OUTPUT_STATE_MACHINE
 
 RUNS = 1000
 GIB = 1024**3
@@ -370,3 +374,74 @@ def test_sns_bills_each_64_kb_chunk_of_a_publish_as_one_request() -> None:
     assert sns_billed_requests(None, "x" * (64 * 1024), {}) == 1
     assert sns_billed_requests("s", "x" * (64 * 1024), {}) == 2
     assert sns_billed_requests(None, "x" * (200 * 1024), {}) == 4
+
+
+def ledger_template() -> dict[str, Any]:
+    """The hand-made template with the ledger's resources: a table, the failure recorder, the backfill."""
+    template = copy.deepcopy(TEMPLATE)
+    resources = template["Resources"]
+    resources["Ledger"] = {
+        "Type": "AWS::DynamoDB::Table",
+        "Properties": {
+            "BillingMode": "PAY_PER_REQUEST",
+            "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+        },
+    }
+    resources["Recorder"] = {
+        "Type": "AWS::StepFunctions::StateMachine",
+        "Properties": {"StateMachineType": "EXPRESS", "DefinitionString": definition_text(FAILURE_RECORDER_PATH)},
+    }
+    resources["Backfill"] = {"Type": "AWS::StepFunctions::StateMachine", "Properties": {"StateMachineType": "STANDARD"}}
+    template["Outputs"] = {
+        OUTPUT_STATE_MACHINE: {"Value": {"Ref": "Machine"}},
+        OUTPUT_BACKFILL_STATE_MACHINE: {"Value": {"Ref": "Backfill"}},
+    }
+    return template
+
+
+LEDGER_MEASUREMENT = dataclasses.replace(MEASUREMENT, dynamodb_requests={"UpdateItem": 2, "Query": 1})
+
+
+def test_the_ledger_is_priced_per_update_read_and_stored_gigabyte_with_its_point_in_time_recovery() -> None:
+    # Given the ledger's table and a run that updated it twice and queried it once
+    assumptions = Assumptions(backfilled_objects_per_month=500)
+    report = report_for(ledger_template(), measurement=LEDGER_MEASUREMENT, assumptions=assumptions)
+
+    # Then writes cost the assumed units per update for each run, plus one per backfilled object
+    writes = only(report, "DynamoDB", "write request units (Ledger)")
+    assert writes.quantity == 2 * assumptions.ledger_write_units_per_update * RUNS + 500
+    assert writes.unit_price == pytest.approx(0.625 / 1_000_000)
+    assert only(report, "DynamoDB", "read request units (Ledger)").quantity == 1 * RUNS + 500
+    # And a month of items is stored, and backed up continuously at the same size
+    stored = only(report, "DynamoDB", "storage (Ledger)")
+    assert stored.quantity == pytest.approx(RUNS * assumptions.ledger_bytes_per_source / GIB)
+    assert only(report, "DynamoDB", "point-in-time recovery (Ledger)").quantity == stored.quantity
+
+
+def test_only_the_pipeline_is_priced_per_run_the_backfill_per_object_and_the_recorder_per_bad_end() -> None:
+    # Given the pipeline, the backfill (500 objects a month) and the Express failure recorder
+    assumptions = Assumptions(backfilled_objects_per_month=500, ended_badly_share=0.1)
+    report = report_for(ledger_template(), measurement=LEDGER_MEASUREMENT, assumptions=assumptions)
+
+    # Then the pipeline's transitions are the measured run's, the backfill's its path's per object
+    assert only(report, "Step Functions", "state transitions (Machine)").quantity == 8 * RUNS
+    backfill = only(report, "Step Functions", "backfill state transitions (Backfill)")
+    assert backfill.quantity == (1 + len(BACKFILL_RUN_PATH)) * 500
+    # And the recorder one Express request (at the 100 ms, 64 MB minimum) per run that ended badly
+    assert only(report, "Step Functions", "Express requests (Recorder)").quantity == pytest.approx(0.1 * RUNS)
+    duration = only(report, "Step Functions", "Express duration (Recorder)")
+    assert duration.quantity == pytest.approx(0.1 * RUNS * 0.1 * 64 / 1024)
+
+
+@pytest.mark.parametrize("path", [BACKFILL_RUN_PATH, BACKFILL_SKIP_PATH])
+def test_the_backfill_paths_priced_are_paths_of_the_definition(path: tuple[str, ...]) -> None:
+    # Given the backfill child's states, in the order the cost model counts them
+    states = json.loads(definition_text(BACKFILL_PATH))["States"]["Objects"]["ItemProcessor"]["States"]
+
+    # Then each leads to the next (by Next, a Choice's default or one of its rules) and the last ends
+    assert path[0] == json.loads(definition_text(BACKFILL_PATH))["States"]["Objects"]["ItemProcessor"]["StartAt"]
+    for current, following in itertools.pairwise(path):
+        state = states[current]
+        successors = {state.get("Next"), state.get("Default"), *(rule["Next"] for rule in state.get("Choices", []))}
+        assert following in successors, (current, following)
+    assert states[path[-1]].get("End") is True

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from tasks.common.errors import BUSINESS_ERROR_NAMES
 from workflow.definition import definition_text, placeholders, substitute
 from workflow.ops.graph import END_ID, START_ID, choice_label, mermaid, readme_graph
 
@@ -69,20 +70,23 @@ def test_every_transition_of_the_real_definition_is_an_edge() -> None:
         if state.get("End"):
             expected.add((name, "-->", None, END_ID))
         for rule in state.get("Choices", []):
-            expected.add((name, "-->", rule["StringEquals"], rule["Next"]))
+            expected.add((name, "-->", choice_label(rule), rule["Next"]))
         if "Default" in state:
             expected.add((name, "-->", "default", state["Default"]))
         for catcher in state.get("Catch", []):
-            expected.add((name, "-.->", "business error", catcher["Next"]))
+            errors = catcher["ErrorEquals"]
+            label = "business error" if set(errors) <= set(BUSINESS_ERROR_NAMES) else ", ".join(errors)
+            expected.add((name, "-.->", label, catcher["Next"]))
 
     # When it is drawn
     drawn = edges(mermaid(definition))
 
-    # Then the edges are exactly those transitions: Next, each Choice (labelled csv/json/jsonl),
-    # Default, each business-error Catch (dotted) and End
+    # Then the edges are exactly those transitions: Next, each Choice (labelled with what it tests),
+    # Default, each Catch (dotted; business errors under one label) and End
     assert drawn == expected
     assert ("RouteByFormat", "-->", "csv", "TransformCsv") in drawn
     assert ("TransformCsv", "-.->", "business error", "DescribeRejection") in drawn
+    assert ("RecordStart", "-.->", "DynamoDB.ConditionalCheckFailedException", "RecordDuplicate") in drawn
     assert ("Notify", "-->", None, END_ID) in drawn
     # And the Fail state is a dead end
     assert not any(source == "Rejected" for source, *_ in drawn)

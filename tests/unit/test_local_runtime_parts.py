@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -53,6 +54,20 @@ def test_execution_names_are_valid_unique_per_version_and_stable() -> None:
     long_key = json.loads(json.dumps(EVENT))
     long_key["detail"]["object"]["key"] = "incoming/" + "x" * 500 + ".csv"
     assert len(execution_name(long_key)) == NAME_LIMIT
+
+
+def test_an_event_about_no_object_is_named_after_its_detail() -> None:
+    # Given two status-change events of one execution, the second after a redrive failed again
+    ended = {"source": "aws.states", "detail": {"executionArn": "arn:x", "status": "FAILED", "stopDate": 1}}
+    again = {"source": "aws.states", "detail": {"executionArn": "arn:x", "status": "FAILED", "stopDate": 2}}
+
+    # When they are named
+    names = [execution_name(ended), execution_name(again)]
+
+    # Then each is a valid name of its own, stable for a redelivery of the same event
+    assert names[0] != names[1]
+    assert names[0] == execution_name(json.loads(json.dumps(ended)))
+    assert all(len(name) <= NAME_LIMIT and re.fullmatch(r"[A-Za-z0-9_-]+", name) for name in names)
 
 
 @pytest.mark.parametrize(

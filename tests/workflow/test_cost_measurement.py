@@ -15,9 +15,10 @@ from workflow.local.environment import LocalPipeline
 from workflow.local.template import StackModel
 
 SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "orders.csv"
-# The Lambda states on a CSV file's path through the definition, and its Choice states.
+# The Lambda states on a CSV file's path through the definition, its ledger writes and its Choice states.
 CSV_PATH_TASKS = ("Validate", "Fetch", "TransformCsv", "WriteOutput", "Notify")
-CSV_PATH_CHOICES = ("RouteByFormat", "RouteByOutputFormat")
+CSV_PATH_LEDGER_WRITES = ("RecordStart", "RecordSucceeded")
+CSV_PATH_CHOICES = ("HasDataset", "RouteByFormat", "RouteByOutputFormat")
 
 
 def test_measure_a_csv_run_and_price_it_on_the_synthesized_template(
@@ -31,7 +32,7 @@ def test_measure_a_csv_run_and_price_it_on_the_synthesized_template(
 
     assert measurement.status == "SUCCEEDED"
     # Every state on the path (the Lambda tasks and the Choices) entered once, nothing retried.
-    assert measurement.states_entered == len(CSV_PATH_TASKS) + len(CSV_PATH_CHOICES)
+    assert measurement.states_entered == len(CSV_PATH_TASKS) + len(CSV_PATH_LEDGER_WRITES) + len(CSV_PATH_CHOICES)
     assert measurement.retries == 0
     assert measurement.state_transitions > 0
     for state, function in task_functions.items():
@@ -54,6 +55,11 @@ def test_measure_a_csv_run_and_price_it_on_the_synthesized_template(
     assert [line.quantity for line in transitions] == [measurement.state_transitions * 10_000]
     for function in task_functions.values():
         assert any(line.item == f"duration ({function})" and line.cost > 0 for line in report.lines)
+    # And the run's two ledger writes (its start and its end) are measured and priced
+    assert measurement.dynamodb_requests == {"UpdateItem": len(CSV_PATH_LEDGER_WRITES)}
+    writes = [line for line in report.lines if line.service == "DynamoDB" and line.item.startswith("write")]
+    assert len(writes) == 1
+    assert writes[0].cost > 0
     assert report.total > report.fixed_total > 0
 
 

@@ -93,6 +93,8 @@ def test_show_run_of_a_system_failure_points_at_the_failed_task(pipeline: LocalP
     # Then every state it visited is listed with status and attempts, and TransformCsv failed it
     assert [(s.name, s.status, s.attempts) for s in view.states] == [
         ("Validate", SUCCEEDED, 1),
+        ("RecordStart", SUCCEEDED, 1),
+        ("HasDataset", SUCCEEDED, 0),
         ("Fetch", SUCCEEDED, 1),
         ("RouteByFormat", SUCCEEDED, 0),
         ("TransformCsv", FAILED, 1),
@@ -142,6 +144,8 @@ def test_show_run_of_a_rejection_and_a_success(pipeline: LocalPipeline) -> None:
     assert [(s.name, s.status) for s in view.states] == [
         ("Validate", CAUGHT),
         ("DescribeRejection", SUCCEEDED),
+        ("LedgerRejection", SUCCEEDED),
+        ("RecordRequestRejected", SUCCEEDED),
         ("NotifyRejected", SUCCEEDED),
         ("Rejected", FAILED),
     ]
@@ -156,11 +160,14 @@ def test_show_run_of_a_rejection_and_a_success(pipeline: LocalPipeline) -> None:
     # Then every state succeeded once, none failed the run, and each produced output
     assert [s.name for s in view.states] == [
         "Validate",
+        "RecordStart",
+        "HasDataset",
         "Fetch",
         "RouteByFormat",
         "TransformJsonl",
         "RouteByOutputFormat",
         "WriteOutput",
+        "RecordSucceeded",
         "Notify",
     ]
     assert {s.status for s in view.states} == {SUCCEEDED}

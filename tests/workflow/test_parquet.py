@@ -20,7 +20,16 @@ from workflow.local.api import LocalApi
 from workflow.local.environment import Execution, LocalPipeline
 from workflow.local.server import ACCESS_KEY_ID, SECRET_ACCESS_KEY
 
-PARQUET_PATH = ["Validate", "Fetch", "RouteByFormat", "TransformCsv", "RouteByOutputFormat", "WriteParquet"]
+PARQUET_PATH = [
+    "Validate",
+    "RecordStart",
+    "HasDataset",
+    "Fetch",
+    "RouteByFormat",
+    "TransformCsv",
+    "RouteByOutputFormat",
+    "WriteParquet",
+]
 
 # One column per inferred type; `qty` holds integers for the rows types are inferred from, then a
 # word: its values do not all fit, so it must stay text.
@@ -120,7 +129,7 @@ def test_a_csv_asked_as_parquet_through_the_api_commits_typed_parquet_only(
     # Then the run succeeds through WriteParquet and commits data.parquet, not data.jsonl
     assert execution.status == "SUCCEEDED", execution.cause
     states = [state.name for state in pipeline.visits(execution.arn)]
-    assert states == [*PARQUET_PATH, "WriteOutput", "Notify"]
+    assert states == [*PARQUET_PATH, "WriteOutput", "RecordSucceeded", "Notify"]
     assert committed_files(pipeline, execution) == {"data.parquet", "rejects.jsonl", "manifest.json", "notified.json"}
     assert execution.output is not None
     key = execution.output["output"]["key"]

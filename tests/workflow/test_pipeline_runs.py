@@ -38,11 +38,14 @@ def test_each_format_runs_to_success_and_keeps_every_record(pipeline: LocalPipel
     fmt = "Csv" if ".csv" in name else "Json" if name.endswith(".json") else "Jsonl"
     assert states == [
         "Validate",
+        "RecordStart",
+        "HasDataset",
         "Fetch",
         "RouteByFormat",
         f"Transform{fmt}",
         "RouteByOutputFormat",
         "WriteOutput",
+        "RecordSucceeded",
         "Notify",
     ]
     # And the output holds the same records, values preserved
@@ -118,7 +121,10 @@ def test_business_failure_is_rejected_without_output(
     # Then the run fails with that business error at the Rejected state
     assert (execution.status, execution.error) == ("FAILED", error)
     states = pipeline.visits(execution.arn)
-    assert [state.name for state in states][-3:] == ["DescribeRejection", "NotifyRejected", "Rejected"]
+    names = [state.name for state in states]
+    # (recorded against the version Validate found, or, refused by Validate, the one the event named)
+    recorded = "RecordRejected" if "RecordStart" in names else "RecordRequestRejected"
+    assert names[-4:] == ["LedgerRejection", recorded, "NotifyRejected", "Rejected"]
     assert any(state.status == CAUGHT and state.error == error for state in states)
     # And the rejection is published with the error and a readable reason
     notifications = pipeline.notifications()

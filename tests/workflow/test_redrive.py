@@ -33,12 +33,15 @@ def test_a_system_failure_redrives_from_the_failed_state_to_success(pipeline: Lo
     visits = [(state.name, state.status) for state in pipeline.visits(failed.arn)]
     assert visits == [
         ("Validate", SUCCEEDED),
+        ("RecordStart", SUCCEEDED),
+        ("HasDataset", SUCCEEDED),
         ("Fetch", SUCCEEDED),
         ("RouteByFormat", SUCCEEDED),
         ("TransformCsv", FAILED),
         ("TransformCsv", SUCCEEDED),
         ("RouteByOutputFormat", SUCCEEDED),
         ("WriteOutput", SUCCEEDED),
+        ("RecordSucceeded", SUCCEEDED),
         ("Notify", SUCCEEDED),
     ]
     assert "ExecutionRedriven" in [event["type"] for event in pipeline.history(failed.arn)]

@@ -26,7 +26,11 @@ from tasks.common.layout import INCOMING_PREFIX, OUTPUT_FORMAT_METADATA, PROCESS
 from tasks.common.models import OutputFormat, ProcessingType
 from workflow.deployment import STACK_NAME
 from workflow.executions import STATUSES, SUCCEEDED
+from workflow.ledger import REPLAYABLE_STATUSES
+from workflow.ledger import STATUSES as LEDGER_STATUSES
 from workflow.local.faults import FAULT_HELP, FAULT_METAVAR, FaultSpec, parse_fault
+from workflow.ops.backfill import DEFAULT_CONCURRENCY as DEFAULT_BACKFILL_CONCURRENCY
+from workflow.ops.backfill import DEFAULT_TOLERATED_PERCENT
 
 if TYPE_CHECKING:
     from workflow.local.environment import LocalPipeline
@@ -43,6 +47,8 @@ DEFAULT_SMOKE_TIMEOUT = 180.0
 # not imported: a usage error answers before the engine loads).
 ACCOUNT_CONCURRENCY = 1000
 DEFAULT_SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "orders.csv"
+# A backfill can run for days; the command follows it until it ends (Ctrl-C leaves it running).
+BACKFILL_WATCH_LIMIT_SECONDS = 14 * 24 * 3600
 
 
 class UsageError(Exception):
@@ -201,7 +207,74 @@ def build_parser() -> argparse.ArgumentParser:
     cost.add_argument("--runs", type=int, default=100_000, metavar="N", help="runs per month (default 100000)")
     cost.add_argument("--json", action="store_true", help="print JSON instead of the table")
     cost.add_argument("--sample", type=Path, default=DEFAULT_SAMPLE, metavar="PATH", help="the file to measure")
+    add_ledger_commands(commands)
     return parser
+
+
+def add_ledger_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
+    """The ledger's commands: what happened to each file, and processing sources again."""
+    sources = commands.add_parser(
+        "sources",
+        help="what happened to each source file, from the ledger",
+        description="List the ledger's source versions: status, dataset, runs, output or error.",
+    )
+    sources.add_argument("--dataset", help="only sources of this dataset (the folder under incoming/)")
+    sources.add_argument("--status", type=str.upper, choices=LEDGER_STATUSES, help="only sources with this status")
+    sources.add_argument("--prefix", help="only keys starting so (e.g. incoming/orders/2026-11)")
+    add_since_argument(sources, "only sources updated in the last DURATION (30m, 2h, 7d)")
+    sources.add_argument("--json", action="store_true", help="print JSON")
+    add_stack_argument(sources)
+    replay = commands.add_parser(
+        "replay",
+        help="process sources again with the code and contract deployed now, each as a new run",
+        description="Start a new run for each selected source version; its output replaces the current "
+        "one only if it succeeds. The ledger records the reason.",
+    )
+    which = replay.add_mutually_exclusive_group(required=True)
+    which.add_argument("--dataset", help="the sources of this dataset")
+    which.add_argument("--prefix", help="the sources whose key starts so")
+    which.add_argument("--status", type=str.upper, choices=REPLAYABLE_STATUSES, help="the sources with this status")
+    add_since_argument(replay, "only sources updated in the last DURATION")
+    replay.add_argument("--reason", required=True, metavar="TEXT", help="why (recorded in the ledger)")
+    replay.add_argument("--dry-run", action="store_true", help="list what would run, start nothing")
+    replay.add_argument("--json", action="store_true", help="print JSON")
+    add_stack_argument(replay)
+    reconcile = commands.add_parser(
+        "reconcile",
+        help="find uploads without a result (no ledger item, stuck, or undelivered) and start their runs",
+        description="List the object versions under the prefix that have no ledger item, the ledger's RUNNING "
+        "items no run will end, and the events in the dead-letter queue; with --fix, start their runs (a "
+        "dead-letter message is deleted only once its run has started).",
+    )
+    reconcile.add_argument("--prefix", default=INCOMING_PREFIX, help=f"where to look (default {INCOMING_PREFIX})")
+    reconcile.add_argument("--fix", action="store_true", help="start the missing runs")
+    reconcile.add_argument("--json", action="store_true", help="print JSON")
+    add_stack_argument(reconcile)
+    backfill = commands.add_parser(
+        "backfill",
+        help="run the pipeline for the objects of a prefix the ledger has no result for",
+        description="Start the backfill state machine over a prefix of incoming/ (one pipeline run per object "
+        "version without a result, named after it, so a repeated backfill starts nothing twice) and show its "
+        "progress; or, with --show, the progress of one started before.",
+    )
+    what = backfill.add_mutually_exclusive_group(required=True)
+    what.add_argument("--prefix", help="the prefix to backfill (under incoming/)")
+    what.add_argument("--show", metavar="EXECUTION", help="show a backfill's progress (name or ARN)")
+    add_since_argument(backfill, "only objects modified in the last DURATION")
+    backfill.add_argument("--dry-run", action="store_true", help="count what would run, start no run")
+    backfill.add_argument(
+        "--concurrency", type=int, default=DEFAULT_BACKFILL_CONCURRENCY, metavar="N", help="runs in flight at most"
+    )
+    backfill.add_argument(
+        "--tolerate",
+        type=float,
+        default=DEFAULT_TOLERATED_PERCENT,
+        metavar="PERCENT",
+        help=f"failed runs tolerated, in percent, before the backfill fails (default {DEFAULT_TOLERATED_PERCENT:g})",
+    )
+    backfill.add_argument("--no-wait", action="store_true", help="start it and print its ARN")
+    backfill.add_argument("--json", action="store_true", help="print the final progress as JSON")
+    add_stack_argument(backfill)
 
 
 def check_readable_file(path: Path) -> None:
@@ -476,6 +549,162 @@ def duration_argument(text: str) -> timedelta:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def sources_command(args: argparse.Namespace) -> int:
+    from workflow.cli.ledger_text import render_sources
+    from workflow.deployment import OUTPUT_BUCKET, OUTPUT_LEDGER_TABLE
+    from workflow.ops.sources import SourceFilter, find_sources
+    from workflow.ops.stack import OperationError, aws_call, connect
+
+    try:
+        target = connect(args.stack)
+        wanted = SourceFilter(
+            bucket=target.output(OUTPUT_BUCKET),
+            dataset=args.dataset,
+            status=args.status,
+            prefix=args.prefix,
+            since=args.since,
+        )
+        table = target.output(OUTPUT_LEDGER_TABLE)
+        items = aws_call(lambda: find_sources(target.session.client("dynamodb"), table, wanted))
+    except OperationError as exc:
+        print(f"pipeline: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    print(json.dumps([item.as_json() for item in items], indent=2) if args.json else render_sources(items))
+    return EXIT_SUCCEEDED
+
+
+def replay_command(args: argparse.Namespace) -> int:
+    from workflow.cli.ledger_text import render_replays
+    from workflow.deployment import OUTPUT_BUCKET, OUTPUT_LEDGER_TABLE
+    from workflow.ops.replay import ReplayError, ReplayStart, check_reason, replay, source_key
+    from workflow.ops.sources import SourceFilter, find_sources
+    from workflow.ops.stack import OperationError, aws_call, connect
+
+    try:
+        reason = check_reason(args.reason)
+    except ReplayError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        target = connect(args.stack)
+        wanted = SourceFilter(
+            bucket=target.output(OUTPUT_BUCKET),
+            dataset=args.dataset,
+            status=args.status,
+            prefix=args.prefix,
+            since=args.since,
+        )
+        table = target.output(OUTPUT_LEDGER_TABLE)
+        items = aws_call(lambda: find_sources(target.session.client("dynamodb"), table, wanted))
+        if args.dry_run:
+            starts = [ReplayStart(item.bucket, source_key(item), item.version_id, None) for item in items]
+        else:
+            starts = aws_call(lambda: replay(target.sfn, target.state_machine_arn, items, reason=reason))
+    except OperationError as exc:
+        print(f"pipeline: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    print(
+        json.dumps([start.as_json() for start in starts], indent=2)
+        if args.json
+        else render_replays(starts, dry_run=args.dry_run)
+    )
+    return EXIT_FAILED if any(start.error for start in starts) else EXIT_SUCCEEDED
+
+
+def reconcile_command(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from workflow.cli.ledger_text import render_reconcile
+    from workflow.deployment import OUTPUT_BUCKET, OUTPUT_LEDGER_TABLE, OUTPUT_UNDELIVERED_QUEUE
+    from workflow.ops.reconcile import DEFAULT_TIMEOUT, reconcile
+    from workflow.ops.stack import OperationError, aws_call, connect
+
+    if not args.prefix.startswith(INCOMING_PREFIX):
+        raise UsageError(f"--prefix must start with {INCOMING_PREFIX!r}")
+    try:
+        target = connect(args.stack)
+        described = aws_call(lambda: target.sfn.describe_state_machine(stateMachineArn=target.state_machine_arn))
+        seconds = json.loads(described["definition"]).get("TimeoutSeconds")
+        report = aws_call(
+            lambda: reconcile(
+                s3=target.session.client("s3"),
+                dynamodb=target.session.client("dynamodb"),
+                sfn=target.sfn,
+                sqs=target.session.client("sqs"),
+                bucket=target.output(OUTPUT_BUCKET),
+                table=target.output(OUTPUT_LEDGER_TABLE),
+                state_machine_arn=target.state_machine_arn,
+                queue_url=target.output(OUTPUT_UNDELIVERED_QUEUE),
+                prefix=args.prefix,
+                timeout=timedelta(seconds=seconds) if seconds else DEFAULT_TIMEOUT,
+                fix=args.fix,
+            )
+        )
+    except OperationError as exc:
+        print(f"pipeline: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    print(json.dumps(report.as_json(), indent=2) if args.json else render_reconcile(report))
+    if args.fix:
+        return EXIT_FAILED if any(fix.error for fix in report.fixed) else EXIT_SUCCEEDED
+    return EXIT_SUCCEEDED if report.clean else EXIT_FAILED
+
+
+def backfill_command(args: argparse.Namespace) -> int:
+    from workflow.cli.ledger_text import render_progress
+    from workflow.deployment import OUTPUT_BACKFILL_STATE_MACHINE, OUTPUT_LEDGER_TABLE
+    from workflow.executions import SUCCEEDED as ENDED_WELL
+    from workflow.executions import execution_arn
+    from workflow.ops.backfill import BackfillError, BackfillProgress, BackfillRequest, follow, progress, start_backfill
+    from workflow.ops.stack import OperationError, aws_call, connect
+
+    request = None
+    if args.prefix is not None:
+        request = BackfillRequest(
+            prefix=args.prefix,
+            since=args.since,
+            concurrency=args.concurrency,
+            tolerated_percent=args.tolerate,
+            dry_run=args.dry_run,
+        )
+        try:
+            request.check()
+        except BackfillError as exc:
+            raise UsageError(str(exc)) from None
+    shown: list[str] = []
+
+    def show(current: BackfillProgress) -> None:
+        line = render_progress(current)
+        if not args.json and (not shown or shown[-1] != line):
+            print(line, flush=True)
+        shown.append(line)
+
+    try:
+        target = connect(args.stack)
+        machine = target.output(OUTPUT_BACKFILL_STATE_MACHINE)
+        table = target.output(OUTPUT_LEDGER_TABLE)
+        dynamodb = target.session.client("dynamodb")
+        if request is None:
+            arn = args.show if args.show.startswith("arn:") else execution_arn(machine, args.show)
+        else:
+            arn = aws_call(lambda: start_backfill(target.sfn, machine, request))
+            print(arn, flush=True)
+        if args.no_wait:
+            return EXIT_SUCCEEDED
+        final = aws_call(
+            lambda: follow(
+                lambda: progress(target.sfn, dynamodb, table, arn),
+                on_progress=show,
+                interval=2.0,
+                timeout=BACKFILL_WATCH_LIMIT_SECONDS,
+            )
+        )
+    except OperationError as exc:
+        print(f"pipeline: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    if args.json:
+        print(json.dumps(final.as_json(), indent=2))
+    return EXIT_SUCCEEDED if final.status == ENDED_WELL else EXIT_FAILED
+
+
 COMMANDS = {
     "run": run_command,
     "serve": serve_command,
@@ -486,6 +715,10 @@ COMMANDS = {
     "cost": cost_command,
     "preflight": preflight_command,
     "smoke": smoke_command,
+    "sources": sources_command,
+    "replay": replay_command,
+    "backfill": backfill_command,
+    "reconcile": reconcile_command,
 }
 
 

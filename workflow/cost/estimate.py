@@ -3,8 +3,9 @@ measured run used.
 
 ``estimate`` is pure: it reads every billable resource from the template (functions with their
 memory, architecture and SnapStart; VPC endpoints and their subnets; KMS keys; alarms;
-dashboards; the state machine's logging and tracing; a REST API) and prices the measurement for
-``runs_per_month`` runs at ``Prices`` (us-east-1 list prices, free tiers ignored).
+dashboards; the state machines' logging and tracing; a REST API; the ledger's DynamoDB table, its
+Express failure recorder and the backfill) and prices the measurement for ``runs_per_month`` runs
+at ``Prices`` (us-east-1 list prices, free tiers ignored).
 """
 
 from __future__ import annotations
@@ -26,6 +27,29 @@ from workflow.cost.prices import (
 )
 from workflow.cost.report import CostLine, CostReport
 from workflow.cost.usage import RunMeasurement
+from workflow.definition import FAILURE_RECORDER_PATH, definition_text
+from workflow.deployment import OUTPUT_BACKFILL_STATE_MACHINE, OUTPUT_STATE_MACHINE
+
+# The states a backfill child enters for an object it starts a run for (workflow/backfill.asl.json);
+# Step Functions also bills each child workflow the Distributed Map starts as one transition.
+BACKFILL_RUN_PATH = (
+    "InWindow",
+    "FindVersion",
+    "LookUp",
+    "Decide",
+    "CountStarted",
+    "RunPipeline",
+    "Processed",
+    "CountSucceeded",
+)
+# ... and for an object the ledger already has a result for.
+BACKFILL_SKIP_PATH = ("InWindow", "FindVersion", "LookUp", "Decide", "CountSkipped")
+# What one backfilled object asks of the ledger: a strongly consistent GetItem, a counter update.
+BACKFILL_LEDGER_READS = 1
+BACKFILL_LEDGER_WRITES = 1
+# Express billing steps: 100 ms of duration, 64 MB of memory.
+EXPRESS_MIN_SECONDS = 0.1
+EXPRESS_MEMORY_GB = 64 / 1024
 
 
 def _is_true(value: Any) -> bool:
@@ -60,6 +84,12 @@ def _refs(value: Any) -> set[str]:
     return found_in_list
 
 
+def _output_ref(template: Mapping[str, Any], output: str) -> str | None:
+    """The logical id a stack output refers to (``Ref``), None without that output."""
+    value = (template.get("Outputs", {}).get(output) or {}).get("Value")
+    return str(value["Ref"]) if isinstance(value, Mapping) and "Ref" in value else None
+
+
 def _label(value: Any) -> str:
     """A readable rendering of a template value that may hold intrinsics (``Fn::Join`` of strings and Refs)."""
     if isinstance(value, str):
@@ -86,8 +116,19 @@ class _Estimate:
 
     def step_functions(self) -> None:
         machines = _of_type(self.template, "AWS::StepFunctions::StateMachine")
+        pipeline = _output_ref(self.template, OUTPUT_STATE_MACHINE)
+        backfill = _output_ref(self.template, OUTPUT_BACKFILL_STATE_MACHINE)
         for logical_id, props in machines.items():
             kind = str(props.get("StateMachineType", "STANDARD"))
+            if logical_id == backfill:
+                self.backfill(logical_id)
+                continue
+            if kind == "EXPRESS" and props.get("DefinitionString") == definition_text(FAILURE_RECORDER_PATH):
+                self.failure_recorder(logical_id)
+                continue
+            if kind == "STANDARD" and pipeline is not None and logical_id != pipeline:
+                self.notes.append(f"{logical_id} is not the pipeline's state machine: its runs are not priced")
+                continue
             if kind != "STANDARD":
                 self.notes.append(
                     f"{logical_id} is an {kind} state machine: priced per request and duration, "
@@ -106,6 +147,117 @@ class _Estimate:
                     f"measured) x {self.runs:,} runs",
                 )
             )
+
+    def backfill(self, logical_id: str) -> None:
+        objects = self.assumptions.backfilled_objects_per_month
+        per_object = 1 + len(BACKFILL_RUN_PATH)
+        self.lines.append(
+            CostLine(
+                "Step Functions",
+                f"backfill state transitions ({logical_id})",
+                per_object * objects,
+                "transition",
+                self.prices.sfn_state_transition,
+                f"{per_object} per object backfilled (the child workflow, and {len(BACKFILL_RUN_PATH)} states on the "
+                f"path that starts a run) x {objects:,} objects a month (assumed; set backfilled_objects_per_month); "
+                f"an object the ledger already has costs {1 + len(BACKFILL_SKIP_PATH)}; each run started is one of "
+                "the runs",
+            )
+        )
+
+    def failure_recorder(self, logical_id: str) -> None:
+        share = self.assumptions.ended_badly_share
+        requests = share * self.runs
+        self.lines.append(
+            CostLine(
+                "Step Functions",
+                f"Express requests ({logical_id})",
+                requests,
+                "request",
+                self.prices.sfn_express_request,
+                f"one per run that ends FAILED, TIMED_OUT or ABORTED: {share:.0%} of {self.runs:,} runs (assumed, "
+                "rejections included)",
+            )
+        )
+        self.lines.append(
+            CostLine(
+                "Step Functions",
+                f"Express duration ({logical_id})",
+                requests * EXPRESS_MIN_SECONDS * EXPRESS_MEMORY_GB,
+                "GB-s",
+                self.prices.sfn_express_gb_second,
+                f"{requests:,.0f} executions x the 100 ms and 64 MB billing minimum (one query and one or two "
+                "writes each)",
+            )
+        )
+
+    # DynamoDB -----------------------------------------------------------------------------------------
+
+    def dynamodb(self) -> None:
+        tables = _of_type(self.template, "AWS::DynamoDB::Table")
+        if not tables:
+            return
+        requests = self.measurement.dynamodb_requests
+        if requests is None:
+            self.notes.append("DynamoDB requests were not measured: the ledger's per-run requests are not priced")
+            requests = {}
+        writes = sum(count for operation, count in requests.items() if operation in _DYNAMODB_WRITES)
+        reads = sum(count for operation, count in requests.items() if operation in _DYNAMODB_READS)
+        units = self.assumptions.ledger_write_units_per_update
+        objects = self.assumptions.backfilled_objects_per_month
+        for name, props in tables.items():
+            if props.get("BillingMode") != "PAY_PER_REQUEST":
+                self.notes.append(f"DynamoDB table {name} is not on demand: its capacity is not priced")
+                continue
+            self.lines.append(
+                CostLine(
+                    "DynamoDB",
+                    f"write request units ({name})",
+                    writes * units * self.runs + BACKFILL_LEDGER_WRITES * objects,
+                    "write request unit",
+                    self.prices.dynamodb_write_request_unit,
+                    f"{writes} ledger update(s) per run (measured) x {units:g} units each (item and index entries, "
+                    f"assumed) x {self.runs:,} runs, + {BACKFILL_LEDGER_WRITES} per backfilled object",
+                )
+            )
+            self.lines.append(
+                CostLine(
+                    "DynamoDB",
+                    f"read request units ({name})",
+                    reads * self.runs + BACKFILL_LEDGER_READS * objects,
+                    "read request unit",
+                    self.prices.dynamodb_read_request_unit,
+                    f"{reads} read(s) per run (measured: the unchanged-content lookup, when a dataset asks) x "
+                    f"{self.runs:,} runs, + {BACKFILL_LEDGER_READS} strongly consistent read per backfilled object",
+                )
+            )
+            gigabytes = self.runs * self.assumptions.ledger_bytes_per_source / BYTES_PER_GB
+            basis = (
+                f"{self.runs:,} source versions a month x {self.assumptions.ledger_bytes_per_source:,} bytes with the "
+                "indexes' copies (assumed): one month's items; the ledger keeps every month's"
+            )
+            self.lines.append(
+                CostLine(
+                    "DynamoDB",
+                    f"storage ({name})",
+                    gigabytes,
+                    "GB-month",
+                    self.prices.dynamodb_storage_gb_month,
+                    basis,
+                )
+            )
+            pitr = (props.get("PointInTimeRecoverySpecification") or {}).get("PointInTimeRecoveryEnabled")
+            if _is_true(pitr):
+                self.lines.append(
+                    CostLine(
+                        "DynamoDB",
+                        f"point-in-time recovery ({name})",
+                        gigabytes,
+                        "GB-month",
+                        self.prices.dynamodb_pitr_gb_month,
+                        "billed on the table's size, as its storage",
+                    )
+                )
 
     # Lambda -------------------------------------------------------------------------------------------
 
@@ -529,6 +681,8 @@ class _Estimate:
 
 
 _S3_TIER1_PREFIXES = ("Put", "Copy", "Post", "List", "Create", "Complete", "Upload", "Restore")
+_DYNAMODB_WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem"})
+_DYNAMODB_READS = frozenset({"GetItem", "Query"})
 
 
 def _logged_at(level: str, event_type: str) -> bool:
@@ -575,6 +729,7 @@ def estimate(
         raise ValueError("runs_per_month must be at least 1")
     work = _Estimate(template, measurement, runs_per_month, prices, assumptions)
     work.step_functions()
+    work.dynamodb()
     work.lambda_functions()
     work.vpc_endpoints()
     work.sns()

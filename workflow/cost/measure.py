@@ -2,7 +2,7 @@
 
 ``measure_run`` runs one file through an entered ``LocalPipeline`` exactly as ``pipeline run`` does
 and reads, from the execution history and the emulators, the state transitions, Lambda invocations
-and durations, SNS publishes, S3 requests, the bytes the functions logged and the events the state
+and durations, SNS publishes, S3 and DynamoDB (ledger) requests, the bytes the functions logged and the events the state
 machine would log. Local durations are the handlers' in-process times against moto, an estimate of
 Lambda's billed duration, not a measurement on AWS.
 """
@@ -116,6 +116,9 @@ def measure_run(
         sns_publishes=len(notifications),
         sns_publish_requests=publish_requests,
         s3_requests={operation: count for (service, operation), count in sorted(calls.items()) if service == "s3"},
+        dynamodb_requests={
+            operation: count for (service, operation), count in sorted(calls.items()) if service == "dynamodb"
+        },
         function_log_bytes=(function_log_bytes(log_stream.getvalue()[log_offset:]) if log_stream is not None else None),
         state_machine_log_events=log_events_from_history(history, arn),
         execution_arn=arn,

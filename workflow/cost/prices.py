@@ -40,6 +40,12 @@ class Prices:
     apigw_rest_request: float
     s3_put_copy_post_list_request: float
     s3_get_and_other_request: float
+    sfn_express_request: float
+    sfn_express_gb_second: float
+    dynamodb_write_request_unit: float
+    dynamodb_read_request_unit: float
+    dynamodb_storage_gb_month: float
+    dynamodb_pitr_gb_month: float
 
 
 US_EAST_1 = Prices(
@@ -103,6 +109,19 @@ US_EAST_1 = Prices(
     # The page renders the table client-side; read from third-party transcriptions (c3x.dev, cloudzero.com).
     s3_put_copy_post_list_request=0.005 / 1000,
     s3_get_and_other_request=0.0004 / 1000,
+    # https://aws.amazon.com/step-functions/pricing/ Express workflows: "$1.00 per 1M requests"; duration
+    # "$0.00001667 per GB-second" for the first 1,000 hours a month, billed in 100 ms and 64 MB steps.
+    sfn_express_request=1.00 / 1_000_000,
+    sfn_express_gb_second=0.00001667,
+    # https://aws.amazon.com/dynamodb/pricing/on-demand/ (Standard table class, US East (N. Virginia)): "$0.625
+    # per million write request units", "$0.125 per million read request units" (the prices since the
+    # November 2024 reduction), storage "$0.25 per GB-month" past the first 25 GB, continuous backups
+    # (point-in-time recovery) "$0.20 per GB-month". The page renders the table client-side; read from AWS's
+    # announcement of 2024-11-14 and third-party transcriptions.
+    dynamodb_write_request_unit=0.625 / 1_000_000,
+    dynamodb_read_request_unit=0.125 / 1_000_000,
+    dynamodb_storage_gb_month=0.25,
+    dynamodb_pitr_gb_month=0.20,
 )
 
 
@@ -142,10 +161,24 @@ class Assumptions:
     # Used only when a measurement has no function logs or no state machine history.
     function_log_bytes_per_run: int = 3000
     state_machine_log_bytes_per_transition: int = 2000
+    # Objects backfilled a month (``pipeline backfill``), each a child of the backfill's Distributed Map
+    # and a pipeline run (already counted in the runs a month).
+    backfilled_objects_per_month: int = 0
+    # Share of runs that end FAILED, TIMED_OUT or ABORTED, rejections included: each starts the
+    # ledger's Express failure recorder (which changes nothing for a rejection, already recorded).
+    ended_badly_share: float = 0.05
+    # Write request units one ledger update costs: the item (about 1.5 KB with its run entries, so 2
+    # units), and each index entry the update rewrites (byStatus and byDataset project the whole item,
+    # about 2 units each, and move when the status or time changes; byRun and bySucceededAt hold keys).
+    ledger_write_units_per_update: float = 8.0
+    # A ledger item with its indexes' copies (two whole-item projections and two of keys), for storage.
+    ledger_bytes_per_source: int = 6 * 1024
 
     def __post_init__(self) -> None:
-        if not 0 <= self.cold_start_share <= 1 or not 0 <= self.api_share <= 1:
-            raise ValueError("cold_start_share and api_share are shares between 0 and 1")
+        if not all(0 <= share <= 1 for share in (self.cold_start_share, self.api_share, self.ended_badly_share)):
+            raise ValueError("cold_start_share, api_share and ended_badly_share are shares between 0 and 1")
+        if self.backfilled_objects_per_month < 0:
+            raise ValueError("backfilled_objects_per_month cannot be negative")
         if self.snapstart_versions_kept < 0:
             raise ValueError("snapstart_versions_kept cannot be negative")
 

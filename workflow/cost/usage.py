@@ -59,6 +59,7 @@ class RunMeasurement:
     sns_publishes: int
     sns_publish_requests: int
     s3_requests: Mapping[str, int] | None = None
+    dynamodb_requests: Mapping[str, int] | None = None
     function_log_bytes: int | None = None
     state_machine_log_events: tuple[LoggedEvent, ...] = ()
     execution_arn: str = ""
@@ -88,6 +89,9 @@ class RunMeasurement:
             "snsPublishes": self.sns_publishes,
             "snsPublishRequests": self.sns_publish_requests,
             "s3Requests": dict(sorted(self.s3_requests.items())) if self.s3_requests is not None else None,
+            "dynamodbRequests": (
+                dict(sorted(self.dynamodb_requests.items())) if self.dynamodb_requests is not None else None
+            ),
             "functionLogBytes": self.function_log_bytes,
             "stateMachineHistoryEvents": len(self.state_machine_log_events),
         }

@@ -39,7 +39,19 @@ from moto import mock_aws
 from workflow.definition import substitute
 from workflow.deployment import LOCAL_ACCOUNT, REGION, STACK_NAME
 from workflow.executions import RUNNING, STATUS_CHANGE, TERMINAL, StateVisit, read_history, visits
-from workflow.local import alarms, eventbridge, limits, moto_overhead, redrive, s3_store
+from workflow.local import (
+    alarms,
+    conditional_writes,
+    distributed_map,
+    eventbridge,
+    execution_context,
+    ledger_resources,
+    limits,
+    moto_overhead,
+    nested_executions,
+    redrive,
+    s3_store,
+)
 from workflow.local import clock as clock_module
 from workflow.local.access import Access, Denial
 from workflow.local.gateway import Gateway
@@ -251,6 +263,10 @@ class LocalPipeline:
             self._exit.enter_context(eventbridge.installed(self._start_from_rule, self._publish_from_rule))
             self._exit.enter_context(redrive.installed(self.redriver))
             self._exit.enter_context(limits.installed(session.events))
+            self._exit.enter_context(execution_context.installed())
+            self._exit.enter_context(distributed_map.installed())
+            self._exit.enter_context(nested_executions.installed())
+            self._exit.enter_context(conditional_writes.installed())
             # Runs first on the way out: nothing may still use moto or the gateway when they stop.
             self._exit.callback(self._stop_running)
             self._create_resources()
@@ -265,7 +281,13 @@ class LocalPipeline:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self._exit.close()
+        try:
+            if exc_type is None:
+                # The ledger's recorder of a run that just failed still writes: let it end. Leaving
+                # on an error or an interrupt stops everything at once instead.
+                ledger_resources.drain(self.client("stepfunctions"), self.stack)
+        finally:
+            self._exit.close()
 
     def sandbox_calls(self) -> Counter[tuple[str, str]]:
         """The AWS requests the handlers made so far, by (service, operation)."""
@@ -369,6 +391,7 @@ class LocalPipeline:
             roleArn=f"arn:aws:iam::{LOCAL_ACCOUNT}:role/{stack.state_machine_name}",
             type="STANDARD",
         )
+        ledger_resources.create(self.client("dynamodb"), sfn, sqs, stack)
         for rule in stack.rules:
             events.put_rule(Name=rule.logical_id, EventPattern=json.dumps(rule.pattern), State="ENABLED")
             events.put_targets(
@@ -514,6 +537,8 @@ class LocalPipeline:
             arn = sfn.start_execution(stateMachineArn=state_machine_arn, name=name, input=payload)["executionArn"]
         except sfn.exceptions.ExecutionAlreadyExists:
             return
+        if state_machine_arn != self.stack.state_machine_arn:
+            return  # ``started`` lists pipeline runs; other rules start the ledger's failure recorder
         with self._started_lock:
             self.started.append(arn)
 

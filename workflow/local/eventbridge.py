@@ -34,6 +34,7 @@ _PLACEHOLDER = re.compile(r"<([A-Za-z0-9_.-]+)>")
 # A JSON string literal, or a placeholder outside one.
 _TOKEN = re.compile(r'("(?:[^"\\]|\\.)*")|<([A-Za-z0-9_.-]+)>')
 _NAME_CHARS = re.compile(r"[^A-Za-z0-9_-]+")
+EVENT_NAME_PREFIX = "event-"
 
 
 def json_path(event: dict[str, Any], path: str) -> Any:
@@ -79,9 +80,13 @@ def execution_name(event: dict[str, Any]) -> str:
     """A name from the fields unique to an S3 event (moto's event ``id`` is a constant).
 
     The same object version always gives the same name, so a duplicated delivery of one event
-    cannot start a second execution.
+    cannot start a second execution. An event about no object (a Step Functions status change)
+    is named after its whole detail.
     """
     detail = event.get("detail", {})
+    if "object" not in detail:
+        digest = hashlib.sha256(json.dumps(detail, sort_keys=True).encode()).hexdigest()[:32]
+        return f"{EVENT_NAME_PREFIX}{digest}"
     bucket = detail.get("bucket", {}).get("name", "")
     obj = detail.get("object", {})
     key, version = obj.get("key", ""), obj.get("version-id", "")
@@ -117,7 +122,8 @@ def installed(start_execution: StartExecution, publish: Publish) -> Iterator[Non
 
     def send_to_targets(rule: Rule, event: Any, transform_input: bool = True) -> None:
         event = as_s3_sends_it(event)
-        if not rule.event_pattern.matches_event(event):
+        # A disabled rule delivers nothing (moto hands it events all the same).
+        if rule.state != "ENABLED" or not rule.event_pattern.matches_event(event):
             return
         handled = []
         for target in rule.targets:

@@ -32,6 +32,7 @@ from workflow.deployment import (
     STACK_NAME,
 )
 from workflow.local.alarms import AlarmNotification
+from workflow.local import ledger_resources
 from workflow.local.api import LocalApi
 from workflow.local.environment import LocalPipeline, Notification
 from workflow.local.gateway import Dispatcher
@@ -125,6 +126,7 @@ class LocalServer:
             OUTPUT_TOPIC: self.pipeline.stack.topic_arn,
             OUTPUT_ALARM_TOPIC: self.pipeline.stack.alarm_topic_arn,
             OUTPUT_API_URL: self.api_url,
+            **ledger_resources.outputs(self.pipeline.client("sqs"), self.pipeline.stack),
         }
         template = {
             "Description": "serverless-data-pipeline, served locally by 'pipeline serve'",

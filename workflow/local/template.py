@@ -2,9 +2,11 @@
 
 Only what runs is read: the bucket, the topic, the functions (handler, environment), the
 aliases the workflow invokes, the state machine (definition and substitutions) and the
-EventBridge rules (pattern, targets, input transformers); the template itself is kept for the
-readers of whole concerns (the alarms: ``alarm_model.py``). References between them are resolved
-to the local resources' names and ARNs, as CloudFormation would resolve them on deploy.
+EventBridge rules (pattern, targets, input transformers); besides the pipeline's state machine,
+the others (the ledger's failure recorder, the backfill) and the DynamoDB tables (the ledger); the
+template itself is kept for the readers of whole concerns (the alarms: ``alarm_model.py``, the
+policies: ``iam/``). References between them are resolved to the local resources' names and ARNs,
+as CloudFormation would resolve them on deploy.
 """
 
 from __future__ import annotations
@@ -69,6 +71,26 @@ class LocalRule:
 
 
 @dataclass(frozen=True, slots=True)
+class LocalTable:
+    """A DynamoDB table, as ``CreateTable`` takes it (keys, attribute types, indexes)."""
+
+    name: str
+    key_schema: list[dict[str, str]]
+    attribute_definitions: list[dict[str, str]]
+    global_indexes: list[dict[str, Any]]
+    local_indexes: list[dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class LocalStateMachine:
+    name: str
+    arn: str
+    type: str
+    definition: str
+    substitutions: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
 class StackModel:
     bucket_name: str
     topic_arn: str
@@ -82,6 +104,11 @@ class StackModel:
     rules: list[LocalRule]
     # The whole template, for what is read from it beside what runs (policies, alarms).
     template: dict[str, Any] = field(repr=False, compare=False)
+    tables: list[LocalTable] = field(default_factory=list)
+    queues: list[str] = field(default_factory=list)
+    """The names of the stack's SQS queues (the undelivered events' dead-letter queue)."""
+    state_machines: list[LocalStateMachine] = field(default_factory=list)
+    """The stack's state machines besides the pipeline's."""
 
 
 class _Resolver:
@@ -99,7 +126,18 @@ class _Resolver:
             return self.alias_arn(logical_id)
         if kind not in _REFS:
             raise TemplateError(f"the local environment does not emulate {kind} ({logical_id})")
-        return _REFS[kind].format(region=REGION, account=LOCAL_ACCOUNT, name=logical_id)
+        return _REFS[kind].format(region=REGION, account=LOCAL_ACCOUNT, name=self._name(logical_id))
+
+    def _name(self, logical_id: str) -> str:
+        """A resource's local name: a state machine's as the template names it, else its logical id."""
+        if self._resources[logical_id]["Type"] == "AWS::StepFunctions::StateMachine":
+            return self.state_machine_name(logical_id)
+        return logical_id
+
+    def state_machine_name(self, logical_id: str) -> str:
+        """The name a state machine is given in the template, else its logical id."""
+        name = self._resources[logical_id]["Properties"].get("StateMachineName", logical_id)
+        return str(self.resolve(name))
 
     def alias_arn(self, logical_id: str) -> str:
         alias = self._resources[logical_id]["Properties"]
@@ -112,7 +150,7 @@ class _Resolver:
             return f"arn:aws:s3:::{self.physical(logical_id)}"
         if (kind, attribute) not in _ATTRIBUTES:
             raise TemplateError(f"Fn::GetAtt {logical_id}.{attribute} is not emulated")
-        return _ATTRIBUTES[kind, attribute].format(region=REGION, account=LOCAL_ACCOUNT, name=logical_id)
+        return _ATTRIBUTES[kind, attribute].format(region=REGION, account=LOCAL_ACCOUNT, name=self._name(logical_id))
 
     def resolve(self, value: Any) -> Any:
         if isinstance(value, list):
@@ -146,6 +184,7 @@ _REFS = {
     "AWS::SQS::Queue": "https://sqs.{region}.amazonaws.com/{account}/{name}",
     "AWS::Logs::LogGroup": "{name}",
     "AWS::CloudWatch::Alarm": "{name}",
+    "AWS::DynamoDB::Table": "{name}",
 }
 _ATTRIBUTES = {
     ("AWS::Lambda::Function", "Arn"): "arn:aws:lambda:{region}:{account}:function:{name}",
@@ -153,6 +192,7 @@ _ATTRIBUTES = {
     ("AWS::SQS::Queue", "QueueName"): "{name}",
     ("AWS::SQS::Queue", "Arn"): "arn:aws:sqs:{region}:{account}:{name}",
     ("AWS::CloudWatch::Alarm", "Arn"): "arn:aws:cloudwatch:{region}:{account}:alarm:{name}",
+    ("AWS::DynamoDB::Table", "Arn"): "arn:aws:dynamodb:{region}:{account}:table/{name}",
 }
 
 
@@ -207,6 +247,27 @@ def load_stack(template_file: Path, stack_name: str) -> StackModel:
         ]
         rules.append(LocalRule(logical_id=logical_id, pattern=resolver.resolve(props["EventPattern"]), targets=targets))
 
+    state_machines = [
+        LocalStateMachine(
+            name=resolver.state_machine_name(logical_id),
+            arn=resolver.physical(logical_id),
+            type=body["Properties"].get("StateMachineType", "STANDARD"),
+            definition=resolver.resolve(body["Properties"]["DefinitionString"]),
+            substitutions=resolver.resolve(body["Properties"].get("DefinitionSubstitutions", {})),
+        )
+        for logical_id, body in _of_type(resources, "AWS::StepFunctions::StateMachine").items()
+        if logical_id != machine_id
+    ]
+    tables = [
+        LocalTable(
+            name=resolver.physical(logical_id),
+            key_schema=body["Properties"]["KeySchema"],
+            attribute_definitions=body["Properties"]["AttributeDefinitions"],
+            global_indexes=body["Properties"].get("GlobalSecondaryIndexes", []),
+            local_indexes=body["Properties"].get("LocalSecondaryIndexes", []),
+        )
+        for logical_id, body in _of_type(resources, "AWS::DynamoDB::Table").items()
+    ]
     return StackModel(
         bucket_name=resolver.physical(_output(template, OUTPUT_BUCKET, "AWS::S3::Bucket")),
         topic_arn=resolver.physical(_output(template, OUTPUT_TOPIC, "AWS::SNS::Topic")),
@@ -219,4 +280,7 @@ def load_stack(template_file: Path, stack_name: str) -> StackModel:
         functions=functions,
         rules=rules,
         template=template,
+        tables=tables,
+        queues=list(_of_type(resources, "AWS::SQS::Queue")),
+        state_machines=state_machines,
     )

@@ -24,7 +24,9 @@ The calls mapped are the ones this pipeline makes, found by reading the code:
   ``cloudwatch.amazonaws.com``), the API's integration role (``StartExecution``,
   ``DescribeExecution``), and the role assumptions behind them (``role_assumption``);
 - ``ListObjectsV2``/``ListObjects``: no handler lists today, but every role is granted
-  ``s3:ListBucket`` under a prefix condition, so the mapping is there to check it.
+  ``s3:ListBucket`` under a prefix condition, so the mapping is there to check it;
+- the ledger (``workflow/ledger.py``): DynamoDB ``UpdateItem``, ``GetItem``, ``Query`` (on an index:
+  the index's ARN), ``BatchGetItem`` and ``Scan`` by the state machines and the operators' commands.
 
 A call that is not mapped raises ``UnmappedCall`` naming it: the local runtime refuses it loudly
 rather than letting it through unchecked. So does a mapped call whose authorization is not
@@ -293,6 +295,30 @@ def _states(action: str, parameter: str) -> Callable[[_Call], tuple[Check, ...]]
     return mapper
 
 
+def _table_arn(call: _Call, table: str, index: str | None = None) -> str:
+    arn = f"arn:aws:dynamodb:{call.resources.region}:{call.resources.account}:table/{table}"
+    return f"{arn}/index/{index}" if index else arn
+
+
+def _dynamodb(action: str) -> Callable[[_Call], tuple[Check, ...]]:
+    """An item or table operation, authorized on the table's ARN (a query on an index: the index's)."""
+
+    def mapper(call: _Call) -> tuple[Check, ...]:
+        index = call.params.get("IndexName")
+        return (
+            call.check(action, _table_arn(call, call.text("TableName"), index if isinstance(index, str) else None)),
+        )
+
+    return mapper
+
+
+def _batch_get_item(call: _Call) -> tuple[Check, ...]:
+    tables = call.params.get("RequestItems")
+    if not isinstance(tables, Mapping) or not tables:
+        raise UnmappedCall("the call has no RequestItems to authorize against")
+    return tuple(call.check("dynamodb:BatchGetItem", _table_arn(call, str(table))) for table in tables)
+
+
 def _invoke(call: _Call) -> tuple[Check, ...]:
     return (call.check("lambda:InvokeFunction", _function_arn(call)),)
 
@@ -334,4 +360,9 @@ _MAPPERS: dict[tuple[str, str], Callable[[_Call], tuple[Check, ...]]] = {
     ("stepfunctions", "StartExecution"): _states("states:StartExecution", "stateMachineArn"),
     ("stepfunctions", "DescribeExecution"): _states("states:DescribeExecution", "executionArn"),
     ("lambda", "Invoke"): _invoke,
+    ("dynamodb", "UpdateItem"): _dynamodb("dynamodb:UpdateItem"),
+    ("dynamodb", "GetItem"): _dynamodb("dynamodb:GetItem"),
+    ("dynamodb", "Query"): _dynamodb("dynamodb:Query"),
+    ("dynamodb", "Scan"): _dynamodb("dynamodb:Scan"),
+    ("dynamodb", "BatchGetItem"): _batch_get_item,
 }

@@ -1,0 +1,131 @@
+"""The ledger of sources, written by the workflow itself: one item per source version that says
+what happened to it, whichever way the run ended, and that an older run never overwrites."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from urllib.parse import quote_plus
+
+from tasks.common.layout import INCOMING_PREFIX
+from tests.scenarios import SOURCES, ledger_item, run_upload, wait_for_ledger
+from workflow.ledger import FAILED, REJECTED, SUCCEEDED
+from workflow.local.environment import LocalPipeline
+
+ORDERS = Path(__file__).resolve().parents[2] / "samples" / "orders.csv"
+
+
+def code_version(pipeline: LocalPipeline) -> str:
+    return pipeline.stack.substitutions["CodeVersion"]
+
+
+def test_a_successful_run_records_its_output_and_the_versions_that_made_it(pipeline: LocalPipeline) -> None:
+    # Given the sample orders uploaded into the dataset folder that has settings (a contract)
+    key = INCOMING_PREFIX + "orders/orders.csv"
+    body = ORDERS.read_bytes()
+
+    # When its run succeeds
+    pipeline.upload(key, body)
+    execution = pipeline.wait(pipeline.started[0], timeout=30)
+
+    # Then the ledger has one item for that version, SUCCEEDED, with the committed output
+    version = execution.input["versionId"]
+    item = ledger_item(pipeline, key, version)
+    assert item is not None
+    assert (execution.status, item.status, item.dataset) == ("SUCCEEDED", SUCCEEDED, "orders")
+    assert execution.output is not None
+    assert item.output == {
+        "bucket": pipeline.stack.bucket_name,
+        "key": execution.output["output"]["key"],
+        "rejectsKey": execution.output["output"]["rejectsKey"],
+        "manifestKey": execution.output["output"]["manifestKey"],
+        "records": execution.output["output"]["records"],
+        "rejected": execution.output["output"]["rejected"],
+    }
+    # And the code and contract versions, the size, the etag and the one execution
+    assert item.code_version == code_version(pipeline)
+    assert item.contract_version is not None
+    assert item.contract_version.startswith("sha256:")
+    assert (item.size, item.etag) == (len(body), execution.output["source"]["etag"])
+    assert item.executions == (execution.arn,)
+    (entry,) = item.runs
+    assert (entry.execution_arn, entry.trigger, entry.status) == (execution.arn, "s3", SUCCEEDED)
+    assert item.run_started_at == entry.started_at
+    assert item.first_seen_at is not None
+    assert item.succeeded_at is not None
+
+
+def test_a_rejection_is_recorded_with_its_error_and_message(pipeline: LocalPipeline) -> None:
+    # When a JSON Lines file whose lines are mostly broken is rejected by the transform
+    execution = run_upload(pipeline, "broken.jsonl", b'{"a": 1}\nnot json\nnor this\n')
+
+    # Then the ledger says REJECTED, and why
+    item = ledger_item(pipeline, INCOMING_PREFIX + "broken.jsonl", execution.input["versionId"])
+    assert item is not None
+    assert (execution.error, item.status, item.error) == ("TooManyRejects", REJECTED, "TooManyRejects")
+    assert item.message is not None
+    assert "rejected" in item.message
+    assert item.output is None
+    assert [entry.status for entry in item.runs] == [REJECTED]
+
+
+def test_a_request_validate_refuses_is_recorded_under_the_key_s3_sent(pipeline: LocalPipeline) -> None:
+    # Given a file whose name is not a supported type and needs URL-encoding
+    key = INCOMING_PREFIX + "read me+now.txt"
+
+    # When its run is rejected by Validate (before the key is decoded)
+    execution = run_upload(pipeline, "read me+now.txt", b"hello\n")
+
+    # Then the rejection is recorded under the key as the S3 event carried it, marked so
+    assert execution.error == "UnsupportedFormat"
+    item = ledger_item(pipeline, quote_plus(key, safe="/"), execution.input["versionId"])
+    assert item is not None
+    assert (item.status, item.error, item.key_url_encoded) == (REJECTED, "UnsupportedFormat", True)
+    assert item.executions == (execution.arn,)
+
+
+def test_a_second_run_of_a_settled_version_does_nothing_and_is_listed(pipeline: LocalPipeline) -> None:
+    # Given a version whose run succeeded
+    first = run_upload(pipeline, "people.csv", SOURCES["people.csv"])
+    pipeline.notifications()
+
+    # When another execution is started for the same version (a duplicated event, an overlapping backfill)
+    sfn = pipeline.client("stepfunctions")
+    again = sfn.start_execution(
+        stateMachineArn=pipeline.stack.state_machine_arn, name="duplicate", input=json.dumps(first.input)
+    )["executionArn"]
+    duplicate = pipeline.wait(again, timeout=30)
+
+    # Then it ends at AlreadyHandled without processing or announcing anything
+    assert duplicate.status == "SUCCEEDED"
+    assert [visit.name for visit in pipeline.visits(again)][-2:] == ["RecordDuplicate", "AlreadyHandled"]
+    assert pipeline.notifications() == []
+    # And the ledger still holds the first run's result, and lists both executions
+    item = ledger_item(pipeline, INCOMING_PREFIX + "people.csv", first.input["versionId"])
+    assert item is not None
+    assert (item.status, item.run_arn) == (SUCCEEDED, first.arn)
+    assert set(item.executions) == {first.arn, again}
+    assert {entry.execution_arn: entry.status for entry in item.runs} == {first.arn: SUCCEEDED, again: "DUPLICATE"}
+
+
+def test_a_system_failure_is_recorded_by_the_failure_recorder_and_a_redrive_settles_it(
+    pipeline: LocalPipeline,
+) -> None:
+    # Given a run that fails on a system error at TransformCsv (not caught, so it stays redrivable)
+    pipeline.lambdas.inject_fault(pipeline.function_for_state("TransformCsv"), error="InjectedFault")
+    failed = run_upload(pipeline, "people.csv", SOURCES["people.csv"])
+    key, version = INCOMING_PREFIX + "people.csv", failed.input["versionId"]
+
+    # When Step Functions announces its end (the status-change rule starts the recorder)
+    item = wait_for_ledger(pipeline, key, version, FAILED)
+
+    # Then the ledger says FAILED with the error, owned by that run
+    assert (failed.status, item.error, item.run_arn) == ("FAILED", "InjectedFault", failed.arn)
+    assert [entry.status for entry in item.runs] == [FAILED]
+
+    # And when the run is redriven to success, the same item says SUCCEEDED
+    pipeline.redrive(failed.arn)
+    assert pipeline.wait(failed.arn, timeout=30).status == "SUCCEEDED"
+    settled = ledger_item(pipeline, key, version)
+    assert settled is not None
+    assert (settled.status, settled.error, settled.executions) == (SUCCEEDED, None, (failed.arn,))
