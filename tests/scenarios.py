@@ -7,8 +7,12 @@ import gzip
 import json
 from typing import Any
 
+from botocore.credentials import Credentials
+
 from tasks.common.layout import INCOMING_PREFIX
+from workflow.local.api import LocalApi
 from workflow.local.environment import Execution, LocalPipeline
+from workflow.local.server import ACCESS_KEY_ID, SECRET_ACCESS_KEY
 
 CSV_TO_JSONL_STATES = [
     "Validate",
@@ -49,3 +53,14 @@ def run_upload(pipeline: LocalPipeline, name: str, body: bytes, **kwargs: Any) -
     pipeline.upload(INCOMING_PREFIX + name, body, **kwargs)
     assert len(pipeline.started) == 1, "the upload must start exactly one execution"
     return pipeline.wait(pipeline.started[0], timeout=30)
+
+
+def local_api(pipeline: LocalPipeline) -> LocalApi:
+    """The HTTP API in front of ``pipeline``, as ``pipeline serve`` builds it, called in process."""
+    return LocalApi(
+        sfn=pipeline.client("stepfunctions"),
+        bucket_name=pipeline.stack.bucket_name,
+        state_machine_arn=pipeline.stack.state_machine_arn,
+        credentials=Credentials(ACCESS_KEY_ID, SECRET_ACCESS_KEY),
+        access=pipeline.access,
+    )
