@@ -8,9 +8,13 @@ import json
 import time
 from typing import Any
 
+from botocore.credentials import Credentials
+
 from tasks.common.layout import INCOMING_PREFIX
 from workflow.ledger import PARTITION_KEY, SORT_KEY, LedgerItem, source_id
+from workflow.local.api import LocalApi
 from workflow.local.environment import Execution, LocalPipeline
+from workflow.local.server import ACCESS_KEY_ID, SECRET_ACCESS_KEY
 
 CSV_TO_JSONL_STATES = [
     "Validate",
@@ -79,3 +83,14 @@ def wait_for_ledger(
         if time.monotonic() > deadline:
             raise AssertionError(f"{key} {version_id} is {item.status if item else 'not in the ledger'}, not {status}")
         time.sleep(0.02)
+
+
+def local_api(pipeline: LocalPipeline) -> LocalApi:
+    """The HTTP API in front of ``pipeline``, as ``pipeline serve`` builds it, called in process."""
+    return LocalApi(
+        sfn=pipeline.client("stepfunctions"),
+        bucket_name=pipeline.stack.bucket_name,
+        state_machine_arn=pipeline.stack.state_machine_arn,
+        credentials=Credentials(ACCESS_KEY_ID, SECRET_ACCESS_KEY),
+        access=pipeline.access,
+    )

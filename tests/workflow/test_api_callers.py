@@ -5,22 +5,10 @@ from __future__ import annotations
 
 import json
 
-from botocore.credentials import Credentials
-
-from tests.scenarios import SOURCES, run_upload
+from tests.scenarios import SOURCES, local_api, run_upload
 from workflow.api_contract import caller_of, caller_prefix
-from workflow.local.api import LocalApi
 from workflow.local.environment import LocalPipeline
-from workflow.local.server import ACCESS_KEY_ID, SECRET_ACCESS_KEY
-
-
-def local_api(pipeline: LocalPipeline) -> LocalApi:
-    return LocalApi(
-        sfn=pipeline.client("stepfunctions"),
-        bucket_name=pipeline.stack.bucket_name,
-        state_machine_arn=pipeline.stack.state_machine_arn,
-        credentials=Credentials(ACCESS_KEY_ID, SECRET_ACCESS_KEY),
-    )
+from workflow.local.server import ACCESS_KEY_ID
 
 
 def test_an_api_run_is_named_in_the_callers_namespace_and_only_its_runs_are_described(

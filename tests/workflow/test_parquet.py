@@ -8,17 +8,14 @@ from typing import Any
 
 import duckdb
 import pytest
-from botocore.credentials import Credentials
 
 from tasks.common import datasets
 from tasks.common.layout import INCOMING_PREFIX, PROCESSED_PREFIX, UPLOADS_PREFIX
 from tasks.transform.csv_converter import INFER_ROWS
-from tests.scenarios import CSV_TO_JSONL_STATES
+from tests.scenarios import CSV_TO_JSONL_STATES, local_api
 from workflow.cli.main import EXIT_SUCCEEDED, main
 from workflow.executions import FAILED
-from workflow.local.api import LocalApi
 from workflow.local.environment import Execution, LocalPipeline
-from workflow.local.server import ACCESS_KEY_ID, SECRET_ACCESS_KEY
 
 PARQUET_PATH = [
     "Validate",
@@ -66,19 +63,9 @@ HETEROGENEOUS = [
 ]
 
 
-def api(pipeline: LocalPipeline) -> LocalApi:
-    return LocalApi(
-        sfn=pipeline.client("stepfunctions"),
-        bucket_name=pipeline.stack.bucket_name,
-        state_machine_arn=pipeline.stack.state_machine_arn,
-        credentials=Credentials(ACCESS_KEY_ID, SECRET_ACCESS_KEY),
-        access=pipeline.access,
-    )
-
-
 def start_through_api(pipeline: LocalPipeline, key: str, body: bytes, request: dict[str, Any]) -> Execution:
     pipeline.upload(key, body)
-    answer = api(pipeline).start(json.dumps({"key": key, **request}).encode(), None)
+    answer = local_api(pipeline).start(json.dumps({"key": key, **request}).encode(), None)
     assert answer.status == 202, answer.body
     return pipeline.wait(answer.body["executionArn"], timeout=60)
 

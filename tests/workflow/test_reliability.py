@@ -17,15 +17,12 @@ from typing import Any
 from urllib.parse import quote_plus
 
 import pytest
-from botocore.credentials import Credentials
 from moto.events.models import Rule
 
 from tasks.common.layout import DATA_FILE, INCOMING_PREFIX, MANIFEST_FILE, PROCESSED_PREFIX, STAGING_PREFIX
-from tests.scenarios import as_csv, run_upload
+from tests.scenarios import as_csv, local_api, run_upload
 from workflow.executions import FAILED
-from workflow.local.api import LocalApi
 from workflow.local.environment import Execution, LocalPipeline
-from workflow.local.server import ACCESS_KEY_ID, SECRET_ACCESS_KEY
 
 DEEP = 100_000
 BIG_LINE = 50 * 1024 * 1024
@@ -558,13 +555,7 @@ def test_two_executions_for_one_s3_event_give_one_output_and_one_notification(pi
 def test_a_retried_api_request_gives_one_execution_output_and_notification(pipeline: LocalPipeline) -> None:
     # Given a file under uploads/ and the local API in front of the embedded environment
     pipeline.upload("uploads/retried.csv", as_csv(rows(3)))
-    api = LocalApi(
-        sfn=pipeline.client("stepfunctions"),
-        bucket_name=pipeline.stack.bucket_name,
-        state_machine_arn=pipeline.stack.state_machine_arn,
-        credentials=Credentials(ACCESS_KEY_ID, SECRET_ACCESS_KEY),
-        access=pipeline.access,
-    )
+    api = local_api(pipeline)
     body = json.dumps({"key": "uploads/retried.csv"}).encode()
 
     # When the same request is sent three times with one Idempotency-Key, the last after the run ended

@@ -66,11 +66,6 @@ def drop_at_once(stack: StackModel, files: int) -> Outcome:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="until the definition retries Lambda.TooManyRequestsException long enough (the deploy-stack "
-    "branch's throttling retrier); strict: passing makes this marker fail, so it is removed then",
-)
 def test_a_thousand_files_dropped_at_once_at_concurrency_ten_all_succeed(
     stack_model: StackModel, capsys: pytest.CaptureFixture[str]
 ) -> None:
