@@ -40,6 +40,8 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from workflow.local.interpreter import StepFunctionsParserBackend
+
 from moto.stepfunctions.parser.api import HistoryEventType, MapRunFailedEventDetails, ResourceNotFound
 from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
     FailureEvent,
@@ -70,7 +72,6 @@ from moto.stepfunctions.parser.asl.eval.program_state import (
     ProgramStopped,
     ProgramTimedOut,
 )
-from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
 THRESHOLD_ERROR = StatesErrorNameType.StatesExceedToleratedFailureThreshold
 # Set on a Map state's iteration component when its definition is parsed: moto replaces an

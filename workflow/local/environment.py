@@ -32,6 +32,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TextIO
 
+from workflow.local.interpreter import (
+    TMP_THREADS,
+    clients_shared,
+    endings_reported,
+    json_paths_compiled_once,
+    parses_cached,
+)
+
 import boto3
 from botocore.config import Config
 from moto import mock_aws
@@ -56,13 +64,6 @@ from workflow.local import clock as clock_module
 from workflow.local.access import Access, Denial
 from workflow.local.gateway import Gateway
 from workflow.local.iam.template_policies import load_policies
-from workflow.local.interpreter import (
-    TMP_THREADS,
-    clients_shared,
-    endings_reported,
-    json_paths_compiled_once,
-    parses_cached,
-)
 from workflow.local.lambdas import DEFAULT_ACCOUNT_CONCURRENCY, INVOKE_EVENT, LambdaEmulator, service_errors_named
 from workflow.local.sandboxes import Sandboxes
 from workflow.local.sdk_faults import SdkFaults

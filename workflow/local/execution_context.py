@@ -18,8 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from moto.stepfunctions.parser.asl.component.state.state import CommonStateField
-from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+from workflow.local.interpreter import CommonStateField, ExecutionWorker
 
 
 def context_time(moment: datetime.datetime) -> str:

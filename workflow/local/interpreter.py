@@ -72,14 +72,18 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task im
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import (  # noqa: E402
     StateTaskLambda,
 )
+from moto.stepfunctions.parser.asl.component.state.state import CommonStateField  # noqa: E402
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser  # noqa: E402
 from moto.stepfunctions.parser.asl.utils import boto_client, json_path  # noqa: E402
 from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication  # noqa: E402
+from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker  # noqa: E402
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend  # noqa: E402
 from moto.stepfunctions.parser.utils import TMP_THREADS  # noqa: E402
 
 __all__ = [
     "TMP_THREADS",
+    "CommonStateField",
+    "ExecutionWorker",
     "StateTask",
     "StateTaskLambda",
     "StepFunctionsParserBackend",

@@ -34,6 +34,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from workflow.local.interpreter import StateTaskLambda
+
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
 from moto.stepfunctions.parser.api import HistoryEventType, LambdaFunctionFailedEventDetails
@@ -42,7 +44,6 @@ from moto.stepfunctions.parser.asl.component.common.error_name.failure_event imp
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 
 from workflow.local.faults import DEFAULT_FAULT
-from workflow.local.interpreter import StateTaskLambda
 from workflow.local.sandboxes import FunctionSpec, Run, Sandboxes
 from workflow.local.service_models import reader_session
 from workflow.local.template import LocalFunction

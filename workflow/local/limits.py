@@ -39,6 +39,15 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
+from workflow.local.interpreter import (
+    StateTask,
+    StateTaskLambda,
+    StepFunctionsParserBackend,
+    state_module,
+    state_task_lambda,
+    state_task_service,
+)
+
 from botocore.awsrequest import AWSResponse
 from botocore.hooks import BaseEventHooks
 from botocore.response import StreamingBody
@@ -50,15 +59,6 @@ from moto.sns.exceptions import InvalidParameterValue
 from moto.sns.models import SNSBackend
 from moto.stepfunctions.exceptions import InvalidName, NameTooLongException, ValidationException
 from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
-
-from workflow.local.interpreter import (
-    StateTask,
-    StateTaskLambda,
-    StepFunctionsParserBackend,
-    state_module,
-    state_task_lambda,
-    state_task_service,
-)
 
 STATE_PAYLOAD_BYTES = 262_144
 EXECUTION_NAME_CHARACTERS = 80
