@@ -1,5 +1,6 @@
-"""The operator role may make every call ``pipeline preflight`` and ``pipeline smoke`` make, and nothing
-next to them: each request is decided against the template's policies as AWS would decide it."""
+"""The operator role may make every call ``pipeline preflight``, ``pipeline smoke`` and the ledger's
+reads (``sources``, ``reconcile``) make, and nothing next to them: each request is decided against the
+template's policies as AWS would decide it."""
 
 from __future__ import annotations
 
@@ -84,6 +85,10 @@ PREFLIGHT_CALLS = [
     ("servicequotas:ListServiceQuotas", "*", {}),
     ("servicequotas:ListAWSDefaultServiceQuotas", "*", {}),
 ]
+# `pipeline sources` and `pipeline reconcile` (without --fix) read the ledger and list the sources.
+LEDGER_READ_CALLS = [
+    ("s3:ListBucketVersions", "{bucket}", {"s3:prefix": "incoming/"}),
+]
 # Next to each grant, what it must not reach.
 NEIGHBOURS = [
     ("s3:PutObject", "{bucket}/incoming/orders.csv", {}),
@@ -91,7 +96,7 @@ NEIGHBOURS = [
     ("s3:GetObject", "{bucket}/processed/orders.csv/v1/data.jsonl", {}),
     ("s3:DeleteObjectVersion", "{bucket}/incoming/orders.csv", {}),
     ("s3:DeleteObject", "{bucket}/" + source_folder(RUN) + "orders.csv", {}),
-    ("s3:ListBucketVersions", "{bucket}", {"s3:prefix": "incoming/"}),
+    ("s3:ListBucketVersions", "{bucket}", {"s3:prefix": "processed/"}),
     ("sqs:CreateQueue", f"arn:aws:sqs:{ARN}:someone-elses-queue", {}),
     ("sqs:DeleteQueue", f"arn:aws:sqs:{ARN}:UndeliveredEventsQueue", {}),
     ("sns:Subscribe", "{runs}", {"sns:Protocol": "email", "sns:Endpoint": "someone@example.com"}),
@@ -108,11 +113,11 @@ NEIGHBOURS = [
 ]
 
 
-@pytest.mark.parametrize(("action", "resource", "context"), SMOKE_CALLS + PREFLIGHT_CALLS)
-def test_the_operator_role_may_make_each_call_of_smoke_and_preflight(
+@pytest.mark.parametrize(("action", "resource", "context"), SMOKE_CALLS + PREFLIGHT_CALLS + LEDGER_READ_CALLS)
+def test_the_operator_role_may_make_each_call_of_smoke_preflight_and_the_ledger_reads(
     policies: TemplatePolicies, names: dict[str, str], action: str, resource: str, context: dict[str, Any]
 ) -> None:
-    # Given a call that `pipeline smoke` or `pipeline preflight` makes
+    # Given a call that `pipeline smoke`, `pipeline preflight` or a ledger read makes
     # When AWS decides it for a session of the operator role
     # Then it is allowed
     assert allowed(policies, names, action, resource, **context)

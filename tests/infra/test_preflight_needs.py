@@ -52,6 +52,16 @@ def test_the_burst_compared_with_the_quotas_is_the_apis_configured_burst(templat
     assert TemplateNeeds.of(template).api_burst_limit == context["apiThrottleBurstLimit"]
 
 
-def test_the_state_machines_log_group_is_found(template: dict[str, Any]) -> None:
-    (group,) = TemplateNeeds.of(template).workflow_log_groups
-    assert template["Resources"][group.logical_id]["Type"] == "AWS::Logs::LogGroup"
+def test_each_state_machines_log_group_is_found(template: dict[str, Any]) -> None:
+    # Given the state machines of the template that log (the pipeline, the backfill, the failure recorder)
+    logging = [
+        body
+        for body in template["Resources"].values()
+        if body["Type"] == "AWS::StepFunctions::StateMachine" and "LoggingConfiguration" in body["Properties"]
+    ]
+    # When preflight reads what the template needs
+    groups = TemplateNeeds.of(template).workflow_log_groups
+    # Then it finds one log group per state machine that logs, each a log group of the template
+    assert len(logging) >= 2
+    assert len(groups) == len(logging)
+    assert {template["Resources"][group.logical_id]["Type"] for group in groups} == {"AWS::Logs::LogGroup"}

@@ -144,12 +144,7 @@ def test_without_the_state_machine_s_invoke_of_one_alias_that_task_fails_after_i
     template: Template, tmp_path: Path, stack_model: Any
 ) -> None:
     # Given the state machine's role without lambda:InvokeFunction on TransformCsv's alias
-    machine = next(
-        logical_id
-        for logical_id, body in template["Resources"].items()
-        if body["Type"] == "AWS::StepFunctions::StateMachine"
-    )
-    role = role_of(template, machine, "RoleArn")
+    role = role_of(template, stack_model.state_machine_name, "RoleArn")
     edited = copy.deepcopy(template)
     csv_alias = next(
         logical_id
@@ -167,10 +162,10 @@ def test_without_the_state_machine_s_invoke_of_one_alias_that_task_fails_after_i
         # When a CSV runs
         execution = run_upload(pipeline, "people.csv", SOURCES["people.csv"])
 
-        # Then Validate and Fetch ran, and TransformCsv's invoke was refused as Step Functions
+        # Then the states before it ran, and TransformCsv's invoke was refused as Step Functions
         # reports it (the Java SDK's generic Lambda error), retried by its retrier, then failed there
         names = [visit.name for visit in pipeline.visits(execution.arn)]
-        assert names == ["Validate", "Fetch", "RouteByFormat", "TransformCsv"]
+        assert names == ["Validate", "RecordStart", "HasDataset", "Fetch", "RouteByFormat", "TransformCsv"]
         assert (execution.status, execution.error) == ("FAILED", "Lambda.AWSLambdaException")
         assert failed_attempts(pipeline, execution.arn) == ["Lambda.AWSLambdaException"] * 5
         cause = str(execution.cause)
@@ -186,12 +181,7 @@ def test_without_the_state_machine_s_publish_a_rejection_fails_at_notify_rejecte
     template: Template, tmp_path: Path
 ) -> None:
     # Given the state machine's role without its sns:Publish of rejections
-    machine = next(
-        logical_id
-        for logical_id, body in template["Resources"].items()
-        if body["Type"] == "AWS::StepFunctions::StateMachine"
-    )
-    role = role_of(template, machine, "RoleArn")
+    role = role_of(template, stack_model.state_machine_name, "RoleArn")
 
     with running_without(template, tmp_path, role, lambda statement: actions(statement) == ["sns:Publish"]) as pipeline:
         # When a file the pipeline rejects runs

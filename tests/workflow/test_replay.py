@@ -32,22 +32,28 @@ IMPOSSIBLE = {"schema": {"type": "object", "required": ["missing"]}, "maxRejectR
 class Contracts:
     """The dataset's settings file, rewritten as a deployment would change it."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, pipeline: LocalPipeline, folder: Path) -> None:
+        self.pipeline = pipeline
+        self.folder = folder
         self.path = folder / f"{DATASET}.json"
 
     def deploy(self, settings: dict[str, Any]) -> str:
+        """Write the settings and redeploy the functions with them (their next invocations are cold,
+        as after a deploy); the contract version, as this process computes it."""
         self.path.write_text(json.dumps(settings))
+        self.pipeline.lambdas.override(datasets.__name__, "DATASETS_DIR", self.folder)
         datasets.dataset_settings.cache_clear()
         return datasets.contract_version(DATASET)
 
 
 @pytest.fixture
-def contracts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Contracts]:
+def contracts(pipeline: LocalPipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Contracts]:
     folder = tmp_path / "datasets"
     folder.mkdir()
+    # This process reads the settings (the expected contract version), the sandboxes run with them.
     monkeypatch.setattr(datasets, "DATASETS_DIR", folder)
     datasets.dataset_settings.cache_clear()
-    yield Contracts(folder)
+    yield Contracts(pipeline, folder)
     datasets.dataset_settings.cache_clear()
 
 

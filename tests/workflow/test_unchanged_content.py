@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,14 +21,13 @@ SECOND = as_csv([{"sku": "a", "price": "2"}])
 
 
 @pytest.fixture
-def skipping_dataset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def skipping_dataset(pipeline: LocalPipeline, tmp_path: Path) -> None:
+    """A dataset folder whose settings skip unchanged content, deployed with the functions (their
+    sandboxes read it)."""
     folder = tmp_path / "datasets"
     folder.mkdir()
     (folder / "daily.json").write_text(json.dumps({"skipUnchangedContent": True}))
-    monkeypatch.setattr(datasets, "DATASETS_DIR", folder)
-    datasets.dataset_settings.cache_clear()
-    yield
-    datasets.dataset_settings.cache_clear()
+    pipeline.lambdas.override(datasets.__name__, "DATASETS_DIR", folder)
 
 
 def upload(pipeline: LocalPipeline, body: bytes) -> Execution:

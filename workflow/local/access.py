@@ -31,6 +31,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from workflow.local.interpreter import current_state_machine
+
 from botocore.awsrequest import AWSResponse
 
 from workflow.local import wire
@@ -151,13 +153,13 @@ class Access:
 
     @contextmanager
     def state_machine_gate(self, session: Any) -> Iterator[None]:
-        """Decide the state machine's own calls, made by moto's interpreter on ``session``'s clients.
+        """Decide the state machines' own calls, made by moto's interpreter on ``session``'s clients,
+        each as the role of the state machine whose execution makes it (``current_state_machine``).
 
         ``before-parameter-build`` is the only event that sees the call's parameters; ``before-call``
         may answer instead of sending. It is registered before the SDK-fault and Lambda hooks run
         (a denied call stays denied: AWS authorizes a request before anything else happens to it).
         """
-        caller = self.policies.state_machine_caller(self._state_machine_arn)
 
         def stash(params: Mapping[str, Any], context: dict[str, Any], **_: Any) -> None:
             context["local_access_params"] = dict(params)
@@ -167,6 +169,12 @@ class Access:
             if getattr(credentials, "access_key", None) != STATE_MACHINE_ACCESS_KEY:
                 return None
             service = model.service_model.service_name
+            machine = current_state_machine() or self._state_machine_arn
+            if machine not in self.policies.state_machine_roles:
+                # A state machine the template does not define (a test's own): its calls are not judged,
+                # as nothing else the engine's process does outside the template is.
+                return None
+            caller = self.policies.state_machine_caller(machine)
             try:
                 denial = self.decide(caller, service, model.name, context.get("local_access_params", {}))
             except UnmappedCall as exc:

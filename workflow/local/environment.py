@@ -38,6 +38,7 @@ from workflow.local.interpreter import (
     endings_reported,
     json_paths_compiled_once,
     parses_cached,
+    state_machines_tracked,
 )
 
 import boto3
@@ -252,6 +253,7 @@ class LocalPipeline:
             self._exit.enter_context(endings_reported(self._execution_ended))
             session = default_session(REGION)
             session.events.register(INVOKE_EVENT, self.lambdas.before_send, unique_id="local-lambda")
+            self._exit.enter_context(state_machines_tracked())
             self._exit.enter_context(self.access.state_machine_gate(session))
             self._exit.enter_context(service_errors_named())
             self._gateway = gateway = Gateway(

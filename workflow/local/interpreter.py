@@ -65,6 +65,7 @@ _import_without_batch()
 # The interpreter's parts the engine adjusts, imported once the placeholder above has done its work
 # (other modules of the engine import them from here, so that none imports the parser first).
 from moto.stepfunctions.parser.asl.component.common.path import result_path  # noqa: E402
+from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent  # noqa: E402
 from moto.stepfunctions.parser.asl.component.state import state as state_module  # noqa: E402
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_lambda  # noqa: E402
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service  # noqa: E402
@@ -89,6 +90,7 @@ __all__ = [
     "StepFunctionsParserBackend",
     "cache_key",
     "clients_shared",
+    "current_state_machine",
     "endings_reported",
     "json_paths_compiled_once",
     "parses_cached",
@@ -227,3 +229,31 @@ def endings_reported(ended: Callable[[Any], None]) -> Iterator[None]:
         yield
     finally:
         BaseExecutionWorkerCommunication.terminated = original  # type: ignore[method-assign]
+
+
+_evaluating = threading.local()
+
+
+def current_state_machine() -> str | None:
+    """The ARN of the state machine whose execution this thread is evaluating, if any: every
+    interpreter call signs as ``ak``, so this is how its caller is told apart (a Map's children
+    evaluate in threads of their own, with their parent's context, so they count as their parent)."""
+    arn: str | None = getattr(_evaluating, "state_machine", None)
+    return arn
+
+
+@contextmanager
+def state_machines_tracked() -> Iterator[None]:
+    """Record, per thread, the state machine each component evaluation belongs to (read from the
+    context object ``$$.StateMachine.Id``) until the block ends."""
+    original = EvalComponent.eval
+
+    def evaluate(self: EvalComponent, env: Any) -> None:
+        _evaluating.state_machine = env.states.context_object.context_object_data["StateMachine"]["Id"]
+        original(self, env)
+
+    EvalComponent.eval = evaluate  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        EvalComponent.eval = original  # type: ignore[method-assign]
