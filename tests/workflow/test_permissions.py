@@ -21,7 +21,7 @@ from workflow.deployment import LOCAL_ACCOUNT, STACK_NAME
 from workflow.executions import FAILED
 from workflow.local.environment import LocalPipeline
 from workflow.local.iam.template_policies import load_policies
-from workflow.local.template import load_stack
+from workflow.local.template import StackModel, load_stack
 
 Template = dict[str, Any]
 Statement = dict[str, Any]
@@ -141,7 +141,7 @@ def test_a_denied_call_stays_denied_when_a_fault_is_also_injected(template: Temp
 
 
 def test_without_the_state_machine_s_invoke_of_one_alias_that_task_fails_after_its_retries(
-    template: Template, tmp_path: Path, stack_model: Any
+    template: Template, tmp_path: Path, stack_model: StackModel
 ) -> None:
     # Given the state machine's role without lambda:InvokeFunction on TransformCsv's alias
     role = role_of(template, stack_model.state_machine_name, "RoleArn")
@@ -178,7 +178,7 @@ def test_without_the_state_machine_s_invoke_of_one_alias_that_task_fails_after_i
 
 
 def test_without_the_state_machine_s_publish_a_rejection_fails_at_notify_rejected(
-    template: Template, tmp_path: Path
+    template: Template, tmp_path: Path, stack_model: StackModel
 ) -> None:
     # Given the state machine's role without its sns:Publish of rejections
     role = role_of(template, stack_model.state_machine_name, "RoleArn")
