@@ -114,18 +114,35 @@ def test_every_lambda_state_invokes_an_alias_of_a_stack_function_with_an_importa
     assert substitutions[TOPIC_PLACEHOLDER] == {"Ref": output_ref(template, OUTPUT_TOPIC)}
 
 
+def map_children(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The states inside the definition's Map states (a Distributed Map's child workflow), by name."""
+    return {
+        name: child
+        for state in definition["States"].values()
+        if state["Type"] == "Map"
+        for name, child in state["ItemProcessor"]["States"].items()
+    }
+
+
+def lambda_states_of(states: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {name: state for name, state in states.items() if state.get("Resource", "").startswith("${")}
+
+
 def test_definition_routes_errors_by_kind() -> None:
     definition = json.loads(definition_text())
-    lambda_states = {
-        name: state for name, state in definition["States"].items() if state.get("Resource", "").startswith("${")
-    }
-    assert set(lambda_states) == {task.name for task in TASK_FUNCTIONS}
+    lambda_states = lambda_states_of(definition["States"])
+    children = lambda_states_of(map_children(definition))
+    assert set(lambda_states) | set(children) == {task.name for task in TASK_FUNCTIONS}
     business = {error.__name__ for error in BUSINESS_ERRORS}
-    for name, state in lambda_states.items():
+    for name, state in {**lambda_states, **children}.items():
         # Transient faults are retried briefly, a lack of capacity for long; both back off with jitter.
         transient, capacity = state["Retry"]
         assert set(transient["ErrorEquals"]) == TRANSIENT_ERRORS, name
         assert set(capacity["ErrorEquals"]) == CAPACITY_ERRORS, name
+    # A range's child catches nothing: it stages a business error as data (the next step raises the
+    # first, in file order), so whatever it raises is a system error that fails its Map Run.
+    assert all("Catch" not in state for state in children.values())
+    for name, state in lambda_states.items():
         # Only business errors are caught; a system error fails the execution at this Task. The
         # commit also catches a later run's ownership of the output (neither kind: nothing to do).
         catch, *superseded = state["Catch"]
@@ -137,9 +154,12 @@ def test_definition_routes_errors_by_kind() -> None:
 
 
 def test_every_lambda_state_retries_alike_with_backoff_jitter_and_one_retrier_per_error() -> None:
-    # Given the Lambda states of the definition
+    # Given the Lambda states of the definition, a Distributed Map's children's too
     definition = json.loads(definition_text())
-    lambda_states = [state for state in definition["States"].values() if state.get("Resource", "").startswith("${")]
+    lambda_states = [
+        *lambda_states_of(definition["States"]).values(),
+        *lambda_states_of(map_children(definition)).values(),
+    ]
     # When their retriers are compared
     retries = [state["Retry"] for state in lambda_states]
     # Then every one has the same retriers, each backing off with full jitter up to a cap
