@@ -31,8 +31,8 @@ from workflow.deployment import (
     REGION,
     STACK_NAME,
 )
-from workflow.local.alarms import AlarmNotification
 from workflow.local import ledger_resources
+from workflow.local.alarms import AlarmNotification
 from workflow.local.api import LocalApi
 from workflow.local.environment import LocalPipeline, Notification
 from workflow.local.gateway import Dispatcher
