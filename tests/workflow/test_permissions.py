@@ -272,3 +272,40 @@ def test_a_key_no_live_sandbox_holds_is_refused_as_aws_refuses_an_unknown_key(pi
 
     # Then it is refused: there is no caller without an identity
     assert refused.value.response["Error"]["Code"] == "InvalidAccessKeyId"
+
+
+def test_without_the_state_machine_s_read_of_the_map_items_a_split_run_fails_at_its_first_map(
+    template: Template, tmp_path: Path
+) -> None:
+    # Given the state machine's role without s3:GetObject on the split's item files
+    machine = next(
+        logical_id
+        for logical_id, body in template["Resources"].items()
+        if body["Type"] == "AWS::StepFunctions::StateMachine"
+        and body["Properties"].get("StateMachineName", "").endswith("-Pipeline")
+    )
+    role = role_of(template, machine, "RoleArn")
+
+    def read_items(statement: Statement) -> bool:
+        return actions(statement) == ["s3:GetObject"] and "/split/" in json.dumps(statement["Resource"])
+
+    with running_without(template, tmp_path, role, read_items) as pipeline:
+        for state in ("Fetch", "PlanRanges"):
+            pipeline.lambdas.set_environment(
+                pipeline.function_for_state(state), {"SPLIT_THRESHOLD_BYTES": "10", "RANGE_BYTES": "20"}
+            )
+        # When a file above the split threshold runs
+        execution = run_upload(pipeline, "people.csv", SOURCES["people.csv"])
+
+        # Then the Map's item reader was refused as the state machine's role, the run failed at
+        # ScanRanges (a system failure, redrivable once the permission is back)
+        assert execution.status == FAILED
+        last = pipeline.visits(execution.arn)[-1]
+        assert (last.name, last.status) == ("ScanRanges", FAILED)
+        (denial, *_) = pipeline.access.denials
+        assert (denial.action, denial.code) == ("s3:GetObject", "AccessDenied")
+        assert denial.resource.endswith("/split/scan-ranges.json")
+        assert f"assumed-role/{role}/" in denial.principal
+        pipeline.access.policies = load_policies(template)
+        pipeline.redrive(execution.arn)
+        assert pipeline.wait(execution.arn, timeout=60).status == "SUCCEEDED"
