@@ -325,7 +325,8 @@ def test_the_split_s_maps_are_distributed_over_s3_items_with_standard_children_a
         assert state["ItemProcessor"]["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
         # And a failed range fails the Map Run, uncaught and not retried (a retry is a new Map Run)
         assert state["ToleratedFailureCount"] == 0, name
-        assert "Retry" not in state and "Catch" not in state, name
+        assert "Retry" not in state, name
+        assert "Catch" not in state, name
         assert state["MaxConcurrencyPath"] == "$.plan.maxConcurrency", name
         # And children get the parent's ARN from ItemSelector (their own $$.Execution is theirs)
         assert state["ItemSelector"]["executionArn.$"] == "$$.Execution.Id", name
