@@ -16,8 +16,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tasks.common.layout import INCOMING_PREFIX, PROCESSED_PREFIX
+from tests.infra.queries import output_ref
 from tests.scenarios import SOURCES, run_upload
-from workflow.deployment import LOCAL_ACCOUNT, STACK_NAME
+from workflow.deployment import LOCAL_ACCOUNT, OUTPUT_STATE_MACHINE, STACK_NAME
 from workflow.executions import FAILED
 from workflow.local.environment import LocalPipeline
 from workflow.local.iam.template_policies import load_policies
@@ -40,6 +41,11 @@ def role_of(template: Template, logical_id: str, attribute: str) -> str:
     """The logical id of the role ``attribute`` of resource ``logical_id`` names (``Fn::GetAtt``)."""
     role: str = template["Resources"][logical_id]["Properties"][attribute]["Fn::GetAtt"][0]
     return role
+
+
+def pipeline_role(template: Template) -> str:
+    """The logical id of the pipeline state machine's role."""
+    return role_of(template, output_ref(template, OUTPUT_STATE_MACHINE), "RoleArn")
 
 
 def statements_of_role(template: Template, role: str) -> Iterator[tuple[str, Statement]]:
@@ -144,12 +150,7 @@ def test_without_the_state_machine_s_invoke_of_one_alias_that_task_fails_after_i
     template: Template, tmp_path: Path, stack_model: Any
 ) -> None:
     # Given the state machine's role without lambda:InvokeFunction on TransformCsv's alias
-    machine = next(
-        logical_id
-        for logical_id, body in template["Resources"].items()
-        if body["Type"] == "AWS::StepFunctions::StateMachine"
-    )
-    role = role_of(template, machine, "RoleArn")
+    role = pipeline_role(template)
     edited = copy.deepcopy(template)
     csv_alias = next(
         logical_id
@@ -186,12 +187,7 @@ def test_without_the_state_machine_s_publish_a_rejection_fails_at_notify_rejecte
     template: Template, tmp_path: Path
 ) -> None:
     # Given the state machine's role without its sns:Publish of rejections
-    machine = next(
-        logical_id
-        for logical_id, body in template["Resources"].items()
-        if body["Type"] == "AWS::StepFunctions::StateMachine"
-    )
-    role = role_of(template, machine, "RoleArn")
+    role = pipeline_role(template)
 
     with running_without(template, tmp_path, role, lambda statement: actions(statement) == ["sns:Publish"]) as pipeline:
         # When a file the pipeline rejects runs
@@ -278,13 +274,7 @@ def test_without_the_state_machine_s_read_of_the_map_items_a_split_run_fails_at_
     template: Template, tmp_path: Path
 ) -> None:
     # Given the state machine's role without s3:GetObject on the split's item files
-    machine = next(
-        logical_id
-        for logical_id, body in template["Resources"].items()
-        if body["Type"] == "AWS::StepFunctions::StateMachine"
-        and body["Properties"].get("StateMachineName", "").endswith("-Pipeline")
-    )
-    role = role_of(template, machine, "RoleArn")
+    role = pipeline_role(template)
 
     def read_items(statement: Statement) -> bool:
         return actions(statement) == ["s3:GetObject"] and "/split/" in json.dumps(statement["Resource"])
