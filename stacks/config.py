@@ -68,7 +68,8 @@ class PipelineConfig:
     # and S3's 5 TiB object for the about 200 GiB of JSON Lines it makes; each step's work grows
     # with a range, not the file, except the commit's copies (CommitRanges, then WriteOutput: S3
     # copies server-side, 5 GiB a request), which are the part to measure on AWS before raising it.
-    # A gzip source is bounded by what it expands to (16 GiB, InflateSource), a JSON array by 2 GiB.
+    # A gzip source is bounded by what it expands to (maxDecompressedBytes, InflateSource included),
+    # a JSON array by 2 GiB (maxJsonArrayBytes, one function).
     max_object_bytes: int = 100 * _GiB
     # What one transform may read, decompressed: a 5-minute function gets through about 5 GB of a
     # JSON array (16 MB/s) and 20 GB of CSV (70 MB/s; README, "Benchmark"), and stops cleanly on its

@@ -125,6 +125,8 @@ class PipelineStack(Stack):
                     }
                     for name in ("TransformRange", "CommitRanges")
                 },
+                # A gzip source decompresses to at most what the single pass allows it (the context's value).
+                "InflateSource": {"MAX_DECOMPRESSED_BYTES": str(config.max_decompressed_bytes)},
                 "Fetch": config.split_environment(),
                 "PlanRanges": {
                     **config.split_environment(),

@@ -98,6 +98,11 @@ def data_versions(pipeline: LocalPipeline, execution: Execution) -> int:
     return len(listed.get("Versions", []))
 
 
+def failed_invocations(pipeline: LocalPipeline) -> list[tuple[str, str]]:
+    """(function, error) of every invocation that failed: what a failed Map Run's children met."""
+    return [(call.function, call.error_type) for call in pipeline.lambdas.invocations if call.error_type]
+
+
 def names(pipeline: LocalPipeline, execution: Execution) -> list[str]:
     return [visit.name for visit in pipeline.visits(execution.arn)]
 
@@ -206,7 +211,9 @@ def test_a_business_error_deep_in_a_range_rejects_the_run_as_one_pass_does(pipel
 
     # Then both are rejected with the same error and message (the same line), by CommitRanges
     assert (single.status, single.error) == (FAILED, "UnsupportedEncoding")
-    assert (split.status, split.error, split.cause) == (single.status, single.error, single.cause)
+    assert (split.status, split.error, split.cause) == (single.status, single.error, single.cause), failed_invocations(
+        pipeline
+    )
     assert "line" in str(split.cause)
     assert "CommitRanges" in names(pipeline, split)
     assert "WriteOutput" not in names(pipeline, split)
