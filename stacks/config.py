@@ -54,9 +54,23 @@ def cloud_watch_role(found: Any) -> CloudWatchRole:
         raise ConfigError(f"apiGatewayCloudWatchRole must be {allowed}, not {found!r}") from None
 
 
+# The most child executions a Distributed Map runs at once
+# (https://docs.aws.amazon.com/step-functions/latest/dg/state-map-distributed.html).
+MAX_MAP_CONCURRENCY = 10_000
+_MiB = 1024**2
+_GiB = 1024**3
+
+
 @dataclass(frozen=True, slots=True)
 class PipelineConfig:
-    max_object_bytes: int = 2 * 1024**3
+    # What the split handles (tasks/split/plan.py has each figure's arithmetic): 100 GiB is 400
+    # ranges of 256 MiB, far inside the commit's 10,000 multipart parts (one per range, or fewer)
+    # and S3's 5 TiB object for the about 200 GiB of JSON Lines it makes; each step's work grows
+    # with a range, not the file, except the commit's copies (CommitRanges, then WriteOutput: S3
+    # copies server-side, 5 GiB a request), which are the part to measure on AWS before raising it.
+    # A gzip source is bounded by what it expands to (maxDecompressedBytes, InflateSource included),
+    # a JSON array by 2 GiB (maxJsonArrayBytes, one function).
+    max_object_bytes: int = 100 * _GiB
     # What one transform may read, decompressed: a 5-minute function gets through about 5 GB of a
     # JSON array (16 MB/s) and 20 GB of CSV (70 MB/s; README, "Benchmark"), and stops cleanly on its
     # remaining time in between. A gzip source expanding more than 100 times is a decompression
@@ -70,6 +84,11 @@ class PipelineConfig:
     # Empty: the first two zones CloudFormation lists for the account (Fn::GetAZs).
     availability_zones: tuple[str, ...] = ()
     api_gateway_cloud_watch_role: CloudWatchRole = CloudWatchRole.CREATE
+    # The split (defaults and their arithmetic: tasks/split/plan.py::SplitSettings).
+    split_threshold_bytes: int = 1 * _GiB
+    gzip_split_threshold_bytes: int = 128 * _MiB
+    range_bytes: int = 256 * _MiB
+    range_concurrency: int = 32
 
     @classmethod
     def from_context(cls, node: Any) -> PipelineConfig:
@@ -88,6 +107,12 @@ class PipelineConfig:
                 api_gateway_cloud_watch_role=cloud_watch_role(
                     value(node, "apiGatewayCloudWatchRole", defaults.api_gateway_cloud_watch_role)
                 ),
+                split_threshold_bytes=int(value(node, "splitThresholdBytes", defaults.split_threshold_bytes)),
+                gzip_split_threshold_bytes=int(
+                    value(node, "gzipSplitThresholdBytes", defaults.gzip_split_threshold_bytes)
+                ),
+                range_bytes=int(value(node, "rangeBytes", defaults.range_bytes)),
+                range_concurrency=int(value(node, "rangeConcurrency", defaults.range_concurrency)),
             )
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"invalid context value: {exc}") from None
@@ -103,10 +128,23 @@ class PipelineConfig:
             raise ConfigError("maxCompressionRatio must be at least 1")
         if not 0 <= self.max_reject_ratio <= 1:
             raise ConfigError("maxRejectRatio must be between 0 and 1")
+        if min(self.split_threshold_bytes, self.gzip_split_threshold_bytes, self.range_bytes) <= 0:
+            raise ConfigError("splitThresholdBytes, gzipSplitThresholdBytes and rangeBytes must be positive")
+        if not 1 <= self.range_concurrency <= MAX_MAP_CONCURRENCY:
+            raise ConfigError(f"rangeConcurrency must be between 1 and {MAX_MAP_CONCURRENCY} (Distributed Map's limit)")
         if self.notification_email is not None and not _EMAIL.fullmatch(self.notification_email):
             raise ConfigError(f"notificationEmail is not an email address: {self.notification_email!r}")
         self.log_retention()
         self.check_availability_zones()
+
+    def split_environment(self) -> dict[str, str]:
+        """The variables ``SplitSettings`` reads (Fetch routes with them, PlanRanges plans with them)."""
+        return {
+            "SPLIT_THRESHOLD_BYTES": str(self.split_threshold_bytes),
+            "GZIP_SPLIT_THRESHOLD_BYTES": str(self.gzip_split_threshold_bytes),
+            "RANGE_BYTES": str(self.range_bytes),
+            "RANGE_CONCURRENCY": str(self.range_concurrency),
+        }
 
     def check_availability_zones(self) -> None:
         if not self.availability_zones:

@@ -32,6 +32,7 @@ from stacks.tasks import TaskFunctions
 from stacks.triggers import DeliveryDeadLetterQueue, S3Trigger
 from stacks.workflow import PipelineStateMachine
 from tasks.common.layout import PROCESSED_PREFIX, SOURCE_PREFIXES, STAGING_PREFIX
+from tasks.split.layout import ITEMS_FILES
 from workflow.deployment import (
     OUTPUT_ALARM_TOPIC,
     OUTPUT_API_ID,
@@ -51,6 +52,8 @@ from workflow.ledger import BY_SUCCEEDED, CODE_VERSION_PLACEHOLDER, TABLE_PLACEH
 TRANSFORMS = ("TransformCsv", "TransformJson", "TransformJsonl")
 READ = ["s3:GetObject", "s3:GetObjectVersion"]
 WRITE = ["s3:PutObject", "s3:AbortMultipartUpload"]
+# The Distributed Maps' item arrays, which the state machine reads itself (ItemReader).
+SPLIT_ITEMS = [f"{STAGING_PREFIX}*/split/{name}" for name in ITEMS_FILES]
 
 
 def allow_objects(role: ServiceRole, bucket: s3.IBucket, prefix: str, actions: list[str]) -> None:
@@ -114,6 +117,22 @@ class PipelineStack(Stack):
                     }
                     for name in TRANSFORMS
                 },
+                # The parts convert and are counted with the single pass's settings.
+                **{
+                    name: {
+                        "MAX_REJECT_RATIO": str(config.max_reject_ratio),
+                        "NULL_MARKERS": config.null_markers,
+                    }
+                    for name in ("TransformRange", "CommitRanges")
+                },
+                # A gzip source decompresses to at most what the single pass allows it (the context's value).
+                "InflateSource": {"MAX_DECOMPRESSED_BYTES": str(config.max_decompressed_bytes)},
+                "Fetch": config.split_environment(),
+                "PlanRanges": {
+                    **config.split_environment(),
+                    "MAX_REJECT_RATIO": str(config.max_reject_ratio),
+                    "NULL_MARKERS": config.null_markers,
+                },
                 "Notify": {"NOTIFICATION_TOPIC_ARN": topics.runs.topic_arn},
             },
         )
@@ -144,6 +163,7 @@ class PipelineStack(Stack):
                 CODE_VERSION_PLACEHOLDER: code_version(tasks.functions),
             },
         )
+        workflow.allow_distributed_maps(bucket, SPLIT_ITEMS)
         workflow.role.allow(sid="RecordInLedger", actions=["dynamodb:UpdateItem"], resources=[ledger.table.table_arn])
         workflow.role.allow(
             sid="FindTheLastSucceededVersion", actions=["dynamodb:Query"], resources=[ledger.index_arn(BY_SUCCEEDED)]
@@ -249,6 +269,20 @@ class PipelineStack(Stack):
         allow_objects(roles["WriteOutput"], bucket, PROCESSED_PREFIX, ["s3:GetObject"])
         allow_listing(roles["WriteOutput"], bucket, PROCESSED_PREFIX)
         acknowledge_prefix_wildcards(roles["WriteOutput"], STAGING_PREFIX, PROCESSED_PREFIX)
+        # The split: every step reads what the one before staged under the run's staging/ prefix,
+        # and writes there (multipart uploads, aborted on failure); InflateSource, PlanRanges and
+        # the range steps read the source (or its decompressed copy, pinned by version).
+        for name in ("InflateSource", "PlanRanges", "ScanRange", "TransformRange"):
+            for prefix in SOURCE_PREFIXES:
+                allow_objects(roles[name], bucket, prefix, READ)
+                allow_listing(roles[name], bucket, prefix)
+        for name in ("InflateSource", "PlanRanges", "ScanRange", "CutRanges", "TransformRange", "CommitRanges"):
+            allow_objects(roles[name], bucket, STAGING_PREFIX, [*READ, *WRITE])
+            allow_listing(roles[name], bucket, STAGING_PREFIX)
+        for name in ("InflateSource", "PlanRanges", "ScanRange", "TransformRange"):
+            acknowledge_prefix_wildcards(roles[name], *SOURCE_PREFIXES, STAGING_PREFIX)
+        for name in ("CutRanges", "CommitRanges"):
+            acknowledge_prefix_wildcards(roles[name], STAGING_PREFIX)
         # The notification marker: written once with If-None-Match, read back on a retry.
         allow_objects(roles["Notify"], bucket, PROCESSED_PREFIX, ["s3:PutObject", "s3:GetObject"])
         allow_listing(roles["Notify"], bucket, PROCESSED_PREFIX)

@@ -73,6 +73,16 @@ RESOURCES: dict[str, Resources] = {
     "TransformCsv": Resources(memory_mb=1769),
     "TransformJson": Resources(memory_mb=1769),
     "TransformJsonl": Resources(memory_mb=1769),
+    # The split (issue 14). Decompression and the part conversions are CPU bound, like the
+    # transforms; a scan reads its range at network speed (it scans ten times faster than a
+    # transform), like Checksum; planning, cutting and the commit's server-side copies move little.
+    "InflateSource": Resources(memory_mb=1769),
+    "PlanRanges": Resources(memory_mb=512),
+    "ScanRange": Resources(memory_mb=1024),
+    "CutRanges": Resources(memory_mb=256),
+    "TransformRange": Resources(memory_mb=1769),
+    # Up to 8 parts of at most 5 MiB in memory at once when small parts are uploaded again.
+    "CommitRanges": Resources(memory_mb=512),
     # 3,008 MB is about 1.7 vCPU: DuckDB gets 2 GB and two threads, the rest is for Python, boto3
     # and the upload buffer; past its limit DuckDB spills to /tmp instead of failing. The staged
     # JSON Lines and the Parquet file made from them both sit in /tmp too, so it gets Lambda's

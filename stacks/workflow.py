@@ -7,6 +7,7 @@ from typing import Any
 from aws_cdk import Fn, Stack
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
@@ -60,6 +61,11 @@ class PipelineStateMachine(Construct):
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
+        stack = Stack.of(self)
+        # Named, so that the role can name the state machine and its Map Runs' child executions
+        # without a cycle (the role would otherwise depend on the state machine it belongs to).
+        self.name = f"{stack.stack_name}-Pipeline"
+        self._arn_prefix = f"arn:{stack.partition}:states:{stack.region}:{stack.account}"
         substitutions = {task.placeholder: aliases[task.name].function_arn for task in TASK_FUNCTIONS}
         substitutions[TOPIC_PLACEHOLDER] = topic.topic_arn
         substitutions.update(more_substitutions or {})
@@ -87,6 +93,7 @@ class PipelineStateMachine(Construct):
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",
+            state_machine_name=self.name,
             state_machine_type=sfn.StateMachineType.STANDARD,
             definition_body=sfn.DefinitionBody.from_string(definition_text()),
             definition_substitutions=substitutions,
@@ -97,4 +104,33 @@ class PipelineStateMachine(Construct):
                 level=sfn.LogLevel.ALL,
                 include_execution_data=True,
             ),
+        )
+
+    def allow_distributed_maps(self, bucket: s3.IBucket, item_keys: list[str]) -> None:
+        """What the definition's Distributed Maps need of the role: start their child executions
+        (of this state machine), follow and stop them, and read their items from ``item_keys``
+        (https://docs.aws.amazon.com/step-functions/latest/dg/iam-policies-eg-dist-map.html)."""
+        self.role.allow(
+            sid="RunMapChildren",
+            actions=["states:StartExecution"],
+            resources=[f"{self._arn_prefix}:stateMachine:{self.name}"],
+        )
+        self.role.allow(
+            sid="FollowMapChildren",
+            actions=["states:DescribeExecution", "states:StopExecution"],
+            resources=[f"{self._arn_prefix}:execution:{self.name}/*"],
+        )
+        self.role.allow(
+            sid="ReadMapItems", actions=["s3:GetObject"], resources=[bucket.arn_for_objects(key) for key in item_keys]
+        )
+        acknowledge(
+            self.role.policy,
+            "AwsSolutions-IAM5",
+            "A Map Run's child executions are named by Step Functions under this state machine's name "
+            "(execution:<name>/<Map Run label>:<id>); the Map items are two fixed files under each run's "
+            "staging folder (staging/<run>/split/), which the wildcard stands for.",
+            applies_to=[
+                {"regex": "/^Resource::arn:<AWS::Partition>:states:[^:]*:<AWS::AccountId>:execution:.*$/g"},
+                {"regex": "/^Resource::<.*Bucket.*\\.Arn>\\/staging\\/\\*\\/split\\/.*\\.json$/g"},
+            ],
         )

@@ -50,6 +50,14 @@ TASK_FUNCTIONS: tuple[TaskFunction, ...] = (
     TaskFunction("TransformCsv", "tasks.transform.handler.csv_handler", "CSV to JSON Lines"),
     TaskFunction("TransformJson", "tasks.transform.handler.json_handler", "JSON array to JSON Lines"),
     TaskFunction("TransformJsonl", "tasks.transform.handler.jsonl_handler", "JSON Lines to JSON Lines"),
+    TaskFunction(
+        "InflateSource", "tasks.inflate_source.handler.lambda_handler", "Decompress a large gzip source for the split"
+    ),
+    TaskFunction("PlanRanges", "tasks.plan_ranges.handler.lambda_handler", "Plan a large source's byte ranges"),
+    TaskFunction("ScanRange", "tasks.scan_range.handler.lambda_handler", "Find where records start in one range"),
+    TaskFunction("CutRanges", "tasks.cut_ranges.handler.lambda_handler", "Cut the ranges on record boundaries"),
+    TaskFunction("TransformRange", "tasks.transform_range.handler.lambda_handler", "One part to JSON Lines"),
+    TaskFunction("CommitRanges", "tasks.commit_ranges.handler.lambda_handler", "Join the parts' staged output"),
     TaskFunction("WriteParquet", "tasks.write_parquet.handler.lambda_handler", "Staged JSON Lines to Parquet"),
     TaskFunction("WriteOutput", "tasks.write_output.handler.lambda_handler", "Commit output and manifest"),
     TaskFunction("Notify", "tasks.notify.handler.lambda_handler", "Publish the success notification"),

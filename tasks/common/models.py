@@ -33,6 +33,15 @@ class Compression(enum.StrEnum):
     GZIP = "gzip"
 
 
+class Route(enum.StrEnum):
+    """How a source is transformed: in one pass, split into ranges, or first decompressed then split
+    (``tasks.split.plan.route`` decides; the workflow's RouteByFormat follows it)."""
+
+    SINGLE = "single"
+    SPLIT = "split"
+    INFLATE = "inflate"
+
+
 class OutputFormat(enum.StrEnum):
     JSONL = "jsonl"
     PARQUET = "parquet"
@@ -122,6 +131,8 @@ class StagedProfile(Model, frozen=True):
     encoding: str
     csv_dialect_key: str | None = None
     """CSV sources: the staged ``CsvDialect`` (JSON)."""
+    route: Route = Route.SINGLE
+    """One pass, or by ranges: decided by Fetch from the stored size, format and compression."""
 
 
 class ColumnSummary(Model, frozen=True):

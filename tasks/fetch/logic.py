@@ -11,7 +11,7 @@ from typing import Any
 
 from tasks.common.errors import EmptyObject, UnsupportedEncoding, UnsupportedFormat
 from tasks.common.layout import CSV_DIALECT_FILE, staging_key
-from tasks.common.models import CsvDialect, Format, ObjectProfile, SourceObject, StagedProfile
+from tasks.common.models import CsvDialect, Format, ObjectProfile, Route, SourceObject, StagedProfile
 from tasks.common.records import is_blank_row, unique_column_names
 from tasks.common.sample import SAMPLE_BYTES, Sample, read_sample
 from tasks.common.staging import put_document
@@ -142,14 +142,21 @@ def profile(s3: Any, source: SourceObject) -> ObjectProfile:
     return profile_of(sample, source.format, version_id=source.version_id, etag=source.etag)
 
 
-def stage_profile(s3: Any, *, execution_arn: str, bucket: str, found: ObjectProfile) -> StagedProfile:
-    """The profile as the state carries it: a CSV dialect (a header of any width) staged for the transform."""
+def stage_profile(
+    s3: Any, *, execution_arn: str, bucket: str, found: ObjectProfile, route: Route = Route.SINGLE
+) -> StagedProfile:
+    """The profile as the state carries it: a CSV dialect (a header of any width) staged for the
+    transform, and the route the workflow takes (one pass or by ranges)."""
     dialect_key = None
     if found.csv is not None:
         dialect_key = staging_key(execution_arn, CSV_DIALECT_FILE)
         put_document(s3, bucket=bucket, key=dialect_key, document=found.csv)
     return StagedProfile(
-        version_id=found.version_id, etag=found.etag, encoding=found.encoding, csv_dialect_key=dialect_key
+        version_id=found.version_id,
+        etag=found.etag,
+        encoding=found.encoding,
+        csv_dialect_key=dialect_key,
+        route=route,
     )
 
 

@@ -16,8 +16,8 @@ import msgspec
 
 from tasks.common.datasets import DatasetSettings, dataset_settings
 from tasks.common.errors import ValidationError
-from tasks.common.models import Compression, Format
-from tasks.common.staging import put_document
+from tasks.common.models import Compression, CsvDialect, Format
+from tasks.common.staging import get_document, put_document
 from tasks.split.layout import scan_items_key, schema_key
 from tasks.split.models import PlanRangesEvent, ScanPlan, SplitSource, StagedSource
 from tasks.split.plan import SplitSettings, content_start, json_array_too_large, null_markers_of, plan_csv, scan_items
@@ -56,14 +56,15 @@ def plan_ranges(s3: Any, event: PlanRangesEvent, settings: SplitSettings, transf
     items = scan_items(start, read.size, settings.range_bytes)
     key = scan_items_key(event.execution_arn)
     put_document(s3, bucket=read.bucket, key=key, document=items)
-    return ScanPlan(split=split, ranges=len(items), items_key=key)
+    return ScanPlan(split=split, ranges=len(items), items_key=key, max_concurrency=settings.range_concurrency)
 
 
 def _plan_csv(s3: Any, event: PlanRangesEvent, split: SplitSource, transform: TransformSettings) -> SplitSource:
     """The CSV split with its header's end and its staged schema (the types one pass would infer)."""
-    dialect = event.profile.csv
-    if dialect is None:
+    dialect_key = event.profile.csv_dialect_key
+    if dialect_key is None:
         raise ValidationError("a CSV split needs the dialect that Fetch sniffed")
+    dialect = get_document(s3, bucket=event.source.bucket, key=dialect_key, kind=CsvDialect)
     dataset = dataset_settings(split.dataset) or DatasetSettings()
     with reading_errors(split.bucket, split.key, split.version_id):
         head = (

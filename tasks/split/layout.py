@@ -20,6 +20,10 @@ from dataclasses import dataclass
 from tasks.common.layout import DATA_FILE, REJECTS_FILE, STAGING_PREFIX, execution_name
 
 _INDEX_DIGITS = 6  # zero-padded, so a listing sorts in range order
+_SCAN_ITEMS = "scan-ranges.json"
+_PART_ITEMS = "parts.json"
+ITEMS_FILES = (_SCAN_ITEMS, _PART_ITEMS)
+"""The two Distributed Maps' item arrays: the state machine reads them (its role names them)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +50,7 @@ def inflated_key(execution_arn: str, source_key: str) -> str:
 
 
 def scan_items_key(execution_arn: str) -> str:
-    return f"{_split(execution_arn)}scan-ranges.json"
+    return f"{_split(execution_arn)}{_SCAN_ITEMS}"
 
 
 def schema_key(execution_arn: str) -> str:
@@ -58,7 +62,7 @@ def summary_key(execution_arn: str, index: int) -> str:
 
 
 def part_items_key(execution_arn: str) -> str:
-    return f"{_split(execution_arn)}parts.json"
+    return f"{_split(execution_arn)}{_PART_ITEMS}"
 
 
 def part_keys(execution_arn: str, index: int) -> PartKeys:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Self
 
 from tasks.common.errors import BusinessError
-from tasks.common.models import Format, Model, ObjectProfile, SourceObject
+from tasks.common.models import Format, Model, SourceObject, StagedProfile
 
 
 class StagedSource(Model, frozen=True):
@@ -71,6 +71,8 @@ class ScanPlan(Model, frozen=True):
     split: SplitSource
     ranges: int
     items_key: str
+    max_concurrency: int
+    """The most ranges scanned or transformed at once: both Distributed Maps' ``MaxConcurrencyPath``."""
 
 
 class RangeError(Model, frozen=True):
@@ -209,6 +211,7 @@ class InflateSourceEvent(Model, frozen=True):
 class PlanRangesEvent(Model, frozen=True):
     execution_arn: str
     source: SourceObject
-    profile: ObjectProfile
+    profile: StagedProfile
+    """Fetch's, as the state carries it: a CSV's dialect is read from staging."""
     staged: StagedSource | None = None
     """The decompressed copy to split instead of the source (a gzip source), from InflateSource."""

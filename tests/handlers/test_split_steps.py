@@ -40,6 +40,7 @@ from tasks.common.models import (
     to_payload,
 )
 from tasks.cut_ranges.logic import cut_ranges
+from tasks.fetch.logic import stage_profile
 from tasks.inflate_source.logic import InflateSettings, inflate
 from tasks.plan_ranges.logic import plan_ranges
 from tasks.scan_range.logic import scan
@@ -112,6 +113,12 @@ def profile_of(source: SourceObject, *, encoding: str = "utf-8", header: list[st
     return ObjectProfile(version_id=source.version_id, etag=source.etag, encoding=encoding, csv=dialect)
 
 
+def plan_event(s3: Any, source: SourceObject, profile: ObjectProfile) -> dict[str, Any]:
+    """PlanRanges' event as the workflow builds it: Fetch's profile with its CSV dialect staged."""
+    staged_profile = stage_profile(s3, execution_arn=EXECUTION, bucket=source.bucket, found=profile)
+    return {"executionArn": EXECUTION, "source": to_payload(source), "profile": to_payload(staged_profile)}
+
+
 def read(s3: Any, key: str) -> bytes:
     body: bytes = s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
     return body
@@ -128,7 +135,7 @@ def split_run(
     """PlanRanges, the scan's children, CutRanges and the transform's children, each event built as
     the state machine builds it (the Map items read from S3); returns CutRanges' parts plan."""
     s3 = steps.s3
-    event: dict[str, Any] = {"executionArn": EXECUTION, "source": to_payload(source), "profile": to_payload(profile)}
+    event = plan_event(s3, source, profile)
     if staged is not None:
         event["staged"] = staged
     plan = steps.plan(event)
@@ -290,7 +297,7 @@ def test_a_source_version_gone_before_the_scan_rejects_the_file_at_the_cut(s3: A
     # Given a run whose source version is deleted after PlanRanges
     steps = Steps(s3, range_bytes=400)
     source = stored(s3, "incoming/gone.jsonl", b'{"a": 1}\n' * 200, Format.JSONL)
-    event = {"executionArn": EXECUTION, "source": to_payload(source), "profile": to_payload(profile_of(source))}
+    event = plan_event(s3, source, profile_of(source))
     plan = steps.plan(event)
     s3.delete_object(Bucket=BUCKET, Key=source.key, VersionId=source.version_id)
     # When the scan's children run, each stages the error instead of failing (and failing the Map)
@@ -303,7 +310,7 @@ def test_a_source_version_gone_before_the_scan_rejects_the_file_at_the_cut(s3: A
 
 def test_a_json_array_is_not_split(s3: Any) -> None:
     source = stored(s3, "incoming/a.json", b'[{"a": 1}]', Format.JSON)
-    event = {"executionArn": EXECUTION, "source": to_payload(source), "profile": to_payload(profile_of(source))}
+    event = plan_event(s3, source, profile_of(source))
     # When PlanRanges is given a JSON array; Then it refuses it, pointing to JSON Lines
     with pytest.raises(ObjectTooLarge, match="JSON Lines"):
         Steps(s3, range_bytes=100).plan(event)
@@ -329,11 +336,7 @@ def test_a_gzip_source_is_decompressed_once_and_its_copy_split(s3: Any) -> None:
 
 def test_a_gzip_source_is_split_only_from_its_copy(s3: Any) -> None:
     source = stored(s3, "incoming/a.csv.gz", gzip.compress(b"a\n1\n"), Format.CSV, Compression.GZIP)
-    event = {
-        "executionArn": EXECUTION,
-        "source": to_payload(source),
-        "profile": to_payload(profile_of(source, header=["a"])),
-    }
+    event = plan_event(s3, source, profile_of(source, header=["a"]))
     # When PlanRanges is given a gzip source without its copy; Then it says which step is missing
     with pytest.raises(BusinessError, match="InflateSource"):
         Steps(s3, range_bytes=100).plan(event)

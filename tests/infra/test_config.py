@@ -10,6 +10,8 @@ from aws_cdk.assertions import Template
 
 from stacks.config import CloudWatchRole, ConfigError, PipelineConfig
 from stacks.pipeline_stack import PipelineStack
+from tasks.common.settings import from_environ
+from tasks.split.plan import SplitSettings
 from workflow.deployment import REGION
 from workflow.local.synth import synth_context
 
@@ -70,3 +72,33 @@ def test_the_api_gateway_account_role_is_created_unless_the_context_says_the_acc
     assert PipelineConfig.from_context(existing).api_gateway_cloud_watch_role is CloudWatchRole.EXISTING
     with pytest.raises(ConfigError, match="apiGatewayCloudWatchRole must be create or existing, not 'mine'"):
         PipelineConfig.from_context(Context({"apiGatewayCloudWatchRole": "mine"}))
+
+
+def test_the_split_s_parameters_reach_fetch_and_plan_ranges_as_split_settings_read_them() -> None:
+    # Given a context that sets the split's threshold, range size and concurrency
+    config = PipelineConfig.from_context(
+        Context(
+            {"splitThresholdBytes": "5000", "rangeBytes": 1000, "rangeConcurrency": "7", "gzipSplitThresholdBytes": 9}
+        )
+    )
+    # When the functions' environment is made from it and read back as the handlers read it
+    settings = from_environ(SplitSettings, config.split_environment())
+    # Then the handlers see those values; unset ones keep SplitSettings' defaults, which the context's equal
+    assert (settings.split_threshold_bytes, settings.range_bytes, settings.range_concurrency) == (5000, 1000, 7)
+    assert settings.gzip_split_threshold_bytes == 9
+    defaults = from_environ(SplitSettings, PipelineConfig().split_environment())
+    assert defaults == SplitSettings()
+
+
+@pytest.mark.parametrize(
+    ("given", "says"),
+    [
+        ({"rangeConcurrency": "0"}, "rangeConcurrency must be between 1 and 10000"),
+        ({"rangeConcurrency": "10001"}, "rangeConcurrency must be between 1 and 10000"),
+        ({"rangeBytes": "0"}, "rangeBytes must be positive"),
+        ({"splitThresholdBytes": "-1"}, "splitThresholdBytes, gzipSplitThresholdBytes and rangeBytes must be positive"),
+    ],
+)
+def test_split_parameters_that_cannot_work_are_refused(given: dict[str, str], says: str) -> None:
+    with pytest.raises(ConfigError, match=says):
+        PipelineConfig.from_context(Context(given))

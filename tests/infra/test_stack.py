@@ -114,18 +114,35 @@ def test_every_lambda_state_invokes_an_alias_of_a_stack_function_with_an_importa
     assert substitutions[TOPIC_PLACEHOLDER] == {"Ref": output_ref(template, OUTPUT_TOPIC)}
 
 
+def map_children(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The states inside the definition's Map states (a Distributed Map's child workflow), by name."""
+    return {
+        name: child
+        for state in definition["States"].values()
+        if state["Type"] == "Map"
+        for name, child in state["ItemProcessor"]["States"].items()
+    }
+
+
+def lambda_states_of(states: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {name: state for name, state in states.items() if state.get("Resource", "").startswith("${")}
+
+
 def test_definition_routes_errors_by_kind() -> None:
     definition = json.loads(definition_text())
-    lambda_states = {
-        name: state for name, state in definition["States"].items() if state.get("Resource", "").startswith("${")
-    }
-    assert set(lambda_states) == {task.name for task in TASK_FUNCTIONS}
+    lambda_states = lambda_states_of(definition["States"])
+    children = lambda_states_of(map_children(definition))
+    assert set(lambda_states) | set(children) == {task.name for task in TASK_FUNCTIONS}
     business = {error.__name__ for error in BUSINESS_ERRORS}
-    for name, state in lambda_states.items():
+    for name, state in {**lambda_states, **children}.items():
         # Transient faults are retried briefly, a lack of capacity for long; both back off with jitter.
         transient, capacity = state["Retry"]
         assert set(transient["ErrorEquals"]) == TRANSIENT_ERRORS, name
         assert set(capacity["ErrorEquals"]) == CAPACITY_ERRORS, name
+    # A range's child catches nothing: it stages a business error as data (the next step raises the
+    # first, in file order), so whatever it raises is a system error that fails its Map Run.
+    assert all("Catch" not in state for state in children.values())
+    for name, state in lambda_states.items():
         # Only business errors are caught; a system error fails the execution at this Task. The
         # commit also catches a later run's ownership of the output (neither kind: nothing to do).
         catch, *superseded = state["Catch"]
@@ -137,9 +154,12 @@ def test_definition_routes_errors_by_kind() -> None:
 
 
 def test_every_lambda_state_retries_alike_with_backoff_jitter_and_one_retrier_per_error() -> None:
-    # Given the Lambda states of the definition
+    # Given the Lambda states of the definition, a Distributed Map's children's too
     definition = json.loads(definition_text())
-    lambda_states = [state for state in definition["States"].values() if state.get("Resource", "").startswith("${")]
+    lambda_states = [
+        *lambda_states_of(definition["States"]).values(),
+        *lambda_states_of(map_children(definition)).values(),
+    ]
     # When their retriers are compared
     retries = [state["Retry"] for state in lambda_states]
     # Then every one has the same retriers, each backing off with full jitter up to a cap
@@ -260,6 +280,12 @@ def test_s3_rule_starts_the_state_machine_for_objects_created_under_incoming(tem
         ("Validate", {"incoming/*", "uploads/*"}),
         ("Fetch", {"incoming/*", "uploads/*", "staging/*"}),
         ("TransformCsv", {"incoming/*", "uploads/*", "staging/*"}),
+        ("InflateSource", {"incoming/*", "uploads/*", "staging/*"}),
+        ("PlanRanges", {"incoming/*", "uploads/*", "staging/*"}),
+        ("ScanRange", {"incoming/*", "uploads/*", "staging/*"}),
+        ("CutRanges", {"staging/*"}),
+        ("TransformRange", {"incoming/*", "uploads/*", "staging/*"}),
+        ("CommitRanges", {"staging/*"}),
         ("WriteParquet", {"staging/*"}),
         ("WriteOutput", {"staging/*", "processed/*"}),
         ("Notify", {"processed/*"}),
@@ -285,3 +311,57 @@ def test_functions_reach_only_their_own_prefixes_of_the_bucket(
 
 def handler_of(name: str) -> str:
     return next(task.handler for task in TASK_FUNCTIONS if task.name == name)
+
+
+def test_the_split_s_maps_are_distributed_over_s3_items_with_standard_children_and_no_tolerance() -> None:
+    # Given the definition's Map states
+    states = json.loads(definition_text())["States"]
+    maps = {name: state for name, state in states.items() if state["Type"] == "Map"}
+    assert set(maps) == {"ScanRanges", "TransformRanges"}
+    for name, state in maps.items():
+        # Then each reads its items from a JSON array in S3 and runs STANDARD children
+        assert state["ItemReader"]["Resource"] == "arn:aws:states:::s3:getObject", name
+        assert state["ItemReader"]["ReaderConfig"] == {"InputType": "JSON"}, name
+        assert state["ItemProcessor"]["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
+        # And a failed range fails the Map Run, uncaught and not retried (a retry is a new Map Run)
+        assert state["ToleratedFailureCount"] == 0, name
+        assert "Retry" not in state, name
+        assert "Catch" not in state, name
+        assert state["MaxConcurrencyPath"] == "$.plan.maxConcurrency", name
+        # And children get the parent's ARN from ItemSelector (their own $$.Execution is theirs)
+        assert state["ItemSelector"]["executionArn.$"] == "$$.Execution.Id", name
+        assert "$$.Execution" not in json.dumps(state["ItemProcessor"]), name
+
+
+def test_small_files_route_to_today_s_transforms_without_a_new_state() -> None:
+    # Given RouteByFormat, which follows Fetch's route
+    route = json.loads(definition_text())["States"]["RouteByFormat"]
+    # Then the split's rules come first and a single-pass source reaches its transform directly
+    targets = [choice["Next"] for choice in route["Choices"]]
+    assert targets == ["SplitAsStored", "InflateSource", "TransformCsv", "TransformJson", "TransformJsonl"]
+
+
+def joined(resource: dict[str, Any]) -> str:
+    """The literal parts of an ``Fn::Join`` resource, references left out."""
+    return "".join(part for part in resource["Fn::Join"][1] if isinstance(part, str))
+
+
+def test_the_state_machine_role_may_run_its_own_map_children_and_read_only_their_items(
+    template: dict[str, Any],
+) -> None:
+    # Given the state machine's role
+    role = state_machine(template)["RoleArn"]["Fn::GetAtt"][0]
+    statements = {statement.get("Sid"): statement for statement in statements_of_role(template, role)}
+    name = state_machine(template)["StateMachineName"]
+    # Then it starts executions of this state machine only, and follows its children only
+    start = statements["RunMapChildren"]
+    assert start["Action"] == "states:StartExecution"
+    assert joined(start["Resource"]).endswith(f":stateMachine:{name}")
+    follow = statements["FollowMapChildren"]
+    assert sorted(follow["Action"]) == ["states:DescribeExecution", "states:StopExecution"]
+    assert joined(follow["Resource"]).endswith(f":execution:{name}/*")
+    # And it reads the two item files of the split, nothing else of the bucket
+    read = statements["ReadMapItems"]
+    assert read["Action"] == "s3:GetObject"
+    suffixes = sorted(resource["Fn::Join"][1][-1] for resource in as_list(read["Resource"]))
+    assert suffixes == ["/staging/*/split/parts.json", "/staging/*/split/scan-ranges.json"]

@@ -53,7 +53,7 @@ def test_every_state_of_the_real_definition_is_a_node_shaped_by_its_type() -> No
     assert graph.startswith("flowchart TD\n")
     drawn = nodes(graph)
     assert set(drawn) == set(definition["States"]) | {START_ID, END_ID}
-    shapes = {"Task": "[", "Choice": "{", "Pass": "(", "Fail": "([", "Succeed": "(["}
+    shapes = {"Task": "[", "Choice": "{", "Pass": "(", "Fail": "([", "Succeed": "([", "Map": "[["}
     for name, state in definition["States"].items():
         assert drawn[name] == (shapes[state["Type"]], name)
     # And every line is either the header, a node or an edge: nothing else slipped in

@@ -8,11 +8,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tasks.common.errors import ObjectTooLarge, StagedOutputMissing
-from tasks.common.models import Compression, Format
+from tasks.common.models import Compression, Format, Route
 from tasks.split.cuts import cut_parts
 from tasks.split.models import FirstStart, RangeSummary
 from tasks.split.parts import plan_parts
-from tasks.split.plan import GiB, MiB, Route, SplitSettings, route, scan_items
+from tasks.split.plan import GiB, MiB, SplitSettings, route, scan_items
 from tasks.split.scan import State
 
 PROPERTY = settings(max_examples=300, deadline=None)

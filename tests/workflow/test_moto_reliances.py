@@ -697,6 +697,44 @@ def test_bare_moto_s_listing_reader_reads_one_page_and_fails_on_no_object() -> N
             ResourceEvalS3._handle_list_objects_v2(env, *where)
 
 
+def test_bare_moto_hands_each_element_of_a_json_array_in_s3_to_one_distributed_map_child() -> None:
+    # Reliance, unpatched: the split's Maps read their items with ItemReader s3:getObject and
+    # ReaderConfig InputType JSON (one child per array element, in order), and pass the parent's
+    # execution ARN and the item through ItemSelector.
+    items = [{"index": index, "start": index * 10, "end": index * 10 + 10} for index in range(5)]
+    definition = {
+        "StartAt": "Ranges",
+        "States": {
+            "Ranges": {
+                "Type": "Map",
+                "ItemReader": {
+                    "Resource": "arn:aws:states:::s3:getObject",
+                    "ReaderConfig": {"InputType": "JSON"},
+                    "Parameters": {"Bucket": "items", "Key": "split/scan-ranges.json"},
+                },
+                "ItemSelector": {"executionArn.$": "$$.Execution.Id", "range.$": "$$.Map.Item.Value"},
+                "MaxConcurrency": 2,
+                "ToleratedFailureCount": 0,
+                "ItemProcessor": {
+                    "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                    "StartAt": "Range",
+                    "States": {"Range": {"Type": "Pass", "End": True}},
+                },
+                "End": True,
+            }
+        },
+    }
+    with bare_moto() as sfn:
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="items")
+        s3.put_object(Bucket="items", Key="split/scan-ranges.json", Body=json.dumps(items).encode())
+        described = bare_run(sfn, "json-items", definition)
+    assert described["status"] == "SUCCEEDED", described.get("cause")
+    output = json.loads(described["output"])
+    assert [child["range"] for child in output] == items
+    assert {child["executionArn"] for child in output} == {described["executionArn"]}
+
+
 def test_bare_moto_cannot_start_an_execution_from_a_task() -> None:
     # The gap nested_executions.py closes: the state's parameter names reach botocore as they are.
     child = {"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}}

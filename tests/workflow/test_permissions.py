@@ -16,12 +16,13 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tasks.common.layout import INCOMING_PREFIX, PROCESSED_PREFIX
+from tests.infra.queries import output_ref
 from tests.scenarios import SOURCES, run_upload
-from workflow.deployment import LOCAL_ACCOUNT, STACK_NAME
+from workflow.deployment import LOCAL_ACCOUNT, OUTPUT_STATE_MACHINE, STACK_NAME
 from workflow.executions import FAILED
 from workflow.local.environment import LocalPipeline
 from workflow.local.iam.template_policies import load_policies
-from workflow.local.template import StackModel, load_stack
+from workflow.local.template import load_stack
 
 Template = dict[str, Any]
 Statement = dict[str, Any]
@@ -40,6 +41,11 @@ def role_of(template: Template, logical_id: str, attribute: str) -> str:
     """The logical id of the role ``attribute`` of resource ``logical_id`` names (``Fn::GetAtt``)."""
     role: str = template["Resources"][logical_id]["Properties"][attribute]["Fn::GetAtt"][0]
     return role
+
+
+def pipeline_role(template: Template) -> str:
+    """The logical id of the pipeline state machine's role."""
+    return role_of(template, output_ref(template, OUTPUT_STATE_MACHINE), "RoleArn")
 
 
 def statements_of_role(template: Template, role: str) -> Iterator[tuple[str, Statement]]:
@@ -141,10 +147,10 @@ def test_a_denied_call_stays_denied_when_a_fault_is_also_injected(template: Temp
 
 
 def test_without_the_state_machine_s_invoke_of_one_alias_that_task_fails_after_its_retries(
-    template: Template, tmp_path: Path, stack_model: StackModel
+    template: Template, tmp_path: Path
 ) -> None:
     # Given the state machine's role without lambda:InvokeFunction on TransformCsv's alias
-    role = role_of(template, stack_model.state_machine_name, "RoleArn")
+    role = pipeline_role(template)
     edited = copy.deepcopy(template)
     csv_alias = next(
         logical_id
@@ -178,10 +184,10 @@ def test_without_the_state_machine_s_invoke_of_one_alias_that_task_fails_after_i
 
 
 def test_without_the_state_machine_s_publish_a_rejection_fails_at_notify_rejected(
-    template: Template, tmp_path: Path, stack_model: StackModel
+    template: Template, tmp_path: Path
 ) -> None:
     # Given the state machine's role without its sns:Publish of rejections
-    role = role_of(template, stack_model.state_machine_name, "RoleArn")
+    role = pipeline_role(template)
 
     with running_without(template, tmp_path, role, lambda statement: actions(statement) == ["sns:Publish"]) as pipeline:
         # When a file the pipeline rejects runs
@@ -262,3 +268,34 @@ def test_a_key_no_live_sandbox_holds_is_refused_as_aws_refuses_an_unknown_key(pi
 
     # Then it is refused: there is no caller without an identity
     assert refused.value.response["Error"]["Code"] == "InvalidAccessKeyId"
+
+
+def test_without_the_state_machine_s_read_of_the_map_items_a_split_run_fails_at_its_first_map(
+    template: Template, tmp_path: Path
+) -> None:
+    # Given the state machine's role without s3:GetObject on the split's item files
+    role = pipeline_role(template)
+
+    def read_items(statement: Statement) -> bool:
+        return actions(statement) == ["s3:GetObject"] and "/split/" in json.dumps(statement["Resource"])
+
+    with running_without(template, tmp_path, role, read_items) as pipeline:
+        for state in ("Fetch", "PlanRanges"):
+            pipeline.lambdas.set_environment(
+                pipeline.function_for_state(state), {"SPLIT_THRESHOLD_BYTES": "10", "RANGE_BYTES": "20"}
+            )
+        # When a file above the split threshold runs
+        execution = run_upload(pipeline, "people.csv", SOURCES["people.csv"])
+
+        # Then the Map's item reader was refused as the state machine's role, the run failed at
+        # ScanRanges (a system failure, redrivable once the permission is back)
+        assert execution.status == FAILED
+        last = pipeline.visits(execution.arn)[-1]
+        assert (last.name, last.status) == ("ScanRanges", FAILED)
+        (denial, *_) = pipeline.access.denials
+        assert (denial.action, denial.code) == ("s3:GetObject", "AccessDenied")
+        assert denial.resource.endswith("/split/scan-ranges.json")
+        assert f"assumed-role/{role}/" in denial.principal
+        pipeline.access.policies = load_policies(template)
+        pipeline.redrive(execution.arn)
+        assert pipeline.wait(execution.arn, timeout=60).status == "SUCCEEDED"

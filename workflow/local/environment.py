@@ -17,6 +17,7 @@ interpreter's threads, the gateway, then moto; nothing is left behind.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -421,9 +422,11 @@ class LocalPipeline:
     def function_for_state(self, state_name: str) -> str:
         """The name of the function a Task state of the definition invokes."""
         states = substitute(self.stack.definition, self.stack.substitutions)["States"]
+        # A Distributed Map's child states too (each range's Task).
+        children = [body["ItemProcessor"]["States"] for body in states.values() if body.get("Type") == "Map"]
         lambda_states = {
             name: body["Resource"]
-            for name, body in states.items()
+            for name, body in itertools.chain(states.items(), *(child.items() for child in children))
             if body.get("Type") == "Task" and body.get("Resource", "").startswith("arn:aws:lambda:")
         }
         if state_name not in lambda_states:

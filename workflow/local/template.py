@@ -273,7 +273,7 @@ def load_stack(template_file: Path, stack_name: str) -> StackModel:
         topic_arn=resolver.physical(_output(template, OUTPUT_TOPIC, "AWS::SNS::Topic")),
         alarm_topic_arn=resolver.physical(_output(template, OUTPUT_ALARM_TOPIC, "AWS::SNS::Topic")),
         topic_arns=[resolver.physical(logical_id) for logical_id in _of_type(resources, "AWS::SNS::Topic")],
-        state_machine_name=machine_id,
+        state_machine_name=resolver.state_machine_name(machine_id),
         state_machine_arn=resolver.physical(machine_id),
         definition=resolver.resolve(machine["DefinitionString"]),
         substitutions=resolver.resolve(machine.get("DefinitionSubstitutions", {})),
