@@ -4,6 +4,7 @@ their price. Every expected value is worked out by hand in the test from the ass
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from tasks.common.errors import ObjectTooLarge
 from tasks.common.models import Compression, Format
 from tasks.split.plan import Route, SplitSettings
+from workflow.cli.main import EXIT_SUCCEEDED, EXIT_USAGE, main
 from workflow.cost.prices import US_EAST_1
 from workflow.cost.scale import (
     ChildType,
@@ -276,3 +278,47 @@ def test_express_duration_rounds_each_execution_up_to_100_ms() -> None:
 def test_one_pass_pays_no_transition_for_its_size() -> None:
     lines = {line.item for line in price_run(size_run(Source(500 * 10**6), A), A, P)}
     assert not any(item.startswith("state transitions") for item in lines)
+
+
+# The command -----------------------------------------------------------------------------------------
+
+
+def test_cost_with_a_file_size_prints_the_path_the_times_and_the_price(capsys: pytest.CaptureFixture[str]) -> None:
+    # When the command is asked about 10 GB of CSV
+    code = main(["cost", "--file-size", "10GB"])
+    # Then it prints the split's ranges, the wall time and the price, without measuring anything
+    out = capsys.readouterr().out
+    assert code == EXIT_SUCCEEDED
+    assert "split into 38 ranges" in out
+    assert "wall time on AWS" in out
+    assert "total" in out
+
+
+def test_cost_with_a_file_size_as_json(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["cost", "--file-size", "100GB", "--concurrency", "100", "--child-type", "express", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == EXIT_SUCCEEDED
+    assert (report["path"], report["ranges"], report["waves"], report["childType"]) == ("split", 373, 4, "EXPRESS")
+    assert report["costPerRun"] == pytest.approx(sum(line["monthlyCost"] for line in report["lines"]), abs=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--file-size", "10XB"], "'10XB' is not a file size"),
+        (["--file-size", "0"], "at least one byte"),
+        (["--file-size", "10GB", "--concurrency", "0"], "--concurrency must be at least 1"),
+        (["--file-size", "3GB", "--format", "json"], "write the records as JSON Lines"),
+        (["--file-size", "1GB", "--child-type", "batch"], "invalid choice"),
+    ],
+)
+def test_a_bad_file_size_question_is_a_usage_error_in_one_line(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # When the command gets a bad value / Then exit status 2 and one line that says why, no traceback
+    code = main(["cost", *argv])
+    err = capsys.readouterr().err
+    assert code == EXIT_USAGE
+    assert message in err
+    assert "Traceback" not in err
+    assert err.count("\n") == 1
