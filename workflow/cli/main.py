@@ -221,7 +221,9 @@ def add_size_arguments(cost: argparse.ArgumentParser) -> None:
         "costs (docs/cost.md, 'Files of any size'). Nothing is measured; --runs and --sample are the monthly "
         "table's.",
     )
-    size.add_argument("--file-size", type=_file_size, metavar="SIZE", help="the source's size as stored, e.g. 10GB")
+    size.add_argument(
+        "--file-size", type=file_size_argument, metavar="SIZE", help="the source's size as stored, e.g. 10GB"
+    )
     size.add_argument("--format", choices=["csv", "jsonl", "json"], default="csv", help="(default csv)")
     size.add_argument("--compression", choices=["none", "gzip"], default="none", help="(default none)")
     size.add_argument(
@@ -382,7 +384,7 @@ def run_command(args: argparse.Namespace) -> int:
     return EXIT_SUCCEEDED if execution.status == SUCCEEDED else EXIT_FAILED
 
 
-def _file_size(text: str) -> int:
+def file_size_argument(text: str) -> int:
     from workflow.cost.scale import InvalidFileSize, parse_size
 
     try:
