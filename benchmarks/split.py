@@ -237,7 +237,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             filecmp.cmp(single / name, split / name, shallow=False) for name in ("data.jsonl", "rejects.jsonl")
         )
         counts_equal = (run.records, run.rejected) == (one.records, one.rejected) == (records, 0)
+        data_bytes = (split / "data.jsonl").stat().st_size
     _report(args, size, (single_seconds, single_cpu), split_seconds, run)
+    print(
+        f"  transform/core {size / MB / sum(done.cpu_seconds for done in run.transformed):8.1f} MB/s   (the parts'"
+        f" CSV bytes over their CPU seconds, reading included; the cost model's per-range input)"
+    )
+    print(f"  JSON Lines out {data_bytes / MB:8,.0f} MB   {data_bytes / size:.3f} bytes per CSV byte")
     print(
         f"  outputs        {'byte-identical' if identical else 'DIFFERENT'} (data.jsonl, rejects.jsonl);"
         f" records {run.records:,} of {records:,}, rejected {run.rejected}"

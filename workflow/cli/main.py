@@ -207,8 +207,34 @@ def build_parser() -> argparse.ArgumentParser:
     cost.add_argument("--runs", type=int, default=100_000, metavar="N", help="runs per month (default 100000)")
     cost.add_argument("--json", action="store_true", help="print JSON instead of the table")
     cost.add_argument("--sample", type=Path, default=DEFAULT_SAMPLE, metavar="PATH", help="the file to measure")
+    add_size_arguments(cost)
     add_ledger_commands(commands)
     return parser
+
+
+def add_size_arguments(cost: argparse.ArgumentParser) -> None:
+    """``pipeline cost --file-size``: one run of a source of that size instead of the monthly table."""
+    size = cost.add_argument_group(
+        "files of any size",
+        "With --file-size, model one run of a source that large instead: its path (one pass, or split "
+        "into ranges over two Distributed Maps), each step's time, the wall time on AWS and what the size "
+        "costs (docs/cost.md, 'Files of any size'). Nothing is measured; --runs and --sample are the monthly "
+        "table's.",
+    )
+    size.add_argument(
+        "--file-size", type=file_size_argument, metavar="SIZE", help="the source's size as stored, e.g. 10GB"
+    )
+    size.add_argument("--format", choices=["csv", "jsonl", "json"], default="csv", help="(default csv)")
+    size.add_argument("--compression", choices=["none", "gzip"], default="none", help="(default none)")
+    size.add_argument(
+        "--concurrency", type=int, default=40, metavar="N", help="children each Map runs at once (default 40)"
+    )
+    size.add_argument(
+        "--child-type",
+        choices=["standard", "express"],
+        default="standard",
+        help="the Maps' child executions (default standard)",
+    )
 
 
 def add_ledger_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
@@ -358,8 +384,40 @@ def run_command(args: argparse.Namespace) -> int:
     return EXIT_SUCCEEDED if execution.status == SUCCEEDED else EXIT_FAILED
 
 
+def file_size_argument(text: str) -> int:
+    from workflow.cost.scale import InvalidFileSize, parse_size
+
+    try:
+        return parse_size(text)
+    except InvalidFileSize as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def sized_cost_command(args: argparse.Namespace) -> int:
+    """Model one run of a ``--file-size`` source: its path, times and the cost of its size."""
+    from tasks.common.errors import ObjectTooLarge
+    from tasks.common.models import Compression, Format
+    from workflow.cost.scale import ChildType, ScaleAssumptions, Source, price_run, render_run, run_json, size_run
+
+    if args.concurrency < 1:
+        raise UsageError("--concurrency must be at least 1")
+    assumptions = ScaleAssumptions(concurrency=args.concurrency, child_type=ChildType(args.child_type.upper()))
+    source = Source(args.file_size, Format(args.format), Compression(args.compression))
+    try:
+        run = size_run(source, assumptions)
+    except ObjectTooLarge as exc:
+        raise UsageError(
+            f"--file-size {args.file_size} --format {args.format}: the pipeline refuses it: {exc}"
+        ) from None
+    lines = price_run(run, assumptions)
+    print(json.dumps(run_json(run, lines, assumptions), indent=2) if args.json else render_run(run, lines, assumptions))
+    return EXIT_SUCCEEDED
+
+
 def cost_command(args: argparse.Namespace) -> int:
     """Measure the sample on this checkout's stack and price ``--runs`` runs a month."""
+    if args.file_size is not None:
+        return sized_cost_command(args)
     from workflow.cost.estimate import estimate
     from workflow.cost.measure import measure_run
     from workflow.local.environment import LocalPipeline

@@ -46,6 +46,7 @@ class Prices:
     dynamodb_read_request_unit: float
     dynamodb_storage_gb_month: float
     dynamodb_pitr_gb_month: float
+    s3_standard_gb_month: float
 
 
 US_EAST_1 = Prices(
@@ -122,6 +123,9 @@ US_EAST_1 = Prices(
     dynamodb_read_request_unit=0.125 / 1_000_000,
     dynamodb_storage_gb_month=0.25,
     dynamodb_pitr_gb_month=0.20,
+    # https://aws.amazon.com/s3/pricing/ S3 Standard storage, "First 50 TB / Month $0.023 per GB" (read from
+    # third-party transcriptions of the client-rendered table, as the request prices above).
+    s3_standard_gb_month=0.023,
 )
 
 
