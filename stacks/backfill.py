@@ -95,6 +95,11 @@ class PipelineBackfill(Construct):
             actions=["states:DescribeExecution", "states:StopExecution"],
             resources=[f"{arn_prefix}:execution:{name}/*"],
         )
+        # A redriven backfill redrives its Map Run's failed children, as this role
+        # (https://docs.aws.amazon.com/step-functions/latest/dg/redrive-map-run.html, its IAM section).
+        self.role.allow(
+            sid="RedriveChildren", actions=["states:RedriveExecution"], resources=[f"{arn_prefix}:execution:{name}/*"]
+        )
         self.role.allow(sid="LogDelivery", actions=LOG_DELIVERY_ACTIONS, resources=["*"])
         self.role.allow(sid="Tracing", actions=TRACING_ACTIONS, resources=["*"])
         acknowledge(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -57,6 +58,9 @@ def cloud_watch_role(found: Any) -> CloudWatchRole:
 # The most child executions a Distributed Map runs at once
 # (https://docs.aws.amazon.com/step-functions/latest/dg/state-map-distributed.html).
 MAX_MAP_CONCURRENCY = 10_000
+# A split run's output is joined by one multipart upload of about one part per range
+# (https://docs.aws.amazon.com/AmazonS3/latest/userguide/qfacts.html: at most 10,000 parts).
+MAX_MULTIPART_PARTS = 10_000
 _MiB = 1024**2
 _GiB = 1024**3
 
@@ -130,6 +134,12 @@ class PipelineConfig:
             raise ConfigError("maxRejectRatio must be between 0 and 1")
         if min(self.split_threshold_bytes, self.gzip_split_threshold_bytes, self.range_bytes) <= 0:
             raise ConfigError("splitThresholdBytes, gzipSplitThresholdBytes and rangeBytes must be positive")
+        largest = max(self.max_object_bytes, self.max_decompressed_bytes)
+        if math.ceil(largest / self.range_bytes) > MAX_MULTIPART_PARTS:
+            raise ConfigError(
+                f"rangeBytes {self.range_bytes} is too small: the largest source accepted ({largest} bytes) would "
+                f"make more than {MAX_MULTIPART_PARTS} ranges, S3's limit of parts in the output's one upload"
+            )
         if not 1 <= self.range_concurrency <= MAX_MAP_CONCURRENCY:
             raise ConfigError(f"rangeConcurrency must be between 1 and {MAX_MAP_CONCURRENCY} (Distributed Map's limit)")
         if self.notification_email is not None and not _EMAIL.fullmatch(self.notification_email):

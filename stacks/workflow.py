@@ -120,6 +120,13 @@ class PipelineStateMachine(Construct):
             actions=["states:DescribeExecution", "states:StopExecution"],
             resources=[f"{self._arn_prefix}:execution:{self.name}/*"],
         )
+        # A redrive of a run that failed at a Map redrives the Map Run's failed children, as this role
+        # (https://docs.aws.amazon.com/step-functions/latest/dg/redrive-map-run.html, its IAM section).
+        self.role.allow(
+            sid="RedriveMapChildren",
+            actions=["states:RedriveExecution"],
+            resources=[f"{self._arn_prefix}:execution:{self.name}/*"],
+        )
         self.role.allow(
             sid="ReadMapItems", actions=["s3:GetObject"], resources=[bucket.arn_for_objects(key) for key in item_keys]
         )

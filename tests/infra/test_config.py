@@ -78,7 +78,14 @@ def test_the_split_s_parameters_reach_fetch_and_plan_ranges_as_split_settings_re
     # Given a context that sets the split's threshold, range size and concurrency
     config = PipelineConfig.from_context(
         Context(
-            {"splitThresholdBytes": "5000", "rangeBytes": 1000, "rangeConcurrency": "7", "gzipSplitThresholdBytes": 9}
+            {
+                "splitThresholdBytes": "5000",
+                "rangeBytes": 1000,
+                "rangeConcurrency": "7",
+                "gzipSplitThresholdBytes": 9,
+                "maxObjectBytes": 1_000_000,
+                "maxDecompressedBytes": 1_000_000,
+            }
         )
     )
     # When the functions' environment is made from it and read back as the handlers read it
@@ -96,6 +103,7 @@ def test_the_split_s_parameters_reach_fetch_and_plan_ranges_as_split_settings_re
         ({"rangeConcurrency": "0"}, "rangeConcurrency must be between 1 and 10000"),
         ({"rangeConcurrency": "10001"}, "rangeConcurrency must be between 1 and 10000"),
         ({"rangeBytes": "0"}, "rangeBytes must be positive"),
+        ({"rangeBytes": str(10 * 1024**2)}, "rangeBytes 10485760 is too small: the largest source accepted"),
         ({"splitThresholdBytes": "-1"}, "splitThresholdBytes, gzipSplitThresholdBytes and rangeBytes must be positive"),
     ],
 )

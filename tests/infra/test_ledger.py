@@ -268,6 +268,9 @@ def test_the_backfill_role_lists_and_reads_sources_and_starts_pipeline_runs_only
         if action.startswith(("s3:Put", "dynamodb:"))
     }
     assert writes == {"s3:PutObject", "dynamodb:GetItem", "dynamodb:UpdateItem"}
+    # Its Map Run's children are its own: it follows and redrives them (a redriven backfill redrives them)
+    assert statements["RedriveChildren"]["Action"] == "states:RedriveExecution"
+    assert statements["RedriveChildren"]["Resource"] == statements["FollowChildren"]["Resource"]
 
 
 def test_only_the_ledger_operator_role_may_start_runs_besides_the_triggers(template: dict[str, Any]) -> None:

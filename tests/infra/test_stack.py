@@ -346,7 +346,7 @@ def joined(resource: dict[str, Any]) -> str:
     return "".join(part for part in resource["Fn::Join"][1] if isinstance(part, str))
 
 
-def test_the_state_machine_role_may_run_its_own_map_children_and_read_only_their_items(
+def test_the_state_machine_role_may_run_and_redrive_its_own_map_children_and_read_only_their_items(
     template: dict[str, Any],
 ) -> None:
     # Given the state machine's role
@@ -360,6 +360,10 @@ def test_the_state_machine_role_may_run_its_own_map_children_and_read_only_their
     follow = statements["FollowMapChildren"]
     assert sorted(follow["Action"]) == ["states:DescribeExecution", "states:StopExecution"]
     assert joined(follow["Resource"]).endswith(f":execution:{name}/*")
+    # And it redrives them, as a redrive of a run that failed at a Map does
+    redrive = statements["RedriveMapChildren"]
+    assert redrive["Action"] == "states:RedriveExecution"
+    assert joined(redrive["Resource"]).endswith(f":execution:{name}/*")
     # And it reads the two item files of the split, nothing else of the bucket
     read = statements["ReadMapItems"]
     assert read["Action"] == "s3:GetObject"

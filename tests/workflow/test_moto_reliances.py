@@ -25,6 +25,8 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from workflow.local.interpreter import current_state_machine
+
 import boto3
 import botocore
 import pytest
@@ -442,15 +444,6 @@ def test_moto_builds_the_interpreter_s_clients_with_boto_client_for_bound_in_its
     assert holders[-1].boto_client_for(region="us-east-1", service="lambda") is first
 
 
-def test_moto_reports_an_execution_s_end_through_terminated(pipeline: LocalPipeline) -> None:
-    # Reliance: BaseExecutionWorkerCommunication.terminated runs when an execution ends; a wait
-    # wakes on it. Without it, this wait would only wake by its slice.
-    assert BaseExecutionWorkerCommunication.terminated.__qualname__.endswith("endings_reported.<locals>.terminated")
-    pipeline.upload("incoming/x.jsonl", b'{"a": 1}\n')
-    pipeline.wait(pipeline.started[0], timeout=30)
-    assert pipeline._ended_count >= 1
-
-
 def test_moto_and_botocore_read_models_through_the_loaders_the_engine_shares(pipeline: LocalPipeline) -> None:
     # Reliance: moto reads its service models through moto.core.utils.create_loader and lists
     # regions in AccountSpecificBackend._generate_regions; boto3 sessions take their loader from
@@ -855,3 +848,48 @@ def test_a_disabled_rule_starts_nothing(pipeline: LocalPipeline) -> None:
     events.enable_rule(Name=rule)
     pipeline.upload("incoming/live.jsonl", b'{"a": 1}\n')
     assert len(pipeline.started) == 1
+
+
+def test_each_component_is_evaluated_with_its_state_machine_and_a_map_child_with_its_parent_s(
+    pipeline: LocalPipeline,
+) -> None:
+    # Reliance: moto evaluates every component through EvalComponent.eval(env), whose context object
+    # names the state machine (interpreter.state_machines_tracked reads it), and a Distributed Map's
+    # children evaluate with their parent's context; access.py judges their calls by it.
+    sfn = pipeline.client("stepfunctions")
+    child = {
+        "StartAt": "List",
+        "States": {
+            "List": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::aws-sdk:sqs:listQueues",
+                "Parameters": {},
+                "End": True,
+            }
+        },
+    }
+    definition = {
+        "StartAt": "Each",
+        "States": {
+            "Each": {
+                "Type": "Map",
+                "ItemsPath": "$.items",
+                "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}, **child},
+                "End": True,
+            }
+        },
+    }
+    machine = sfn.create_state_machine(
+        name="reliance-map", definition=json.dumps(definition), roleArn="arn:aws:iam::123456789012:role/x"
+    )["stateMachineArn"]
+    seen: list[str | None] = []
+    events = boto3.DEFAULT_SESSION.events  # type: ignore[union-attr]
+    events.register("before-call.sqs.ListQueues", lambda **_: seen.append(current_state_machine()), unique_id="spy")
+    try:
+        arn = sfn.start_execution(stateMachineArn=machine, name="reliance-1", input=json.dumps({"items": [1, 2]}))[
+            "executionArn"
+        ]
+        assert pipeline.wait(arn, timeout=30).status == "SUCCEEDED"
+    finally:
+        events.unregister("before-call.sqs.ListQueues", unique_id="spy")
+    assert seen == [machine, machine]

@@ -22,7 +22,9 @@ from workflow.deployment import LOCAL_ACCOUNT, OUTPUT_STATE_MACHINE, STACK_NAME
 from workflow.executions import FAILED
 from workflow.local.environment import LocalPipeline
 from workflow.local.iam.template_policies import load_policies
+from workflow.local.ledger_resources import BACKFILL_NAME_SUFFIX
 from workflow.local.template import load_stack
+from workflow.ops.backfill import BackfillRequest, start_backfill
 
 Template = dict[str, Any]
 Statement = dict[str, Any]
@@ -299,3 +301,25 @@ def test_without_the_state_machine_s_read_of_the_map_items_a_split_run_fails_at_
         pipeline.access.policies = load_policies(template)
         pipeline.redrive(execution.arn)
         assert pipeline.wait(execution.arn, timeout=60).status == "SUCCEEDED"
+
+
+def test_without_the_backfill_role_s_listing_a_backfill_fails_at_its_map(template: Template, tmp_path: Path) -> None:
+    # Given the backfill state machine's role without its listing of the sources
+    (backfill,) = [
+        logical_id
+        for logical_id, body in template["Resources"].items()
+        if body["Type"] == "AWS::StepFunctions::StateMachine"
+        and str(body["Properties"].get("StateMachineName", "")).endswith(BACKFILL_NAME_SUFFIX)
+    ]
+    role = role_of(template, backfill, "RoleArn")
+
+    with running_without(template, tmp_path, role, lambda statement: statement.get("Sid") == "ListSources") as pipeline:
+        # When a prefix is backfilled
+        (machine,) = [m.arn for m in pipeline.stack.state_machines if m.name.endswith(BACKFILL_NAME_SUFFIX)]
+        arn = start_backfill(pipeline.client("stepfunctions"), machine, BackfillRequest(prefix=INCOMING_PREFIX))
+        execution = pipeline.wait(arn, timeout=60)
+
+        # Then the backfill fails, its listing refused as the backfill's role, not the pipeline's
+        assert execution.status == "FAILED"
+        (denial,) = [denial for denial in pipeline.access.denials if denial.operation == "ListObjectsV2"]
+        assert f"assumed-role/{role}/" in denial.principal

@@ -39,6 +39,7 @@ from workflow.local import wire
 from workflow.local.iam.evaluation import Verdict
 from workflow.local.iam.requests import Caller, Check, UnmappedCall, checks_for_call, role_assumption
 from workflow.local.iam.template_policies import TemplatePolicies
+from workflow.local.template import TemplateError
 
 # The access key moto's interpreter signs the state machine's integrations with.
 STATE_MACHINE_ACCESS_KEY = "ak"
@@ -77,9 +78,17 @@ class Denial:
 class Access:
     """The template's policies applied to the running environment's callers."""
 
-    def __init__(self, policies: TemplatePolicies, *, state_machine_arn: str) -> None:
+    def __init__(
+        self, policies: TemplatePolicies, *, state_machine_arn: str, other_state_machines: tuple[str, ...] = ()
+    ) -> None:
         self.policies = policies
         self._state_machine_arn = state_machine_arn
+        # Every state machine of the template is judged: one whose role the policies do not know (a
+        # name resolved two ways) stops the environment here, instead of going unjudged.
+        self._template_machines = (state_machine_arn, *other_state_machines)
+        unknown = [arn for arn in self._template_machines if arn not in policies.state_machine_roles]
+        if unknown:
+            raise TemplateError(f"the policies know no role of the template's state machines {unknown}")
         self._lock = threading.Lock()
         self.denials: list[Denial] = []
 
@@ -169,8 +178,8 @@ class Access:
             if getattr(credentials, "access_key", None) != STATE_MACHINE_ACCESS_KEY:
                 return None
             service = model.service_model.service_name
-            machine = current_state_machine() or self._state_machine_arn
-            if machine not in self.policies.state_machine_roles:
+            machine = self._template_machine(current_state_machine() or self._state_machine_arn)
+            if machine is None:
                 # A state machine the template does not define (a test's own): its calls are not judged,
                 # as nothing else the engine's process does outside the template is.
                 return None
@@ -188,6 +197,14 @@ class Access:
         finally:
             session.events.unregister("before-call", unique_id="local-access")
             session.events.unregister("before-parameter-build", unique_id="local-access-params")
+
+    def _template_machine(self, arn: str) -> str | None:
+        """The template's state machine ``arn`` belongs to: itself, or the parent of a Map child
+        named under it (``stateMachine:<name>/<label>``, as AWS names a Distributed Map's)."""
+        for machine in self._template_machines:
+            if arn == machine or arn.startswith(machine + "/"):
+                return machine
+        return None
 
 
 def _status_of(denial: Denial) -> tuple[int, str]:

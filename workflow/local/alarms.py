@@ -211,13 +211,17 @@ class AlarmEngine:
         with self._transitions:
             yield
 
-    def execution_ended(self, execution: Any) -> None:
-        """Datapoints of one ended (or re-ended, after a redrive) moto execution: the environment
-        calls it from the interpreter's end of an execution (``interpreter.endings_reported``)."""
+    @contextmanager
+    def observing(self) -> Iterator[None]:
+        """Held from an execution's final status until its datapoints are recorded (the environment
+        passes it to ``interpreter.endings_reported``): an evaluation waits for it, so whoever saw an
+        execution ended and then evaluates sees its datapoints."""
         with self._observing:
-            self._record_ending(execution)
+            yield
 
-    def _record_ending(self, execution: Any) -> None:
+    def execution_ended(self, execution: Any) -> None:
+        """Datapoints of one ended (or re-ended, after a redrive) moto execution, recorded while
+        ``observing`` is held."""
         status = execution.exec_status.value
         stopped = execution.stop_date.timestamp()
         machine = execution.state_machine.arn

@@ -192,7 +192,11 @@ class LocalPipeline:
             log_sink=self._write_log, time_scale=time_scale, slots=slots, idle_limit=DEFAULT_IDLE_SANDBOXES
         )
         self.lambdas = LambdaEmulator(stack.functions, sandboxes=self.sandboxes, concurrency=concurrency)
-        self.access = Access(load_policies(stack.template), state_machine_arn=stack.state_machine_arn)
+        self.access = Access(
+            load_policies(stack.template),
+            state_machine_arn=stack.state_machine_arn,
+            other_state_machines=tuple(machine.arn for machine in stack.state_machines),
+        )
         self.failed_deliveries: list[FailedDelivery] = []
         # Faults in the AWS calls the handlers make (throttling, no answer), one function at a time.
         self.sdk_faults = SdkFaults()
@@ -251,7 +255,7 @@ class LocalPipeline:
             self._exit.enter_context(clients_shared())
             self._exit.enter_context(json_paths_compiled_once())
             self._exit.enter_context(moto_models_shared())
-            self._exit.enter_context(endings_reported(self._execution_ended))
+            self._exit.enter_context(endings_reported(self._execution_ended, guard=self.alarms.observing))
             session = default_session(REGION)
             session.events.register(INVOKE_EVENT, self.lambdas.before_send, unique_id="local-lambda")
             self._exit.enter_context(state_machines_tracked())
@@ -525,10 +529,16 @@ class LocalPipeline:
                 self._endings.wait(wait)
             ended, self._unannounced = self._unannounced, []
         sfn = self.client("stepfunctions")
-        for arn in ended:
-            described = sfn.describe_execution(executionArn=arn)
-            if described["status"] in TERMINAL:
-                self._announce(arn, described)
+        for index, arn in enumerate(ended):
+            try:
+                described = sfn.describe_execution(executionArn=arn)
+                if described["status"] in TERMINAL:
+                    self._announce(arn, described)
+            except BaseException:
+                # The rest are still owed their announcement: the next call makes it.
+                with self._endings:
+                    self._unannounced[:0] = ended[index + 1 :]
+                raise
 
     def _start_from_rule(
         self, rule_arn: str, state_machine_arn: str, name: str, payload: str, event: dict[str, Any]

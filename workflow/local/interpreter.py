@@ -1,6 +1,7 @@
-"""moto's Step Functions interpreter, loaded and run without the work the pipeline does not need.
+"""moto's Step Functions interpreter, loaded and run without the work the pipeline does not need,
+and told what the engine must know of it.
 
-Three changes, each guarded by a test in ``tests/workflow/test_moto_reliances.py``:
+Five changes, each guarded by a test in ``tests/workflow/test_moto_reliances.py``:
 
 1. **Import without AWS Batch.** The interpreter imports every service integration; its Batch
    one imports ``moto.batch.utils`` for one enum, and importing ``moto.batch`` imports moto's
@@ -21,6 +22,10 @@ Three changes, each guarded by a test in ``tests/workflow/test_moto_reliances.py
 4. **One client per service.** moto's interpreter builds a new boto3 client for every Task
    (10-100 ms each); within one environment the same client serves every Task (botocore clients
    are thread-safe to call).
+5. **Whose execution a thread evaluates.** Every interpreter call signs as ``ak``; the state machine
+   whose execution is being evaluated is read from each component's context object
+   (``$$.StateMachine.Id``; a Map's children evaluate with their parent's), so that ``access.py``
+   judges a call as the role of the machine that makes it.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ import tempfile
 import threading
 import types
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -213,16 +218,20 @@ def clients_shared() -> Iterator[None]:
 
 
 @contextmanager
-def endings_reported(ended: Callable[[Any], None]) -> Iterator[None]:
+def endings_reported(
+    ended: Callable[[Any], None], guard: Callable[[], AbstractContextManager[Any]] = nullcontext
+) -> Iterator[None]:
     """Call ``ended(execution)`` with moto's execution object each time an execution (or a redrive
-    of one) reaches its final status."""
+    of one) reaches its final status. ``guard()`` is held from before the status is set until
+    ``ended`` returns: whoever takes it and then sees the execution ended sees what ``ended`` did."""
     original = BaseExecutionWorkerCommunication.terminated
 
     def terminated(self: BaseExecutionWorkerCommunication) -> None:
-        try:
-            original(self)
-        finally:
-            ended(self.execution)
+        with guard():
+            try:
+                original(self)
+            finally:
+                ended(self.execution)
 
     BaseExecutionWorkerCommunication.terminated = terminated  # type: ignore[method-assign]
     try:

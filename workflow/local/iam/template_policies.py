@@ -358,7 +358,8 @@ def _api_integration_roles(resolver: _PolicyResolver, methods: Mapping[str, Any]
 class _PolicyResolver(_Resolver):
     """template.py's resolver, taught the physical ids of what policies refer to.
 
-    Names follow template.py's convention: a resource's local name is its logical id.
+    Names follow template.py's convention: a resource's local name is its logical id, a state
+    machine's the name the template gives it.
     """
 
     def __init__(self, resources: dict[str, Any], stack_name: str) -> None:
