@@ -2,7 +2,8 @@
 
 Least privilege per command:
 
-- executions, show, redrive: list, describe and redrive this state machine's executions;
+- executions, show, redrive: list, describe and redrive this state machine's executions, list and
+  describe their Map Runs;
 - preflight (``workflow/ops/preflight.py``): read-only account settings, most of which AWS offers no
   resource-level permission for (zones, endpoint services, Lambda's account settings, the logs
   resource policies, Service Quotas), AWS's public Powertools parameters, API Gateway's account
@@ -97,8 +98,23 @@ class OperatorRole(Construct):
         )
         role.allow(
             sid="InspectAndRedriveItsExecutions",
-            actions=["states:DescribeExecution", "states:GetExecutionHistory", "states:RedriveExecution"],
+            actions=[
+                "states:DescribeExecution",
+                "states:GetExecutionHistory",
+                "states:ListMapRuns",
+                "states:RedriveExecution",
+            ],
             resources=[executions],
+        )
+        # A Map Run's ARN is mapRun:<state machine>/<Map state's label>:<id> (Service Authorization
+        # Reference, https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsstepfunctions.html).
+        role.allow(
+            sid="DescribeItsMapRuns",
+            actions=["states:DescribeMapRun"],
+            resources=[
+                f"arn:{stack.partition}:states:{stack.region}:{stack.account}:mapRun:"
+                f"{state_machine.state_machine_name}/*"
+            ],
         )
         bootstrap = f"arn:{stack.partition}:cloudformation:{stack.region}:{stack.account}:stack/{BOOTSTRAP_STACK}/*"
         role.allow(
@@ -175,7 +191,8 @@ class OperatorRole(Construct):
         acknowledge(
             self.role.policy,
             "AwsSolutions-IAM5",
-            "Each wildcard is the narrowest AWS allows: this state machine's executions (named per run); "
+            "Each wildcard is the narrowest AWS allows: this state machine's executions and Map Runs (named "
+            "per run); "
             "the smoke's own prefixes of the pipeline bucket, its own queue-name prefix and GET on the API's "
             "executions/{name}; AWS's public Powertools parameters; the bootstrap stack (its ARN ends in an id); "
             "and, on '*', read-only account settings that have no resource-level permissions (limited to the "
@@ -183,6 +200,7 @@ class OperatorRole(Construct):
             applies_to=[
                 "Resource::*",
                 {"regex": "/^Resource::arn:<AWS::Partition>:states:[^:]*:<AWS::AccountId>:execution:.*:\\*$/g"},
+                {"regex": "/^Resource::arn:<AWS::Partition>:states:[^:]*:<AWS::AccountId>:mapRun:.*\\/\\*$/g"},
                 {"regex": "/^Resource::arn:<AWS::Partition>:cloudformation:.*:stack\\/CDKToolkit\\/\\*$/g"},
                 {"regex": "/^Resource::arn:<AWS::Partition>:ssm:.*::parameter\\/aws\\/service\\/powertools\\/\\*$/g"},
                 {"regex": "/^Resource::arn:<AWS::Partition>:sqs:.*:<AWS::AccountId>:.*-smoke-\\*$/g"},

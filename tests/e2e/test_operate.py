@@ -48,6 +48,9 @@ def test_a_failed_run_is_shown_announced_and_redriven_with_pipeline_redrive(faul
     shown = faulty.run_cli(str(BIN / "pipeline"), "show", name)
     assert shown.returncode == 0, shown.stderr
     assert "failed at  TransformCsv" in shown.stdout
+    # (through the served ListMapRuns: a single-pass run started no Map Run, and shows none)
+    assert "map run" not in shown.stdout
+    assert json.loads(faulty.run_cli(str(BIN / "pipeline"), "show", name, "--json").stdout)["mapRuns"] == []
     listed = json.loads(faulty.run_cli(str(BIN / "pipeline"), "executions", "--json").stdout)
     assert {run["name"]: run["redrivable"] for run in listed}[name] is True
 

@@ -1,6 +1,6 @@
-"""The operator role may make every call ``pipeline preflight``, ``pipeline smoke`` and the ledger's
-reads (``sources``, ``reconcile``) make, and nothing next to them: each request is decided against the
-template's policies as AWS would decide it."""
+"""The operator role may make every call ``pipeline preflight``, ``pipeline smoke``, the Map Run reads of
+``pipeline show`` and the ledger's reads (``sources``, ``reconcile``) make, and nothing next to them: each
+request is decided against the template's policies as AWS would decide it."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 
 from tests.infra.queries import of_type
 from workflow.deployment import LOCAL_ACCOUNT, OUTPUT_OPERATOR_ROLE, REGION, STACK_NAME
+from workflow.executions import execution_arn
 from workflow.local.iam.evaluation import Principal, Request
 from workflow.local.iam.requests import Check
 from workflow.local.iam.template_policies import TemplatePolicies, load_policies
@@ -19,6 +20,9 @@ from workflow.ops.smoke import output_folder, queue_name, source_folder
 RUN = "20261130T093748Z-3fa2"  # as new_run_id() names a run; fixed so that test ids are stable
 ARN = f"{REGION}:{LOCAL_ACCOUNT}"
 QUEUE = f"arn:aws:sqs:{ARN}:{queue_name(STACK_NAME, RUN, 'runs')}"
+# Another state machine's (not this stack's) execution and Map Run, next to this one's.
+OTHER_EXECUTION = f"arn:aws:states:{ARN}:execution:AnotherMachine:s3-big-csv-1"
+OTHER_MAP_RUN = f"arn:aws:states:{ARN}:mapRun:AnotherMachine/TransformRanges:0f8a9d4e-7c1b-4d8e-9a3f-2b6c5d4e3f21"
 POWERTOOLS = f"arn:aws:ssm:{REGION}::parameter/aws/service/powertools/python/arm64/python3.13/3.37.0"
 
 
@@ -38,6 +42,9 @@ def names(template: dict[str, Any], stack_model: StackModel) -> dict[str, str]:
         "runs": stack_model.topic_arn,
         "alarms": stack_model.alarm_topic_arn,
         "machine": stack_model.state_machine_arn,
+        "execution": execution_arn(stack_model.state_machine_arn, "s3-big-csv-1"),
+        "map_run": stack_model.state_machine_arn.replace(":stateMachine:", ":mapRun:")
+        + "/TransformRanges:0f8a9d4e-7c1b-4d8e-9a3f-2b6c5d4e3f21",
         "api": f"arn:aws:execute-api:{ARN}:{api}/prod",
         "stack": f"arn:aws:cloudformation:{ARN}:stack/{STACK_NAME}/local",
     }
@@ -85,6 +92,11 @@ PREFLIGHT_CALLS = [
     ("servicequotas:ListServiceQuotas", "*", {}),
     ("servicequotas:ListAWSDefaultServiceQuotas", "*", {}),
 ]
+# `pipeline show` lists a run's Map Runs and describes each.
+SHOW_CALLS = [
+    ("states:ListMapRuns", "{execution}", {}),
+    ("states:DescribeMapRun", "{map_run}", {}),
+]
 # `pipeline sources` and `pipeline reconcile` (without --fix) read the ledger and list the sources.
 LEDGER_READ_CALLS = [
     ("s3:ListBucketVersions", "{bucket}", {"s3:prefix": "incoming/"}),
@@ -107,17 +119,21 @@ NEIGHBOURS = [
     ("execute-api:Invoke", f"arn:aws:execute-api:{ARN}:another-api/prod/POST/executions", {}),
     ("cloudwatch:SetAlarmState", f"arn:aws:cloudwatch:{ARN}:alarm:someone-elses-alarm", {}),
     ("states:StartExecution", "{machine}", {}),
+    ("states:ListMapRuns", OTHER_EXECUTION, {}),
+    ("states:DescribeMapRun", OTHER_MAP_RUN, {}),
     ("ssm:GetParameter", f"arn:aws:ssm:{ARN}:parameter/database/password", {}),
     ("cloudformation:DescribeStacks", f"arn:aws:cloudformation:{ARN}:stack/another-stack/0a1b2c3d", {}),
     ("ec2:DescribeAvailabilityZones", "*", {"aws:RequestedRegion": "eu-west-1"}),
 ]
 
 
-@pytest.mark.parametrize(("action", "resource", "context"), SMOKE_CALLS + PREFLIGHT_CALLS + LEDGER_READ_CALLS)
+@pytest.mark.parametrize(
+    ("action", "resource", "context"), SMOKE_CALLS + PREFLIGHT_CALLS + SHOW_CALLS + LEDGER_READ_CALLS
+)
 def test_the_operator_role_may_make_each_call_of_smoke_preflight_and_the_ledger_reads(
     policies: TemplatePolicies, names: dict[str, str], action: str, resource: str, context: dict[str, Any]
 ) -> None:
-    # Given a call that `pipeline smoke`, `pipeline preflight` or a ledger read makes
+    # Given a call that `pipeline smoke`, `pipeline preflight`, `pipeline show` or a ledger read makes
     # When AWS decides it for a session of the operator role
     # Then it is allowed
     assert allowed(policies, names, action, resource, **context)
@@ -127,7 +143,8 @@ def test_the_operator_role_may_make_each_call_of_smoke_preflight_and_the_ledger_
 def test_the_operator_role_may_not_reach_past_what_the_commands_use(
     policies: TemplatePolicies, names: dict[str, str], action: str, resource: str, context: dict[str, Any]
 ) -> None:
-    # Given a call next to one of the grants: another prefix, queue, protocol, route, alarm or action
+    # Given a call next to one of the grants: another prefix, queue, protocol, route, alarm, action or
+    # state machine
     # When AWS decides it for a session of the operator role
     # Then it is denied
     assert not allowed(policies, names, action, resource, **context)

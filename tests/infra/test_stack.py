@@ -328,6 +328,8 @@ def test_the_split_s_maps_are_distributed_over_s3_items_with_standard_children_a
         assert "Retry" not in state, name
         assert "Catch" not in state, name
         assert state["MaxConcurrencyPath"] == "$.plan.maxConcurrency", name
+        # And each labels its Map Runs with its own name, which `pipeline show` reads from their ARNs
+        assert state["Label"] == name
         # And children get the parent's ARN from ItemSelector (their own $$.Execution is theirs)
         assert state["ItemSelector"]["executionArn.$"] == "$$.Execution.Id", name
         assert "$$.Execution" not in json.dumps(state["ItemProcessor"]), name

@@ -8,12 +8,25 @@ from typing import Any
 
 import pytest
 
-from workflow.cli.text import parse_duration, render_run, render_runs
+from workflow.cli.run_report import RunReport
+from workflow.cli.text import parse_duration, render_run, render_runs, state_table
 from workflow.executions import StateVisit, console_url
-from workflow.ops.runs import RunSummary, RunView, list_runs, redrivability, show_run
+from workflow.local.environment import Execution
+from workflow.ops.runs import (
+    ItemCounts,
+    MapRunSummary,
+    RunSummary,
+    RunView,
+    list_runs,
+    map_run_label,
+    map_runs,
+    redrivability,
+    show_run,
+)
 
 NOW = datetime(2026, 3, 15, 12, 0, 0, tzinfo=UTC)
 ARN_PREFIX = "arn:aws:states:eu-west-1:123456789012:execution:Pipeline:"
+MAP_RUN_PREFIX = "arn:aws:states:eu-west-1:123456789012:mapRun:Pipeline/"
 LAMBDA_CAUSE = json.dumps({"errorType": "InjectedFault", "errorMessage": "disk on fire", "stackTrace": ["x"]})
 
 
@@ -119,13 +132,15 @@ def test_console_url_takes_the_region_from_the_arn() -> None:
 
 
 class FakeStepFunctions:
-    """ListExecutions (newest first, paginated, status filter), DescribeExecution, GetExecutionHistory."""
+    """ListExecutions (newest first, paginated, status filter), DescribeExecution, GetExecutionHistory,
+    ListMapRuns (newest first, paginated) and DescribeMapRun."""
 
     def __init__(self, executions: list[dict[str, Any]], *, page_size: int = 2) -> None:
         self.executions = sorted(executions, key=lambda item: item["startDate"], reverse=True)
         self.page_size = page_size
         self.list_calls: list[dict[str, Any]] = []
         self.histories: dict[str, list[list[dict[str, Any]]]] = {}
+        self.map_runs: dict[str, list[dict[str, Any]]] = {}
 
     def list_executions(self, **request: Any) -> dict[str, Any]:
         self.list_calls.append(request)
@@ -144,6 +159,21 @@ class FakeStepFunctions:
 
     def describe_execution(self, *, executionArn: str) -> dict[str, Any]:
         return next(dict(e) for e in self.executions if e["executionArn"] == executionArn)
+
+    def list_map_runs(self, **request: Any) -> dict[str, Any]:
+        described = sorted(self.map_runs.get(request["executionArn"], []), key=lambda run: run["startDate"])[::-1]
+        start = int(request.get("nextToken", 0))
+        size = min(self.page_size, request["maxResults"])
+        keys = ("executionArn", "mapRunArn", "startDate", "stopDate")
+        page: dict[str, Any] = {
+            "mapRuns": [{k: run[k] for k in keys if k in run} for run in described[start : start + size]]
+        }
+        if start + size < len(described):
+            page["nextToken"] = str(start + size)
+        return page
+
+    def describe_map_run(self, *, mapRunArn: str) -> dict[str, Any]:
+        return next(dict(run) for runs in self.map_runs.values() for run in runs if run["mapRunArn"] == mapRunArn)
 
     def get_execution_history(self, **request: Any) -> dict[str, Any]:
         pages = self.histories[request["executionArn"]]
@@ -530,6 +560,7 @@ def view(**fields: Any) -> RunView:
                 failed_execution=True,
             ),
         ),
+        "map_runs": (),
     }
     values.update(fields)
     return RunView(**values)
@@ -609,3 +640,171 @@ def test_as_json_round_trips_through_json() -> None:
     assert shown["failedState"] == "TransformCsv"
     assert shown["message"] == "disk on fire"
     assert [item["failedExecution"] for item in shown["states"]] == [False, False, True]
+
+
+# -- Map Runs ------------------------------------------------------------------------------
+
+
+def described_map_run(label: str, status: str, started_ago: timedelta, **counts: int) -> dict[str, Any]:
+    """A DescribeMapRun answer of the execution ``split`` (ARN_PREFIX + "split")."""
+    items = {"total": 6, "succeeded": 0, "failed": 0, "running": 0, "pending": 0, "timedOut": 0, "aborted": 0}
+    items.update(counts)
+    described: dict[str, Any] = {
+        "mapRunArn": f"{MAP_RUN_PREFIX}{label}:0f8a9d4e-{label.lower()}",
+        "executionArn": ARN_PREFIX + "split",
+        "status": status,
+        "startDate": NOW - started_ago,
+        "maxConcurrency": 3,
+        "toleratedFailureCount": 0,
+        "toleratedFailurePercentage": 0.0,
+        "itemCounts": items,
+        "executionCounts": items,
+    }
+    if status != "RUNNING":
+        described["stopDate"] = NOW - started_ago + timedelta(seconds=2)
+    return described
+
+
+def test_map_runs_pages_through_and_describes_each_oldest_first() -> None:
+    # Given an execution with two Map Runs, listed newest first in pages of one
+    sfn = FakeStepFunctions([execution("split", "RUNNING", timedelta(minutes=5))], page_size=1)
+    sfn.map_runs[ARN_PREFIX + "split"] = [
+        described_map_run("TransformRanges", "RUNNING", timedelta(minutes=1), succeeded=2, running=3, pending=1),
+        described_map_run("ScanRanges", "SUCCEEDED", timedelta(minutes=4), succeeded=6),
+    ]
+
+    # When its Map Runs are read
+    found = map_runs(sfn, ARN_PREFIX + "split")
+
+    # Then both come back, oldest first, named after their Map state, with their items' counts
+    assert [(run.state, run.status) for run in found] == [("ScanRanges", "SUCCEEDED"), ("TransformRanges", "RUNNING")]
+    assert found[1].items == ItemCounts(total=6, succeeded=2, failed=0, running=3, pending=1, timed_out=0, aborted=0)
+    assert found[0].map_run_arn == MAP_RUN_PREFIX + "ScanRanges:0f8a9d4e-scanranges"
+    assert (found[0].max_concurrency, found[1].stop) == (3, None)
+    # And their JSON says the same, with the duration of the one that stopped
+    assert json.loads(json.dumps(found[0].as_json())) == {
+        "state": "ScanRanges",
+        "mapRunArn": MAP_RUN_PREFIX + "ScanRanges:0f8a9d4e-scanranges",
+        "status": "SUCCEEDED",
+        "items": {"total": 6, "succeeded": 6, "failed": 0, "running": 0, "pending": 0, "timedOut": 0, "aborted": 0},
+        "maxConcurrency": 3,
+        "startDate": "2026-03-15T11:56:00+00:00",
+        "stopDate": "2026-03-15T11:56:02+00:00",
+        "durationMs": 2000,
+    }
+    # And an execution that entered no Distributed Map has none
+    assert map_runs(sfn, ARN_PREFIX + "small") == []
+
+
+def test_show_run_carries_the_map_runs() -> None:
+    # Given a run whose TransformRanges Map Run failed on one range
+    described = execution("split", "FAILED", timedelta(minutes=5), error="States.ExceedToleratedFailureThreshold")
+    sfn = FakeStepFunctions([described])
+    sfn.histories[described["executionArn"]] = [[event("ExecutionStarted", 0, input="{}")]]
+    sfn.map_runs[described["executionArn"]] = [
+        described_map_run("ScanRanges", "SUCCEEDED", timedelta(minutes=4), succeeded=6),
+        described_map_run("TransformRanges", "FAILED", timedelta(minutes=3), succeeded=5, failed=1),
+    ]
+
+    # When it is shown
+    shown = show_run(sfn, described["executionArn"], now=NOW)
+
+    # Then the view and its JSON carry both Map Runs, in order
+    assert [(run.state, run.items.failed) for run in shown.map_runs] == [("ScanRanges", 0), ("TransformRanges", 1)]
+    assert [run["state"] for run in shown.as_json()["mapRuns"]] == ["ScanRanges", "TransformRanges"]
+
+
+@pytest.mark.parametrize(
+    "arn",
+    [
+        ARN_PREFIX + "split",
+        "arn:aws:states:eu-west-1:123456789012:mapRun:Pipeline",
+        "arn:aws:lambda:eu-west-1:123456789012:mapRun:Pipeline/Label:id",
+        "mapRun:Pipeline/Label:id",
+    ],
+)
+def test_map_run_label_refuses_what_is_not_a_map_run_arn(arn: str) -> None:
+    with pytest.raises(ValueError, match="not a Map Run ARN"):
+        map_run_label(arn)
+
+
+def map_run(state_name: str, status: str, **counts: int) -> MapRunSummary:
+    values = {"total": 6, "succeeded": 0, "failed": 0, "running": 0, "pending": 0, "timed_out": 0, "aborted": 0}
+    values.update(counts)
+    return MapRunSummary(
+        state=state_name,
+        map_run_arn=f"{MAP_RUN_PREFIX}{state_name}:0f8a9d4e",
+        status=status,
+        items=ItemCounts(**values),
+        max_concurrency=3,
+        start=NOW,
+        stop=None,
+    )
+
+
+SPLIT_MAP_RUNS = (
+    map_run("ScanRanges", "SUCCEEDED", succeeded=6),
+    map_run("TransformRanges", "FAILED", succeeded=3, failed=1, timed_out=1, running=0, pending=1),
+)
+
+
+def test_render_run_lists_each_map_run_with_its_ranges_under_the_states() -> None:
+    # When a split run is rendered, one of its states' names longer than the Map states'
+    states = (state("Validate", "SUCCEEDED"), state("RouteByOutputFormatOf", "SUCCEEDED", type="Choice"))
+    lines = render_run(view(states=states, map_runs=SPLIT_MAP_RUNS), deployed=False).splitlines()
+
+    # Then under the state table, after a blank line, come the Map Runs: state, status, ranges by
+    # status (timed out only when some did), each one's ARN under it
+    start = lines.index(next(line for line in lines if line.startswith("  map run")))
+    assert lines[start - 1] == ""
+    assert lines[start].split() == ["map", "run", "status", "ranges"]
+    assert lines[start + 1].split(maxsplit=2) == [
+        "ScanRanges",
+        "SUCCEEDED",
+        "6 succeeded, 0 failed, 0 running, 0 pending of 6",
+    ]
+    assert lines[start + 2].strip() == MAP_RUN_PREFIX + "ScanRanges:0f8a9d4e"
+    assert lines[start + 3].split(maxsplit=2) == [
+        "TransformRanges",
+        "FAILED",
+        "3 succeeded, 1 failed, 1 timed out, 0 running, 1 pending of 6",
+    ]
+    assert lines[start + 4].strip() == MAP_RUN_PREFIX + "TransformRanges:0f8a9d4e"
+    # And the columns line up: the second with the state table's, the ARNs under the statuses
+    state_header = next(line for line in lines if line.startswith("  state "))
+    assert lines[start].index("status") == state_header.index("type")
+    assert lines[start + 1].index("SUCCEEDED") == lines[start].index("status") == lines[start + 2].index("arn:")
+
+
+def test_a_run_without_a_map_run_renders_no_map_run_section() -> None:
+    # When a run that started no Map Run is rendered / Then no Map Run header or blank line is added
+    lines = render_run(view(), deployed=False).splitlines()
+    assert not [line for line in lines if "map run" in line]
+    assert lines[-1].split() == ["InjectedFault:", "disk", "on", "fire"]
+
+
+def test_pipeline_run_shows_the_same_map_run_lines_as_show() -> None:
+    # Given the report of a local split run and the view of the same run
+    report = RunReport(
+        execution=Execution(ARN_PREFIX + "split", "split", "FAILED", {"key": "incoming/x.csv"}, None, None, None),
+        states=view().states,
+        map_runs=SPLIT_MAP_RUNS,
+        output=None,
+        notifications=[],
+        alarms=[],
+        retry_delays=[],
+        duration_ms=600,
+        log_file=None,
+    )
+
+    # When both are rendered
+    ran = report.as_text().splitlines()
+    shown = render_run(view(map_runs=SPLIT_MAP_RUNS), deployed=False).splitlines()
+
+    # Then `run` prints the state and Map Run lines `show` prints, and its JSON lists the Map Runs
+    table = state_table(view().states, SPLIT_MAP_RUNS)
+    assert any(line.startswith("  map run") for line in table)
+    for lines in (ran, shown):
+        start = lines.index(table[0])
+        assert lines[start : start + len(table)] == table
+    assert [run["state"] for run in report.as_json()["mapRuns"]] == ["ScanRanges", "TransformRanges"]

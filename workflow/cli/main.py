@@ -333,6 +333,7 @@ def run_command(args: argparse.Namespace) -> int:
     from workflow.cli.run_report import RunReport, copy_output, output_of
     from workflow.local.environment import LocalPipeline, RunTimeout
     from workflow.local.synth import PROJECT_ROOT, SynthError, cached_template
+    from workflow.ops.runs import map_runs
 
     if not cached_template().is_file():
         print("Synthesizing the CDK stack (once per change to the sources)…", file=sys.stderr)
@@ -371,6 +372,7 @@ def run_command(args: argparse.Namespace) -> int:
             report = RunReport(
                 execution=execution,
                 states=pipeline.visits(execution.arn),
+                map_runs=tuple(map_runs(pipeline.client("stepfunctions"), execution.arn)),
                 output=output_of(execution.output),
                 notifications=pipeline.notifications(),
                 alarms=pipeline.alarm_notifications(),

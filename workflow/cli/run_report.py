@@ -16,6 +16,7 @@ from workflow.cli.text import alarm_line, headline, one_line, state_table
 from workflow.executions import StateVisit, error_message
 from workflow.local.alarms import AlarmNotification
 from workflow.local.environment import Execution, LocalPipeline, Notification
+from workflow.ops.runs import MapRunSummary
 
 
 def output_of(execution_output: dict[str, Any] | None) -> OutputLocation | None:
@@ -28,6 +29,7 @@ def output_of(execution_output: dict[str, Any] | None) -> OutputLocation | None:
 class RunReport:
     execution: Execution
     states: tuple[StateVisit, ...]
+    map_runs: tuple[MapRunSummary, ...]
     output: OutputLocation | None
     notifications: list[Notification]
     alarms: list[AlarmNotification]
@@ -45,6 +47,7 @@ class RunReport:
             "input": self.execution.input,
             "durationMs": self.duration_ms,
             "states": [state.as_json() for state in self.states],
+            "mapRuns": [run.as_json() for run in self.map_runs],
             "output": to_payload(self.output) if self.output else None,
             "notifications": [notification.as_json() for notification in self.notifications],
             "alarms": [alarm.as_json() for alarm in self.alarms],
@@ -60,7 +63,7 @@ class RunReport:
             f"  source     s3://{execution.input.get('bucket')}/{execution.input.get('key')}"
             f" (version {execution.input.get('versionId')})",
             "",
-            *state_table(self.states),
+            *state_table(self.states, self.map_runs),
             "",
         ]
         if execution.error:

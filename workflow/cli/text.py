@@ -1,5 +1,5 @@
-"""What a person reads: durations, times and sizes, the runs table, and ONE table of a run's states,
-used by ``pipeline run`` and ``pipeline show`` alike."""
+"""What a person reads: durations, times and sizes, the runs table, and ONE table of a run's states
+(and of its Map Runs), used by ``pipeline run`` and ``pipeline show`` alike."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from workflow.executions import StateVisit, aware
-from workflow.ops.runs import RunSummary, RunView
+from workflow.ops.runs import MapRunSummary, RunSummary, RunView
 
 _DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _DURATION_PART = re.compile(r"(\d+)([smhdw])")
@@ -90,10 +90,12 @@ def alarm_line(alarm_name: str, old_state: str, new_state: str) -> str:
     return f"{new_state}  {alarm_name}  (was {old_state})"
 
 
-def state_table(states: Sequence[StateVisit]) -> list[str]:
+def state_table(states: Sequence[StateVisit], map_runs: Sequence[MapRunSummary]) -> list[str]:
     """One line per state visit: type, status, attempts, duration, input and output sizes; the state
-    that failed the execution marked ``>`` and labelled; a visit's error under it; redrives apart."""
-    width = max([_MIN_STATE_WIDTH, *(len(state.name) for state in states)])
+    that failed the execution marked ``>`` and labelled; a visit's error under it; redrives apart.
+    Then, after a blank line, its Map Runs (none: nothing), in the same first column."""
+    names = [*(state.name for state in states), *(run.state for run in map_runs)]
+    width = max([_MIN_STATE_WIDTH, *map(len, names)])
     lines = [
         f"  {'state':<{width}} {'type':<8} {'status':<10} {'attempts':>8} {'duration':>10} {'input':>10} {'output':>10}"
     ]
@@ -112,6 +114,29 @@ def state_table(states: Sequence[StateVisit]) -> list[str]:
             lines.append(f"  {'':<{width}} {state.error}: {one_line(state.message)}")
     if not states:
         lines.append("  (no state entered yet)")
+    lines.extend(_map_run_lines(map_runs, width))
+    return lines
+
+
+def _map_run_lines(runs: Sequence[MapRunSummary], width: int) -> list[str]:
+    """A blank line, then per Map Run its Map state, status and ranges (its items) by status, its
+    ARN under it."""
+    if not runs:
+        return []
+    lines = ["", f"  {'map run':<{width}} {'status':<10} ranges"]
+    for run in runs:
+        items = run.items
+        # Timed-out and aborted items are rare: named only when there are some.
+        rare = ((items.timed_out, "timed out"), (items.aborted, "aborted"))
+        counts = [
+            f"{items.succeeded} succeeded",
+            f"{items.failed} failed",
+            *(f"{count} {label}" for count, label in rare if count),
+            f"{items.running} running",
+            f"{items.pending} pending",
+        ]
+        lines.append(f"  {run.state:<{width}} {run.status:<10} {', '.join(counts)} of {items.total}")
+        lines.append(f"  {'':<{width}} {run.map_run_arn}")
     return lines
 
 
@@ -172,5 +197,5 @@ def render_run(view: RunView, *, deployed: bool) -> str:
     if deployed:
         lines.append(f"  console    {view.console_url}")
     lines.append("")
-    lines.extend(state_table(view.states))
+    lines.extend(state_table(view.states, view.map_runs))
     return "\n".join(lines)

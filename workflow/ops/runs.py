@@ -1,4 +1,5 @@
-"""A state machine's runs as data: list them, show one state by state, judge whether redrive helps.
+"""A state machine's runs as data: list them, show one state by state (and Map Run by Map Run), judge
+whether redrive helps.
 
 Everything here works against any Step Functions client (a boto3 ``stepfunctions`` client): the
 deployed service, the embedded environment (``LocalPipeline.client("stepfunctions")``) or a client
@@ -42,7 +43,7 @@ TRIGGER_S3 = "S3"
 TRIGGER_API = "API"
 _TRIGGERS = {Trigger.S3.value: TRIGGER_S3, Trigger.API.value: TRIGGER_API}
 _NAME_PREFIXES = ((S3_NAME_PREFIX, TRIGGER_S3), (API_NAME_PREFIX, TRIGGER_API))
-_LIST_PAGE_MAX = 1000  # ListExecutions' largest maxResults
+_LIST_PAGE_MAX = 1000  # ListExecutions' and ListMapRuns' largest maxResults
 
 
 # -- redrive -------------------------------------------------------------------------------
@@ -221,6 +222,114 @@ def _summary(described: dict[str, Any], item: dict[str, Any], now: datetime) -> 
     )
 
 
+# -- Map Runs ------------------------------------------------------------------------------
+# A Distributed Map state runs its items (here, a source's byte ranges) as child executions in a
+# Map Run; ListMapRuns lists an execution's Map Runs and DescribeMapRun gives each one's status and
+# item counts (https://docs.aws.amazon.com/step-functions/latest/dg/concepts-examine-map-run.html).
+
+
+@dataclass(frozen=True, slots=True)
+class ItemCounts:
+    """A Map Run's items by status (``DescribeMapRun``'s ``itemCounts``)."""
+
+    total: int
+    succeeded: int
+    failed: int
+    running: int
+    pending: int
+    timed_out: int
+    aborted: int
+
+    @classmethod
+    def of(cls, counts: dict[str, Any]) -> ItemCounts:
+        return cls(
+            total=counts.get("total", 0),
+            succeeded=counts.get("succeeded", 0),
+            failed=counts.get("failed", 0),
+            running=counts.get("running", 0),
+            pending=counts.get("pending", 0),
+            timed_out=counts.get("timedOut", 0),
+            aborted=counts.get("aborted", 0),
+        )
+
+    def as_json(self) -> dict[str, int]:
+        return {
+            "total": self.total,
+            "succeeded": self.succeeded,
+            "failed": self.failed,
+            "running": self.running,
+            "pending": self.pending,
+            "timedOut": self.timed_out,
+            "aborted": self.aborted,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class MapRunSummary:
+    """One Map Run of an execution: the Map state that started it, its status and its items."""
+
+    state: str
+    map_run_arn: str
+    status: str
+    items: ItemCounts
+    max_concurrency: int | None
+    start: datetime
+    stop: datetime | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "mapRunArn": self.map_run_arn,
+            "status": self.status,
+            "items": self.items.as_json(),
+            "maxConcurrency": self.max_concurrency,
+            "startDate": iso(self.start),
+            "stopDate": iso(self.stop),
+            "durationMs": milliseconds(_duration(self.start, self.stop)),
+        }
+
+
+def map_run_label(map_run_arn: str) -> str:
+    """The label in a Map Run ARN, ``arn:aws:states:<region>:<account>:mapRun:<machine>/<label>:<id>``
+    (Service Authorization Reference, resource type ``maprun``); ``ValueError`` for anything else.
+
+    A Distributed Map's ``Label`` goes into its Map Runs' ARNs; every Map state of
+    ``pipeline.asl.json`` takes its own name as label, so the label names the state.
+    """
+    parts = map_run_arn.split(":")
+    if len(parts) != 8 or parts[0] != "arn" or parts[2] != "states" or parts[5] != "mapRun" or "/" not in parts[6]:
+        raise ValueError(f"not a Map Run ARN: {map_run_arn!r}")
+    return parts[6].split("/", 1)[1]
+
+
+def map_runs(sfn: Any, execution_arn: str) -> list[MapRunSummary]:
+    """Every Map Run the execution started, oldest first, each described; empty for a run that
+    entered no Distributed Map."""
+    listed: list[dict[str, Any]] = []
+    request: dict[str, Any] = {"executionArn": execution_arn, "maxResults": _LIST_PAGE_MAX}
+    while True:
+        page = sfn.list_map_runs(**request)
+        listed.extend(page.get("mapRuns", []))
+        token = page.get("nextToken")
+        if not token:
+            break
+        request["nextToken"] = token
+    listed.sort(key=lambda item: aware(item["startDate"]))
+    return [_map_run(sfn.describe_map_run(mapRunArn=item["mapRunArn"])) for item in listed]
+
+
+def _map_run(described: dict[str, Any]) -> MapRunSummary:
+    return MapRunSummary(
+        state=map_run_label(described["mapRunArn"]),
+        map_run_arn=described["mapRunArn"],
+        status=described["status"],
+        items=ItemCounts.of(described.get("itemCounts", {})),
+        max_concurrency=described.get("maxConcurrency"),
+        start=described["startDate"],
+        stop=described.get("stopDate"),
+    )
+
+
 # -- one run -------------------------------------------------------------------------------
 
 
@@ -245,6 +354,7 @@ class RunView:
     redrivable: bool
     redrive_reason: str
     states: tuple[StateVisit, ...]
+    map_runs: tuple[MapRunSummary, ...]
 
     @property
     def message(self) -> str | None:
@@ -286,11 +396,12 @@ class RunView:
             "failedState": self.failed_state,
             "consoleUrl": self.console_url if deployed else None,
             "states": [state.as_json() for state in self.states],
+            "mapRuns": [run.as_json() for run in self.map_runs],
         }
 
 
 def show_run(sfn: Any, execution_arn: str, *, now: datetime | None = None) -> RunView:
-    """``DescribeExecution`` and the whole history of one execution, state by state."""
+    """``DescribeExecution``, the whole history of one execution, state by state, and its Map Runs."""
     described = sfn.describe_execution(executionArn=execution_arn)
     run_input = _input_of(described)
     redrivable, reason = redrive_verdict(described, aware(now or datetime.now(UTC)))
@@ -312,4 +423,5 @@ def show_run(sfn: Any, execution_arn: str, *, now: datetime | None = None) -> Ru
         redrivable=redrivable,
         redrive_reason=reason,
         states=visits(read_history(sfn, execution_arn)),
+        map_runs=tuple(map_runs(sfn, execution_arn)),
     )
