@@ -26,12 +26,11 @@ from tasks.common.aws import error_code
 from tasks.common.errors import OutputSuperseded, TransientError
 from tasks.common.multipart import COPY_CONCURRENCY, part_ranges, send_parts
 
-# Larger objects are copied in parts of this size, COPY_CONCURRENCY at once; smaller ones by one
-# CopyObject (which takes up to 5 GiB: https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html).
-# A part takes about 2.7 s at the 100 MB/s a copy request is assumed to run at (docs/cost.md): a
-# copy then takes about its size / (32 x 100 MB/s) plus one part at most, and a 256 MiB part keeps
-# any object S3 holds (5 TiB at most) within 10,000 parts up to 2.5 TiB (part_ranges grows the
-# parts beyond). One CopyObject of a whole part is faster than a multipart upload of one.
+# Objects of more than one part are copied in parts of this size, COPY_CONCURRENCY at once; the rest
+# by one CopyObject (which takes up to 5 GiB: https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html).
+# Small parts keep the rounds even: a copy takes its size / (32 x the rate of a copy request), plus
+# one part (about 2.7 s at the 100 MB/s docs/cost.md assumes) at most. 10,000 parts of 256 MiB are
+# 2.5 TiB; part_ranges makes the parts larger for a larger object (S3 holds up to 5 TiB).
 COPY_PART_SIZE = 256 * 1024**2
 SWITCH_ATTEMPTS = 5
 _NOT_FOUND = frozenset({"NoSuchKey", "404", "NotFound"})
