@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from tasks.common.errors import ObjectTooLarge
-from tasks.common.models import Compression, Format
-from tasks.split.plan import Route, SplitSettings
+from tasks.common.models import Compression, Format, Route
+from tasks.split.plan import SplitSettings
 from workflow.cli.main import EXIT_SUCCEEDED, EXIT_USAGE, main
 from workflow.cost.prices import US_EAST_1
 from workflow.cost.scale import (

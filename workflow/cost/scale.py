@@ -20,11 +20,11 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from tasks.common.models import Compression, Format
+from tasks.common.models import Compression, Format, Route
 from tasks.common.multipart import COPY_CONCURRENCY, part_ranges
 from tasks.common.s3_stream import DEFAULT_PART_SIZE
 from tasks.split.parts import plan_parts
-from tasks.split.plan import Route, SplitSettings, route
+from tasks.split.plan import SplitSettings, route
 from tasks.split.staging import READERS
 from tasks.transform.csv_converter import CHUNK_BYTES
 from tasks.write_output.switch import COPY_PART_SIZE
