@@ -69,9 +69,10 @@ _GiB = 1024**3
 class PipelineConfig:
     # What the split handles (tasks/split/plan.py has each figure's arithmetic): 100 GiB is 400
     # ranges of 256 MiB, far inside the commit's 10,000 multipart parts (one per range, or fewer)
-    # and S3's 5 TiB object for the about 200 GiB of JSON Lines it makes; each step's work grows
-    # with a range, not the file, except the commit's copies (CommitRanges, then WriteOutput: S3
-    # copies server-side, 5 GiB a request), which are the part to measure on AWS before raising it.
+    # and S3's 5 TiB object for the about 280 GiB of JSON Lines it makes (2.77 bytes a CSV byte);
+    # each step's work grows with a range, not the file, except the commit's copies (CommitRanges,
+    # then WriteOutput: S3 copies server-side, 32 parts at once, about 90 s each for 100 GB at an
+    # assumed 100 MB/s a request: docs/cost.md), which are the part to measure on AWS before raising it.
     # A gzip source is bounded by what it expands to (maxDecompressedBytes, InflateSource included),
     # a JSON array by 2 GiB (maxJsonArrayBytes, one function).
     max_object_bytes: int = 100 * _GiB

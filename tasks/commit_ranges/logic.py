@@ -7,24 +7,23 @@ become the run's staged ``data.jsonl`` and their rejects its ``rejects.jsonl``: 
 single-pass transform stages, which WriteParquet and WriteOutput commit from unchanged.
 
 Joining is one multipart upload per object, parts copied by S3 (``tasks.split.parts`` says how
-small parts are handled). The keys are the run's, so a retried or redriven commit uploads the
-same bytes to the same keys again; a failed upload is aborted (and the bucket's lifecycle rule
-removes any left behind).
+small parts are handled), ``COPY_CONCURRENCY`` at once (``tasks.common.multipart``). The keys
+are the run's, so a retried or redriven commit uploads the same bytes to the same keys again; a
+failed upload is aborted (and the bucket's lifecycle rule removes any left behind).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from threading import BoundedSemaphore
 from typing import Any
-
-from botocore.exceptions import BotoCoreError, ClientError
 
 from tasks.common.aws import staged_errors
 from tasks.common.datasets import DatasetSettings, dataset_settings
 from tasks.common.errors import StagedOutputMissing
 from tasks.common.layout import COLUMNS_FILE, staging_key, staging_keys
 from tasks.common.models import ColumnSummary, StagedOutput
+from tasks.common.multipart import send_parts
 from tasks.common.staging import put_document
 from tasks.split.layout import part_keys
 from tasks.split.models import CommitRangesEvent, CsvSchema, PartResult
@@ -35,7 +34,8 @@ from tasks.transform.logic import TransformSettings
 from tasks.transform.output import check_counts
 
 UPLOADERS = 8
-"""Parts uploaded or copied at once; an uploaded part holds at most 5 MiB in memory."""
+"""Parts uploaded again at once (of the ``COPY_CONCURRENCY`` parts in flight, the rest copied by
+S3): an uploaded part holds at most 5 MiB in memory, so the function's 512 MB keeps its margin."""
 
 CONTENT_TYPE = "application/x-ndjson"
 
@@ -116,31 +116,25 @@ def join_objects(s3: Any, *, bucket: str, key: str, pieces: Sequence[tuple[str, 
             body = join.read(parts[0]) if parts else b""
             s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=CONTENT_TYPE, ServerSideEncryption="AES256")
             return
-        upload_id: str = s3.create_multipart_upload(
-            Bucket=bucket, Key=key, ContentType=CONTENT_TYPE, ServerSideEncryption="AES256"
-        )["UploadId"]
-        try:
-            with ThreadPoolExecutor(max_workers=min(UPLOADERS, len(parts))) as pool:
-                etags = list(pool.map(lambda numbered: join.upload(upload_id, *numbered), enumerate(parts, 1)))
-            s3.complete_multipart_upload(
-                Bucket=bucket,
-                Key=key,
-                UploadId=upload_id,
-                MultipartUpload={"Parts": [{"PartNumber": n, "ETag": etag} for n, etag in enumerate(etags, 1)]},
-            )
-        except BaseException as failure:
-            join.abort(upload_id, failure)
-            raise
+        send_parts(
+            s3,
+            bucket=bucket,
+            key=key,
+            create={"ContentType": CONTENT_TYPE, "ServerSideEncryption": "AES256"},
+            parts=len(parts),
+            send=lambda upload_id, number: join.upload(upload_id, number, parts[number - 1]),
+        )
 
 
 class _Join:
-    """The S3 calls of one join: copy or upload each part, read re-uploaded bytes, abort."""
+    """The S3 calls of one join: copy or upload each part, read re-uploaded bytes."""
 
     def __init__(self, s3: Any, bucket: str, key: str, pieces: Sequence[tuple[str, int]]) -> None:
         self._s3 = s3
         self._bucket = bucket
         self._key = key
         self._pieces = pieces
+        self._uploaders = BoundedSemaphore(UPLOADERS)
 
     def upload(self, upload_id: str, number: int, part: Part) -> str:
         """Copy or upload ``part`` as part ``number``; its ETag."""
@@ -156,9 +150,10 @@ class _Join:
             )
             copy_etag: str = copied["CopyPartResult"]["ETag"]
             return copy_etag
-        uploaded = self._s3.upload_part(
-            Bucket=self._bucket, Key=self._key, UploadId=upload_id, PartNumber=number, Body=self.read(part)
-        )
+        with self._uploaders:
+            uploaded = self._s3.upload_part(
+                Bucket=self._bucket, Key=self._key, UploadId=upload_id, PartNumber=number, Body=self.read(part)
+            )
         upload_etag: str = uploaded["ETag"]
         return upload_etag
 
@@ -171,10 +166,3 @@ class _Join:
             )["Body"].read()
             for segment in part.segments
         )
-
-    def abort(self, upload_id: str, cause: BaseException) -> None:
-        """Abort the upload without hiding ``cause``, which decides how the workflow reacts."""
-        try:
-            self._s3.abort_multipart_upload(Bucket=self._bucket, Key=self._key, UploadId=upload_id)
-        except (BotoCoreError, ClientError) as failure:
-            cause.add_note(f"aborting the multipart upload of s3://{self._bucket}/{self._key} failed too ({failure})")

@@ -19,10 +19,18 @@ from botocore.exceptions import (
 )
 
 from tasks.common.errors import ObjectNotFound, StagedOutputMissing, TransientError
+from tasks.common.multipart import COPY_CONCURRENCY
 
 # The SDK retries throttling a few times itself; what still fails becomes TransientError and the
-# state machine retries the whole step with backoff and jitter.
-_CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=60)
+# state machine retries the whole step with backoff and jitter. The pool keeps a connection for
+# each part a multipart copy has in flight (botocore's default is 10: more threads than that open
+# and drop a connection per request); connections open only when used.
+_CLIENT_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 3},
+    connect_timeout=5,
+    read_timeout=60,
+    max_pool_connections=COPY_CONCURRENCY,
+)
 
 _NOT_FOUND_CODES = frozenset({"NoSuchKey", "NoSuchVersion", "404", "NotFound", "PreconditionFailed", "412"})
 # ConditionalRequestConflict: two conditional writes of one key raced; S3 says to retry.

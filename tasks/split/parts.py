@@ -13,10 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from tasks.common.multipart import MAX_PART_BYTES
 from tasks.common.s3_stream import MIN_PART_SIZE
-
-MAX_PART_BYTES = 5 * 1024**3
-"""The largest part S3 accepts (UploadPart and UploadPartCopy alike)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,14 @@ from tasks.common.errors import StagedFormatMismatch
 from tasks.common.layout import DATA_CONTENT_TYPES, DATA_FILES, output_keys, output_metadata
 from tasks.common.models import ColumnSummary, OutputFormat, OutputLocation, WriteOutputEvent, to_payload
 from tasks.common.staging import get_document
-from tasks.write_output.switch import RunStamp, check_not_superseded, copy_versioned, read_manifest, switch_manifest
+from tasks.write_output.switch import (
+    COPY_PART_SIZE,
+    RunStamp,
+    check_not_superseded,
+    copy_versioned,
+    read_manifest,
+    switch_manifest,
+)
 
 # 2: the manifest names the run that wrote it and the versions of the objects it describes.
 MANIFEST_VERSION = 2
@@ -71,7 +78,13 @@ def manifest(
     }
 
 
-def commit(s3: Any, event: WriteOutputEvent, *, now: datetime | None = None) -> OutputLocation:
+def commit(
+    s3: Any, event: WriteOutputEvent, *, now: datetime | None = None, part_size: int = COPY_PART_SIZE
+) -> OutputLocation:
+    """Copy the staged objects over the output keys, then switch the manifest to name their versions.
+
+    ``part_size``: the parts a staged object larger than one is copied in (``copy_versioned``).
+    """
     source, staged = event.source, event.staged
     data_file = DATA_FILES[source.output_format]
     if not staged.data_key.endswith("/" + data_file):
@@ -111,7 +124,9 @@ def commit(s3: Any, event: WriteOutputEvent, *, now: datetime | None = None) -> 
             "ServerSideEncryption": "AES256",
         }
         with staged_errors(f"staged s3://{source.bucket}/{staged_key}"):
-            versions[final_key] = copy_versioned(s3, source.bucket, staged_key, final_key, copy_args)
+            versions[final_key] = copy_versioned(
+                s3, source.bucket, staged_key, final_key, copy_args, part_size=part_size
+            )
     body = json.dumps(manifest(event, location, now or datetime.now(UTC), columns, versions), indent=2).encode()
     with s3_errors(manifest_uri):
         switch_manifest(

@@ -24,11 +24,14 @@ from botocore.exceptions import ClientError
 
 from tasks.common.aws import error_code
 from tasks.common.errors import OutputSuperseded, TransientError
+from tasks.common.multipart import COPY_CONCURRENCY, part_ranges, send_parts
 
-# CopyObject copies up to 5 GB in one request; past that, a multipart upload of UploadPartCopy parts.
-# https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html
-COPY_OBJECT_LIMIT = 5 * 1024**3
-COPY_PART_SIZE = 1024**3
+# Objects of more than one part are copied in parts of this size, COPY_CONCURRENCY at once; the rest
+# by one CopyObject (which takes up to 5 GiB: https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html).
+# Small parts keep the rounds even: a copy takes its size / (32 x the rate of a copy request), plus
+# one part (about 2.7 s at the 100 MB/s docs/cost.md assumes) at most. 10,000 parts of 256 MiB are
+# 2.5 TiB; part_ranges makes the parts larger for a larger object (S3 holds up to 5 TiB).
+COPY_PART_SIZE = 256 * 1024**2
 SWITCH_ATTEMPTS = 5
 _NOT_FOUND = frozenset({"NoSuchKey", "404", "NotFound"})
 # Another write changed the manifest between our read and our conditional write (412), or raced
@@ -79,38 +82,46 @@ def check_not_superseded(current: CurrentManifest | None, run: RunStamp, where: 
         )
 
 
-def copy_versioned(s3: Any, bucket: str, source_key: str, key: str, extra: dict[str, Any]) -> str:
+def copy_versioned(
+    s3: Any,
+    bucket: str,
+    source_key: str,
+    key: str,
+    extra: dict[str, Any],
+    *,
+    part_size: int = COPY_PART_SIZE,
+    workers: int = COPY_CONCURRENCY,
+) -> str:
     """Copy ``source_key`` to ``key`` in ``bucket``; the version id of the copy.
 
     ``extra``: what CopyObject takes besides the keys (content type, metadata with
-    ``MetadataDirective: REPLACE``, encryption).
+    ``MetadataDirective: REPLACE``, encryption). An object of one part is one CopyObject; a larger
+    one a multipart upload of ``part_size`` parts, ``workers`` copied at once.
     """
     size = int(s3.head_object(Bucket=bucket, Key=source_key)["ContentLength"])
     copy_source = {"Bucket": bucket, "Key": source_key}
-    if size <= COPY_OBJECT_LIMIT:
+    ranges = part_ranges(size, part_size)
+    if len(ranges) <= 1:
         version: str = s3.copy_object(Bucket=bucket, Key=key, CopySource=copy_source, **extra)["VersionId"]
         return version
-    upload_args = {name: value for name, value in extra.items() if name != "MetadataDirective"}
-    upload_id = s3.create_multipart_upload(Bucket=bucket, Key=key, **upload_args)["UploadId"]
-    try:
-        parts = []
-        for number, start in enumerate(range(0, size, COPY_PART_SIZE), start=1):
-            end = min(start + COPY_PART_SIZE, size) - 1
-            copied = s3.upload_part_copy(
-                Bucket=bucket,
-                Key=key,
-                UploadId=upload_id,
-                PartNumber=number,
-                CopySource=copy_source,
-                CopySourceRange=f"bytes={start}-{end}",
-            )
-            parts.append({"PartNumber": number, "ETag": copied["CopyPartResult"]["ETag"]})
-        completed = s3.complete_multipart_upload(
-            Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
+
+    def copy(upload_id: str, number: int) -> str:
+        start, end = ranges[number - 1]
+        copied = s3.upload_part_copy(
+            Bucket=bucket,
+            Key=key,
+            UploadId=upload_id,
+            PartNumber=number,
+            CopySource=copy_source,
+            CopySourceRange=f"bytes={start}-{end - 1}",
         )
-    except BaseException:
-        s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
-        raise
+        etag: str = copied["CopyPartResult"]["ETag"]
+        return etag
+
+    upload_args = {name: value for name, value in extra.items() if name != "MetadataDirective"}
+    completed = send_parts(
+        s3, bucket=bucket, key=key, create=upload_args, parts=len(ranges), send=copy, workers=workers
+    )
     multipart_version: str = completed["VersionId"]
     return multipart_version
 

@@ -9,7 +9,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from tasks.common.errors import OutputSuperseded
+from tasks.common.errors import OutputSuperseded, TransientError
 from tasks.common.layout import output_keys, staging_keys
 from tasks.common.models import (
     Compression,
@@ -24,9 +24,11 @@ from tasks.common.models import (
 from tasks.write_output import logic, switch
 from tasks.write_output.logic import commit
 from tests.handlers.conftest import BUCKET
+from tests.handlers.part_calls import PartCalls
 
 ORIGINAL = "arn:aws:states:us-east-1:123456789012:execution:Pipeline:s3-a"
 REPLAY = "arn:aws:states:us-east-1:123456789012:execution:Pipeline:replay-a"
+MiB = 1024 * 1024
 
 
 def source_version(s3: Any) -> SourceObject:
@@ -142,25 +144,63 @@ def test_a_manifest_changed_between_the_read_and_the_switch_is_read_again(
     assert len(s3.list_object_versions(Bucket=BUCKET, Prefix=location.manifest_key)["Versions"]) == 3
 
 
-def test_an_object_past_the_copy_limit_is_copied_in_parts_and_its_version_named(
-    s3: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Given a staged object larger than the single-request copy limit (lowered here; 5 GB on S3)
-    monkeypatch.setattr(switch, "COPY_OBJECT_LIMIT", 6 * 1024 * 1024)
-    monkeypatch.setattr(switch, "COPY_PART_SIZE", 5 * 1024 * 1024)
+def distinct_bytes(size: int) -> bytes:
+    """``size`` bytes in which no two 1 KiB blocks are alike: parts out of order cannot match."""
+    return b"".join(b"%08d" % block * 128 for block in range(size // 1024 + 1))[:size]
+
+
+def test_an_object_of_several_parts_is_copied_at_once_in_order_and_its_version_named(s3: Any) -> None:
+    # Given a staged object of four parts at S3's 5 MiB minimum part size (18 MiB: 5, 5, 5 and 3),
+    # whose first part is copied only once the third has been: one after the other, it never would
     source = source_version(s3)
-    data = b"x" * (13 * 1024 * 1024)
+    data = distinct_bytes(18 * MiB)
     event = staged(s3, source, ORIGINAL, data, "2026-11-01T10:00:00.000Z")
+    calls = PartCalls(s3)
+    calls.hold(1, until=3)
 
-    # When it is committed
-    location = commit(s3, event)
+    # When it is committed in 5 MiB parts
+    location = commit(s3, event, part_size=5 * MiB)
 
-    # Then the copy holds the same bytes, and the manifest names its version
+    # Then the parts were copied at once and finished out of order, yet the copy holds the same
+    # bytes, and the manifest names its version
+    assert sorted(calls.finished) == [1, 2, 3, 4]
+    assert calls.finished.index(3) < calls.finished.index(1)
     manifest = manifest_of(s3, location)
     assert data_at(s3, location, manifest["output"]["versionId"]) == data
     head = s3.head_object(Bucket=BUCKET, Key=location.key)
     assert (head["VersionId"], head["ContentType"]) == (manifest["output"]["versionId"], "application/x-ndjson")
     assert head["Metadata"]["execution-arn"] == ORIGINAL
+
+
+def test_an_object_of_one_part_is_copied_by_one_request(s3: Any) -> None:
+    # Given a staged object of exactly one part
+    source = source_version(s3)
+    event = staged(s3, source, ORIGINAL, distinct_bytes(5 * MiB), "2026-11-01T10:00:00.000Z")
+    calls = PartCalls(s3)
+    # When it is committed in 5 MiB parts / Then no part was copied: one CopyObject made it
+    location = commit(s3, event, part_size=5 * MiB)
+    assert calls.finished == []
+    assert data_at(s3, location, manifest_of(s3, location)["output"]["versionId"]) == distinct_bytes(5 * MiB)
+
+
+def test_a_part_that_fails_aborts_the_copy_and_the_output_gains_no_version(s3: Any) -> None:
+    # Given an output committed by the original run, and a replay whose large object's third part fails
+    source = source_version(s3)
+    first = commit(s3, staged(s3, source, ORIGINAL, b'{"v": 1}\n', "2026-11-01T10:00:00.000Z"))
+    committed = manifest_of(s3, first)
+    replay = staged(s3, source, REPLAY, distinct_bytes(18 * MiB), "2026-11-02T10:00:00.000Z")
+    calls = PartCalls(s3)
+    calls.fail(3)
+
+    # When the replay commits
+    with pytest.raises(TransientError, match="staged s3://"):
+        commit(s3, replay, part_size=5 * MiB)
+
+    # Then the upload was aborted, and neither the data nor the manifest gained a version
+    assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
+    assert manifest_of(s3, first) == committed
+    for key in (first.key, first.manifest_key):
+        assert len(s3.list_object_versions(Bucket=BUCKET, Prefix=key)["Versions"]) == 1, key
 
 
 def test_a_run_without_a_start_time_is_never_superseded_nor_superseding(s3: Any) -> None:

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import msgspec
 import pytest
 
-from tasks.commit_ranges.logic import commit_ranges
+from tasks.commit_ranges.logic import commit_ranges, join_objects
 from tasks.common.errors import (
     BusinessError,
     ObjectNotFound,
@@ -58,6 +58,7 @@ from tasks.transform.logic import TransformSettings
 from tasks.transform.output import Lineage
 from tasks.transform_range.logic import transform_range
 from tests.handlers.conftest import BUCKET
+from tests.handlers.part_calls import PartCalls
 from tests.unit.splitting import single_pass
 
 EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:Pipeline:split-run"
@@ -259,6 +260,25 @@ def test_a_retried_commit_writes_the_same_output_again(s3: Any) -> None:
     # Then it stages the same output under the same keys
     assert again == first
     assert read(s3, again["dataKey"]) == data
+
+
+def test_the_join_copies_its_parts_at_once_and_lists_them_in_order(s3: Any) -> None:
+    # Given four staged parts: three of 6 MiB, copied by S3, and a small one uploaded again with the
+    # head of the next, then the rest of it; the first copy is held until the second has finished
+    sizes = [6 * MiB, 6 * MiB, 1000, 6 * MiB]
+    pieces = [(f"staging/join/part-{index}", size) for index, size in enumerate(sizes)]
+    bodies = [bytes([65 + index]) * size for index, size in enumerate(sizes)]
+    for (key, _), body in zip(pieces, bodies, strict=True):
+        s3.put_object(Bucket=BUCKET, Key=key, Body=body)
+    copies = PartCalls(s3)
+    copies.hold(1, until=2)
+
+    # When they are joined
+    join_objects(s3, bucket=BUCKET, key="staging/join/data.jsonl", pieces=pieces)
+
+    # Then the copies ran at once, and the object is the parts end to end, in order
+    assert copies.finished == [2, 1]
+    assert read(s3, "staging/join/data.jsonl") == b"".join(bodies)
 
 
 def test_a_part_gone_from_staging_is_a_system_error(s3: Any) -> None:

@@ -6,15 +6,17 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from typing import Any
 
 import pytest
 
 from tasks.common.errors import ObjectTooLarge
-from tasks.common.models import Compression, Format
-from tasks.split.plan import Route, SplitSettings
+from tasks.common.models import Compression, Format, Route
+from tasks.split.plan import SplitSettings
 from workflow.cli.main import EXIT_SUCCEEDED, EXIT_USAGE, main
 from workflow.cost.prices import US_EAST_1
 from workflow.cost.scale import (
+    SPLIT_PARENT_STATES,
     ChildType,
     InvalidFileSize,
     Requests,
@@ -33,6 +35,7 @@ from workflow.cost.scale import (
     upload_requests,
     waves,
 )
+from workflow.definition import definition_text
 
 MIB = 1024**2
 GIB = 1024**3
@@ -108,39 +111,47 @@ def test_the_commit_copies_large_parts_and_reads_the_small_ones_to_upload_them()
     # One small part: read and written by one PutObject; no part at all: an empty object
     assert join_requests([1024]) == Requests(puts=1, gets=1)
     assert join_requests([]) == Requests(puts=1, gets=0)
-    # Ten copies of 100 MB, 8 at a time at 100 MB/s: two rounds of one second
-    assert join_seconds([100 * 10**6] * 10, A) == pytest.approx(2.0)
+    # Forty copies of 100 MB, 32 at a time at 100 MB/s: two rounds of one second
+    assert join_seconds([100 * 10**6] * 40, A) == pytest.approx(2.0)
+    assert join_seconds([100 * 10**6] * 32, A) == pytest.approx(1.0)
 
 
-def test_write_output_copies_in_one_request_up_to_5_gib_else_in_1_gib_parts_one_after_the_other() -> None:
-    seconds, requests = copy_output(10**9, A)
-    assert seconds == pytest.approx(10.0)
+def test_write_output_copies_one_part_in_one_request_else_256_mib_parts_32_at_once() -> None:
+    # One part: one CopyObject of 268.435456 MB at 100 MB/s (and the HeadObject before)
+    seconds, requests = copy_output(256 * MIB, A)
+    assert seconds == pytest.approx(2.68435456)
     assert requests == Requests(puts=1, gets=1)
-    # 6 GiB: create, six parts, complete (and the HeadObject before)
-    seconds, requests = copy_output(6 * GIB, A)
-    assert seconds == pytest.approx(6 * GIB / 10**6 / 100)
-    assert requests == Requests(puts=8, gets=1)
+    # 10^9 bytes: four parts (three of 256 MiB), all at once: as long as one full part
+    seconds, requests = copy_output(10**9, A)
+    assert seconds == pytest.approx(2.68435456)
+    assert requests == Requests(puts=2 + 4, gets=1)
+    # 9 GiB: 36 parts of 256 MiB, 32 then 4: two rounds of a full part
+    seconds, requests = copy_output(9 * GIB, A)
+    assert seconds == pytest.approx(2 * 2.68435456)
+    assert requests == Requests(puts=2 + 36, gets=1)
 
 
 def test_below_the_threshold_a_source_takes_one_pass_whose_time_grows_with_its_size() -> None:
     # Given 500 MB of CSV
     run = size_run(Source(500 * 10**6), A)
-    # Then one pass: read 10 s, convert 5 s, write 1,000 MB in 20 s; WriteOutput copies 1,000 MB in 10 s
+    # Then one pass: read 10 s, convert 5 s, write 1,000 MB in 20 s; WriteOutput copies 1,000 MB in
+    # four parts at once, as long as one of 268.435456 MB
     assert run.route is Route.SINGLE
     assert (run.ranges, run.parent_states_added, run.staged_bytes) == (0, 0, 10**9)
     assert [step.state for step in run.steps] == ["Transform", "WriteOutput (copy)"]
-    assert [duration for step in run.steps for duration in step.durations] == pytest.approx([35.0, 10.0])
-    assert run.wall_seconds == pytest.approx(45.0)
-    # The GET of the source, a multipart upload of ceil(10^9 / 8 MiB) = 120 parts, one CopyObject with its HeadObject
-    assert sum((step.requests for step in run.steps), Requests()) == Requests(puts=2 + 120 + 1, gets=1 + 1)
+    assert [duration for step in run.steps for duration in step.durations] == pytest.approx([35.0, 2.68435456])
+    assert run.wall_seconds == pytest.approx(35 + 2.68435456)
+    # The GET of the source, a multipart upload of ceil(10^9 / 8 MiB) = 120 parts; the copy's HeadObject
+    # and its multipart upload of four parts
+    assert sum((step.requests for step in run.steps), Requests()) == Requests(puts=2 + 120 + 2 + 4, gets=1 + 1)
     assert run.warnings == ()
 
 
 def test_above_the_threshold_a_source_is_split_and_its_wall_time_is_the_waves_of_each_map() -> None:
-    # Given 10 GB of CSV: 37 ranges of 256 MiB and 10^10 - 37 x 2^28 = 67,888,128 bytes
+    # Given 10 GB of CSV: 37 ranges of 256 MiB and 10^10 - 37 x 2^28 = 67,888,128 bytes, 32 at a time
     run = size_run(Source(10**10), A)
     assert run.route is Route.SPLIT
-    assert (run.ranges, run.waves, run.parent_states_added) == (38, 1, 4)
+    assert (run.ranges, run.waves, run.parent_states_added) == (38, 2, 5)
     steps = {step.state: step for step in run.steps}
     assert list(steps) == [
         "PlanRanges",
@@ -156,17 +167,18 @@ def test_above_the_threshold_a_source_is_split_and_its_wall_time_is_the_waves_of
     assert steps["PlanRanges"].durations == pytest.approx((4.194304 / 50 + 4.194304 / 100,))
     assert steps["ScanRanges"].durations == pytest.approx((full * 0.022,) * 37 + (last * 0.022,))
     assert steps["TransformRanges"].durations == pytest.approx((full * 0.07,) * 37 + (last * 0.07,))
-    # One wave each: the longest child
-    assert steps["ScanRanges"].wall_seconds == pytest.approx(full * 0.022)
-    assert steps["TransformRanges"].wall_seconds == pytest.approx(full * 0.07)
-    # The commit copies 38 parts (37 of 2 x 2^28 bytes), 8 at a time: 5 rounds of a full part at 100 MB/s
-    assert steps["CommitRanges"].durations == pytest.approx((5 * 536.870912 / 100,))
-    # WriteOutput copies 2 x 10^10 bytes at 100 MB/s, in ceil(2 x 10^10 / 2^30) = 19 parts
-    assert steps["WriteOutput (copy)"].durations == pytest.approx((200.0,))
-    assert steps["WriteOutput (copy)"].requests == Requests(puts=2 + 19, gets=1)
-    transform = 4.194304 / 50 + 4.194304 / 100 + full * 0.022 + full * 0.07 + 5 * 536.870912 / 100
+    # Two waves each (32 children, then 6), each as long as its longest child: a full range
+    assert steps["ScanRanges"].wall_seconds == pytest.approx(2 * full * 0.022)
+    assert steps["TransformRanges"].wall_seconds == pytest.approx(2 * full * 0.07)
+    # The commit copies 38 parts (37 of 2 x 2^28 bytes), 32 at a time: 2 rounds of a full part at 100 MB/s
+    assert steps["CommitRanges"].durations == pytest.approx((2 * 536.870912 / 100,))
+    # WriteOutput copies 2 x 10^10 bytes in ceil(2 x 10^10 / 2^28) = 75 parts, 32 at a time: 3 rounds
+    # of a full part of 268.435456 MB at 100 MB/s
+    assert steps["WriteOutput (copy)"].durations == pytest.approx((3 * 2.68435456,))
+    assert steps["WriteOutput (copy)"].requests == Requests(puts=2 + 75, gets=1)
+    transform = 4.194304 / 50 + 4.194304 / 100 + 2 * full * 0.022 + 2 * full * 0.07 + 2 * 536.870912 / 100
     assert run.transform_wall_seconds == pytest.approx(transform)
-    assert run.wall_seconds == pytest.approx(transform + 200)
+    assert run.wall_seconds == pytest.approx(transform + 3 * 2.68435456)
     # Staged: the parts and their join, 2 x 2 x 10^10 bytes
     assert run.staged_bytes == 4 * 10**10
 
@@ -211,15 +223,29 @@ def test_a_json_array_too_large_for_one_function_is_refused_as_the_runtime_refus
         size_run(Source(3 * 10**9, Format.JSON), A)
 
 
-def test_a_step_modeled_past_the_lambda_timeout_is_warned_about() -> None:
-    # Given 100 GB: WriteOutput copies 200 GB at 100 MB/s, 2,000 s, past the 300 s timeout
+def test_100_gb_is_split_in_12_waves_and_every_step_fits_the_lambda_timeout() -> None:
+    # Given 100 GB: 373 ranges, 32 at a time
     run = size_run(Source(10**11), A)
-    assert any(warning.startswith("WriteOutput (copy): 2,000 s modeled") for warning in run.warnings)
-    # 373 ranges, 40 at a time: each Map takes ten times its longest child
-    assert (run.ranges, run.waves) == (373, 10)
+    assert (run.ranges, run.waves) == (373, 12)
     steps = {step.state: step for step in run.steps}
-    assert steps["ScanRanges"].wall_seconds == pytest.approx(10 * 268.435456 * 0.022)
-    assert steps["TransformRanges"].wall_seconds == pytest.approx(10 * 268.435456 * 0.07)
+    # Then each Map takes twelve times its longest child
+    assert steps["ScanRanges"].wall_seconds == pytest.approx(12 * 268.435456 * 0.022)
+    assert steps["TransformRanges"].wall_seconds == pytest.approx(12 * 268.435456 * 0.07)
+    # The commit copies 373 parts in 12 rounds of a full part of 536.870912 MB; WriteOutput 2 x 10^11
+    # bytes in 746 parts of 256 MiB (the last 15,585,280 bytes), 24 rounds of a full one
+    assert steps["CommitRanges"].durations == pytest.approx((12 * 5.36870912,))
+    assert steps["WriteOutput (copy)"].durations == pytest.approx((24 * 2.68435456,))
+    assert run.warnings == ()
+
+
+def test_a_step_modeled_past_the_lambda_timeout_is_warned_about() -> None:
+    # Given 100 GB whose copies run at 10 MB/s a request: the commit takes 12 x 53.6870912 s and
+    # WriteOutput 24 x 26.8435456 s, both 644 s, past the 300 s timeout
+    run = size_run(Source(10**11), dataclasses.replace(A, copy_mb_s=10.0))
+    assert run.warnings == (
+        "CommitRanges: 644 s modeled, over the 300 s Lambda timeout",
+        "WriteOutput (copy): 644 s modeled, over the 300 s Lambda timeout",
+    )
 
 
 def test_the_threshold_and_range_size_are_the_runtime_settings() -> None:
@@ -230,13 +256,13 @@ def test_the_threshold_and_range_size_are_the_runtime_settings() -> None:
     assert (run.route, run.ranges, run.waves) == (Route.SPLIT, 4, 2)
 
 
-def test_standard_children_cost_two_transitions_each_and_the_split_four_more_parent_states() -> None:
+def test_standard_children_cost_two_transitions_each_and_the_split_five_more_parent_states() -> None:
     # Given 10 GB split in 38 ranges, two Maps of Standard children
     run = size_run(Source(10**10), A)
     lines = {line.item: line for line in price_run(run, A, P)}
     # Then each child is the transition the Map bills for starting it and its one Task state
     assert lines["state transitions (Map children)"].quantity == 2 * 2 * 38
-    assert lines["state transitions (parent)"].quantity == 4
+    assert lines["state transitions (parent)"].quantity == 5
     assert "Express requests" not in lines
     # Lambda: 1 + 38 + 1 + 38 + 1 invocations; each duration billed in whole milliseconds at 1,769 MB
     assert lines["requests"].quantity == 79
@@ -248,15 +274,45 @@ def test_standard_children_cost_two_transitions_each_and_the_split_four_more_par
         + 0
         + 37 * math.ceil(full * 70)
         + math.ceil(last * 70)
-        + math.ceil(5 * 536.870912 / 100 * 1000)
+        + math.ceil(2 * 536.870912 / 100 * 1000)
     )
     assert lines["duration"].quantity == pytest.approx(milliseconds / 1000 * 1769 / 1024)
     assert lines["duration"].unit_price == P.lambda_gb_second_arm64
-    # WriteOutput's 200 s copy at 256 MB
-    assert lines["duration (WriteOutput's copy)"].quantity == pytest.approx(200 * 256 / 1024)
+    # WriteOutput's copy of 3 x 2.68435456 s, billed as 8,054 ms at 256 MB
+    assert lines["duration (WriteOutput's copy)"].quantity == pytest.approx(8.054 * 256 / 1024)
     # 4 x 10^10 bytes staged for 15 of the month's 730/24 days
     assert lines["staging storage"].quantity == pytest.approx(4 * 10**10 / GIB * 15 / (730 / 24))
     assert lines["staging storage"].cost == pytest.approx(4 * 10**10 / GIB * 15 / (730 / 24) * 0.023)
+
+
+def parent_path(states: dict[str, Any], first: str, last: str) -> list[str]:
+    """The states a parent execution goes through from ``first`` to ``last``, following ``Next``."""
+    path = [first]
+    while path[-1] != last:
+        assert len(path) <= len(states), f"no path from {first} to {last}"
+        path.append(states[path[-1]]["Next"])
+    return path
+
+
+@pytest.mark.parametrize(
+    ("source", "entry"),
+    [(Source(10**10), "SplitAsStored"), (Source(GIB, Format.CSV, Compression.GZIP), "InflateSource")],
+)
+def test_the_split_s_extra_parent_states_are_the_definition_s(source: Source, entry: str) -> None:
+    # Given the definition's paths from the format's routing to the output's: one pass through one
+    # transform state, the split through its entry state and its five
+    states = json.loads(definition_text())["States"]
+    choices = {choice["Next"] for choice in states["RouteByFormat"]["Choices"]}
+    assert {entry, "TransformCsv"} <= choices
+    one_pass = parent_path(states, "TransformCsv", "RouteByOutputFormat")
+    split = parent_path(states, entry, "RouteByOutputFormat")
+    # When the model prices a split run
+    run = size_run(source, A)
+    # Then it adds the transitions the split's path takes beyond one pass's
+    assert split[1:-1] == list(SPLIT_PARENT_STATES)
+    assert run.parent_states_added == len(split) - len(one_pass) == 5
+    lines = {line.item: line for line in price_run(run, A, P)}
+    assert lines["state transitions (parent)"].basis.startswith(f"{entry} + PlanRanges")
 
 
 def test_express_children_cost_a_transition_a_request_and_their_duration_in_100_ms_and_64_mb_steps() -> None:

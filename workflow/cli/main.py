@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import io
 import json
 import math
@@ -227,7 +228,10 @@ def add_size_arguments(cost: argparse.ArgumentParser) -> None:
     size.add_argument("--format", choices=["csv", "jsonl", "json"], default="csv", help="(default csv)")
     size.add_argument("--compression", choices=["none", "gzip"], default="none", help="(default none)")
     size.add_argument(
-        "--concurrency", type=int, default=40, metavar="N", help="children each Map runs at once (default 40)"
+        "--concurrency",
+        type=int,
+        metavar="N",
+        help="children each Map runs at once (default: the stack's rangeConcurrency default)",
     )
     size.add_argument(
         "--child-type",
@@ -401,9 +405,11 @@ def sized_cost_command(args: argparse.Namespace) -> int:
     from tasks.common.models import Compression, Format
     from workflow.cost.scale import ChildType, ScaleAssumptions, Source, price_run, render_run, run_json, size_run
 
-    if args.concurrency < 1:
-        raise UsageError("--concurrency must be at least 1")
-    assumptions = ScaleAssumptions(concurrency=args.concurrency, child_type=ChildType(args.child_type.upper()))
+    assumptions = ScaleAssumptions(child_type=ChildType(args.child_type.upper()))
+    if args.concurrency is not None:
+        if args.concurrency < 1:
+            raise UsageError("--concurrency must be at least 1")
+        assumptions = dataclasses.replace(assumptions, concurrency=args.concurrency)
     source = Source(args.file_size, Format(args.format), Compression(args.compression))
     try:
         run = size_run(source, assumptions)

@@ -20,14 +20,14 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from tasks.commit_ranges.logic import UPLOADERS
 from tasks.common.models import Compression, Format, Route
+from tasks.common.multipart import COPY_CONCURRENCY, part_ranges
 from tasks.common.s3_stream import DEFAULT_PART_SIZE
 from tasks.split.parts import plan_parts
 from tasks.split.plan import SplitSettings, route
 from tasks.split.staging import READERS
 from tasks.transform.csv_converter import CHUNK_BYTES
-from tasks.write_output.switch import COPY_OBJECT_LIMIT, COPY_PART_SIZE
+from tasks.write_output.switch import COPY_PART_SIZE
 from workflow.cost.prices import US_EAST_1, Prices
 from workflow.cost.report import CostLine
 from workflow.executions import REDRIVE_WINDOW
@@ -36,9 +36,12 @@ MB = 1_000_000  # throughputs are in MB/s of 10^6 bytes, as the benchmarks print
 DAYS_PER_MONTH = 730 / 24  # the month of prices.HOURS_PER_MONTH
 EXPRESS_BILLING_SECONDS = 0.1
 EXPRESS_BILLING_MB = 64
-# The split path's states in the parent execution; one pass enters the transform's one state.
+# The split path's states in the parent execution (workflow/pipeline.asl.json), after the state it
+# enters by: a Pass for a source split as stored, InflateSource for a gzip. One pass enters the
+# transform's one state instead.
 SPLIT_PARENT_STATES = ("PlanRanges", "ScanRanges", "CutRanges", "TransformRanges", "CommitRanges")
 INFLATE_STATE = "InflateSource"
+SPLIT_ENTRY_STATES = {Route.SPLIT: "SplitAsStored", Route.INFLATE: INFLATE_STATE}
 WRITE_OUTPUT = "WriteOutput (copy)"
 
 _UNITS = {
@@ -89,8 +92,9 @@ class ScaleAssumptions:
     throughputs that turn bytes into seconds (one vCPU: a 1,769 MB function)."""
 
     split: SplitSettings = field(default_factory=SplitSettings)
-    # MaxConcurrency of both Maps (a context parameter of the stack): children running at once.
-    concurrency: int = 40
+    # MaxConcurrency of both Maps: children running at once. The default is the runtime's, which
+    # the stack's rangeConcurrency default equals (tests/infra/test_cost_defaults.py).
+    concurrency: int = SplitSettings().range_concurrency
     child_type: ChildType = ChildType.STANDARD
     # Measured by `python -m benchmarks.split --size 2000 --ranges 16` (2026-11-30, 2 GB of CSV with
     # quoted line breaks, 16 ranges; figures in docs/cost.md): CSV -> JSON Lines per vCPU, the parts'
@@ -241,19 +245,26 @@ def join_requests(sizes: Sequence[int]) -> Requests:
     return Requests(puts=2 + len(parts), gets=reads)
 
 
+def copies_seconds(sizes: Sequence[int], a: ScaleAssumptions) -> float:
+    """Server-side copies of ``sizes`` bytes, ``COPY_CONCURRENCY`` at a time (``send_parts``),
+    largest first: each round as long as the largest copy in it."""
+    ordered = sorted(sizes, reverse=True)
+    return sum(ordered[i] for i in range(0, len(ordered), COPY_CONCURRENCY)) / MB / a.copy_mb_s
+
+
 def join_seconds(sizes: Sequence[int], a: ScaleAssumptions) -> float:
-    """The join's copies, ``UPLOADERS`` at a time, each as long as the largest in its round."""
-    copied = sorted((part.size for part in plan_parts(sizes) if part.copied), reverse=True)
-    return sum(copied[i] for i in range(0, len(copied), UPLOADERS)) / MB / a.copy_mb_s
+    """The join's copies (its re-uploaded parts are a few MiB: not timed)."""
+    return copies_seconds([part.size for part in plan_parts(sizes) if part.copied], a)
 
 
 def copy_output(nbytes: int, a: ScaleAssumptions) -> tuple[float, Requests]:
     """WriteOutput's copy of the staged JSON Lines to the output (``copy_versioned``): one
-    CopyObject up to 5 GiB, else a multipart copy of 1 GiB parts, one after the other."""
-    seconds = nbytes / MB / a.copy_mb_s
-    if nbytes <= COPY_OBJECT_LIMIT:
-        return seconds, Requests(puts=1, gets=1)
-    return seconds, Requests(puts=2 + math.ceil(nbytes / COPY_PART_SIZE), gets=1)
+    CopyObject up to a part, else a multipart copy of ``COPY_PART_SIZE`` parts, ``COPY_CONCURRENCY``
+    at once; the HeadObject before either."""
+    parts = [end - start for start, end in part_ranges(nbytes, COPY_PART_SIZE)]
+    if len(parts) <= 1:
+        return nbytes / MB / a.copy_mb_s, Requests(puts=1, gets=1)
+    return copies_seconds(parts, a), Requests(puts=2 + len(parts), gets=1)
 
 
 # The run ---------------------------------------------------------------------------------------------
@@ -300,7 +311,8 @@ def size_run(source: Source, a: ScaleAssumptions = DEFAULT_SCALE) -> SizedRun:
         commit_requests = Requests(gets=ranges + 1) + join_requests(outputs) + Requests(puts=2)
         steps.append(Step("CommitRanges", (commit,), commit_requests, commit))
         staged = output * 2 + (text_bytes if path is Route.INFLATE else 0)
-        parents = len(SPLIT_PARENT_STATES) - 1 + (path is Route.INFLATE)
+        # The entry state and the split's states, in place of the transform's one.
+        parents = 1 + len(SPLIT_PARENT_STATES) - 1
     copy_seconds, copy_requests = copy_output(output, a)
     steps.append(Step(WRITE_OUTPUT, (copy_seconds,), copy_requests, copy_seconds))
     warnings = tuple(
@@ -381,7 +393,7 @@ def price_run(run: SizedRun, a: ScaleAssumptions = DEFAULT_SCALE, prices: Prices
                 run.parent_states_added,
                 "transition",
                 prices.sfn_state_transition,
-                f"{' + '.join(s.state for s in functions)} instead of one transform state",
+                f"{' + '.join((SPLIT_ENTRY_STATES[run.route], *SPLIT_PARENT_STATES))} instead of one transform state",
             )
         )
     if children and a.child_type is ChildType.STANDARD:
@@ -490,7 +502,8 @@ def assumptions_text(a: ScaleAssumptions) -> list[str]:
         f"{a.jsonl_mb_s:g}, JSON arrays {a.json_mb_s:g} MB/s (README benchmark)",
         f"{a.output_ratio:g} bytes of JSON Lines per input byte (measured on the benchmark's CSV)",
         f"S3 {a.s3_mb_s:g} MB/s each way per function, in sequence with the conversion; server-side copies "
-        f"{a.copy_mb_s:g} MB/s a request; {a.request_seconds:g} s a small request (all assumed)",
+        f"{a.copy_mb_s:g} MB/s a request, {COPY_CONCURRENCY} at once; {a.request_seconds:g} s a small request "
+        "(all assumed)",
         f"gzip: {a.gzip_ratio:g} text bytes per compressed byte (assumed), inflated at {a.inflate_mb_s:g} MB/s",
         f"no retries, cold starts or Map scheduling delays; the Maps run {a.concurrency} children at once",
     ]
