@@ -94,3 +94,21 @@ def local_api(pipeline: LocalPipeline) -> LocalApi:
         credentials=Credentials(ACCESS_KEY_ID, SECRET_ACCESS_KEY),
         access=pipeline.access,
     )
+
+
+def notification_statuses(pipeline: LocalPipeline) -> list[str]:
+    """The status of each notification published since the last look: SUCCEEDED, REJECTED (both
+    attributes of the message) or FAILED (the status-change rule's message, which has none)."""
+    return [
+        notification.attributes.get("status") or json.loads(notification.message)["status"]
+        for notification in pipeline.notifications()
+    ]
+
+
+def failed_attempts(pipeline: LocalPipeline, arn: str) -> list[str]:
+    """The error name of every failed Lambda attempt of the execution, in order."""
+    return [
+        event["lambdaFunctionFailedEventDetails"]["error"]
+        for event in pipeline.history(arn)
+        if event["type"] == "LambdaFunctionFailed"
+    ]

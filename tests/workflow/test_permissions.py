@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 
 from tasks.common.layout import INCOMING_PREFIX, PROCESSED_PREFIX
 from tests.infra.queries import output_ref
-from tests.scenarios import SOURCES, run_upload
+from tests.scenarios import SOURCES, failed_attempts, notification_statuses, run_upload
 from workflow.deployment import LOCAL_ACCOUNT, OUTPUT_STATE_MACHINE, STACK_NAME
 from workflow.executions import FAILED
 from workflow.local.environment import LocalPipeline
@@ -81,21 +81,6 @@ def running_without(
     path.write_text(json.dumps(edited))
     with LocalPipeline(load_stack(path, STACK_NAME), log_stream=io.StringIO()) as pipeline:
         yield pipeline
-
-
-def notification_statuses(pipeline: LocalPipeline) -> list[str]:
-    return [
-        notification.attributes.get("status") or json.loads(notification.message)["status"]
-        for notification in pipeline.notifications()
-    ]
-
-
-def failed_attempts(pipeline: LocalPipeline, arn: str) -> list[str]:
-    return [
-        event["lambdaFunctionFailedEventDetails"]["error"]
-        for event in pipeline.history(arn)
-        if event["type"] == "LambdaFunctionFailed"
-    ]
 
 
 def test_without_write_output_s_put_object_on_processed_the_run_fails_at_write_output(

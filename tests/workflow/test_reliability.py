@@ -20,7 +20,7 @@ import pytest
 from moto.events.models import Rule
 
 from tasks.common.layout import DATA_FILE, INCOMING_PREFIX, MANIFEST_FILE, PROCESSED_PREFIX, STAGING_PREFIX
-from tests.scenarios import as_csv, local_api, run_upload
+from tests.scenarios import as_csv, failed_attempts, local_api, notification_statuses, run_upload
 from workflow.executions import FAILED
 from workflow.local.environment import Execution, LocalPipeline
 
@@ -51,24 +51,6 @@ def late_truncated_gzip() -> bytes:
 
 def data_keys(pipeline: LocalPipeline) -> list[str]:
     return [key for key in pipeline.object_keys(PROCESSED_PREFIX) if key.endswith("/" + DATA_FILE)]
-
-
-def statuses(pipeline: LocalPipeline) -> list[str]:
-    """The status of each notification published since the last look: SUCCEEDED, REJECTED (both
-    attributes of the message) or FAILED (the status-change rule's message, which has none)."""
-    return [
-        notification.attributes.get("status") or json.loads(notification.message)["status"]
-        for notification in pipeline.notifications()
-    ]
-
-
-def failed_attempts(pipeline: LocalPipeline, arn: str) -> list[str]:
-    """The error name of every failed Lambda attempt of the execution, in order."""
-    return [
-        event["lambdaFunctionFailedEventDetails"]["error"]
-        for event in pipeline.history(arn)
-        if event["type"] == "LambdaFunctionFailed"
-    ]
 
 
 def state(pipeline: LocalPipeline, arn: str, name: str) -> Any:
@@ -241,7 +223,7 @@ def test_a_key_with_spaces_unicode_and_percent_signs_runs_under_its_own_name(pip
     assert output["records"] == 3
     manifest = json.loads(pipeline.read_object(output["manifestKey"]))
     assert (manifest["source"]["key"], manifest["source"]["versionId"]) == (key, version)
-    assert statuses(pipeline) == ["SUCCEEDED"]
+    assert notification_statuses(pipeline) == ["SUCCEEDED"]
 
 
 def test_an_s3_event_naming_a_literal_key_still_finds_it(pipeline: LocalPipeline) -> None:
@@ -311,7 +293,7 @@ def test_an_object_deleted_with_a_delete_marker_mid_run_is_still_processed(pipel
 
     # Then the pinned version, which still exists, is processed whole
     assert output_of(execution)["records"] == 3
-    assert statuses(pipeline) == ["SUCCEEDED"]
+    assert notification_statuses(pipeline) == ["SUCCEEDED"]
 
 
 def test_an_object_overwritten_during_a_run_is_processed_as_it_was(pipeline: LocalPipeline) -> None:
@@ -339,7 +321,7 @@ def test_an_object_overwritten_during_a_run_is_processed_as_it_was(pipeline: Loc
     assert second["records"] == 5
     assert f"/{overwritten[0]}/" in second["key"]
     assert sorted(data_keys(pipeline)) == sorted([output["key"], second["key"]])
-    assert statuses(pipeline) == ["SUCCEEDED", "SUCCEEDED"]
+    assert notification_statuses(pipeline) == ["SUCCEEDED", "SUCCEEDED"]
 
 
 @pytest.mark.parametrize(("extra_bytes", "error"), [(0, None), (1, "ObjectTooLarge")])
@@ -402,7 +384,7 @@ def test_throttling_and_timeouts_in_a_handler_s_aws_calls_are_retried(
     assert output["records"] == 3
     # And exactly one output and one success notification exist
     assert data_keys(pipeline) == [output["key"]]
-    assert statuses(pipeline) == ["SUCCEEDED"]
+    assert notification_statuses(pipeline) == ["SUCCEEDED"]
 
 
 def test_a_failed_part_upload_leaves_no_partial_object(pipeline: LocalPipeline) -> None:
@@ -421,7 +403,7 @@ def test_a_failed_part_upload_leaves_no_partial_object(pipeline: LocalPipeline) 
     uploads = pipeline.client("s3").list_multipart_uploads(Bucket=pipeline.stack.bucket_name)
     assert uploads.get("Uploads", []) == []
     assert len(pipeline.read_object(output["key"]).splitlines()) == 45_000
-    assert statuses(pipeline) == ["SUCCEEDED"]
+    assert notification_statuses(pipeline) == ["SUCCEEDED"]
 
 
 @pytest.mark.parametrize("error", ["Lambda.ServiceException", "Lambda.TooManyRequestsException"])
@@ -436,7 +418,7 @@ def test_lambda_service_errors_are_retried(pipeline: LocalPipeline, error: str) 
     assert failed_attempts(pipeline, execution.arn) == [error, error]
     assert state(pipeline, execution.arn, "WriteOutput").attempts == 3
     assert data_keys(pipeline) == [output_of(execution)["key"]]
-    assert statuses(pipeline) == ["SUCCEEDED"]
+    assert notification_statuses(pipeline) == ["SUCCEEDED"]
 
 
 @pytest.mark.parametrize("error", ["States.Timeout", "Sandbox.Timedout"])
@@ -451,7 +433,7 @@ def test_a_handler_timeout_fails_the_run_there_and_a_redrive_completes_it(pipeli
     assert (execution.status, execution.error) == ("FAILED", error)
     last = pipeline.visits(execution.arn)[-1]
     assert (last.name, last.status) == ("WriteOutput", FAILED)
-    assert statuses(pipeline) == ["FAILED"]
+    assert notification_statuses(pipeline) == ["FAILED"]
     assert pipeline.object_keys(PROCESSED_PREFIX) == []
 
     # When it is redriven
@@ -460,7 +442,7 @@ def test_a_handler_timeout_fails_the_run_there_and_a_redrive_completes_it(pipeli
 
     # Then it completes from WriteOutput: one output, one success notification
     assert data_keys(pipeline) == [output_of(redriven)["key"]]
-    assert statuses(pipeline) == ["SUCCEEDED"]
+    assert notification_statuses(pipeline) == ["SUCCEEDED"]
 
 
 def test_a_commit_that_keeps_failing_leaves_no_manifest_and_a_redrive_completes_it(pipeline: LocalPipeline) -> None:
@@ -489,7 +471,7 @@ def test_a_commit_that_keeps_failing_leaves_no_manifest_and_a_redrive_completes_
     # Then the commit completes with its manifest, announced once as a success
     output = output_of(pipeline.wait(execution.arn, timeout=30))
     assert json.loads(pipeline.read_object(output["manifestKey"]))["counts"]["records"] == 3
-    assert statuses(pipeline) == ["FAILED", "SUCCEEDED"]
+    assert notification_statuses(pipeline) == ["FAILED", "SUCCEEDED"]
 
 
 # -- 4. duplicates --------------------------------------------------------------------------
@@ -526,7 +508,7 @@ def test_the_same_s3_event_delivered_again_gives_one_output_and_one_notification
     executions = pipeline.client("stepfunctions").list_executions(stateMachineArn=pipeline.stack.state_machine_arn)
     assert [item["executionArn"] for item in executions["executions"]] == [first.arn]
     assert data_keys(pipeline) == [output["key"]]
-    assert statuses(pipeline) == ["SUCCEEDED"]
+    assert notification_statuses(pipeline) == ["SUCCEEDED"]
 
 
 def test_two_executions_for_one_s3_event_give_one_output_and_one_notification(pipeline: LocalPipeline) -> None:
@@ -549,7 +531,7 @@ def test_two_executions_for_one_s3_event_give_one_output_and_one_notification(pi
     assert ends == ["AlreadyHandled", "Notify"]
     (processed,) = [run for run in runs if pipeline.visits(run.arn)[-1].name == "Notify"]
     assert data_keys(pipeline) == [output_of(processed)["key"]]
-    assert statuses(pipeline) == ["SUCCEEDED"]
+    assert notification_statuses(pipeline) == ["SUCCEEDED"]
 
 
 def test_a_retried_api_request_gives_one_execution_output_and_notification(pipeline: LocalPipeline) -> None:
@@ -570,7 +552,7 @@ def test_a_retried_api_request_gives_one_execution_output_and_notification(pipel
     assert len(executions["executions"]) == 1
     # And there is one output and one success notification
     assert data_keys(pipeline) == [output_of(execution)["key"]]
-    assert statuses(pipeline) == ["SUCCEEDED"]
+    assert notification_statuses(pipeline) == ["SUCCEEDED"]
 
 
 def test_concurrent_duplicate_runs_never_notify_twice(pipeline: LocalPipeline) -> None:
@@ -600,4 +582,4 @@ def test_concurrent_duplicate_runs_never_notify_twice(pipeline: LocalPipeline) -
     # Then all succeeded on one output, and one success notification was published
     assert [run.status for run in runs] == ["SUCCEEDED"] * 5
     assert len(data_keys(pipeline)) == 1
-    assert statuses(pipeline) == ["SUCCEEDED"]
+    assert notification_statuses(pipeline) == ["SUCCEEDED"]
