@@ -14,10 +14,12 @@ import re
 import string
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import tomllib
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime
 from importlib.metadata import version
@@ -29,6 +31,7 @@ from workflow.local.interpreter import current_state_machine
 
 import boto3
 import botocore
+import botocore.config
 import pytest
 from botocore.loaders import JSONFileLoader
 from botocore.response import StreamingBody
@@ -44,6 +47,7 @@ from moto.dynamodb.responses import DynamoHandler as DynamoDBResponse
 from moto.events.models import EventsBackend, Rule
 from moto.moto_api._internal import mock_random
 from moto.moto_server.werkzeug_app import BackendRequest, DomainDispatcherApplication
+from moto.s3.models import s3_backends
 from moto.s3.responses import S3Response
 from moto.sns.models import SNSBackend
 from moto.sqs.models import sqs_backends
@@ -80,6 +84,7 @@ from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from moto.stepfunctions.parser.utils import TMP_THREADS
 from moto.stepfunctions.responses import StepFunctionResponse, get_backend
 
+from workflow.deployment import LOCAL_ACCOUNT
 from workflow.local import model_cache, s3_store, service_models
 from workflow.local.access import STATE_MACHINE_ACCESS_KEY
 from workflow.local.alarms import epoch
@@ -893,3 +898,39 @@ def test_each_component_is_evaluated_with_its_state_machine_and_a_map_child_with
     finally:
         events.unregister("before-call.sqs.ListQueues", unique_id="spy")
     assert seen == [machine, machine]
+
+
+def test_a_small_body_read_by_many_at_once_reaches_every_reader_whole(pipeline: LocalPipeline) -> None:
+    # Reliance: a spooled buffer in memory says so by SpooledTemporaryFile._rolled (s3_store leaves it
+    # in memory, where asking its descriptor would roll it over under a concurrent reader)
+    with tempfile.SpooledTemporaryFile() as spooled:
+        assert spooled._rolled is False  # type: ignore[attr-defined]
+    # And many sandboxes reading one small staged document at once each get all of it, the body
+    # left in memory (a rollover would assign the new file before writing it: an empty body)
+    body = b'{"columns": ["id", "name", "city"], "types": ["integer", "string"]}\n'
+    key = "staging/run/split/schema.json"
+    pipeline.upload(key, body)
+    stored = s3_backends[LOCAL_ACCOUNT]["aws"].get_object(pipeline.stack.bucket_name, key)
+    assert s3_store._file_of(stored) is None
+    assert stored._value_buffer._rolled is False
+    access_key = "ASIATESTCONCURRENT"
+    pipeline.sandboxes._callers[access_key] = pipeline.function_for_state("WriteOutput")
+    try:
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=pipeline.sandboxes.endpoint_url,
+            region_name="us-east-1",
+            aws_access_key_id=access_key,
+            aws_secret_access_key="x",
+            config=botocore.config.Config(max_pool_connections=16),
+        )
+
+        def read(_: int) -> bytes:
+            data: bytes = s3.get_object(Bucket=pipeline.stack.bucket_name, Key=key)["Body"].read()
+            return data
+
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            bodies = list(pool.map(read, range(64)))
+    finally:
+        del pipeline.sandboxes._callers[access_key]
+    assert bodies == [body] * 64

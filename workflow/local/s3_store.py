@@ -103,13 +103,23 @@ class FileSlice:
 
 
 def _file_of(key: FakeKey) -> Any | None:
-    """The key's body file when it is on disk, else None (a small body, in memory)."""
-    buffer = key._value_buffer
-    try:
-        buffer.fileno()
-    except (AttributeError, OSError, ValueError, NotImplementedError):
-        return None
-    return buffer
+    """The key's body file when it is on disk, else None (a small body, in memory).
+
+    Asking a spooled buffer still in memory for its descriptor would roll it over to disk, and a
+    rollover assigns the new, empty file before writing to it: a concurrent GetObject of the same
+    key then read an empty body (``IncompleteRead``, found with many ranges reading one small staged
+    document at once). So an unrolled buffer is left in memory, and the look is made under the
+    key's lock, which moto's own reads of the body take.
+    """
+    with key.lock:
+        buffer = key._value_buffer
+        if isinstance(buffer, tempfile.SpooledTemporaryFile) and not getattr(buffer, "_rolled", True):
+            return None
+        try:
+            buffer.fileno()
+        except (AttributeError, OSError, ValueError, NotImplementedError):
+            return None
+        return buffer
 
 
 def _pread(key: FakeKey, start: int, stop: int) -> bytes:
