@@ -76,15 +76,15 @@ def timed_command(command: Sequence[str], timeout: float) -> Timed:
     started = time.monotonic()
     process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     peak = 0
-    descendants: dict[int, int] = {}
+    children_peaks: dict[int, int] = {}
     done = threading.Event()
 
     def sample() -> None:
         nonlocal peak
         while not done.is_set():
             peak = max(peak, _hwm(process.pid))
-            for pid in _descendants(process.pid):
-                descendants[pid] = max(descendants.get(pid, 0), _hwm(pid))
+            for pid in descendants(process.pid):
+                children_peaks[pid] = max(children_peaks.get(pid, 0), _hwm(pid))
             done.wait(_SAMPLE_SECONDS)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -97,7 +97,7 @@ def timed_command(command: Sequence[str], timeout: float) -> Timed:
     return Timed(
         seconds=time.monotonic() - started,
         peak_rss_bytes=peak,
-        children_peak_rss_bytes=max(descendants.values(), default=0),
+        children_peak_rss_bytes=max(children_peaks.values(), default=0),
         returncode=process.returncode,
         output=output,
     )
@@ -114,7 +114,8 @@ def _hwm(pid: int) -> int:
     return 0
 
 
-def _descendants(pid: int) -> list[int]:
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (Linux: /proc's children lists), the sandboxes included."""
     found: list[int] = []
     pending = [pid]
     while pending:

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.engine import descendants
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PIPELINE = Path(sys.executable).parent / "pipeline"
 DEADLINE_SECONDS = 120
@@ -31,21 +33,6 @@ def slow_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
         out.write(gzip.compress(b"id,name,amount,ts\n" + block))
         out.write(member * 1000)
     return path
-
-
-def descendants(pid: int) -> set[int]:
-    found: set[int] = set()
-    pending = [pid]
-    while pending:
-        parent = pending.pop()
-        try:
-            children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
-        except OSError:
-            continue
-        for child in map(int, children):
-            found.add(child)
-            pending.append(child)
-    return found
 
 
 def alive(pid: int) -> bool:
@@ -74,7 +61,7 @@ def watch_until(process: subprocess.Popen[str], seen: set[int], condition: Calla
     """Record the process's descendants until ``condition()`` holds (or the deadline passes)."""
     deadline = time.monotonic() + DEADLINE_SECONDS
     while time.monotonic() < deadline:
-        seen |= descendants(process.pid)
+        seen |= set(descendants(process.pid))
         if condition():
             return
         time.sleep(0.05)

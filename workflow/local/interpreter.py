@@ -34,10 +34,8 @@ import functools
 import hashlib
 import importlib
 import importlib.util
-import os
 import pickle
 import sys
-import tempfile
 import threading
 import types
 from collections.abc import Callable, Iterator
@@ -45,6 +43,8 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
+
+from workflow.local.model_cache import write_whole
 
 
 def _import_without_batch() -> None:
@@ -133,7 +133,7 @@ def parses_cached(directory: Path) -> Iterator[None]:
         if blob is None:
             program, tree = original(definition)
             blob = pickle.dumps(program, protocol=pickle.HIGHEST_PROTOCOL)
-            _write(directory / f"{key}.pickle", blob)
+            write_whole(directory / f"{key}.pickle", blob)
             with lock:
                 programs[key] = blob
             return program, tree
@@ -154,18 +154,6 @@ def _read(path: Path) -> bytes | None:
         return path.read_bytes()
     except OSError:
         return None
-
-
-def _write(path: Path, blob: bytes) -> None:
-    """Write whole or not at all: a parallel run reading the cache never sees half a file."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, scratch = tempfile.mkstemp(dir=path.parent, prefix=".asl-")
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(blob)
-        os.replace(scratch, path)
-    except OSError:
-        return
 
 
 @contextmanager

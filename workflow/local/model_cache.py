@@ -48,15 +48,17 @@ class PickledFileLoader(JSONFileLoader):  # type: ignore[misc]  # botocore ships
             return pickle.loads(cached.read_bytes())  # noqa: S301 - the engine's own cache, written below
         except (OSError, pickle.UnpicklingError, EOFError):
             data = super()._load_file(full_path, open_method)
-        _write(cached, pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL))
+        write_whole(cached, pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL))
         return data
 
 
-def _write(path: Path, blob: bytes) -> None:
-    """Write whole or not at all: a parallel reader never sees half a file."""
+def write_whole(path: Path, blob: bytes) -> None:
+    """Write whole or not at all: a parallel reader never sees half a file (the engine's caches:
+    service models here, parsed definitions in ``interpreter.py``). A cache that cannot be written
+    is only slower, so a failure is ignored."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, scratch = tempfile.mkstemp(dir=path.parent, prefix=".model-")
+        handle, scratch = tempfile.mkstemp(dir=path.parent, prefix=".cache-")
         with os.fdopen(handle, "wb") as stream:
             stream.write(blob)
         os.replace(scratch, path)
