@@ -10,6 +10,7 @@ import inspect
 import io
 import json
 import os
+import pickle
 import re
 import string
 import subprocess
@@ -18,6 +19,7 @@ import tempfile
 import threading
 import time
 import tomllib
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -407,7 +409,7 @@ def test_the_interpreter_imports_without_moto_s_ec2() -> None:
 
 def test_moto_parses_definitions_through_amazon_state_language_parser_parse(stack_model: StackModel) -> None:
     # Reliance: moto parses a definition with AmazonStateLanguageParser.parse on create and on
-    # each execution; interpreter.parses_cached serves it from a cache, a copy per caller.
+    # each execution; interpreter.parses_cached serves it from a cache, one program per definition.
     definition = json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})
     calls: list[str] = []
     original = AmazonStateLanguageParser.parse
@@ -429,6 +431,73 @@ def test_moto_parses_definitions_through_amazon_state_language_parser_parse(stac
         AmazonStateLanguageParser.parse = original  # type: ignore[method-assign]
     # moto asked twice (create, then the execution); the cache in front answered the second
     assert calls.count(definition) <= 1
+
+
+# Every construct that keeps something between evaluations: a Map's iterations in parallel, a
+# Parallel's branch, a retrier's attempts, a catcher, a choice.
+_SHARED_PROGRAM_DEFINITION = {
+    "StartAt": "Fan",
+    "States": {
+        "Fan": {
+            "Type": "Map",
+            "ItemsPath": "$.items",
+            "MaxConcurrency": 0,
+            "ItemProcessor": {
+                "ProcessorConfig": {"Mode": "INLINE"},
+                "StartAt": "Try",
+                "States": {
+                    "Try": {
+                        "Type": "Parallel",
+                        "Branches": [
+                            {"StartAt": "Boom", "States": {"Boom": {"Type": "Fail", "Error": "Boom", "Cause": "c"}}}
+                        ],
+                        "Retry": [{"ErrorEquals": ["Boom"], "IntervalSeconds": 1, "MaxAttempts": 2}],
+                        "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.caught", "Next": "Which"}],
+                        "End": True,
+                    },
+                    "Which": {
+                        "Type": "Choice",
+                        "Choices": [{"Variable": "$.caught.Error", "StringEquals": "Boom", "Next": "Caught"}],
+                        "Default": "Missed",
+                    },
+                    "Caught": {"Type": "Pass", "Result": "caught", "End": True},
+                    "Missed": {"Type": "Fail", "Error": "Missed"},
+                },
+            },
+            "End": True,
+        }
+    },
+}
+
+
+def test_executions_of_one_definition_share_its_program_and_write_nothing_on_it(pipeline: LocalPipeline) -> None:
+    # Reliance: a parsed program holds declarations only; what an execution evaluates (a retrier's
+    # attempts, a Map's iterations) lives in its Environment, keyed by each component's heap_key,
+    # which interpreter.keyed sets before the program is shared.
+    sfn = pipeline.client("stepfunctions")
+    definition = json.dumps(_SHARED_PROGRAM_DEFINITION)
+    machine = sfn.create_state_machine(name="shared", definition=definition, roleArn="arn:aws:iam::123456789012:role/x")
+    program, _ = AmazonStateLanguageParser.parse(definition)
+    assert AmazonStateLanguageParser.parse(definition)[0] is program
+    before = pickle.dumps(program)
+
+    def history(name: str) -> Counter[str]:
+        arn = sfn.start_execution(
+            stateMachineArn=machine["stateMachineArn"], name=name, input=json.dumps({"items": [{"n": 1}, {"n": 2}, {"n": 3}]})
+        )["executionArn"]
+        ended = pipeline.wait(arn, timeout=60)
+        assert ended.status == "SUCCEEDED"
+        assert json.loads(sfn.describe_execution(executionArn=arn)["output"]) == ["caught"] * 3
+        events = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+        return Counter(event["type"] for event in events)
+
+    alone = history("alone")
+    # each item's branch failed three times: once, then its two retries
+    assert alone["ParallelStateStarted"] == 3 * 3
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        together = list(pool.map(history, [f"together-{index}" for index in range(4)]))
+    assert together == [alone] * 4
+    assert pickle.dumps(program) == before
 
 
 def test_moto_builds_the_interpreter_s_clients_with_boto_client_for_bound_in_its_modules(
