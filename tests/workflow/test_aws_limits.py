@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -158,6 +159,19 @@ def test_an_execution_name_of_80_allowed_characters_starts(pipeline: LocalPipeli
         stateMachineArn=pipeline.stack.state_machine_arn, name=name, input="{}"
     )
     assert started["executionArn"].endswith(":" + name)
+
+
+def test_unnamed_executions_are_named_each_with_a_uuid(pipeline: LocalPipeline) -> None:
+    # AWS names an execution started without a name with a UUID; moto's interpreter named each "None"
+    # (a second start while the first ran was taken for it, and refused once it had ended).
+    sfn = pipeline.client("stepfunctions")
+    arns = [
+        sfn.start_execution(stateMachineArn=pipeline.stack.state_machine_arn, input="{}")["executionArn"]
+        for _ in range(2)
+    ]
+    names = [arn.rsplit(":", 1)[1] for arn in arns]
+    assert len(set(names)) == 2
+    assert all(str(uuid.UUID(name)) == name for name in names)
 
 
 # -- S3: key length and user metadata -------------------------------------------------------------

@@ -70,7 +70,10 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.item
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.state_map import StateMap
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_lambda
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.credentials import StateCredentials
-from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+    state_task_service,
+    state_task_service_sfn,
+)
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn import (
     StateTaskServiceSfn,
 )
@@ -91,7 +94,7 @@ from workflow.local import model_cache, s3_store, service_models
 from workflow.local.access import STATE_MACHINE_ACCESS_KEY
 from workflow.local.alarms import epoch
 from workflow.local.conditional_writes import DYNAMODB_WRITES, S3_CONDITIONS
-from workflow.local.environment import MOTO_CONFIG, LocalPipeline, _environment
+from workflow.local.environment import DEFAULT_TIME_SCALE, MOTO_CONFIG, LocalPipeline, _environment
 from workflow.local.gateway import Dispatcher
 from workflow.local.lambdas import service_errors_named
 from workflow.local.limits import LAMBDA_INVOKE_RESPONSE
@@ -483,7 +486,9 @@ def test_executions_of_one_definition_share_its_program_and_write_nothing_on_it(
 
     def history(name: str) -> Counter[str]:
         arn = sfn.start_execution(
-            stateMachineArn=machine["stateMachineArn"], name=name, input=json.dumps({"items": [{"n": 1}, {"n": 2}, {"n": 3}]})
+            stateMachineArn=machine["stateMachineArn"],
+            name=name,
+            input=json.dumps({"items": [{"n": 1}, {"n": 2}, {"n": 3}]}),
         )["executionArn"]
         ended = pipeline.wait(arn, timeout=60)
         assert ended.status == "SUCCEEDED"
@@ -827,6 +832,51 @@ def test_bare_moto_cannot_start_an_execution_from_a_task() -> None:
     for method in ("_normalise_parameters", "_normalise_response"):
         params = list(inspect.signature(getattr(StateTaskServiceSfn, method)).parameters)
         assert params[:2] == ["self", "parameters" if method == "_normalise_parameters" else "response"]
+
+
+@pytest.mark.parametrize("resource", ["startExecution.sync", "startExecution.sync:2"])
+def test_a_sync_task_asks_after_its_child_when_the_child_ends(pipeline: LocalPipeline, resource: str) -> None:
+    # Reliance: moto builds a .sync task's resolver with StateTaskServiceSfn._build_sync_resolver or
+    # _build_sync2_resolver(env=...), the StartExecution answer on top of env.stack, and asks it
+    # every 0.5 s until it answers; nested_executions wraps the builders so that the resolver waits
+    # for the child's end (ChildEndings) and asks once more then.
+    sfn = pipeline.client("stepfunctions")
+    role = "arn:aws:iam::123456789012:role/x"
+    # The child waits 2 s of real time (the environment's clock is scaled).
+    child = {
+        "StartAt": "Wait",
+        "States": {
+            "Wait": {"Type": "Wait", "Seconds": round(2 / DEFAULT_TIME_SCALE), "Next": "Done"},
+            "Done": {"Type": "Pass", "Result": {"done": True}, "End": True},
+        },
+    }
+    child_arn = sfn.create_state_machine(name="child", definition=json.dumps(child), roleArn=role)["stateMachineArn"]
+    parent = {
+        "StartAt": "Run",
+        "States": {
+            "Run": {
+                "Type": "Task",
+                "Resource": f"arn:aws:states:::states:{resource}",
+                "Parameters": {"StateMachineArn": child_arn, "Input": {}},
+                "ResultSelector": {"status.$": "$.Status"},
+                "End": True,
+            }
+        },
+    }
+    parent_arn = sfn.create_state_machine(name="parent", definition=json.dumps(parent), roleArn=role)["stateMachineArn"]
+    asked: list[str] = []
+    interpreter_client = state_task_service_sfn.boto_client_for(region="us-east-1", service="stepfunctions")
+    interpreter_client.meta.events.register(
+        "before-parameter-build.sfn.DescribeExecution", lambda params, **_: asked.append(params["executionArn"])
+    )
+    started = time.monotonic()
+    arn = sfn.start_execution(stateMachineArn=parent_arn, name="parent-1")["executionArn"]
+    ended = pipeline.wait(arn, timeout=30)
+    assert ended.status == "SUCCEEDED", (ended.error, ended.cause)
+    assert time.monotonic() - started >= 2
+    assert json.loads(sfn.describe_execution(executionArn=arn)["output"]) == {"status": "SUCCEEDED"}
+    # once when started (still running), once when it ended; moto's polling asks four times or more
+    assert len(asked) == 2
 
 
 def test_bare_moto_puts_a_datetime_in_the_context_start_time() -> None:

@@ -210,6 +210,7 @@ class LocalPipeline:
         self.redriver = redrive.Redriver()
         self._exit = ExitStack()
         self._endings = threading.Condition()
+        self._child_endings = nested_executions.ChildEndings()
         self._ended_count = 0
         self._unannounced: list[str] = []  # ended executions whose end nobody has announced yet
         self._gateway: Gateway | None = None
@@ -273,7 +274,7 @@ class LocalPipeline:
             self._exit.enter_context(limits.installed(session.events))
             self._exit.enter_context(execution_context.installed())
             self._exit.enter_context(distributed_map.installed())
-            self._exit.enter_context(nested_executions.installed())
+            self._exit.enter_context(nested_executions.installed(self._child_endings))
             self._exit.enter_context(conditional_writes.installed())
             # Runs first on the way out: nothing may still use moto or the gateway when they stop.
             self._exit.callback(self._stop_running)
@@ -309,6 +310,7 @@ class LocalPipeline:
         except Exception:
             # The execution has ended whatever its metrics: never fail its worker for them.
             logger.exception("recording the end of %s for the alarms failed", execution.exec_arn)
+        self._child_endings.ended(execution.exec_arn)
         with self._endings:
             self._ended_count += 1
             self._unannounced.append(execution.exec_arn)

@@ -35,6 +35,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
@@ -117,7 +118,7 @@ def check_execution_input(execution_input: str | None) -> None:
 @contextmanager
 def state_payloads() -> Iterator[None]:
     """Exact payload limits for states and tasks, inputs after ``Parameters`` included, and
-    ``StartExecution``'s name and input checked."""
+    ``StartExecution``'s name and input checked (an unnamed execution named as AWS names it)."""
     quota_users = (state_module, state_task_lambda, state_task_service)
     original_quotas = [vars(module)["is_within_size_quota"] for module in quota_users]
     original_task_parameters = StateTask._eval_parameters
@@ -142,8 +143,11 @@ def state_payloads() -> Iterator[None]:
         *args: Any,
         **kwargs: Any,
     ) -> Any:
-        if name is not None:
-            check_execution_name(name)
+        if name is None:
+            # AWS names an unnamed execution with a UUID; moto's interpreter would name it "None",
+            # so that a second unnamed start was taken for the first (idempotent, or refused).
+            name = str(uuid.uuid4())
+        check_execution_name(name)
         check_execution_input(execution_input)
         return original_start(self, state_machine_arn, name, execution_input, *args, **kwargs)
 

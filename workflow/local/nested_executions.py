@@ -10,11 +10,12 @@ becomes the integration's PascalCase output (``ExecutionArn``, ``StartDate``; wi
 become epoch milliseconds: moto's history cannot hold a datetime (``DescribeExecution`` fails on it);
 no state here reads them.
 
-``.sync`` waits by polling ``DescribeExecution`` every 0.5 s of real time, and that is left as it
-is, not put on the scaled clock: a DescribeExecution costs moto 3-12 ms of CPU, so polls at the
-tests' scale (every half millisecond per waiting task) take the interpreter's time from the runs
-they wait for. Measured on a backfill of 100 objects at concurrency 10: polls every 0.1 s took
-28.8 s, every 0.5 s 18.6 s.
+``.sync`` waits the way AWS does, for the child's end, not by moto's polling: moto asks its
+resolver for the child's ``DescribeExecution`` every 0.5 s of real time, and each ask costs moto
+3-12 ms of CPU, taken from the runs being waited for. ``installed(endings)`` wraps the resolvers so
+that one that finds its child still running waits on ``ChildEndings`` (told of every execution's
+end by the environment) and asks again when the child has ended, or after ``_RECHECK_SECONDS``
+(a safety net: a child redriven, or a parent stopped meanwhile, is seen within it).
 
 Each reliance is guarded by a test in ``tests/workflow/test_moto_reliances.py``. AWS's own names
 for the errors are kept: a name taken by another input is
@@ -26,13 +27,54 @@ task with ``States.TaskFailed`` and the child's DescribeExecution (``Status``, `
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn import (
     StateTaskServiceSfn,
 )
+
+# How long a waiting .sync task goes without asking after its child when no end was signalled.
+_RECHECK_SECONDS = 5.0
+
+
+class ChildEndings:
+    """Wakes a ``.sync`` task when the execution it waits for ends."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._waiting: dict[str, threading.Event] = {}
+
+    def ended(self, execution_arn: str) -> None:
+        with self._lock:
+            waiter = self._waiting.get(execution_arn)
+        if waiter is not None:
+            waiter.set()
+
+    def resolved(self, execution_arn: str, resolve: Callable[[], Any], env: Any) -> Any:
+        """``resolve()``'s first answer that is not ``None`` (the child ended), or ``None`` once
+        the waiting execution stopped running."""
+        waiter = threading.Event()
+        with self._lock:
+            self._waiting[execution_arn] = waiter
+        try:
+            # Registered before the first ask: an end between the two still wakes the wait.
+            while True:
+                waiter.clear()
+                answer = resolve()
+                if answer is not None or not env.is_running():
+                    return answer
+                waiter.wait(_RECHECK_SECONDS)
+        finally:
+            with self._lock:
+                if self._waiting.get(execution_arn) is waiter:
+                    del self._waiting[execution_arn]
+
+
+# moto's builders of the .sync and .sync:2 resolvers (each returns a function: the child's end, or None).
+_RESOLVER_BUILDERS = ("_build_sync_resolver", "_build_sync2_resolver")
 
 
 def api_name(key: str) -> str:
@@ -65,10 +107,20 @@ def integration_output(response: dict[str, Any]) -> None:
 
 
 @contextmanager
-def installed() -> Iterator[None]:
-    """Run ``states:startExecution`` tasks until the block ends."""
+def installed(endings: ChildEndings) -> Iterator[None]:
+    """Run ``states:startExecution`` tasks until the block ends; ``.sync`` ones wait on ``endings``."""
     original_parameters = StateTaskServiceSfn._normalise_parameters
     original_response = StateTaskServiceSfn._normalise_response
+    original_resolvers = {name: vars(StateTaskServiceSfn)[name] for name in _RESOLVER_BUILDERS}
+
+    def waiting(build: Callable[..., Any]) -> Callable[..., Any]:
+        def build_waiting(self: StateTaskServiceSfn, env: Any, *args: Any, **kwargs: Any) -> Any:
+            # moto's builder pops the StartExecution answer off the stack: read the child's ARN first.
+            child = env.stack[-1]["ExecutionArn"]
+            resolve = build(self, env, *args, **kwargs)
+            return lambda: endings.resolved(child, resolve, env)
+
+        return build_waiting
 
     def normalise_parameters(
         self: StateTaskServiceSfn,
@@ -92,8 +144,12 @@ def installed() -> Iterator[None]:
 
     StateTaskServiceSfn._normalise_parameters = normalise_parameters  # type: ignore[method-assign]
     StateTaskServiceSfn._normalise_response = normalise_response  # type: ignore[method-assign,assignment]
+    for name, build in original_resolvers.items():
+        setattr(StateTaskServiceSfn, name, waiting(build))
     try:
         yield
     finally:
         StateTaskServiceSfn._normalise_parameters = original_parameters  # type: ignore[method-assign]
         StateTaskServiceSfn._normalise_response = original_response  # type: ignore[method-assign]
+        for name, build in original_resolvers.items():
+            setattr(StateTaskServiceSfn, name, build)
