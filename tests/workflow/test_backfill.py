@@ -2,8 +2,8 @@
 the bucket's listing that starts one pipeline run per object version the ledger has no result for.
 
 Objects are "seeded before the stack existed" by uploading them while the S3 rule is disabled, so
-that nothing but the backfill starts their runs. (A backfill of 5,000 objects is a benchmark,
-``python -m benchmarks.backfill``: about 150 ms of CPU per pipeline run locally, so minutes.)
+that nothing but the backfill starts their runs. (5,000 objects, backfilled then backfilled again,
+are ``test_backfill_at_scale.py``.)
 """
 
 from __future__ import annotations

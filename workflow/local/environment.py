@@ -327,6 +327,8 @@ class LocalPipeline:
         deadline = time.monotonic() + _SHUTDOWN_SECONDS
         for arn in self._running_executions():
             self._stop_execution(arn, deadline)
+        # A stopped parent's .sync tasks see it at once, not at their next recheck.
+        self._child_endings.wake_all()
         self.sandboxes.close()
         for thread in list(TMP_THREADS):
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
@@ -614,7 +616,9 @@ class LocalPipeline:
         return visits(self.history(execution_arn))
 
     def notifications(self) -> list[Notification]:
-        """Every message published to the topic since the last call."""
+        """Every message published to the topic since the last call. Read them while runs go on, as
+        ``pipeline serve`` does: unread, they pile up in the collecting queue, and moto's SQS walks
+        every queued message each time another one arrives."""
         sqs = self.client("sqs")
         received: list[Notification] = []
         while True:

@@ -41,16 +41,23 @@ _RECHECK_SECONDS = 5.0
 
 
 class ChildEndings:
-    """Wakes a ``.sync`` task when the execution it waits for ends."""
+    """Wakes the ``.sync`` tasks waiting for an execution when it ends."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._waiting: dict[str, threading.Event] = {}
+        self._waiting: dict[str, set[threading.Event]] = {}
 
     def ended(self, execution_arn: str) -> None:
         with self._lock:
-            waiter = self._waiting.get(execution_arn)
-        if waiter is not None:
+            waiters = list(self._waiting.get(execution_arn, ()))
+        for waiter in waiters:
+            waiter.set()
+
+    def wake_all(self) -> None:
+        """Every waiting task asks again now (executions were stopped: their tasks see it)."""
+        with self._lock:
+            waiters = [waiter for waiting in self._waiting.values() for waiter in waiting]
+        for waiter in waiters:
             waiter.set()
 
     def resolved(self, execution_arn: str, resolve: Callable[[], Any], env: Any) -> Any:
@@ -58,7 +65,7 @@ class ChildEndings:
         the waiting execution stopped running."""
         waiter = threading.Event()
         with self._lock:
-            self._waiting[execution_arn] = waiter
+            self._waiting.setdefault(execution_arn, set()).add(waiter)
         try:
             # Registered before the first ask: an end between the two still wakes the wait.
             while True:
@@ -69,7 +76,9 @@ class ChildEndings:
                 waiter.wait(_RECHECK_SECONDS)
         finally:
             with self._lock:
-                if self._waiting.get(execution_arn) is waiter:
+                waiting = self._waiting[execution_arn]
+                waiting.discard(waiter)
+                if not waiting:
                     del self._waiting[execution_arn]
 
 
