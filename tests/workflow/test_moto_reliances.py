@@ -90,7 +90,7 @@ from moto.stepfunctions.parser.utils import TMP_THREADS
 from moto.stepfunctions.responses import StepFunctionResponse, get_backend
 
 from workflow.deployment import LOCAL_ACCOUNT
-from workflow.local import model_cache, s3_store, service_models
+from workflow.local import model_cache, nested_executions, s3_store, service_models
 from workflow.local.access import STATE_MACHINE_ACCESS_KEY
 from workflow.local.alarms import epoch
 from workflow.local.conditional_writes import DYNAMODB_WRITES, S3_CONDITIONS
@@ -835,7 +835,9 @@ def test_bare_moto_cannot_start_an_execution_from_a_task() -> None:
 
 
 @pytest.mark.parametrize("resource", ["startExecution.sync", "startExecution.sync:2"])
-def test_a_sync_task_asks_after_its_child_when_the_child_ends(pipeline: LocalPipeline, resource: str) -> None:
+def test_a_sync_task_asks_after_its_child_when_the_child_ends(
+    pipeline: LocalPipeline, resource: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Reliance: moto builds a .sync task's resolver with StateTaskServiceSfn._build_sync_resolver or
     # _build_sync2_resolver(env=...), the StartExecution answer on top of env.stack, and asks it
     # every 0.5 s until it answers; nested_executions wraps the builders so that the resolver waits
@@ -869,11 +871,13 @@ def test_a_sync_task_asks_after_its_child_when_the_child_ends(pipeline: LocalPip
     interpreter_client.meta.events.register(
         "before-parameter-build.sfn.DescribeExecution", lambda params, **_: asked.append(params["executionArn"])
     )
+    # No safety-net ask during the test: only the child's end can wake the task in time.
+    monkeypatch.setattr(nested_executions, "_RECHECK_SECONDS", 60.0)
     started = time.monotonic()
     arn = sfn.start_execution(stateMachineArn=parent_arn, name="parent-1")["executionArn"]
-    ended = pipeline.wait(arn, timeout=30)
+    ended = pipeline.wait(arn, timeout=90)
     assert ended.status == "SUCCEEDED", (ended.error, ended.cause)
-    assert time.monotonic() - started >= 2
+    assert 2 <= time.monotonic() - started < 10
     assert json.loads(sfn.describe_execution(executionArn=arn)["output"]) == {"status": "SUCCEEDED"}
     # once when started (still running), once when it ended; moto's polling asks four times or more
     assert len(asked) == 2

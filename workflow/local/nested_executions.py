@@ -14,8 +14,12 @@ no state here reads them.
 resolver for the child's ``DescribeExecution`` every 0.5 s of real time, and each ask costs moto
 3-12 ms of CPU, taken from the runs being waited for. ``installed(endings)`` wraps the resolvers so
 that one that finds its child still running waits on ``ChildEndings`` (told of every execution's
-end by the environment) and asks again when the child has ended, or after ``_RECHECK_SECONDS``
-(a safety net: a child redriven, or a parent stopped meanwhile, is seen within it).
+end by the environment) and asks again when the child has ended. While it waits it looks every
+``_STOPPED_CHECK_SECONDS`` whether its own execution still runs (a parent stopped through the API
+stops waiting as quickly as under moto's polling), and asks anyway every ``_RECHECK_SECONDS``, a
+safety net for an end it was not told of. (moto also lets a ``.sync`` task end on a task token's
+callback, looked at between asks: with a token, that now takes up to ``_RECHECK_SECONDS``; the
+pipeline's ``.sync`` tasks take no token.)
 
 Each reliance is guarded by a test in ``tests/workflow/test_moto_reliances.py``. AWS's own names
 for the errors are kept: a name taken by another input is
@@ -28,6 +32,7 @@ from __future__ import annotations
 
 import datetime
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -38,6 +43,8 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
 
 # How long a waiting .sync task goes without asking after its child when no end was signalled.
 _RECHECK_SECONDS = 5.0
+# How often it looks whether its own execution still runs (moto's own polling interval).
+_STOPPED_CHECK_SECONDS = 0.5
 
 
 class ChildEndings:
@@ -71,9 +78,14 @@ class ChildEndings:
             while True:
                 waiter.clear()
                 answer = resolve()
-                if answer is not None or not env.is_running():
+                if answer is not None:
                     return answer
-                waiter.wait(_RECHECK_SECONDS)
+                asked = time.monotonic()
+                while not waiter.wait(_STOPPED_CHECK_SECONDS):
+                    if not env.is_running():
+                        return None
+                    if time.monotonic() - asked >= _RECHECK_SECONDS:
+                        break
         finally:
             with self._lock:
                 waiting = self._waiting[execution_arn]
