@@ -99,7 +99,7 @@ def test_ctrl_c_during_a_run_stops_it_with_a_message_and_exit_130(slow_file: Pat
         out, err = process.communicate(timeout=DEADLINE_SECONDS)
 
     # Then it says it stopped, exits 130, and leaves nothing running
-    assert process.returncode == 130, err
+    assert process.returncode == 130, out + err
     assert "interrupted; the local engine stopped" in err
     assert "Traceback" not in err + out
     assert not [pid for pid in seen if alive(pid)]
