@@ -615,23 +615,29 @@ def test_a_streamed_body_reaches_an_http_client_whole_and_in_ranges(pipeline: Lo
     assert BackendRequest.from_wsgi_server is True
 
 
-def invoke_through_gateway(pipeline: LocalPipeline, key: str, **extra: Any) -> tuple[dict[str, Any], bytes]:
-    """A GetObject on the sandboxes' endpoint, as the function allowed to read staging/ (WriteOutput)."""
-    function = pipeline.function_for_state("WriteOutput")
-    access_key = "ASIATESTGATEWAY00"
-    pipeline.sandboxes._callers[access_key] = function
+@contextmanager
+def gateway_s3_as_write_output(pipeline: LocalPipeline, access_key: str, **config: Any) -> Iterator[Any]:
+    """An S3 client of the sandboxes' endpoint, signing as the function allowed to read staging/
+    (WriteOutput) until the block ends."""
+    pipeline.sandboxes._callers[access_key] = pipeline.function_for_state("WriteOutput")
     try:
-        s3 = boto3.client(
+        yield boto3.client(
             "s3",
             endpoint_url=pipeline.sandboxes.endpoint_url,
             region_name="us-east-1",
             aws_access_key_id=access_key,
             aws_secret_access_key="x",
+            config=botocore.config.Config(**config),
         )
-        response = s3.get_object(Bucket=pipeline.stack.bucket_name, Key=key, **extra)
-        return response, response["Body"].read()
     finally:
         del pipeline.sandboxes._callers[access_key]
+
+
+def invoke_through_gateway(pipeline: LocalPipeline, key: str, **extra: Any) -> tuple[dict[str, Any], bytes]:
+    """A GetObject on the sandboxes' endpoint, as WriteOutput."""
+    with gateway_s3_as_write_output(pipeline, "ASIATESTGATEWAY00") as s3:
+        response = s3.get_object(Bucket=pipeline.stack.bucket_name, Key=key, **extra)
+        return response, response["Body"].read()
 
 
 def test_moto_compiles_json_paths_with_the_parse_of_json_path_and_result_path(pipeline: LocalPipeline) -> None:
@@ -1036,17 +1042,7 @@ def test_a_small_body_read_by_many_at_once_reaches_every_reader_whole(pipeline: 
     stored = s3_backends[LOCAL_ACCOUNT]["aws"].get_object(pipeline.stack.bucket_name, key)
     assert s3_store._file_of(stored) is None
     assert stored._value_buffer._rolled is False
-    access_key = "ASIATESTCONCURRENT"
-    pipeline.sandboxes._callers[access_key] = pipeline.function_for_state("WriteOutput")
-    try:
-        s3 = boto3.client(
-            "s3",
-            endpoint_url=pipeline.sandboxes.endpoint_url,
-            region_name="us-east-1",
-            aws_access_key_id=access_key,
-            aws_secret_access_key="x",
-            config=botocore.config.Config(max_pool_connections=16),
-        )
+    with gateway_s3_as_write_output(pipeline, "ASIATESTCONCURRENT", max_pool_connections=16) as s3:
 
         def read(_: int) -> bytes:
             data: bytes = s3.get_object(Bucket=pipeline.stack.bucket_name, Key=key)["Body"].read()
@@ -1054,6 +1050,4 @@ def test_a_small_body_read_by_many_at_once_reaches_every_reader_whole(pipeline: 
 
         with ThreadPoolExecutor(max_workers=16) as pool:
             bodies = list(pool.map(read, range(64)))
-    finally:
-        del pipeline.sandboxes._callers[access_key]
     assert bodies == [body] * 64
