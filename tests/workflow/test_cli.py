@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
 import pytest
 
 from tests.scenarios import CSV_TO_JSONL_STATES
-from workflow.cli.main import EXIT_FAILED, EXIT_SUCCEEDED, EXIT_USAGE, main
+from workflow.cli.main import EXIT_FAILED, EXIT_SUCCEEDED, EXIT_USAGE, first_run_states, main
+from workflow.local.environment import LocalPipeline
+from workflow.local.template import StackModel
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 
@@ -29,6 +32,8 @@ def test_run_succeeds_and_reports_states_output_and_notifications(
     assert (report["error"], report["cause"]) == (None, None)
     assert report["executionArn"].endswith(report["name"])
     assert [state["name"] for state in report["states"]] == CSV_TO_JSONL_STATES
+    # (the functions it prewarmed are those of the steps it took)
+    assert set(first_run_states(SAMPLES / "orders.csv", None)) <= set(CSV_TO_JSONL_STATES)
     assert all({"name", "status", "attempts", "durationMs"} <= state.keys() for state in report["states"])
     assert report["output"]["records"] == 40
     assert report["output"]["rejected"] == 0
@@ -40,6 +45,28 @@ def test_run_succeeds_and_reports_states_output_and_notifications(
     assert json.loads(data[0])["order_id"] == "ORD-1001"
     assert json.loads((out / "manifest.json").read_text())["counts"]["records"] == 40
     assert (out / "rejects.jsonl").read_text() == ""
+
+
+@pytest.mark.parametrize(
+    ("name", "output_format", "states"),
+    [
+        ("orders.csv", None, ("Validate", "Fetch", "TransformCsv", "WriteOutput", "Notify")),
+        ("items.json", None, ("Validate", "Fetch", "TransformJson", "WriteOutput", "Notify")),
+        (
+            "events.jsonl.gz",
+            "parquet",
+            ("Validate", "Fetch", "TransformJsonl", "WriteParquet", "WriteOutput", "Notify"),
+        ),
+        ("notes.txt", None, ("Validate",)),
+    ],
+)
+def test_run_prewarms_the_lambda_steps_its_file_takes_in_one_pass(
+    name: str, output_format: str | None, states: tuple[str, ...], stack_model: StackModel
+) -> None:
+    assert first_run_states(Path(name), output_format) == states
+    # each is a Lambda step of the definition (a renamed state would fail here, not at prewarm)
+    functions = {LocalPipeline(stack_model, log_stream=io.StringIO()).function_for_state(state) for state in states}
+    assert len(functions) == len(states)
 
 
 def test_unsupported_file_fails_with_the_business_error_and_exit_1(

@@ -3,6 +3,7 @@ its template's timeout, memory, /tmp, environment and concurrency enforced."""
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import os
@@ -87,6 +88,58 @@ def test_state_left_behind_by_one_function_reaches_no_other(pipeline: LocalPipel
     assert elsewhere["pid"] != leaked["pid"] == again["pid"]
     assert again["leaked"] == {"value": "left-behind"}
     assert elsewhere["environment"]["AWS_ACCESS_KEY_ID"] != leaked["environment"]["AWS_ACCESS_KEY_ID"]
+
+
+def prewarmed(stack_model: StackModel, state: str, handler: str) -> LocalPipeline:
+    """An environment (not entered yet) whose ``state``'s function runs ``handler`` and is prewarmed."""
+    local = LocalPipeline(stack_model, log_stream=io.StringIO(), prewarm=(state,))
+    local.lambdas.configure(local.function_for_state(state), handler=handler)
+    return local
+
+
+def test_a_prewarmed_function_is_initialized_at_start_and_its_first_invocation_restores_it(
+    stack_model: StackModel,
+) -> None:
+    # Given an environment that prewarms Fetch (SnapStart initializes a published version)
+    local = prewarmed(stack_model, "Fetch", f"{HANDLERS}.describe")
+    function = local.function_for_state("Fetch")
+    with local:
+        # When it starts, then Fetch's sandbox is initialized with no invocation
+        assert _wait_for(lambda: local.sandboxes.live().get(function, 0) == 1), "Fetch was not prewarmed"
+        ready = {pid for pid, name in local.sandboxes.processes().items() if name == function}
+        _, first = invoke(local, function)
+        _, second = invoke(local, function)
+
+    # Then the invocations ran in it; the first is reported cold (a restore), the next warm
+    assert {first["pid"]} == {second["pid"]} == ready
+    assert (first["invocations"], second["invocations"]) == (1, 2)
+    assert [invocation.cold for invocation in local.lambdas.invocations] == [True, False]
+
+
+def test_an_invocation_during_its_function_s_prewarm_waits_for_that_sandbox(stack_model: StackModel) -> None:
+    # Given an environment that prewarms Fetch, whose init takes seconds
+    local = prewarmed(stack_model, "Fetch", "tests.workflow.slow_init_handlers.describe")
+    function = local.function_for_state("Fetch")
+    with local:
+        # When Fetch is invoked as soon as the environment is entered, while it initializes
+        _, first = invoke(local, function)
+        # Then the invocation waited for the prewarmed sandbox rather than starting a second one
+        assert local.sandboxes.live() == {function: 1}
+    assert first["invocations"] == 1
+    assert [invocation.cold for invocation in local.lambdas.invocations] == [True]
+
+
+def test_a_prewarm_whose_init_fails_leaves_the_first_invocation_to_report_it(stack_model: StackModel) -> None:
+    # Given a prewarmed function whose handler module cannot be imported
+    local = prewarmed(stack_model, "Fetch", "tests.workflow.no_such_module.handler")
+    function = local.function_for_state("Fetch")
+    with local:
+        # When it is invoked
+        error, payload = invoke(local, function)
+
+    # Then it fails as an init failure does on Lambda, the same as without a prewarm
+    assert (error, payload["errorType"]) == ("Unhandled", "Runtime.ImportModuleError")
+    assert "No module named 'tests.workflow.no_such_module'" in payload["errorMessage"]
 
 
 def test_a_handler_past_its_timeout_is_stopped_with_sandbox_timedout(pipeline: LocalPipeline) -> None:
@@ -307,6 +360,8 @@ def test_leaving_the_environment_stops_runs_sandboxes_threads_and_the_gateway(st
         processes = pipeline.sandboxes.processes()
         threads = [thread for thread in TMP_THREADS if thread.is_alive() and id(thread) not in earlier]
         port = urlparse(pipeline.sandboxes.endpoint_url).port
+        # (what the engine built is frozen out of the garbage collector while it lives)
+        assert gc.get_freeze_count() > 0
         left = time.monotonic()
 
     # Then it was left without waiting for the handler, and nothing of it is still running:
@@ -321,3 +376,5 @@ def test_leaving_the_environment_stops_runs_sandboxes_threads_and_the_gateway(st
     assert port is not None
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", port), timeout=5)
+    # and the collector has it back
+    assert gc.get_freeze_count() == 0

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from tasks.common.layout import INCOMING_PREFIX, OUTPUT_FORMAT_METADATA, PROCESSING_TYPE_METADATA, SOURCE_PREFIXES
-from tasks.common.models import OutputFormat, ProcessingType
+from tasks.common.models import Format, OutputFormat, ProcessingType
 from workflow.deployment import STACK_NAME
 from workflow.executions import STATUSES, SUCCEEDED
 from workflow.ledger import REPLAYABLE_STATUSES
@@ -327,17 +327,36 @@ def check_run_arguments(args: argparse.Namespace) -> None:
         raise UsageError("--timeout must be a positive number of seconds")
 
 
+def first_run_states(path: Path, output_format: str | None) -> tuple[str, ...]:
+    """The Task states the run of ``path`` takes if it is accepted and processed in one pass: their
+    functions initialize while the engine starts. A run that takes others (a rejection, a file
+    split into ranges) starts those cold, as it would anyway."""
+    # Imported here, with the engine: Validate's logic imports botocore, which a usage error need not wait for.
+    from tasks.common.errors import UnsupportedFormat
+    from tasks.validate.logic import format_of
+
+    try:
+        source_format, _ = format_of(path.name)
+    except UnsupportedFormat:
+        return ("Validate",)
+    transform = {Format.CSV: "TransformCsv", Format.JSON: "TransformJson", Format.JSONL: "TransformJsonl"}
+    commit = ("WriteParquet", "WriteOutput") if output_format == OutputFormat.PARQUET else ("WriteOutput",)
+    return ("Validate", "Fetch", transform[source_format], *commit, "Notify")
+
+
 def run_command(args: argparse.Namespace) -> int:
     check_run_arguments(args)
     # The sandboxes' zygote starts first: it imports its libraries while this process imports
     # the engine's. The rest is imported here so that usage errors answer at once.
+    from workflow.local import collection
     from workflow.local.sandboxes import start_early
 
     start_early()
-    from workflow.cli.run_report import RunReport, copy_output, output_of
-    from workflow.local.environment import LocalPipeline, RunTimeout
-    from workflow.local.synth import PROJECT_ROOT, SynthError, cached_template
-    from workflow.ops.runs import map_runs
+    with collection.paused():
+        from workflow.cli.run_report import RunReport, copy_output, output_of
+        from workflow.local.environment import LocalPipeline, RunTimeout
+        from workflow.local.synth import PROJECT_ROOT, SynthError, cached_template
+        from workflow.ops.runs import map_runs
 
     if not cached_template().is_file():
         print("Synthesizing the CDK stack (once per change to the sources)…", file=sys.stderr)
@@ -346,7 +365,11 @@ def run_command(args: argparse.Namespace) -> int:
     log_file = log_dir / f"run-{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}.log"
     with log_file.open("w", encoding="utf-8") as log_stream:
         try:
-            pipeline = LocalPipeline.from_project(log_stream=log_stream, concurrency=args.concurrency)
+            pipeline = LocalPipeline.from_project(
+                log_stream=log_stream,
+                concurrency=args.concurrency,
+                prewarm=first_run_states(args.path, args.output_format),
+            )
         except SynthError as exc:
             print(f"pipeline: {exc}", file=sys.stderr)
             return EXIT_FAILED

@@ -25,7 +25,7 @@ import threading
 import time
 import warnings
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -51,6 +51,7 @@ from workflow.deployment import LOCAL_ACCOUNT, REGION, STACK_NAME
 from workflow.executions import RUNNING, STATUS_CHANGE, TERMINAL, StateVisit, read_history, visits
 from workflow.local import (
     alarms,
+    collection,
     conditional_writes,
     distributed_map,
     eventbridge,
@@ -174,6 +175,9 @@ class LocalPipeline:
 
     ``concurrency`` is the account's Lambda concurrency (AWS's default quota unless given);
     functions with reserved concurrency in the template get that much, the others share the rest.
+    ``prewarm`` names Task states whose functions initialize as the environment starts, as
+    SnapStart initializes a published version (``Sandboxes.prewarm``): the steps a caller knows
+    its first run takes.
     """
 
     def __init__(
@@ -184,8 +188,10 @@ class LocalPipeline:
         time_scale: float = DEFAULT_TIME_SCALE,
         concurrency: int = DEFAULT_ACCOUNT_CONCURRENCY,
         slots: int = DEFAULT_SLOTS,
+        prewarm: Sequence[str] = (),
     ) -> None:
         self.stack = stack
+        self._prewarm = tuple(prewarm)
         self.clock = clock_module.ScaledClock(scale=time_scale)
         self._log_lock = threading.Lock()
         self.sandboxes = Sandboxes(
@@ -225,6 +231,7 @@ class LocalPipeline:
         log_stream: TextIO,
         time_scale: float = DEFAULT_TIME_SCALE,
         concurrency: int = DEFAULT_ACCOUNT_CONCURRENCY,
+        prewarm: Sequence[str] = (),
     ) -> LocalPipeline:
         """Synthesize (or reuse the cached synth of) this checkout's stack."""
         return cls(
@@ -232,10 +239,16 @@ class LocalPipeline:
             log_stream=log_stream,
             time_scale=time_scale,
             concurrency=concurrency,
+            prewarm=prewarm,
         )
 
     def __enter__(self) -> LocalPipeline:
+        with collection.paused():
+            return self._enter()
+
+    def _enter(self) -> LocalPipeline:
         try:
+            self._exit.callback(collection.thawed)  # last on the way out
             # First, so that the sandboxes' zygote imports its libraries while moto starts here.
             self.sandboxes.start()
             self._exit.callback(self.sandboxes.close)
@@ -268,6 +281,7 @@ class LocalPipeline:
             gateway.start()
             self._exit.callback(gateway.stop)
             self.sandboxes.endpoint_url = gateway.endpoint_url
+            self.sandboxes.prewarm([self.lambdas.spec(self.function_for_state(state)) for state in self._prewarm])
             self._exit.enter_context(clock_module.installed(self.clock))
             self._exit.enter_context(eventbridge.installed(self._start_from_rule, self._publish_from_rule))
             self._exit.enter_context(redrive.installed(self.redriver))

@@ -28,6 +28,12 @@ What each run enforces, from the template (``FunctionSpec``), while the engine w
 
 A killed or crashed sandbox is discarded: the next invocation starts cold, as on Lambda.
 
+The functions are deployed with SnapStart: Lambda runs a function's init when its version is
+published, not on its first invocation, which resumes the initialized environment (still a cold
+start, a restore: https://docs.aws.amazon.com/lambda/latest/dg/snapstart.html). ``prewarm`` does
+the same for the functions a caller names: their sandboxes initialize in the background while the
+engine starts, and the first invocation of each finds one ready (reported cold).
+
 Each sandbox gets an access key id of its own (``credentials``): every AWS call it makes carries
 it, and the gateway maps it back to the function, positively, whatever thread made the call.
 
@@ -55,7 +61,7 @@ import tempfile
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,6 +77,9 @@ _DISK_SAMPLE_SECONDS = 0.5
 _RELEASE_SECONDS = 5.0
 # The first answer waits for the zygote's imports; later ones are immediate.
 _ZYGOTE_ANSWER_SECONDS = 60.0
+# Lambda's limit on a function's init (https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html):
+# a prewarmed sandbox not ready by then is stopped, and the first invocation starts one cold.
+_INIT_SECONDS = 10.0
 _KEY_ALPHABET = string.ascii_uppercase + string.digits
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
@@ -122,6 +131,7 @@ class Sandbox:
     access_key: str
     ready: bool = False
     stopping: bool = False  # the engine is stopping it: its run ends at once
+    restored: bool = False  # prewarmed and not invoked yet: its first invocation is a cold start
     last_used: float = field(default_factory=time.monotonic)
     _decoder: Any = field(default_factory=lambda: codecs.getincrementaldecoder("utf-8")("replace"))
     _pending: str = ""
@@ -239,6 +249,8 @@ class Sandboxes:
         self._lock = threading.Lock()
         self._idle: OrderedDict[int, Sandbox] = OrderedDict()  # by pid, least recently used first
         self._busy: dict[int, Sandbox] = {}
+        self._warming: dict[str, threading.Event] = {}  # function -> its prewarm under way, set when done
+        self._prewarmers: list[threading.Thread] = []
         self._callers: dict[str, str] = {}  # access key id -> function name
         self._numbers = itertools.count(1)
         self._closing = False
@@ -253,6 +265,24 @@ class Sandboxes:
         """Start the zygote (or take the one started early): it imports the libraries while the
         engine builds the rest."""
         self._zygote = _take_early() or _Zygote()
+
+    def prewarm(self, specs: Sequence[FunctionSpec]) -> None:
+        """Initialize a sandbox of each of ``specs`` in the background (SnapStart's init at publish).
+
+        An invocation of one of them that comes first waits for its sandbox rather than starting
+        another. A sandbox whose init fails is stopped: the first invocation starts one cold, which
+        reports the failure as Lambda does.
+        """
+        with self._lock:
+            if self._closing:
+                return
+            pending = list({spec.name: spec for spec in specs if spec.name not in self._warming}.values())
+            for spec in pending:
+                self._warming[spec.name] = threading.Event()
+        if pending:
+            thread = threading.Thread(target=self._prewarm, args=(pending,), name="local-prewarm", daemon=True)
+            self._prewarmers.append(thread)
+            thread.start()
 
     def caller(self, access_key: str) -> str | None:
         """The function whose sandbox holds ``access_key``, if a live one does."""
@@ -314,22 +344,32 @@ class Sandboxes:
             time.sleep(0.01)
         if self._zygote is not None:
             self._zygote.stop()
+        # The zygote killed the sandboxes still initializing: their prewarmer sees it and ends.
+        for thread in self._prewarmers:
+            thread.join(timeout=_RELEASE_SECONDS)
         shutil.rmtree(self._scratch, ignore_errors=True)
 
     # -- the processes -------------------------------------------------------------------------
 
     def _acquire(self, spec: FunctionSpec) -> tuple[Sandbox, bool]:
+        """An idle sandbox of ``spec`` (one being prewarmed is waited for), else a new one: (it, cold)."""
         evicted: list[Sandbox] = []
-        with self._lock:
-            if self._closing:
-                raise SandboxRuntimeError("the local engine is stopping")
-            for pid, sandbox in reversed(self._idle.items()):
-                if sandbox.spec == spec:
-                    del self._idle[pid]
-                    self._busy[pid] = sandbox
-                    return sandbox, False
-            while len(self._idle) >= self._idle_limit:
-                evicted.append(self._idle.popitem(last=False)[1])
+        while True:
+            with self._lock:
+                if self._closing:
+                    raise SandboxRuntimeError("the local engine is stopping")
+                for pid, sandbox in reversed(self._idle.items()):
+                    if sandbox.spec == spec:
+                        del self._idle[pid]
+                        self._busy[pid] = sandbox
+                        cold, sandbox.restored = sandbox.restored, False
+                        return sandbox, cold
+                warming = self._warming.get(spec.name)
+                if warming is None:
+                    while len(self._idle) >= self._idle_limit:
+                        evicted.append(self._idle.popitem(last=False)[1])
+                    break
+            warming.wait()
         for sandbox in evicted:
             self._stop(sandbox)
         sandbox = self._spawn(spec)
@@ -348,6 +388,42 @@ class Sandboxes:
                 self._idle[sandbox.pid] = sandbox
         if not keep:
             self._stop(sandbox)
+
+    def _prewarm(self, specs: list[FunctionSpec]) -> None:
+        # Forked at once, they initialize side by side; each is offered as soon as it is ready.
+        spawned: list[tuple[FunctionSpec, Sandbox | None]] = []
+        for spec in specs:
+            try:
+                spawned.append((spec, self._spawn(spec)))
+            except SandboxRuntimeError:
+                spawned.append((spec, None))
+        for spec, sandbox in spawned:
+            ready = sandbox is not None and self._initialized(sandbox)
+            with self._lock:
+                keep = ready and not self._closing
+                if keep and sandbox is not None:
+                    sandbox.restored = True
+                    self._idle[sandbox.pid] = sandbox
+                self._warming.pop(spec.name).set()
+            if sandbox is not None and not keep:
+                self._stop(sandbox)
+
+    def _initialized(self, sandbox: Sandbox) -> bool:
+        """Whether ``sandbox`` ran its init and said it is ready, within Lambda's init limit."""
+        deadline = time.monotonic() + _INIT_SECONDS
+        with selectors.DefaultSelector() as selector:
+            selector.register(sandbox.sock, selectors.EVENT_READ, "reply")
+            selector.register(sandbox.log_fd, selectors.EVENT_READ, "log")
+            while (left := deadline - time.monotonic()) > 0:
+                events = selector.select(left)
+                for key, _ in events:
+                    if key.data == "log" and not self._drain(sandbox):
+                        selector.unregister(sandbox.log_fd)
+                if any(key.data == "reply" for key, _ in events):
+                    message = receive_frame(sandbox.sock)
+                    sandbox.ready = message is not None and bool(message[0].get("ready"))
+                    return sandbox.ready
+        return False
 
     def _spawn(self, spec: FunctionSpec) -> Sandbox:
         if self._zygote is None:
