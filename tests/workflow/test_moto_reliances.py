@@ -29,7 +29,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from workflow.local.interpreter import current_state_machine
+from workflow.local.interpreter import current_state_machine, parses_cached
 
 import boto3
 import botocore
@@ -54,6 +54,7 @@ from moto.s3.responses import S3Response
 from moto.sns.models import SNSBackend
 from moto.sqs.models import sqs_backends
 from moto.stepfunctions.parser.asl.component.common.path import result_path
+from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
 from moto.stepfunctions.parser.asl.component.state import state as state_module
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader.eval.resource_eval_s3 import (
     ResourceEvalS3,
@@ -503,6 +504,40 @@ def test_executions_of_one_definition_share_its_program_and_write_nothing_on_it(
         together = list(pool.map(history, [f"together-{index}" for index in range(4)]))
     assert together == [alone] * 4
     assert pickle.dumps(program) == before
+
+
+def test_a_program_read_back_from_the_parse_cache_carries_its_heap_keys(tmp_path: Path) -> None:
+    # Reliance: a component's heap_key is the private attribute EvalComponent.__heap_key, kept by
+    # pickle; a program is keyed before it is cached, so a program read back is keyed already.
+    definition = json.dumps(_SHARED_PROGRAM_DEFINITION)
+    with parses_cached(tmp_path):
+        AmazonStateLanguageParser.parse(definition)
+    with parses_cached(tmp_path):
+        program, tree = AmazonStateLanguageParser.parse(definition)
+    assert tree is None, "the program was parsed again, not read from the cache"
+    components = _components(program)
+    assert len(components) > 20
+    assert all(vars(component).get("_EvalComponent__heap_key") for component in components)
+
+
+def _components(program: Any) -> list[EvalComponent]:
+    found: list[EvalComponent] = []
+    seen: set[int] = set()
+    pending: list[Any] = [program]
+    while pending:
+        node = pending.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, EvalComponent):
+            found.append(node)
+        if isinstance(node, dict):
+            pending.extend(node.values())
+        elif isinstance(node, list | tuple):
+            pending.extend(node)
+        elif type(node).__module__.startswith("moto.stepfunctions.parser") and hasattr(node, "__dict__"):
+            pending.extend(vars(node).values())
+    return found
 
 
 def test_moto_builds_the_interpreter_s_clients_with_boto_client_for_bound_in_its_modules(

@@ -110,8 +110,9 @@ __all__ = [
 ]
 
 _PARSER_PACKAGE = "moto.stepfunctions.parser"
-# Read once: importlib.metadata scans the installed distributions on every call.
-_VERSIONS = f"moto=={version('moto')} python {sys.version_info[:2]}"
+# Read once: importlib.metadata scans the installed distributions on every call. "keyed": the
+# cached programs are pickled with their heap keys set (``keyed``); an older cache's were not.
+_VERSIONS = f"moto=={version('moto')} python {sys.version_info[:2]} keyed"
 
 
 def cache_key(definition: str) -> str:
@@ -141,10 +142,11 @@ def parses_cached(directory: Path) -> Iterator[None]:
         tree = None
         if blob is None:
             program, tree = original(definition)
+            keyed(program)
             write_whole(directory / f"{key}.pickle", pickle.dumps(program, protocol=pickle.HIGHEST_PROTOCOL))
         else:
+            # Keyed before it was written: its components carry their heap keys (40 ms of a warm start).
             program = pickle.loads(blob)  # noqa: S301 - the engine's own cache, written by this code
-        keyed(program)
         with lock:
             # Two first executions may both have read it: every caller gets the one kept.
             program = programs.setdefault(key, program)
