@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 from types import SimpleNamespace
@@ -93,7 +93,8 @@ from moto.stepfunctions.responses import StepFunctionResponse, get_backend
 from workflow.deployment import LOCAL_ACCOUNT
 from workflow.local import model_cache, nested_executions, s3_store, service_models
 from workflow.local.access import STATE_MACHINE_ACCESS_KEY
-from workflow.local.alarms import epoch
+from workflow.local.alarm_model import MetricKey
+from workflow.local.alarms import epoch, metric_datum
 from workflow.local.conditional_writes import DYNAMODB_WRITES, S3_CONDITIONS
 from workflow.local.environment import DEFAULT_TIME_SCALE, MOTO_CONFIG, LocalPipeline, _environment
 from workflow.local.gateway import Dispatcher
@@ -538,6 +539,32 @@ def _components(program: Any) -> list[EvalComponent]:
         elif type(node).__module__.startswith("moto.stepfunctions.parser") and hasattr(node, "__dict__"):
             pending.extend(vars(node).values())
     return found
+
+
+def test_metric_data_given_straight_to_the_backend_is_stored_as_put_metric_data_stores_it(
+    pipeline: LocalPipeline,
+) -> None:
+    # Reliance: moto's PutMetricData handler hands the parsed datums to
+    # CloudWatchBackend.put_metric_data(namespace, data); the alarm engine gives it its own datums,
+    # shaped as that handler's, without the API round trip.
+    backend = cloudwatch_backends[LOCAL_ACCOUNT]["us-east-1"]
+    at = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    datum = {
+        "MetricName": "Probe",
+        "Dimensions": [{"Name": "FunctionName", "Value": "f"}],
+        "Timestamp": at,
+        "Value": 2.5,
+    }
+    pipeline.client("cloudwatch").put_metric_data(Namespace="Probe/Api", MetricData=[datum])
+    metric = MetricKey.of("Probe/Direct", "Probe", {"FunctionName": "f"})
+    backend.put_metric_data("Probe/Direct", [metric_datum(metric, at.timestamp(), 2.5)])
+
+    def stored(namespace: str) -> tuple[Any, ...]:
+        (found,) = [item for item in backend.metric_data if item.namespace == namespace]
+        dimensions = [(dimension.name, dimension.value) for dimension in found.dimensions]
+        return (found.name, found.value, dimensions, found.timestamp, found.unit)
+
+    assert stored("Probe/Direct") == stored("Probe/Api")
 
 
 def test_moto_builds_the_interpreter_s_clients_with_boto_client_for_bound_in_its_modules(

@@ -71,7 +71,6 @@ _ENDINGS = {
     "ABORTED": "ExecutionsAborted",
 }
 _QUEUE_DEPTH = ("AWS/SQS", "ApproximateNumberOfMessagesVisible")
-_PUT_METRIC_DATA_MAX = 1000  # datums in one PutMetricData call
 SUBJECT_LIMIT = 100  # SNS's longest subject
 _CATCH_UP_PERIODS = 60  # at most this many missed periods are judged late, the oldest first
 
@@ -449,21 +448,28 @@ class AlarmEngine:
         return backend
 
     def _put_metric_data(self, new: Sequence[tuple[MetricKey, float, float]]) -> None:
-        """The new datapoints into moto's CloudWatch, for GetMetricStatistics and friends."""
+        """The new datapoints into moto's CloudWatch, for GetMetricStatistics and friends.
+
+        Straight into the backend, as moto's PutMetricData handler passes them: the engine's own
+        datapoints need no API round trip (serialized, routed and parsed again, it was 4 % of the
+        engine's time under ``pipeline serve``'s load).
+        """
         by_namespace: dict[str, list[dict[str, Any]]] = {}
         for metric, timestamp, value in new:
-            by_namespace.setdefault(metric.namespace, []).append(
-                {
-                    "MetricName": metric.name,
-                    "Dimensions": metric.as_api()["Dimensions"],
-                    "Timestamp": datetime.fromtimestamp(timestamp, UTC),
-                    "Value": value,
-                }
-            )
-        cloudwatch = self._client("cloudwatch")
+            by_namespace.setdefault(metric.namespace, []).append(metric_datum(metric, timestamp, value))
+        backend = self._backend()
         for namespace, data in by_namespace.items():
-            for start in range(0, len(data), _PUT_METRIC_DATA_MAX):
-                cloudwatch.put_metric_data(Namespace=namespace, MetricData=data[start : start + _PUT_METRIC_DATA_MAX])
+            backend.put_metric_data(namespace, data)
+
+
+def metric_datum(metric: MetricKey, timestamp: float, value: float) -> dict[str, Any]:
+    """One datum as moto's PutMetricData handler gives it to the backend: its time in naive UTC."""
+    return {
+        "MetricName": metric.name,
+        "Dimensions": metric.as_api()["Dimensions"],
+        "Timestamp": datetime.fromtimestamp(timestamp, UTC).replace(tzinfo=None),
+        "Value": value,
+    }
 
 
 # CloudWatch's own calls (creating the alarms, publishing their messages) are the service's, not
