@@ -44,7 +44,9 @@ from moto.cloudwatch.responses import CloudWatchResponse
 from moto.core import utils as moto_utils
 from moto.core import utils as moto_utils_module
 from moto.core.base_backend import AccountSpecificBackend
-from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models import DynamoDBBackend, dynamodb_backends
+from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+from moto.dynamodb.parsing.validators import UpdateExpressionValidator
 from moto.dynamodb.responses import DynamoHandler as DynamoDBResponse
 from moto.events.models import EventsBackend, Rule
 from moto.moto_api._internal import mock_random
@@ -732,6 +734,39 @@ def test_moto_converts_names_and_draws_ids_with_the_functions_the_engine_speeds_
     first = mock_random.get_random_string(10)
     mock_random.seed(7)
     assert mock_random.get_random_string(10) == first
+
+
+def test_update_expressions_parse_once_and_their_tree_is_only_read(pipeline: LocalPipeline) -> None:
+    # Reliance: moto parses an UpdateItem's expression with UpdateExpressionParser.make (kept per
+    # expression here), and its validator works on a deep copy of the tree: the kept tree is never
+    # changed by the updates that use it.
+    expression = "SET #s = :s, updatedAt = :now ADD executions :runs REMOVE message"
+    tree = UpdateExpressionParser.make(expression)
+    assert UpdateExpressionParser.make(expression) is tree
+    before = pickle.dumps(tree)
+    dynamodb = pipeline.client("dynamodb")
+    dynamodb.create_table(
+        TableName="probe",
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    for run in ("run-1", "run-2"):
+        dynamodb.update_item(
+            TableName="probe",
+            Key={"id": {"S": "source"}},
+            UpdateExpression=expression,
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":s": {"S": run}, ":now": {"S": "t"}, ":runs": {"SS": [run]}},
+        )
+    item = dynamodb.get_item(TableName="probe", Key={"id": {"S": "source"}})["Item"]
+    assert (item["status"], sorted(item["executions"]["SS"])) == ({"S": "run-2"}, ["run-1", "run-2"])
+    assert pickle.dumps(tree) == before
+    table = dynamodb_backends[LOCAL_ACCOUNT]["us-east-1"].get_table("probe")
+    validator = UpdateExpressionValidator(
+        tree, expression_attribute_names={}, expression_attribute_values={}, item=None, table=table
+    )
+    assert validator.node_to_validate is not tree
 
 
 def test_moto_s_server_app_answers_each_signed_request_from_the_app_of_its_service(pipeline: LocalPipeline) -> None:
