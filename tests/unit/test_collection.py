@@ -9,18 +9,27 @@ import pytest
 from workflow.local import collection
 
 
-@pytest.fixture(autouse=True)
-def _thawed() -> None:
-    gc.unfreeze()
-
-
-def test_nothing_is_collected_in_the_block_and_what_it_built_is_frozen_after() -> None:
+def test_nothing_is_collected_in_the_block_and_what_it_built_is_frozen_until_thawed() -> None:
     assert gc.isenabled()
     with collection.paused():
         assert not gc.isenabled()
         built = [[index] for index in range(1000)]
     assert gc.isenabled()
     assert gc.get_freeze_count() >= len(built)
+    collection.thawed()
+    assert gc.get_freeze_count() == 0
+
+
+def test_the_freeze_holds_until_the_last_block_that_froze_thaws() -> None:
+    # Given two blocks that froze (the CLI's imports, then its environment)
+    with collection.paused():
+        pass
+    with collection.paused():
+        pass
+    # When the first lets go, then the other still holds the freeze
+    collection.thawed()
+    assert gc.get_freeze_count() > 0
+    # And when the last lets go, the collector has everything back
     collection.thawed()
     assert gc.get_freeze_count() == 0
 
@@ -40,3 +49,4 @@ def test_a_collector_already_off_stays_off() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+        collection.thawed()

@@ -11,6 +11,9 @@ import tempfile
 import time
 from typing import Any
 
+# How long slow_init_handlers takes to import (a slow init, for the prewarm tests).
+SLOW_INIT_SECONDS = 4.0
+
 _warm_invocations = 0
 _leaked: dict[str, str] = {}
 

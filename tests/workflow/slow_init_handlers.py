@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import time
 
-from tests.workflow.sandbox_handlers import describe
+from tests.workflow.sandbox_handlers import SLOW_INIT_SECONDS, describe
 
-INIT_SECONDS = 2.0
-
-time.sleep(INIT_SECONDS)
+time.sleep(SLOW_INIT_SECONDS)
 
 __all__ = ["describe"]

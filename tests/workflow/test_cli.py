@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,10 +18,19 @@ SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 
 
 def test_run_succeeds_and_reports_states_output_and_notifications(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given the bundled CSV sample and an output folder
     out = tmp_path / "out"
+    prewarmed: list[tuple[str, ...]] = []
+    from_project = LocalPipeline.from_project.__func__
+
+    def recording(cls: type[LocalPipeline], **settings: Any) -> LocalPipeline:
+        prewarmed.append(tuple(settings["prewarm"]))
+        engine: LocalPipeline = from_project(cls, **settings)
+        return engine
+
+    monkeypatch.setattr(LocalPipeline, "from_project", classmethod(recording))
 
     # When it runs with --json and --out
     code = main(["run", str(SAMPLES / "orders.csv"), "--json", "--out", str(out), "--type", "priority"])
@@ -32,8 +42,9 @@ def test_run_succeeds_and_reports_states_output_and_notifications(
     assert (report["error"], report["cause"]) == (None, None)
     assert report["executionArn"].endswith(report["name"])
     assert [state["name"] for state in report["states"]] == CSV_TO_JSONL_STATES
-    # (the functions it prewarmed are those of the steps it took)
-    assert set(first_run_states(SAMPLES / "orders.csv", None)) <= set(CSV_TO_JSONL_STATES)
+    # (it prewarmed the functions of the Lambda steps it took)
+    assert prewarmed == [first_run_states(SAMPLES / "orders.csv", None)]
+    assert set(prewarmed[0]) <= set(CSV_TO_JSONL_STATES)
     assert all({"name", "status", "attempts", "durationMs"} <= state.keys() for state in report["states"])
     assert report["output"]["records"] == 40
     assert report["output"]["rejected"] == 0
@@ -65,8 +76,8 @@ def test_run_prewarms_the_lambda_steps_its_file_takes_in_one_pass(
 ) -> None:
     assert first_run_states(Path(name), output_format) == states
     # each is a Lambda step of the definition (a renamed state would fail here, not at prewarm)
-    functions = {LocalPipeline(stack_model, log_stream=io.StringIO()).function_for_state(state) for state in states}
-    assert len(functions) == len(states)
+    engine = LocalPipeline(stack_model, log_stream=io.StringIO())
+    assert len({engine.function_for_state(state) for state in states}) == len(states)
 
 
 def test_unsupported_file_fails_with_the_business_error_and_exit_1(

@@ -23,6 +23,7 @@ from moto.stepfunctions.parser.utils import TMP_THREADS
 
 from tasks.common.layout import INCOMING_PREFIX
 from tests.scenarios import SOURCES, run_upload
+from tests.workflow.sandbox_handlers import SLOW_INIT_SECONDS
 from workflow.deployment import STACK_NAME
 from workflow.local.environment import LocalPipeline
 from workflow.local.template import StackModel, load_stack
@@ -129,12 +130,47 @@ def test_an_invocation_during_its_function_s_prewarm_waits_for_that_sandbox(stac
     assert [invocation.cold for invocation in local.lambdas.invocations] == [True]
 
 
+def test_a_function_without_snap_start_is_not_prewarmed(stack_model: StackModel) -> None:
+    # Given an environment asked to prewarm WriteParquet, deployed without SnapStart
+    local = prewarmed(stack_model, "WriteParquet", f"{HANDLERS}.describe")
+    function = local.function_for_state("WriteParquet")
+    with local:
+        # Then nothing initializes it: its first invocation starts it cold, as on Lambda
+        assert local.sandboxes.prewarming() == set()
+        assert local.sandboxes.live() == {}
+        invoke(local, function)
+    assert [invocation.cold for invocation in local.lambdas.invocations] == [True]
+
+
+def test_a_function_redeployed_during_its_prewarm_starts_from_the_new_deployment(stack_model: StackModel) -> None:
+    # Given Fetch prewarmed with a slow init
+    local = prewarmed(stack_model, "Fetch", "tests.workflow.slow_init_handlers.describe")
+    function = local.function_for_state("Fetch")
+    with local:
+        # When it is redeployed with a quick handler while it initializes, then invoked
+        assert local.sandboxes.prewarming() == {function}
+        local.lambdas.configure(function, handler=f"{HANDLERS}.describe")
+        started = time.monotonic()
+        _, first = invoke(local, function)
+        waited = time.monotonic() - started
+        # Then the invocation started the new deployment without waiting for the old one's init
+        assert waited < SLOW_INIT_SECONDS / 2, f"the invocation waited {waited:.1f} s for the old deployment"
+        # And the old deployment's sandbox is not kept once its init ends
+        assert _wait_for(lambda: not local.sandboxes.prewarming()), "the prewarm never ended"
+        assert local.sandboxes.live() == {function: 1}
+        _, second = invoke(local, function)
+    assert second["pid"] == first["pid"]
+
+
 def test_a_prewarm_whose_init_fails_leaves_the_first_invocation_to_report_it(stack_model: StackModel) -> None:
     # Given a prewarmed function whose handler module cannot be imported
     local = prewarmed(stack_model, "Fetch", "tests.workflow.no_such_module.handler")
     function = local.function_for_state("Fetch")
     with local:
-        # When it is invoked
+        # When its prewarm has ended, then the sandbox whose init failed was stopped, not kept
+        assert _wait_for(lambda: not local.sandboxes.prewarming()), "the prewarm never ended"
+        assert local.sandboxes.live() == {}
+        # And when it is invoked
         error, payload = invoke(local, function)
 
     # Then it fails as an init failure does on Lambda, the same as without a prewarm
@@ -325,7 +361,7 @@ def test_function_logs_reach_the_run_log_as_lambda_sends_them_to_cloudwatch(
     assert (captured.out, captured.err) == ("", "")
 
 
-def test_the_template_s_ephemeral_storage_and_reserved_concurrency_are_read(
+def test_the_template_s_ephemeral_storage_reserved_concurrency_and_snap_start_are_read(
     template: dict[str, Any], tmp_path: Path
 ) -> None:
     # Given the template, with one function's concurrency reserved
@@ -343,11 +379,16 @@ def test_the_template_s_ephemeral_storage_and_reserved_concurrency_are_read(
     # When the local environment reads it
     stack = load_stack(path, STACK_NAME)
 
-    # Then each function has its /tmp size and its reservation (none unless reserved)
+    # Then each function has its /tmp size, its reservation (none unless reserved) and SnapStart
     for logical_id, props in functions.items():
         function = stack.functions[logical_id]
         assert function.ephemeral_storage_mb == props["EphemeralStorage"]["Size"]
         assert function.reserved_concurrency == (3 if logical_id == reserved_id else None)
+        assert function.snap_start == ("SnapStart" in props)
+    # (all but WriteParquet, whose /tmp is larger than SnapStart allows)
+    assert sorted(name for name, function in stack.functions.items() if not function.snap_start) == [
+        name for name in stack.functions if "WriteParquet" in name
+    ]
 
 
 def test_leaving_the_environment_stops_runs_sandboxes_threads_and_the_gateway(stack_model: StackModel) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import importlib
 import io
 import json
 import math
@@ -352,11 +353,27 @@ def run_command(args: argparse.Namespace) -> int:
     from workflow.local.sandboxes import start_early
 
     start_early()
+    # run_file's modules, imported with the garbage collector paused, then frozen out of it (collection.py).
     with collection.paused():
-        from workflow.cli.run_report import RunReport, copy_output, output_of
-        from workflow.local.environment import LocalPipeline, RunTimeout
-        from workflow.local.synth import PROJECT_ROOT, SynthError, cached_template
-        from workflow.ops.runs import map_runs
+        for module in (
+            "workflow.cli.run_report",
+            "workflow.local.environment",
+            "workflow.local.synth",
+            "workflow.ops.runs",
+        ):
+            importlib.import_module(module)
+    try:
+        return run_file(args)
+    finally:
+        collection.thawed()
+
+
+def run_file(args: argparse.Namespace) -> int:
+    """``pipeline run``'s run of one file, the engine imported."""
+    from workflow.cli.run_report import RunReport, copy_output, output_of
+    from workflow.local.environment import LocalPipeline, RunTimeout
+    from workflow.local.synth import PROJECT_ROOT, SynthError, cached_template
+    from workflow.ops.runs import map_runs
 
     if not cached_template().is_file():
         print("Synthesizing the CDK stack (once per change to the sources)…", file=sys.stderr)

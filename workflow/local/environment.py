@@ -244,11 +244,12 @@ class LocalPipeline:
 
     def __enter__(self) -> LocalPipeline:
         with collection.paused():
-            return self._enter()
+            self._enter()
+        self._exit.callback(collection.thawed)
+        return self
 
-    def _enter(self) -> LocalPipeline:
+    def _enter(self) -> None:
         try:
-            self._exit.callback(collection.thawed)  # last on the way out
             # First, so that the sandboxes' zygote imports its libraries while moto starts here.
             self.sandboxes.start()
             self._exit.callback(self.sandboxes.close)
@@ -299,7 +300,6 @@ class LocalPipeline:
         except BaseException:
             self._exit.close()
             raise
-        return self
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None

@@ -144,6 +144,7 @@ class LambdaEmulator:
                 timeout_seconds=float(function.timeout_seconds),
                 memory_mb=function.memory_mb,
                 ephemeral_storage_mb=function.ephemeral_storage_mb,
+                snap_start=function.snap_start,
             )
             for name, function in functions.items()
         }

@@ -28,11 +28,13 @@ What each run enforces, from the template (``FunctionSpec``), while the engine w
 
 A killed or crashed sandbox is discarded: the next invocation starts cold, as on Lambda.
 
-The functions are deployed with SnapStart: Lambda runs a function's init when its version is
-published, not on its first invocation, which resumes the initialized environment (still a cold
-start, a restore: https://docs.aws.amazon.com/lambda/latest/dg/snapstart.html). ``prewarm`` does
-the same for the functions a caller names: their sandboxes initialize in the background while the
-engine starts, and the first invocation of each finds one ready (reported cold).
+Lambda runs the init of a function deployed with SnapStart when its version is published, not on
+its first invocation, which resumes the initialized environment (still a cold start, a restore:
+https://docs.aws.amazon.com/lambda/latest/dg/snapstart.html). ``prewarm`` does the same for the
+SnapStart functions a caller names: a sandbox of each initializes in the background while the
+engine starts, and the first invocation finds it ready (reported cold). A function without
+SnapStart (the template says which) initializes on its first invocation, as on Lambda. An init
+is held to Lambda's init time limit, not to the memory and /tmp limits: the invocations are.
 
 Each sandbox gets an access key id of its own (``credentials``): every AWS call it makes carries
 it, and the gateway maps it back to the function, positively, whatever thread made the call.
@@ -48,6 +50,7 @@ import codecs
 import contextlib
 import itertools
 import json
+import logging
 import os
 import secrets
 import select
@@ -77,11 +80,15 @@ _DISK_SAMPLE_SECONDS = 0.5
 _RELEASE_SECONDS = 5.0
 # The first answer waits for the zygote's imports; later ones are immediate.
 _ZYGOTE_ANSWER_SECONDS = 60.0
-# Lambda's limit on a function's init (https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html):
-# a prewarmed sandbox not ready by then is stopped, and the first invocation starts one cold.
+# Lambda's limit on a function's init (https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html),
+# from its fork: a prewarmed sandbox not ready by then is stopped, and the first invocation starts one cold.
 _INIT_SECONDS = 10.0
+# How often an invocation waiting for its function's prewarm looks whether the engine is stopping.
+_WARMING_RECHECK_SECONDS = 0.5
 _KEY_ALPHABET = string.ascii_uppercase + string.digits
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+
+logger = logging.getLogger(__name__)
 
 LogSink = Callable[[str], None]  # takes whole lines of a sandbox's output
 
@@ -89,6 +96,7 @@ LogSink = Callable[[str], None]  # takes whole lines of a sandbox's output
 # the body, leaves the payload unsigned; the local endpoint is plain HTTP, where botocore would
 # SHA-256 every body to sign it (0.8 s of a 200 MB run): this setting keeps Lambda's behaviour.
 SDK_CONFIG = "[default]\ns3 =\n    payload_signing_enabled = false\n"
+_SDK_CONFIG_FILE = "aws-config"  # in the sandboxes' scratch directory
 
 
 class SandboxRuntimeError(RuntimeError):
@@ -109,6 +117,7 @@ class FunctionSpec:
     # a test's monkeypatch, deployed with the function. A ``Path`` value arrives as a ``Path``.
     overrides: tuple[tuple[str, str, Any], ...] = ()
     generation: int = 0  # bumped by each redeploy (new environment or settings): older sandboxes retire
+    snap_start: bool = False  # deployed with SnapStart: ``prewarm`` may initialize it ahead of its invocations
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +148,17 @@ class Sandbox:
     @property
     def tmp(self) -> Path:
         return self.directory / "tmp"
+
+
+@dataclass(eq=False)
+class _Warming:
+    """A sandbox of ``spec`` being prewarmed; ``done`` is set once it is offered or given up."""
+
+    spec: FunctionSpec
+    done: threading.Event = field(default_factory=threading.Event)
+    sandbox: Sandbox | None = None
+    deadline: float = 0.0
+    retired: bool = False  # its function was redeployed meanwhile: never offered
 
 
 def _lambda_error(error_type: str, message: str) -> bytes:
@@ -249,14 +269,12 @@ class Sandboxes:
         self._lock = threading.Lock()
         self._idle: OrderedDict[int, Sandbox] = OrderedDict()  # by pid, least recently used first
         self._busy: dict[int, Sandbox] = {}
-        self._warming: dict[str, threading.Event] = {}  # function -> its prewarm under way, set when done
+        self._warming: dict[str, _Warming] = {}  # function -> its prewarm under way
         self._prewarmers: list[threading.Thread] = []
         self._callers: dict[str, str] = {}  # access key id -> function name
         self._numbers = itertools.count(1)
         self._closing = False
-        self._scratch = Path(tempfile.mkdtemp(prefix="pipeline-sandboxes-"))
-        self._sdk_config = self._scratch / "aws-config"
-        self._sdk_config.write_text(SDK_CONFIG)
+        self._scratch: Path | None = None  # made by start, removed by close
         self._zygote: _Zygote | None = None
         self.endpoint_url = ""
         self._log_lock = threading.Lock()
@@ -264,34 +282,49 @@ class Sandboxes:
     def start(self) -> None:
         """Start the zygote (or take the one started early): it imports the libraries while the
         engine builds the rest."""
+        self._scratch = Path(tempfile.mkdtemp(prefix="pipeline-sandboxes-"))
+        (self._scratch / _SDK_CONFIG_FILE).write_text(SDK_CONFIG)
         self._zygote = _take_early() or _Zygote()
 
     def prewarm(self, specs: Sequence[FunctionSpec]) -> None:
-        """Initialize a sandbox of each of ``specs`` in the background (SnapStart's init at publish).
+        """Initialize a sandbox of each SnapStart function of ``specs`` in the background
+        (SnapStart's init at publish); the others are left to their first invocation.
 
         An invocation of one of them that comes first waits for its sandbox rather than starting
-        another. A sandbox whose init fails is stopped: the first invocation starts one cold, which
-        reports the failure as Lambda does.
+        another. A sandbox whose init fails or takes too long is stopped: the first invocation
+        starts one cold, which reports the failure as Lambda does.
         """
         with self._lock:
             if self._closing:
                 return
-            pending = list({spec.name: spec for spec in specs if spec.name not in self._warming}.values())
-            for spec in pending:
-                self._warming[spec.name] = threading.Event()
+            pending = {
+                spec.name: _Warming(spec) for spec in specs if spec.snap_start and spec.name not in self._warming
+            }
+            self._warming.update(pending)
         if pending:
-            thread = threading.Thread(target=self._prewarm, args=(pending,), name="local-prewarm", daemon=True)
+            thread = threading.Thread(
+                target=self._prewarm, args=(list(pending.values()),), name="local-prewarm", daemon=True
+            )
             self._prewarmers.append(thread)
             thread.start()
+
+    def prewarming(self) -> set[str]:
+        """The functions whose prewarmed sandbox is still initializing."""
+        with self._lock:
+            return set(self._warming)
 
     def caller(self, access_key: str) -> str | None:
         """The function whose sandbox holds ``access_key``, if a live one does."""
         return self._callers.get(access_key)
 
     def processes(self) -> dict[int, str]:
-        """The live sandbox processes (pid -> function), and the zygote's (-> "")."""
+        """The live sandbox processes (pid -> function), those still initializing too, and the zygote's (-> "")."""
         with self._lock:
-            live = {sandbox.pid: sandbox.spec.name for sandbox in [*self._idle.values(), *self._busy.values()]}
+            initializing = [warming.sandbox for warming in self._warming.values() if warming.sandbox is not None]
+            live = {
+                sandbox.pid: sandbox.spec.name
+                for sandbox in [*self._idle.values(), *self._busy.values(), *initializing]
+            }
         if self._zygote is not None:
             live[self._zygote.pid] = ""
         return live
@@ -316,8 +349,12 @@ class Sandboxes:
         return Run(outcome[0], outcome[1], outcome[2], cold)
 
     def retire(self, function_name: str) -> None:
-        """Stop the idle sandboxes of ``function_name`` (it was redeployed); busy ones stop when done."""
+        """Stop the idle sandboxes of ``function_name`` (it was redeployed); busy ones stop when done,
+        one being prewarmed when its init ends."""
         with self._lock:
+            warming = self._warming.get(function_name)
+            if warming is not None:
+                warming.retired = True
             retired = [sandbox for sandbox in self._idle.values() if sandbox.spec.name == function_name]
             for sandbox in retired:
                 del self._idle[sandbox.pid]
@@ -333,6 +370,9 @@ class Sandboxes:
             idle = list(self._idle.values())
             busy = list(self._busy.values())
             self._idle.clear()
+            # Invocations waiting for a prewarm go now, and find the engine stopping.
+            for warming in self._warming.values():
+                warming.done.set()
         for sandbox in idle:
             self._stop(sandbox)
         # A busy sandbox is killed only: the thread running it sees its end and lets it go.
@@ -347,7 +387,8 @@ class Sandboxes:
         # The zygote killed the sandboxes still initializing: their prewarmer sees it and ends.
         for thread in self._prewarmers:
             thread.join(timeout=_RELEASE_SECONDS)
-        shutil.rmtree(self._scratch, ignore_errors=True)
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
 
     # -- the processes -------------------------------------------------------------------------
 
@@ -365,11 +406,11 @@ class Sandboxes:
                         cold, sandbox.restored = sandbox.restored, False
                         return sandbox, cold
                 warming = self._warming.get(spec.name)
-                if warming is None:
+                if warming is None or warming.spec != spec:
                     while len(self._idle) >= self._idle_limit:
                         evicted.append(self._idle.popitem(last=False)[1])
                     break
-            warming.wait()
+            warming.done.wait(_WARMING_RECHECK_SECONDS)
         for sandbox in evicted:
             self._stop(sandbox)
         sandbox = self._spawn(spec)
@@ -389,44 +430,71 @@ class Sandboxes:
         if not keep:
             self._stop(sandbox)
 
-    def _prewarm(self, specs: list[FunctionSpec]) -> None:
-        # Forked at once, they initialize side by side; each is offered as soon as it is ready.
-        spawned: list[tuple[FunctionSpec, Sandbox | None]] = []
-        for spec in specs:
-            try:
-                spawned.append((spec, self._spawn(spec)))
-            except SandboxRuntimeError:
-                spawned.append((spec, None))
-        for spec, sandbox in spawned:
-            ready = sandbox is not None and self._initialized(sandbox)
-            with self._lock:
-                keep = ready and not self._closing
-                if keep and sandbox is not None:
-                    sandbox.restored = True
-                    self._idle[sandbox.pid] = sandbox
-                self._warming.pop(spec.name).set()
-            if sandbox is not None and not keep:
-                self._stop(sandbox)
+    def _prewarm(self, warmings: list[_Warming]) -> None:
+        """Fork a sandbox of each at once, then offer each as soon as its init says it is ready."""
+        try:
+            for warming in warmings:
+                warming.deadline = time.monotonic() + _INIT_SECONDS
+                try:
+                    warming.sandbox = self._spawn(warming.spec)
+                except Exception:  # noqa: BLE001 - the first invocation starts one cold and reports what fails
+                    self._settle(warming, ready=False)
+            self._await_inits([warming for warming in warmings if warming.sandbox is not None])
+        except Exception:
+            logger.exception("prewarming %s failed; they start cold", [warming.spec.name for warming in warmings])
+        finally:
+            for warming in warmings:
+                self._settle(warming, ready=False)  # each one not settled yet
 
-    def _initialized(self, sandbox: Sandbox) -> bool:
-        """Whether ``sandbox`` ran its init and said it is ready, within Lambda's init limit."""
-        deadline = time.monotonic() + _INIT_SECONDS
+    def _await_inits(self, warmings: list[_Warming]) -> None:
+        """Read each sandbox's "ready" frame (and what its init prints) until its deadline."""
+        waiting = {warming.sandbox.pid: (warming.sandbox, warming) for warming in warmings if warming.sandbox}
         with selectors.DefaultSelector() as selector:
-            selector.register(sandbox.sock, selectors.EVENT_READ, "reply")
-            selector.register(sandbox.log_fd, selectors.EVENT_READ, "log")
-            while (left := deadline - time.monotonic()) > 0:
-                events = selector.select(left)
-                for key, _ in events:
-                    if key.data == "log" and not self._drain(sandbox):
+            for pid, (sandbox, _) in waiting.items():
+                selector.register(sandbox.sock, selectors.EVENT_READ, pid)
+                selector.register(sandbox.log_fd, selectors.EVENT_READ, pid)
+
+            def finish(pid: int, *, ready: bool) -> None:
+                sandbox, warming = waiting.pop(pid)
+                for fileobj in (sandbox.sock, sandbox.log_fd):
+                    if fileobj in selector.get_map():
+                        selector.unregister(fileobj)
+                self._settle(warming, ready=ready)
+
+            while waiting:
+                now = time.monotonic()
+                for late in [pid for pid, (_, warming) in waiting.items() if warming.deadline <= now]:
+                    finish(late, ready=False)
+                if not waiting:
+                    return
+                for key, _ in selector.select(min(warming.deadline for _, warming in waiting.values()) - now):
+                    if key.data not in waiting:
+                        continue  # settled by an earlier event of this round
+                    sandbox, _ = waiting[key.data]
+                    if key.fileobj is sandbox.sock:
+                        message = receive_frame(sandbox.sock)
+                        sandbox.ready = message is not None and bool(message[0].get("ready"))
+                        finish(key.data, ready=sandbox.ready)
+                    elif not self._drain(sandbox):
                         selector.unregister(sandbox.log_fd)
-                if any(key.data == "reply" for key, _ in events):
-                    message = receive_frame(sandbox.sock)
-                    sandbox.ready = message is not None and bool(message[0].get("ready"))
-                    return sandbox.ready
-        return False
+
+    def _settle(self, warming: _Warming, *, ready: bool) -> None:
+        """Offer a prewarmed sandbox to its first invocation, or stop it; once per prewarm."""
+        with self._lock:
+            if self._warming.get(warming.spec.name) is not warming:
+                return
+            del self._warming[warming.spec.name]
+            sandbox = warming.sandbox
+            keep = ready and sandbox is not None and not warming.retired and not self._closing
+            if keep and sandbox is not None:
+                sandbox.restored = True
+                self._idle[sandbox.pid] = sandbox
+        warming.done.set()
+        if sandbox is not None and not keep:
+            self._stop(sandbox)
 
     def _spawn(self, spec: FunctionSpec) -> Sandbox:
-        if self._zygote is None:
+        if self._zygote is None or self._scratch is None:
             raise SandboxRuntimeError("the sandboxes were not started")
         number = next(self._numbers)
         directory = self._scratch / f"{spec.name}-{number}"
@@ -440,7 +508,7 @@ class Sandboxes:
             "memoryMb": spec.memory_mb,
             "taskRoot": str(PROJECT_ROOT),
             "timeScale": self._time_scale,
-            "environment": self._environment(spec, directory / "tmp", access_key),
+            "environment": self._environment(spec, directory / "tmp", access_key, self._scratch / _SDK_CONFIG_FILE),
             "overrides": [
                 {"module": module, "attribute": attribute, "value": str(value), "path": True}
                 if isinstance(value, Path)
@@ -450,17 +518,21 @@ class Sandboxes:
         }
         try:
             reply = self._zygote.request({"op": "spawn", "settings": settings}, [theirs.fileno(), log_write])
+            pid = int(reply["pid"])
+        except BaseException:
+            ours.close()
+            os.close(log_read)
+            shutil.rmtree(directory, ignore_errors=True)
+            raise
         finally:
             theirs.close()
             os.close(log_write)
         os.set_blocking(log_read, False)
-        sandbox = Sandbox(
-            spec=spec, pid=int(reply["pid"]), sock=ours, log_fd=log_read, directory=directory, access_key=access_key
-        )
+        sandbox = Sandbox(spec=spec, pid=pid, sock=ours, log_fd=log_read, directory=directory, access_key=access_key)
         self._callers[access_key] = spec.name
         return sandbox
 
-    def _environment(self, spec: FunctionSpec, tmp: Path, access_key: str) -> dict[str, str]:
+    def _environment(self, spec: FunctionSpec, tmp: Path, access_key: str, sdk_config: Path) -> dict[str, str]:
         """The sandbox's environment: the template's variables and what Lambda sets
         (https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-envvars-runtime)."""
         return {
@@ -484,7 +556,7 @@ class Sandboxes:
             "AWS_SECRET_ACCESS_KEY": secrets.token_urlsafe(30),
             "AWS_SESSION_TOKEN": secrets.token_urlsafe(60),
             "AWS_ENDPOINT_URL": self.endpoint_url,
-            "AWS_CONFIG_FILE": str(self._sdk_config),
+            "AWS_CONFIG_FILE": str(sdk_config),
             "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
             # Locally there is no CloudWatch agent reading EMF from stdout.
             "POWERTOOLS_METRICS_DISABLED": "true",

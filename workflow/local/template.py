@@ -45,6 +45,7 @@ class LocalFunction:
     memory_mb: int
     ephemeral_storage_mb: int = DEFAULT_EPHEMERAL_STORAGE_MB
     reserved_concurrency: int | None = None
+    snap_start: bool = False  # SnapStart on its published versions: its init runs at publish
 
     @property
     def name(self) -> str:
@@ -229,6 +230,7 @@ def load_stack(template_file: Path, stack_name: str) -> StackModel:
             reserved_concurrency=(
                 int(props["ReservedConcurrentExecutions"]) if "ReservedConcurrentExecutions" in props else None
             ),
+            snap_start=props.get("SnapStart", {}).get("ApplyOn") == "PublishedVersions",
         )
 
     machine_id = _output(template, OUTPUT_STATE_MACHINE, "AWS::StepFunctions::StateMachine")
