@@ -29,7 +29,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from workflow.local.interpreter import current_state_machine, parses_cached
+from workflow.local.interpreter import components, current_state_machine, parses_cached
 
 import boto3
 import botocore
@@ -56,7 +56,6 @@ from moto.s3.responses import S3Response
 from moto.sns.models import SNSBackend
 from moto.sqs.models import sqs_backends
 from moto.stepfunctions.parser.asl.component.common.path import result_path
-from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
 from moto.stepfunctions.parser.asl.component.state import state as state_module
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader.eval.resource_eval_s3 import (
     ResourceEvalS3,
@@ -518,29 +517,9 @@ def test_a_program_read_back_from_the_parse_cache_carries_its_heap_keys(tmp_path
     with parses_cached(tmp_path):
         program, tree = AmazonStateLanguageParser.parse(definition)
     assert tree is None, "the program was parsed again, not read from the cache"
-    components = _components(program)
-    assert len(components) > 20
-    assert all(vars(component).get("_EvalComponent__heap_key") for component in components)
-
-
-def _components(program: Any) -> list[EvalComponent]:
-    found: list[EvalComponent] = []
-    seen: set[int] = set()
-    pending: list[Any] = [program]
-    while pending:
-        node = pending.pop()
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        if isinstance(node, EvalComponent):
-            found.append(node)
-        if isinstance(node, dict):
-            pending.extend(node.values())
-        elif isinstance(node, list | tuple):
-            pending.extend(node)
-        elif type(node).__module__.startswith("moto.stepfunctions.parser") and hasattr(node, "__dict__"):
-            pending.extend(vars(node).values())
-    return found
+    found = list(components(program))
+    assert len(found) > 20
+    assert all(vars(component).get("_EvalComponent__heap_key") for component in found)
 
 
 def test_metric_data_given_straight_to_the_backend_is_stored_as_put_metric_data_stores_it(

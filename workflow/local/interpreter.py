@@ -162,6 +162,13 @@ def parses_cached(directory: Path) -> Iterator[None]:
 def keyed(program: Any) -> Any:
     """Give every component of ``program`` its ``heap_key`` now, the one attribute moto sets on a
     component while evaluating it, so that executions sharing the program never write it."""
+    for component in components(program):
+        _ = component.heap_key
+    return program
+
+
+def components(program: Any) -> Iterator[EvalComponent]:
+    """Every component of a parsed program, each once."""
     seen: set[int] = set()
     pending: list[Any] = [program]
     while pending:
@@ -170,14 +177,13 @@ def keyed(program: Any) -> Any:
             continue
         seen.add(id(node))
         if isinstance(node, EvalComponent):
-            _ = node.heap_key
+            yield node
         if isinstance(node, dict):
             pending.extend(node.values())
         elif isinstance(node, list | tuple | set | frozenset):
             pending.extend(node)
         elif type(node).__module__.startswith(_PARSER_PACKAGE) and hasattr(node, "__dict__"):
             pending.extend(vars(node).values())
-    return program
 
 
 def _read(path: Path) -> bytes | None:
