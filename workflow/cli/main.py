@@ -329,9 +329,10 @@ def check_run_arguments(args: argparse.Namespace) -> None:
 
 
 def first_run_states(path: Path, output_format: str | None) -> tuple[str, ...]:
-    """The Task states the run of ``path`` takes if it is accepted and processed in one pass: their
-    functions initialize while the engine starts. A run that takes others (a rejection, a file
-    split into ranges) starts those cold, as it would anyway."""
+    """The Lambda steps the run of ``path`` takes if it is accepted and processed in one pass: the
+    engine initializes their SnapStart functions while it starts (``LocalPipeline(prewarm=...)``).
+    A run that takes others (a rejection, a file split into ranges) starts those cold, as it
+    would anyway."""
     # Imported here, with the engine: Validate's logic imports botocore, which a usage error need not wait for.
     from tasks.common.errors import UnsupportedFormat
     from tasks.validate.logic import format_of
