@@ -102,15 +102,19 @@ def test_a_run_past_its_timeout_says_so_and_leaves_nothing_running(slow_file: Pa
 
 def test_ctrl_c_during_a_run_stops_it_with_a_message_and_exit_130(slow_file: Path) -> None:
     # Given a run of a file that transforms for minutes, its transform started
+    started = time.monotonic()
     with running(str(slow_file)) as (process, seen):
         watch_until(process, seen, transforming(process))
 
         # When the user presses Ctrl-C
+        when = f"Ctrl-C {time.monotonic() - started:.1f} s after the start, CPU seconds then " + str(
+            {pid: cpu_seconds(pid) for pid in descendants(process.pid)}
+        )
         process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=DEADLINE_SECONDS)
 
     # Then it says it stopped, exits 130, and leaves nothing running
-    assert process.returncode == 130, out + err
+    assert process.returncode == 130, f"{when}\n{out}{err}"
     assert "interrupted; the local engine stopped" in err
     assert "Traceback" not in err + out
     assert not [pid for pid in seen if alive(pid)]
