@@ -43,11 +43,24 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
+def as_from_a_shell() -> None:
+    """In the child before ``exec``: Ctrl-C at its default action and not blocked, as a shell
+    starts a command, whatever this test process holds. Started by the full suite's worker, a
+    run twice ignored the Ctrl-C and ran to its own end; started alone, never (cause unproven)."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @contextmanager
 def running(*args: str) -> Iterator[tuple[subprocess.Popen[str], set[int]]]:
     """``pipeline run ARGS`` started; the set of its descendants seen so far, kept up to date by ``watch``."""
     process = subprocess.Popen(
-        [str(PIPELINE), "run", *args], cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [str(PIPELINE), "run", *args],
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=as_from_a_shell,  # noqa: PLW1509 - two signal calls, no lock taken
     )
     try:
         yield process, set()
@@ -73,6 +86,16 @@ def transforming(process: subprocess.Popen[str]) -> Callable[[], bool]:
     zygote's imports take about 0.4 s; the run's functions are initialized as the engine starts,
     before the upload, so counting sandboxes says nothing)."""
     return lambda: any(cpu_seconds(pid) >= 2.0 for pid in descendants(process.pid))
+
+
+def signals(pid: int) -> dict[str, str]:
+    """The pending, blocked, ignored and caught signal masks of ``pid`` (/proc/PID/status)."""
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return {}
+    masks = ("SigPnd", "ShdPnd", "SigBlk", "SigIgn", "SigCgt")
+    return dict(line.split(":\t", 1) for line in lines if line.startswith(masks))
 
 
 def cpu_seconds(pid: int) -> float:
@@ -107,8 +130,9 @@ def test_ctrl_c_during_a_run_stops_it_with_a_message_and_exit_130(slow_file: Pat
         watch_until(process, seen, transforming(process))
 
         # When the user presses Ctrl-C
-        when = f"Ctrl-C {time.monotonic() - started:.1f} s after the start, CPU seconds then " + str(
-            {pid: cpu_seconds(pid) for pid in descendants(process.pid)}
+        when = (
+            f"Ctrl-C {time.monotonic() - started:.1f} s after the start; CPU seconds then "
+            f"{ {pid: cpu_seconds(pid) for pid in descendants(process.pid)} }; the run's signals {signals(process.pid)}"
         )
         process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=DEADLINE_SECONDS)
