@@ -50,7 +50,7 @@ from moto.dynamodb.parsing.validators import UpdateExpressionValidator
 from moto.dynamodb.responses import DynamoHandler as DynamoDBResponse
 from moto.events.models import EventsBackend, Rule
 from moto.moto_api._internal import mock_random
-from moto.moto_server.werkzeug_app import BackendRequest, DomainDispatcherApplication
+from moto.moto_server.werkzeug_app import BackendRequest, DomainDispatcherApplication, create_backend_app
 from moto.s3.models import s3_backends
 from moto.s3.responses import S3Response
 from moto.sns.models import SNSBackend
@@ -98,7 +98,7 @@ from workflow.local.alarm_model import MetricKey
 from workflow.local.alarms import epoch, metric_datum
 from workflow.local.conditional_writes import DYNAMODB_WRITES, S3_CONDITIONS
 from workflow.local.environment import DEFAULT_TIME_SCALE, MOTO_CONFIG, LocalPipeline, _environment
-from workflow.local.gateway import Dispatcher
+from workflow.local.gateway import Dispatcher, backend_app
 from workflow.local.lambdas import service_errors_named
 from workflow.local.limits import LAMBDA_INVOKE_RESPONSE
 from workflow.local.template import StackModel
@@ -763,6 +763,22 @@ def test_moto_s_server_app_answers_each_signed_request_from_the_app_of_its_servi
     assert dispatcher.get_application(dict(environ)) is first
     # the very app moto's own lookup gives for that request
     assert DomainDispatcherApplication.get_application(dispatcher, dict(environ)) is first
+
+
+def test_moto_s_service_apps_run_out_of_debug_mode_and_let_exceptions_reach_the_server() -> None:
+    # Reliance: moto's create_backend_app turns Flask's debug mode on (whose request form helper
+    # cost 3 % of the engine under load); the gateway's apps turn it off and keep its propagation
+    # of exceptions, so an error inside moto still reaches the server as it did.
+    assert create_backend_app("sns").debug
+    app = backend_app("sns")
+    assert not app.debug
+
+    def broken() -> str:
+        raise LookupError("inside moto")
+
+    app.add_url_rule("/broken", "broken", broken)
+    with pytest.raises(LookupError, match="inside moto"):
+        app.test_client().get("/broken")
 
 
 # -- the Distributed Map, nested executions and the context (workflow/local/distributed_map.py,

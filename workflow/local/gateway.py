@@ -25,6 +25,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from flask import Flask
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
 
@@ -58,6 +59,18 @@ class _QuietHandler(MotoRequestHandler):
         logger.debug(message, *args)
 
 
+def backend_app(service: Any) -> Flask:
+    """moto's Flask app of a service, out of Flask's debug mode.
+
+    moto turns debug on, and Flask's debug mode then subclasses each request's form on the fly
+    to improve an error message (``flask.debughelpers``): 3 % of the engine's time under load.
+    Exceptions still propagate to the server, as they do in debug mode."""
+    app = create_backend_app(service)
+    app.debug = False
+    app.config["PROPAGATE_EXCEPTIONS"] = True
+    return app
+
+
 class Dispatcher(DomainDispatcherApplication):
     """moto's server application, which finds the backend of each request among every service's
     URL patterns under one lock (a quarter of the serve process's time under load); the backend of
@@ -66,7 +79,7 @@ class Dispatcher(DomainDispatcherApplication):
     _CACHED = frozenset({"s3", "sns", "sqs", "states", "events", "lambda", "cloudformation", "sts", "kms", "iam"})
 
     def __init__(self) -> None:
-        super().__init__(create_backend_app)
+        super().__init__(backend_app)
         self._by_signing_name: dict[str, Any] = {}
 
     def get_application(self, environ: dict[str, Any]) -> Any:
