@@ -6,6 +6,7 @@ If a moto upgrade moves one of these, the test that names it fails before any sc
 from __future__ import annotations
 
 import contextlib
+import copy
 import inspect
 import io
 import json
@@ -45,6 +46,9 @@ from moto.core import utils as moto_utils
 from moto.core import utils as moto_utils_module
 from moto.core.base_backend import AccountSpecificBackend
 from moto.dynamodb.models import DynamoDBBackend, dynamodb_backends
+from moto.dynamodb.models.dynamo_type import DynamoType, Item
+from moto.dynamodb.parsing import validators as validators_module
+from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser
 from moto.dynamodb.parsing.expressions import UpdateExpressionParser
 from moto.dynamodb.parsing.validators import UpdateExpressionValidator
 from moto.dynamodb.responses import DynamoHandler as DynamoDBResponse
@@ -92,7 +96,7 @@ from moto.stepfunctions.parser.utils import TMP_THREADS
 from moto.stepfunctions.responses import StepFunctionResponse, get_backend
 
 from workflow.deployment import LOCAL_ACCOUNT
-from workflow.local import model_cache, nested_executions, s3_store, service_models
+from workflow.local import model_cache, moto_overhead, nested_executions, s3_store, service_models
 from workflow.local.access import STATE_MACHINE_ACCESS_KEY
 from workflow.local.alarm_model import MetricKey
 from workflow.local.alarms import epoch, metric_datum
@@ -746,6 +750,79 @@ def test_update_expressions_parse_once_and_their_tree_is_only_read(pipeline: Loc
         tree, expression_attribute_names={}, expression_attribute_values={}, item=None, table=table
     )
     assert validator.node_to_validate is not tree
+    # Reliance: the validator copies the tree with its module's ``deepcopy`` (from the kept tree's
+    # pickle here): the copy is the same tree, and does not carry the pickle.
+    assert vars(validators_module)["deepcopy"] is not copy.deepcopy
+    assert tree_shape(validator.node_to_validate) == tree_shape(copy.deepcopy(tree))
+    assert not hasattr(validator.node_to_validate, "_moto_overhead_pickled")
+
+
+MOTO_TRAVERSE = vars(DepthFirstTraverser)["traverse"]
+
+
+def recording(hook: Any, calls: list[tuple[str, int]]) -> Any:
+    def recorded(parent: Any, child_id: int) -> Any:
+        calls.append((type(parent).__name__, child_id))
+        return hook(parent, child_id)
+
+    return recorded
+
+
+def tree_shape(node: Any) -> list[str]:
+    """Each node of an expression's tree, depth first: its class and its own attributes."""
+    if not hasattr(node, "__dict__"):
+        return [repr(node)]
+    own = {
+        name: value
+        for name, value in vars(node).items()
+        if name not in {"children", "parent", "_moto_overhead_pickled"}
+    }
+    shape = [f"{type(node).__name__} {own!r}"]
+    for child in getattr(node, "children", None) or []:
+        shape += tree_shape(child)
+    return shape
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "SET #s = :s, firstSeenAt = if_not_exists(firstSeenAt, :now) ADD executions :runs REMOVE message",
+        "SET #entry.#entryStatus = :s, #entry.endedAt = :now ADD executions :runs",
+        "SET l = list_append(if_not_exists(l, :empty), :l), n = n + :one",
+    ],
+)
+def test_each_validator_pass_visits_the_tree_as_moto_s_own_traversal_does(expression: str) -> None:
+    # Reliance: DepthFirstTraverser.traverse is traverse_node_recursively from the root (replaced
+    # by one that reads the pass's node types once): every pass of the update validator gives
+    # the same tree, with the same hooks called in the same order.
+    table = SimpleNamespace(table_key_attrs=["id"], attr=[], attribute_keys=["id"])
+    names = {"#s": "status", "#entry": "run:1", "#entryStatus": "status"}
+    values = {
+        ":s": {"S": "RUNNING"},
+        ":now": {"S": "t"},
+        ":runs": {"SS": ["r"]},
+        ":empty": {"L": []},
+        ":l": {"L": [{"S": "x"}]},
+        ":one": {"N": "1"},
+    }
+    item = Item(
+        hash_key=DynamoType({"S": "1"}), range_key=None, attrs={"id": {"S": "1"}, "n": {"N": "2"}, "run:1": {"M": {}}}
+    )
+    shapes = []
+    with moto_overhead.reduced():
+        assert vars(DepthFirstTraverser)["traverse"] is not MOTO_TRAVERSE
+        traversals = (DepthFirstTraverser.traverse_node_recursively, DepthFirstTraverser.traverse)
+    for traverse in traversals:
+        node = copy.deepcopy(UpdateExpressionParser.make(expression))
+        validator = UpdateExpressionValidator(node, names, values, copy.deepcopy(item), table)
+        hooks: list[tuple[str, int]] = []
+        passes = []
+        for processor in validator.processors:
+            processor.pre_processing_of_child = recording(processor.pre_processing_of_child, hooks)
+            node = traverse(processor, node)
+            passes.append(tree_shape(node))
+        shapes.append((passes, hooks))
+    assert shapes[0] == shapes[1]
 
 
 def test_moto_s_server_app_answers_each_signed_request_from_the_app_of_its_service(pipeline: LocalPipeline) -> None:
@@ -1143,3 +1220,28 @@ def test_a_small_body_read_by_many_at_once_reaches_every_reader_whole(pipeline: 
         with ThreadPoolExecutor(max_workers=16) as pool:
             bodies = list(pool.map(read, range(64)))
     assert bodies == [body] * 64
+
+
+def test_the_reductions_stay_while_any_block_holds_them_and_go_with_the_last() -> None:
+    # Environments may overlap and end in any order: moto's originals come back only when the
+    # last block ends, whichever it is.
+    def installed() -> tuple[Any, ...]:
+        return (
+            vars(DepthFirstTraverser)["traverse"],
+            vars(UpdateExpressionParser)["make"],
+            vars(validators_module)["deepcopy"],
+            vars(moto_utils_module)["camelcase_to_underscores"],
+            mock_random.get_random_string.__func__,
+        )
+
+    originals = installed()
+    assert originals[0] is MOTO_TRAVERSE
+    first, second = moto_overhead.reduced(), moto_overhead.reduced()
+    first.__enter__()
+    reduced = installed()
+    assert all(now is not before for now, before in zip(reduced, originals, strict=True))
+    second.__enter__()
+    first.__exit__(None, None, None)
+    assert installed() == reduced
+    second.__exit__(None, None, None)
+    assert installed() == originals
