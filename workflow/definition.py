@@ -23,6 +23,9 @@ BUCKET_PLACEHOLDER = "BucketName"
 PIPELINE_PLACEHOLDER = "PipelineStateMachineArn"
 TOPIC_PLACEHOLDER = "NotificationTopicArn"
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9]+)\}")
+# The Choice state that sends a source to the transform of its format.
+ROUTE_BY_FORMAT = "RouteByFormat"
+_FORMAT_VARIABLE = "$.source.format"
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,3 +83,10 @@ def substitute(text: str, values: dict[str, str]) -> dict[str, Any]:
         raise KeyError(f"no value for placeholders: {sorted(missing)}")
     definition: dict[str, Any] = json.loads(_PLACEHOLDER.sub(lambda match: values[match.group(1)], text))
     return definition
+
+
+def transform_states(definition: dict[str, Any]) -> dict[str, str]:
+    """The transform state of each source format (``csv`` -> ``TransformCsv``), as the definition's
+    format route sends a source that is not split."""
+    choices = definition["States"][ROUTE_BY_FORMAT]["Choices"]
+    return {choice["StringEquals"]: choice["Next"] for choice in choices if choice.get("Variable") == _FORMAT_VARIABLE}

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 from tasks.common.layout import INCOMING_PREFIX, OUTPUT_FORMAT_METADATA, PROCESSING_TYPE_METADATA, SOURCE_PREFIXES
 from tasks.common.models import Format, OutputFormat, ProcessingType
+from workflow.definition import definition_text, transform_states
 from workflow.deployment import STACK_NAME
 from workflow.executions import STATUSES, SUCCEEDED
 from workflow.ledger import REPLAYABLE_STATUSES
@@ -341,9 +342,9 @@ def first_run_states(path: Path, output_format: str | None) -> tuple[str, ...]:
         source_format, _ = format_of(path.name)
     except UnsupportedFormat:
         return ("Validate",)
-    transform = {Format.CSV: "TransformCsv", Format.JSON: "TransformJson", Format.JSONL: "TransformJsonl"}
+    transform = transform_states(json.loads(definition_text()))[source_format]
     commit = ("WriteParquet", "WriteOutput") if output_format == OutputFormat.PARQUET else ("WriteOutput",)
-    return ("Validate", "Fetch", transform[source_format], *commit, "Notify")
+    return ("Validate", "Fetch", transform, *commit, "Notify")
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -443,7 +444,7 @@ def file_size_argument(text: str) -> int:
 def sized_cost_command(args: argparse.Namespace) -> int:
     """Model one run of a ``--file-size`` source: its path, times and the cost of its size."""
     from tasks.common.errors import ObjectTooLarge
-    from tasks.common.models import Compression, Format
+    from tasks.common.models import Compression
     from workflow.cost.scale import ChildType, ScaleAssumptions, Source, price_run, render_run, run_json, size_run
 
     assumptions = ScaleAssumptions(child_type=ChildType(args.child_type.upper()))
