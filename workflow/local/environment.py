@@ -17,6 +17,7 @@ interpreter's threads, the gateway, then moto; nothing is left behind.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import logging
@@ -443,18 +444,23 @@ class LocalPipeline:
 
     def function_for_state(self, state_name: str) -> str:
         """The name of the function a Task state of the definition invokes."""
+        functions = self._lambda_states
+        if state_name not in functions:
+            raise KeyError(f"{state_name!r} is not a Lambda task; those are: {', '.join(sorted(functions))}")
+        return functions[state_name]
+
+    @functools.cached_property
+    def _lambda_states(self) -> dict[str, str]:
+        """Each Lambda Task state of the definition and the function it invokes (read once: the
+        definition is the stack's, which the environment keeps)."""
         states = substitute(self.stack.definition, self.stack.substitutions)["States"]
         # A Distributed Map's child states too (each range's Task).
         children = [body["ItemProcessor"]["States"] for body in states.values() if body.get("Type") == "Map"]
-        lambda_states = {
-            name: body["Resource"]
+        return {
+            name: body["Resource"].split(":")[6]
             for name, body in itertools.chain(states.items(), *(child.items() for child in children))
             if body.get("Type") == "Task" and body.get("Resource", "").startswith("arn:aws:lambda:")
         }
-        if state_name not in lambda_states:
-            raise KeyError(f"{state_name!r} is not a Lambda task; those are: {', '.join(sorted(lambda_states))}")
-        function_name: str = lambda_states[state_name].split(":")[6]
-        return function_name
 
     def _publish_from_rule(self, rule_arn: str, topic_arn: str, message: str, event: dict[str, Any]) -> None:
         params = {"TopicArn": topic_arn, "Message": message}
