@@ -16,6 +16,9 @@ from workflow.local.alarms import AlarmNotification
 from workflow.local.environment import LocalPipeline, Notification
 from workflow.local.server import LocalServer
 
+# How often the serving process's threads are made to hand the GIL over (``serve``).
+SWITCH_INTERVAL_SECONDS = 0.02
+
 
 def print_notification(notification: Notification, out: TextIO = sys.stdout) -> None:
     attributes = " ".join(f"{name}={value}" for name, value in sorted(notification.attributes.items()))
@@ -56,6 +59,10 @@ def serve(*, host: str, port: int, log_file: Path, concurrency: int, prepare: Ca
     """Serve until SIGINT or SIGTERM; ``prepare`` sets up the entered environment (faults)."""
     # Request lines of the endpoint would drown the notifications.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    # Under load, dozens of the engine's threads (the interpreter's, the endpoints') want the GIL
+    # at once; handing it over every 5 ms (Python's default) spent more on the handovers than it
+    # saved in waiting: 200 files end at 6.7-7.6 runs/s with 20 ms, 6.3-6.4 with 5 ms.
+    sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
