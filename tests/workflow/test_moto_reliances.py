@@ -754,7 +754,7 @@ def test_update_expressions_parse_once_and_their_tree_is_only_read(pipeline: Loc
     # pickle here): the copy is the same tree, and does not carry the pickle.
     assert vars(validators_module)["deepcopy"] is not copy.deepcopy
     assert tree_shape(validator.node_to_validate) == tree_shape(copy.deepcopy(tree))
-    assert not hasattr(validator.node_to_validate, "_moto_overhead_pickled")
+    assert not moto_overhead._PICKLES.get(validator.node_to_validate)
 
 
 MOTO_TRAVERSE = vars(DepthFirstTraverser)["traverse"]
@@ -772,11 +772,7 @@ def tree_shape(node: Any) -> list[str]:
     """Each node of an expression's tree, depth first: its class and its own attributes."""
     if not hasattr(node, "__dict__"):
         return [repr(node)]
-    own = {
-        name: value
-        for name, value in vars(node).items()
-        if name not in {"children", "parent", "_moto_overhead_pickled"}
-    }
+    own = {name: value for name, value in vars(node).items() if name not in {"children", "parent"}}
     shape = [f"{type(node).__name__} {own!r}"]
     for child in getattr(node, "children", None) or []:
         shape += tree_shape(child)
@@ -811,7 +807,7 @@ def test_each_validator_pass_visits_the_tree_as_moto_s_own_traversal_does(expres
     shapes = []
     with moto_overhead.reduced():
         assert vars(DepthFirstTraverser)["traverse"] is not MOTO_TRAVERSE
-        traversals = (DepthFirstTraverser.traverse_node_recursively, DepthFirstTraverser.traverse)
+        traversals = (MOTO_TRAVERSE, DepthFirstTraverser.traverse)
     for traverse in traversals:
         node = copy.deepcopy(UpdateExpressionParser.make(expression))
         validator = UpdateExpressionValidator(node, names, values, copy.deepcopy(item), table)
@@ -1237,11 +1233,34 @@ def test_the_reductions_stay_while_any_block_holds_them_and_go_with_the_last() -
     originals = installed()
     assert originals[0] is MOTO_TRAVERSE
     first, second = moto_overhead.reduced(), moto_overhead.reduced()
-    first.__enter__()
-    reduced = installed()
-    assert all(now is not before for now, before in zip(reduced, originals, strict=True))
-    second.__enter__()
-    first.__exit__(None, None, None)
-    assert installed() == reduced
-    second.__exit__(None, None, None)
-    assert installed() == originals
+    still_open = []
+    try:
+        first.__enter__()
+        still_open.append(first)
+        reduced = installed()
+        assert all(now is not before for now, before in zip(reduced, originals, strict=True))
+        second.__enter__()
+        still_open.append(second)
+        still_open.remove(first)
+        first.__exit__(None, None, None)
+        assert installed() == reduced
+        still_open.remove(second)
+        second.__exit__(None, None, None)
+        assert installed() == originals
+    finally:
+        # A failed assertion must not leave the reductions installed for the tests after it.
+        for block in still_open:
+            block.__exit__(None, None, None)
+
+
+def test_an_expression_too_deep_to_copy_fails_in_the_validator_as_in_moto() -> None:
+    # A SET of 200 actions is a tree deeper than copy.deepcopy recurses: moto's validator fails
+    # on its copy with a RecursionError, and so it does with the reductions installed.
+    expression = "SET " + ", ".join(f"a{index} = :v" for index in range(200))
+    with pytest.raises(RecursionError):
+        copy.deepcopy(UpdateExpressionParser.make(expression))
+    with moto_overhead.reduced():
+        tree = UpdateExpressionParser.make(expression)
+        assert tree is UpdateExpressionParser.make(expression)
+        with pytest.raises(RecursionError):
+            vars(validators_module)["deepcopy"](tree)

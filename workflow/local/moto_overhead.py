@@ -12,7 +12,9 @@ needs twice:
 - ``UpdateExpressionParser.make`` tokenizes and parses an ``UpdateItem``'s expression twice per
   request (the ledger's are the same few strings); its callers only read the tree it returns (the
   validator works on a deep copy), so one tree per expression is kept. The validator's deep copy
-  of a kept tree is made from the tree's pickle, ten times faster than ``copy.deepcopy``.
+  of a kept tree is made from the tree's pickle, about four times faster than ``copy.deepcopy``
+  (a tree too deep to pickle keeps none, and is copied by ``copy.deepcopy``, which fails as in
+  moto).
 - ``DepthFirstTraverser.traverse`` (each of the validator's ten passes over an expression's tree)
   rebuilt the pass's table of node types at every node; here it is built once per pass, and the
   nodes are visited in the same order with the same hooks. The two ledger updates of a run were
@@ -25,12 +27,14 @@ leaves, so environments may overlap in any order. Each is guarded by a test in
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import pickle
 import string
 import sys
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -40,8 +44,8 @@ from moto.dynamodb.parsing import ast_nodes, validators
 from moto.dynamodb.parsing import expressions as update_expressions
 from moto.moto_api._internal.moto_random import MotoRandom
 
-# The pickle of a kept tree, on the tree (copies made from it do not carry it).
-_PICKLED = "_moto_overhead_pickled"
+# The pickle of each kept tree (the trees live in the parse cache).
+_PICKLES: weakref.WeakKeyDictionary[Any, bytes] = weakref.WeakKeyDictionary()
 
 
 def _random_string(self: MotoRandom, length: int = 20, include_digits: bool = True, lower_case: bool = False) -> str:
@@ -50,11 +54,13 @@ def _random_string(self: MotoRandom, length: int = 20, include_digits: bool = Tr
     return drawn.lower() if lower_case else drawn
 
 
-def _keeping_pickle(make: Callable[[str], Any]) -> Callable[[Any, str], Any]:
-    def parse(cls: Any, expression: str) -> Any:
+def _keeping_pickle(make: Callable[[str], Any]) -> Callable[[str], Any]:
+    def parse(expression: str) -> Any:
         tree = make(expression)
-        blob = pickle.dumps(tree, protocol=pickle.HIGHEST_PROTOCOL)
-        setattr(tree, _PICKLED, blob)
+        # Deeper than the pickler recurses (an expression of about 200 actions): no pickle, and
+        # the validator's copy fails in copy.deepcopy as it does in moto.
+        with contextlib.suppress(RecursionError):
+            _PICKLES[tree] = pickle.dumps(tree, protocol=pickle.HIGHEST_PROTOCOL)
         return tree
 
     return functools.lru_cache(maxsize=1024)(parse)
@@ -62,7 +68,7 @@ def _keeping_pickle(make: Callable[[str], Any]) -> Callable[[Any, str], Any]:
 
 def _deepcopy(node: Any, memo: dict[int, Any] | None = None) -> Any:
     """``copy.deepcopy``, from the pickle for a kept tree."""
-    blob = getattr(node, _PICKLED, None) if memo is None else None
+    blob = _PICKLES.get(node) if memo is None else None
     return pickle.loads(blob) if blob is not None else copy.deepcopy(node, memo)  # noqa: S301 - our own pickle
 
 
@@ -110,7 +116,7 @@ def _install() -> Callable[[], None]:
     for module in holders:
         module.camelcase_to_underscores = cached  # type: ignore[attr-defined]
     MotoRandom.get_random_string = _random_string  # type: ignore[method-assign]
-    parser.make = classmethod(_keeping_pickle(original_make.__func__.__get__(parser)))
+    parser.make = staticmethod(_keeping_pickle(original_make.__get__(None, parser)))
     traverser.traverse = _traverse
     vars(validators)["deepcopy"] = _deepcopy
 
