@@ -39,6 +39,7 @@ import pytest
 from botocore.loaders import JSONFileLoader
 from botocore.response import StreamingBody
 from botocore.retries import standard
+from flask import request
 from moto import mock_aws
 from moto.cloudwatch.models import CloudWatchBackend, cloudwatch_backends
 from moto.cloudwatch.responses import CloudWatchResponse
@@ -94,6 +95,7 @@ from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from moto.stepfunctions.parser.utils import TMP_THREADS
 from moto.stepfunctions.responses import StepFunctionResponse, get_backend
+from werkzeug.exceptions import BadRequestKeyError
 
 from workflow.deployment import LOCAL_ACCOUNT
 from workflow.local import model_cache, moto_overhead, nested_executions, s3_store, service_models
@@ -849,9 +851,15 @@ def test_moto_s_service_apps_run_out_of_debug_mode_and_let_exceptions_reach_the_
     def broken() -> str:
         raise LookupError("inside moto")
 
+    def missing_field() -> str:
+        return str(request.files["file"])
+
     app.add_url_rule("/broken", "broken", broken)
+    app.add_url_rule("/form", "form", missing_field, methods=["POST"])
     with pytest.raises(LookupError, match="inside moto"):
         app.test_client().get("/broken")
+    with pytest.raises(BadRequestKeyError):
+        app.test_client().post("/form", data={"key": "k"})
 
 
 # -- the Distributed Map, nested executions and the context (workflow/local/distributed_map.py,

@@ -62,12 +62,14 @@ class _QuietHandler(MotoRequestHandler):
 def backend_app(service: Any) -> Flask:
     """moto's Flask app of a service, out of Flask's debug mode.
 
-    moto turns debug on, and Flask's debug mode then subclasses each request's form on the fly
-    to improve an error message (``flask.debughelpers``): 3 % of the engine's time under load.
-    Exceptions still propagate to the server, as they do in debug mode."""
+    moto turns debug on, and Flask's debug mode then replaces the class of each request's
+    ``files`` on the fly to improve an error message (``flask.debughelpers``): 3 % of the engine's
+    time under load. Exceptions still reach the server as they do in debug mode, a missing form
+    field's ``BadRequestKeyError`` included (debug mode traps it)."""
     app = create_backend_app(service)
     app.debug = False
     app.config["PROPAGATE_EXCEPTIONS"] = True
+    app.config["TRAP_BAD_REQUEST_ERRORS"] = True
     return app
 
 
