@@ -95,7 +95,7 @@ from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from moto.stepfunctions.parser.utils import TMP_THREADS
 from moto.stepfunctions.responses import StepFunctionResponse, get_backend
-from werkzeug.exceptions import BadRequestKeyError
+from werkzeug.exceptions import BadRequestKeyError, ClientDisconnected
 
 from workflow.deployment import LOCAL_ACCOUNT
 from workflow.local import model_cache, moto_overhead, nested_executions, s3_store, service_models
@@ -854,12 +854,19 @@ def test_moto_s_service_apps_run_out_of_debug_mode_and_let_exceptions_reach_the_
     def missing_field() -> str:
         return str(request.files["file"])
 
+    def client_gone() -> str:
+        raise ClientDisconnected
+
     app.add_url_rule("/broken", "broken", broken)
     app.add_url_rule("/form", "form", missing_field, methods=["POST"])
+    app.add_url_rule("/gone", "gone", client_gone)
     with pytest.raises(LookupError, match="inside moto"):
         app.test_client().get("/broken")
     with pytest.raises(BadRequestKeyError):
         app.test_client().post("/form", data={"key": "k"})
+    # Any other bad request is answered, as in debug mode: a client that hung up mid-body (a
+    # sandbox stopped by Ctrl-C) is not a server error with a traceback.
+    assert app.test_client().get("/gone").status_code == 400
 
 
 # -- the Distributed Map, nested executions and the context (workflow/local/distributed_map.py,

@@ -27,6 +27,7 @@ from typing import Any
 
 from flask import Flask
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.exceptions import BadRequestKeyError
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from workflow.local import wire
@@ -64,12 +65,19 @@ def backend_app(service: Any) -> Flask:
 
     moto turns debug on, and Flask's debug mode then replaces the class of each request's
     ``files`` on the fly to improve an error message (``flask.debughelpers``): 3 % of the engine's
-    time under load. Exceptions still reach the server as they do in debug mode, a missing form
-    field's ``BadRequestKeyError`` included (debug mode traps it)."""
+    time under load. Exceptions still reach the server as they do in debug mode: a missing form
+    field's ``BadRequestKeyError`` too (debug mode traps it), and only it among the ``BadRequest``
+    errors (a client gone mid-body, ``ClientDisconnected``, is still answered 400, not logged by
+    the server as a failure)."""
     app = create_backend_app(service)
     app.debug = False
     app.config["PROPAGATE_EXCEPTIONS"] = True
-    app.config["TRAP_BAD_REQUEST_ERRORS"] = True
+    flask_traps = app.trap_http_exception
+
+    def trap_as_in_debug_mode(error: Exception) -> bool:
+        return isinstance(error, BadRequestKeyError) or flask_traps(error)
+
+    app.trap_http_exception = trap_as_in_debug_mode  # type: ignore[method-assign,assignment]
     return app
 
 
