@@ -28,15 +28,17 @@ from typing import Any
 from flask import Flask
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.exceptions import BadRequestKeyError
-from werkzeug.serving import BaseWSGIServer, make_server
 
 from workflow.local import wire
+from workflow.local.http_server import PooledWSGIServer
 from workflow.local.iam.requests import UnmappedCall
 from workflow.local.sdk_faults import SdkFaults
 
 logger = logging.getLogger(__name__)
 # How often the server looks for a shutdown request (socketserver's default, 0.5 s, delays every exit).
 _POLL_SECONDS = 0.05
+# How long stopping waits for the requests being answered.
+_CLOSE_WAIT_SECONDS = 10.0
 
 Callers = Callable[[str], str | None]  # access key id -> function name
 Authorize = Callable[[str, wire.Call], wire.Reply | None]  # (function, call) -> a denial, or None
@@ -118,8 +120,9 @@ class Gateway:
         self._authorize = authorize
         self._faults = faults
         self._moto = Dispatcher()
-        self._server: BaseWSGIServer = make_server(
-            "127.0.0.1", 0, self._application, threaded=True, request_handler=_QuietHandler
+        # The sandboxes are stopped before the gateway: what they asked is answered by then.
+        self._server = PooledWSGIServer(
+            "127.0.0.1", 0, self._application, _QuietHandler, close_wait_seconds=_CLOSE_WAIT_SECONDS
         )
         self._thread = threading.Thread(
             target=self._server.serve_forever, args=(_POLL_SECONDS,), name="local-gateway", daemon=True

@@ -19,7 +19,6 @@ from typing import Any
 
 from botocore.credentials import Credentials
 from moto.moto_server.werkzeug_app import MotoRequestHandler
-from werkzeug.serving import BaseWSGIServer, make_server
 
 from workflow.api_contract import STAGE
 from workflow.deployment import (
@@ -36,6 +35,7 @@ from workflow.local.alarms import AlarmNotification
 from workflow.local.api import LocalApi
 from workflow.local.environment import LocalPipeline, Notification
 from workflow.local.gateway import Dispatcher
+from workflow.local.http_server import PooledWSGIServer
 
 logger = logging.getLogger(__name__)
 
@@ -70,9 +70,8 @@ class LocalServer:
             access=pipeline.access,
         )
         moto_app = Dispatcher()
-        self._server: BaseWSGIServer = make_server(
-            host, port, self._dispatch(moto_app), threaded=True, request_handler=MotoRequestHandler
-        )
+        # Stopping does not wait for a client's request (an SQS long poll lasts up to 20 s).
+        self._server = PooledWSGIServer(host, port, self._dispatch(moto_app), MotoRequestHandler, close_wait_seconds=0)
         self._stopped = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -103,7 +102,7 @@ class LocalServer:
 
     def stop(self) -> None:
         self._stopped.set()
-        self._server.shutdown()
+        self._server.shutdown()  # (its serve_forever then closes it)
         for thread in self._threads:
             thread.join(timeout=5)
 
