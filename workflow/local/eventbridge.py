@@ -9,6 +9,13 @@ transformer applied as EventBridge does; every other target still goes to moto.
 S3 writes ``detail.object.key`` URL-encoded (as in its other notifications: ``my file+1.csv``
 arrives as ``my+file%2B1.csv``); moto 5.2.5 puts the key as it is. ``as_s3_sends_it`` encodes it
 first, so rules match, and the pipeline receives, the key as they do on AWS.
+
+S3 sends "Object Tags Added" when tags are put on an object
+(https://docs.aws.amazon.com/AmazonS3/latest/userguide/EventBridge.html). moto sets the tags of
+every ``PutObject`` and replacing ``CopyObject`` through ``put_object_tagging``, no tag included,
+and so sends that event after every write: every rule then matched twice the events of a run's
+writes. ``installed`` sends none for tagging that sets no tag on an object that has none (it
+changes nothing).
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from typing import Any
 from urllib.parse import quote_plus
 
 from moto.events.models import Rule
+from moto.s3.models import FakeKey, S3Backend
 
 from workflow.executions import NAME_LIMIT, S3_NAME_PREFIX
 
@@ -117,7 +125,8 @@ def as_s3_sends_it(event: dict[str, Any]) -> dict[str, Any]:
 
 @contextmanager
 def installed(start_execution: StartExecution, publish: Publish) -> Iterator[None]:
-    """Deliver events to state machine and topic targets until the block ends."""
+    """Deliver events to state machine and topic targets, and send S3 tag events only for tags,
+    until the block ends."""
     original = Rule.send_to_targets
 
     def send_to_targets(rule: Rule, event: Any, transform_input: bool = True) -> None:
@@ -145,8 +154,20 @@ def installed(start_execution: StartExecution, publish: Publish) -> Iterator[Non
             rest.targets = others
             original(rest, event, transform_input)
 
+    original_tagging = S3Backend.put_object_tagging
+
+    def put_object_tagging(backend: S3Backend, key: FakeKey, tags: dict[str, str] | None) -> FakeKey:
+        tagger = backend.tagger
+        if tags or tagger.list_tags_for_resource(key.arn)["Tags"]:
+            return original_tagging(backend, key, tags)
+        # The tagger's state as moto leaves it (an empty tag set), without the event.
+        tagger.tag_resource(key.arn, tagger.convert_dict_to_tags_input(tags))
+        return key
+
     Rule.send_to_targets = send_to_targets  # type: ignore[method-assign,assignment]
+    S3Backend.put_object_tagging = put_object_tagging  # type: ignore[method-assign,assignment]
     try:
         yield
     finally:
         Rule.send_to_targets = original  # type: ignore[method-assign]
+        S3Backend.put_object_tagging = original_tagging  # type: ignore[method-assign]
