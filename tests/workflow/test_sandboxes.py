@@ -25,6 +25,7 @@ from tasks.common.layout import INCOMING_PREFIX
 from tests.scenarios import SOURCES, run_upload
 from tests.workflow.sandbox_handlers import SLOW_INIT_SECONDS
 from workflow.deployment import STACK_NAME
+from workflow.local import environment
 from workflow.local.environment import LocalPipeline
 from workflow.local.template import StackModel, load_stack
 
@@ -419,3 +420,29 @@ def test_leaving_the_environment_stops_runs_sandboxes_threads_and_the_gateway(st
         socket.create_connection(("127.0.0.1", port), timeout=5)
     # and the collector has it back
     assert gc.get_freeze_count() == 0
+
+
+def test_finished_interpreter_threads_are_forgotten_once_there_are_many(
+    pipeline: LocalPipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # moto keeps every interpreter thread it starts (about nine a run); a long 'pipeline serve'
+    # forgets the finished ones when there are THREADS_KEPT_AT_MOST (here 1), as it looks for ended runs.
+    monkeypatch.setattr(environment, "THREADS_KEPT_AT_MOST", 1)
+    execution = run_upload(pipeline, "people.csv", SOURCES["people.csv"])
+    assert execution.status == "SUCCEEDED"
+    finished = [thread for thread in TMP_THREADS if not thread.is_alive() and thread.ident is not None]
+    assert len(finished) >= 5
+    # and one still running, and one added but not started yet (moto adds a thread, then starts it)
+    release = threading.Event()
+    running = threading.Thread(target=release.wait, args=(10,), daemon=True)
+    running.start()
+    not_started = threading.Thread(target=release.wait, daemon=True)
+    TMP_THREADS.extend([running, not_started])
+    try:
+        pipeline.announce_finished()
+        kept = {id(thread) for thread in TMP_THREADS}
+    finally:
+        release.set()
+        TMP_THREADS.remove(not_started)
+    assert not [thread for thread in finished if id(thread) in kept]
+    assert {id(running), id(not_started)} <= kept

@@ -97,6 +97,10 @@ _ENGINE_CLIENT_CONFIG = Config(
 )
 # A wait reads the status again at least this often, whatever wakes it.
 _WAIT_SLICE_SECONDS = 1.0
+# moto keeps every interpreter thread it starts (about nine a run) in TMP_THREADS, for the block's
+# end to wait on: a long 'pipeline serve' forgets the finished ones when there are this many.
+THREADS_KEPT_AT_MOST = 4096
+_FORGETTING = threading.Lock()
 
 
 class RunTimeout(TimeoutError):
@@ -169,6 +173,16 @@ def _environment(values: Mapping[str, str | None]) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = old
+
+
+def forget_finished_threads() -> None:
+    """Drop moto's finished interpreter threads from TMP_THREADS (it never drops them).
+
+    moto adds a thread before it starts it: one not started yet is kept. Threads the interpreter
+    adds meanwhile go at the end of the list, past the part replaced."""
+    with _FORGETTING:
+        seen = len(TMP_THREADS)
+        TMP_THREADS[:seen] = [thread for thread in TMP_THREADS[:seen] if thread.ident is None or thread.is_alive()]
 
 
 class LocalPipeline:
@@ -347,8 +361,7 @@ class LocalPipeline:
         self.sandboxes.close()
         for thread in list(TMP_THREADS):
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
-        # moto keeps every interpreter thread it started in this list: forget the finished ones.
-        TMP_THREADS[:] = [thread for thread in TMP_THREADS if thread.is_alive()]
+        forget_finished_threads()
 
     def _running_executions(self) -> list[str]:
         """Every running execution, of the stack's state machine and of any other (a test's)."""
@@ -552,6 +565,8 @@ class LocalPipeline:
             if wait and not self._unannounced:
                 self._endings.wait(wait)
             ended, self._unannounced = self._unannounced, []
+        if len(TMP_THREADS) >= THREADS_KEPT_AT_MOST:
+            forget_finished_threads()
         sfn = self.client("stepfunctions")
         for index, arn in enumerate(ended):
             try:
