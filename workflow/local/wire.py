@@ -127,6 +127,9 @@ _MODELS: dict[str, Any] = {}
 
 
 def _service_model(service: str) -> Any:
+    model = _MODELS.get(service)
+    if model is not None:
+        return model  # (every request asks: taking the lock each time made them queue under load)
     # Under a lock: the first requests of a load arrive together, and each would load the model.
     with _MODELS_LOCK:
         if service not in _MODELS:
