@@ -20,6 +20,7 @@ import tempfile
 import threading
 import time
 import tomllib
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -721,6 +722,15 @@ def test_moto_converts_names_and_draws_ids_with_the_functions_the_engine_speeds_
     assert mock_random.get_random_string(10) == first
 
 
+def create_table_keyed_by_id(dynamodb: Any, name: str) -> None:
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
 def test_update_expressions_parse_once_and_their_tree_is_only_read(pipeline: LocalPipeline) -> None:
     # Reliance: moto parses an UpdateItem's expression with UpdateExpressionParser.make (kept per
     # expression here), and its validator works on a deep copy of the tree: the kept tree is never
@@ -730,12 +740,7 @@ def test_update_expressions_parse_once_and_their_tree_is_only_read(pipeline: Loc
     assert UpdateExpressionParser.make(expression) is tree
     before = pickle.dumps(tree)
     dynamodb = pipeline.client("dynamodb")
-    dynamodb.create_table(
-        TableName="probe",
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_table_keyed_by_id(dynamodb, "probe")
     for run in ("run-1", "run-2"):
         dynamodb.update_item(
             TableName="probe",
@@ -1279,3 +1284,140 @@ def test_an_expression_too_deep_to_copy_fails_in_the_validator_as_in_moto() -> N
         assert tree is UpdateExpressionParser.make(expression)
         with pytest.raises(RecursionError):
             vars(validators_module)["deepcopy"](tree)
+
+
+CLAUSE_COUNT = vars(validators_module)["ActionCountValidator"]
+
+
+@contextmanager
+def clause_count_visits() -> Iterator[list[str]]:
+    """The nodes the update validator's clause count processes while the block runs."""
+    visited: list[str] = []
+    original = CLAUSE_COUNT.verify_action_counts
+
+    def recorded(self: Any, node: Any) -> Any:
+        visited.append(type(node).__name__)
+        return original(self, node)
+
+    CLAUSE_COUNT.verify_action_counts = recorded
+    try:
+        yield visited
+    finally:
+        CLAUSE_COUNT.verify_action_counts = original
+
+
+def test_the_clause_count_of_a_kept_expression_runs_once_and_a_bad_one_fails_every_time(
+    pipeline: LocalPipeline,
+) -> None:
+    # Reliance: the update validator's first pass is ActionCountValidator, which reads the tree
+    # only (done once per kept expression here); every other pass still visits every copy.
+    dynamodb = pipeline.client("dynamodb")
+    create_table_keyed_by_id(dynamodb, "clauses")
+
+    def update(expression: str, run: str) -> None:
+        dynamodb.update_item(
+            TableName="clauses",
+            Key={"id": {"S": "source"}},
+            UpdateExpression=expression,
+            ExpressionAttributeNames={"#entry": f"run:{run}"},
+            ExpressionAttributeValues={":s": {"S": run}, ":runs": {"SS": [run]}},
+        )
+
+    # (attribute names of this test's own: the parse cache is the process's)
+    latest = f"latest_{uuid.uuid4().hex}"
+    good = f"SET #entry = :s, {latest} = :s ADD executions :runs"
+    bad = f"SET #entry = :s ADD executions :runs SET {latest} = :s"
+    counts: list[int] = []  # the clause count's node visits, update by update
+    errors = []
+    with clause_count_visits() as counted:
+        for expression, run in ((good, "run-1"), (good, "run-2"), (good, "run-3"), (bad, "run-4"), (bad, "run-5")):
+            before = len(counted)
+            try:
+                update(expression, run)
+            except botocore.exceptions.ClientError as refused:
+                errors.append(refused.response["Error"]["Message"])
+            counts.append(len(counted) - before)
+    # the good expression was counted on its first update only, and every update was made
+    assert counts[0] > 0
+    assert counts[1:3] == [0, 0]
+    item = dynamodb.get_item(TableName="clauses", Key={"id": {"S": "source"}})["Item"]
+    assert item[latest] == {"S": "run-3"}
+    assert {"run:run-1", "run:run-2", "run:run-3"} <= set(item)
+    assert sorted(item["executions"]["SS"]) == ["run-1", "run-2", "run-3"]
+    # the bad one was counted, and refused, on each of its updates, as moto refuses it
+    assert counts[3] > 0
+    assert counts[4] == counts[3]
+    assert len(errors) == 2
+    assert errors[0] == errors[1]
+    assert 'The "SET" section can only be used once in an update expression' in errors[0]
+
+
+def test_s3_sends_a_tag_event_only_for_tags(pipeline: LocalPipeline) -> None:
+    # Reliance: moto's PutObject sets the new object's tags, none included, through
+    # S3Backend.put_object_tagging, which sends "Object Tags Added" (sent here only for tags).
+    rule_name = pipeline.stack.rules[0].logical_id
+    seen: list[tuple[str, str]] = []
+    original = Rule.send_to_targets
+
+    def record(rule: Rule, event: dict[str, Any], transform_input: bool = True) -> None:
+        if rule.name == rule_name:
+            seen.append((event["detail-type"], event["detail"]["object"]["key"]))
+
+    s3 = pipeline.client("s3")
+    bucket = pipeline.stack.bucket_name
+    Rule.send_to_targets = record  # type: ignore[method-assign,assignment]
+    try:
+        s3.put_object(Bucket=bucket, Key="processed/untagged.txt", Body=b"x")
+        s3.put_object(Bucket=bucket, Key="processed/tagged.txt", Body=b"x", Tagging="team=data")
+        s3.put_object_tagging(
+            Bucket=bucket, Key="processed/untagged.txt", Tagging={"TagSet": [{"Key": "team", "Value": "data"}]}
+        )
+        s3.put_object(Bucket=bucket, Key="processed/tagged.txt", Body=b"y")
+        # a copy of a tagged object that replaces its tags with none
+        tagged_version = s3.list_object_versions(Bucket=bucket, Prefix="processed/tagged.txt")["Versions"][-1]
+        s3.copy_object(
+            Bucket=bucket,
+            Key="processed/copied.txt",
+            CopySource={"Bucket": bucket, "Key": "processed/tagged.txt", "VersionId": tagged_version["VersionId"]},
+            TaggingDirective="REPLACE",
+        )
+    finally:
+        Rule.send_to_targets = original  # type: ignore[method-assign]
+    assert seen == [
+        ("Object Created", "processed/untagged.txt"),
+        ("Object Created", "processed/tagged.txt"),
+        # a PutObject with tags, and PutObjectTagging, as moto sends them
+        ("Object Tags Added", "processed/tagged.txt"),
+        ("Object Tags Added", "processed/untagged.txt"),
+        # a new version of a tagged object, untagged
+        ("Object Created", "processed/tagged.txt"),
+        # a copy whose tags (copied from its source) are replaced by none: a change, sent
+        ("Object Created", "processed/copied.txt"),
+        ("Object Tags Added", "processed/copied.txt"),
+    ]
+    assert s3.get_object_tagging(Bucket=bucket, Key="processed/untagged.txt")["TagSet"] == [
+        {"Key": "team", "Value": "data"}
+    ]
+    assert s3.get_object_tagging(Bucket=bucket, Key="processed/tagged.txt")["TagSet"] == []
+    assert s3.get_object_tagging(Bucket=bucket, Key="processed/copied.txt")["TagSet"] == []
+
+
+def test_a_copy_another_pass_has_visited_is_counted_again() -> None:
+    # The clause count is skipped only for a kept tree's copy as it was made: after another pass
+    # (which may replace nodes), it runs.
+    expression = f"SET a_{uuid.uuid4().hex} = :a, b = :b ADD executions :runs"
+    values = {":a": {"S": "a"}, ":b": {"S": "b"}, ":runs": {"SS": ["r"]}}
+    with moto_overhead.reduced(), clause_count_visits() as counted:
+        tree = UpdateExpressionParser.make(expression)
+        copy_of = vars(validators_module)["deepcopy"]
+        CLAUSE_COUNT().traverse(copy_of(tree))
+        first = len(counted)
+        CLAUSE_COUNT().traverse(copy_of(tree))
+        untouched = len(counted) - first
+        visited = copy_of(tree)
+        visited = validators_module.ExpressionAttributeValueProcessor(values).traverse(visited)
+        CLAUSE_COUNT().traverse(visited)
+        after_another_pass = len(counted) - first - untouched
+    assert first > 0
+    assert untouched == 0
+    assert after_another_pass == first
