@@ -98,7 +98,7 @@ _ENGINE_CLIENT_CONFIG = Config(
 # A wait reads the status again at least this often, whatever wakes it.
 _WAIT_SLICE_SECONDS = 1.0
 # moto keeps every interpreter thread it starts (about nine a run) in TMP_THREADS, for the block's
-# end to wait on: a long 'pipeline serve' forgets the finished ones when there are this many.
+# end to wait on: a long 'pipeline serve' forgets the finished ones when this many more are kept.
 THREADS_KEPT_AT_MOST = 4096
 _FORGETTING = threading.Lock()
 
@@ -175,14 +175,17 @@ def _environment(values: Mapping[str, str | None]) -> Iterator[None]:
                 os.environ[name] = old
 
 
-def forget_finished_threads() -> None:
-    """Drop moto's finished interpreter threads from TMP_THREADS (it never drops them).
+def forget_finished_threads() -> int:
+    """Drop moto's finished interpreter threads from TMP_THREADS (it never drops them); return
+    how many it kept.
 
     moto adds a thread before it starts it: one not started yet is kept. Threads the interpreter
     adds meanwhile go at the end of the list, past the part replaced."""
     with _FORGETTING:
         seen = len(TMP_THREADS)
-        TMP_THREADS[:seen] = [thread for thread in TMP_THREADS[:seen] if thread.ident is None or thread.is_alive()]
+        kept = [thread for thread in TMP_THREADS[:seen] if thread.ident is None or thread.is_alive()]
+        TMP_THREADS[:seen] = kept
+        return len(kept)
 
 
 class LocalPipeline:
@@ -234,6 +237,7 @@ class LocalPipeline:
         self._child_endings = nested_executions.ChildEndings()
         self._ended_count = 0
         self._unannounced: list[str] = []  # ended executions whose end nobody has announced yet
+        self._threads_kept = 0  # interpreter threads kept by the last forget_finished_threads
         self._gateway: Gateway | None = None
         self._queue_url = ""
         # The template's alarms: evaluated on the scaled clock, their actions published as on AWS.
@@ -565,8 +569,9 @@ class LocalPipeline:
             if wait and not self._unannounced:
                 self._endings.wait(wait)
             ended, self._unannounced = self._unannounced, []
-        if len(TMP_THREADS) >= THREADS_KEPT_AT_MOST:
-            forget_finished_threads()
+        # (counted from what the last look kept: thousands of runs at once keep thousands alive)
+        if len(TMP_THREADS) >= self._threads_kept + THREADS_KEPT_AT_MOST:
+            self._threads_kept = forget_finished_threads()
         sfn = self.client("stepfunctions")
         for index, arn in enumerate(ended):
             try:

@@ -139,9 +139,8 @@ class Gateway:
         self._thread.start()
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=10)
+        self._server.shutdown()  # (its serve_forever then closes it)
+        self._thread.join(timeout=_CLOSE_WAIT_SECONDS)
 
     def _application(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         try:
