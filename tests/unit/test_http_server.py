@@ -1,4 +1,5 @@
-"""The engine's HTTP server: werkzeug's, its request threads reused, and ended on close."""
+"""The engine's HTTP server: werkzeug's, its request threads reused, its connections kept, and
+ended on close."""
 
 from __future__ import annotations
 
@@ -7,13 +8,17 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from http.client import HTTPConnection
 from typing import Any
 from urllib.request import urlopen
 
 import pytest
 from werkzeug.serving import WSGIRequestHandler
 
-from workflow.local.http_server import PooledWSGIServer
+from workflow.local import http_server
+from workflow.local.http_server import KeepAlive, PooledWSGIServer
+
+App = Callable[[dict[str, Any], Any], Iterable[bytes]]
 
 
 class _Quiet(WSGIRequestHandler):
@@ -21,9 +26,13 @@ class _Quiet(WSGIRequestHandler):
         return
 
 
+class _Keeping(KeepAlive, _Quiet):
+    pass
+
+
 @contextmanager
-def served(app: Callable[[dict[str, Any], Any], Iterable[bytes]]) -> Iterator[tuple[PooledWSGIServer, str]]:
-    server = PooledWSGIServer("127.0.0.1", 0, app, _Quiet, close_wait_seconds=5)
+def served(app: App, handler: type[WSGIRequestHandler] = _Quiet) -> Iterator[tuple[PooledWSGIServer, str]]:
+    server = PooledWSGIServer("127.0.0.1", 0, app, handler, close_wait_seconds=5)
     serving = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     serving.start()
     try:
@@ -103,3 +112,110 @@ def test_a_port_in_use_is_reported_as_werkzeug_reports_it(capsys: pytest.Capture
             PooledWSGIServer("127.0.0.1", port, lambda environ, start_response: [], _Quiet, close_wait_seconds=5)
     assert exited.value.code == 1
     assert f"Port {port} is in use by another program" in capsys.readouterr().err
+
+
+# -- kept connections (KeepAlive) ------------------------------------------------------------
+
+
+def echo(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+    """Answers with the method, the path, the client's port and the body it read."""
+    body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+    answer = f"{environ['REQUEST_METHOD']} {environ['PATH_INFO']} {environ['REMOTE_PORT']} ".encode() + body
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(answer)))])
+    return [answer]
+
+
+def ask(connection: HTTPConnection, method: str, path: str, body: bytes | None = None) -> tuple[int, str, bytes]:
+    """(status, the answer's Connection header, body) of one request on ``connection``."""
+    connection.request(method, path, body=body)
+    response = connection.getresponse()
+    return response.status, response.getheader("Connection", ""), response.read()
+
+
+@contextmanager
+def connection_to(url: str) -> Iterator[HTTPConnection]:
+    host, port = url.removeprefix("http://").rstrip("/").split(":")
+    connection = HTTPConnection(host, int(port), timeout=5)
+    try:
+        yield connection
+    finally:
+        connection.close()
+
+
+def test_a_kept_connection_carries_one_request_after_another_and_their_bodies() -> None:
+    with served(echo, _Keeping) as (_, url), connection_to(url) as connection:
+        answers = [
+            ask(connection, "GET", "/first"),
+            ask(connection, "PUT", "/second", b"a body"),
+            ask(connection, "POST", "/third", b"x" * 70_000),
+            ask(connection, "HEAD", "/fourth"),
+        ]
+    ports = {body.split()[2] for _, _, body in answers[:3]}
+    assert len(ports) == 1, "each request came on a connection of its own"
+    port = ports.pop().decode()
+    assert [(status, kept) for status, kept, _ in answers] == [(200, "")] * 4
+    assert answers[0][2] == f"GET /first {port} ".encode()
+    assert answers[1][2] == f"PUT /second {port} a body".encode()
+    assert answers[2][2] == f"POST /third {port} ".encode() + b"x" * 70_000
+    assert answers[3][2] == b""
+
+
+def test_an_answer_without_a_length_is_streamed_and_closes_its_connection() -> None:
+    def streamed(environ: dict[str, Any], start_response: Any) -> Iterator[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        yield f"{environ['REMOTE_PORT']} ".encode()
+        yield b"streamed"
+
+    with served(streamed, _Keeping) as (_, url), connection_to(url) as connection:
+        first = ask(connection, "GET", "/")
+        second = ask(connection, "GET", "/")  # (http.client connects again after a close)
+    assert first[:2] == second[:2] == (200, "close")
+    assert first[2].endswith(b" streamed")
+    assert second[2].endswith(b" streamed")
+    assert first[2] != second[2], "the connection was kept after an answer of no length"
+
+
+def test_a_body_over_the_kept_size_is_read_by_werkzeug_and_closes_its_connection(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(http_server, "KEPT_BODY_BYTES", 16)
+    with served(echo, _Keeping) as (_, url), connection_to(url) as connection:
+        large = ask(connection, "PUT", "/large", b"y" * 1000)
+        small = ask(connection, "PUT", "/small", b"z" * 16)
+        after = ask(connection, "GET", "/after")
+    assert large[0] == 200
+    assert large[1] == "close"
+    assert large[2].endswith(b" " + b"y" * 1000)
+    assert small[:2] == (200, "")
+    assert small[2].split()[2] == after[2].split()[2], "a small body's connection was not kept"
+    assert large[2].split()[2] != small[2].split()[2]
+
+
+def test_an_application_error_is_answered_500_and_closes_its_connection() -> None:
+    def failing(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        if environ["PATH_INFO"] == "/fail":
+            raise RuntimeError("the application failed")
+        return echo(environ, start_response)
+
+    with served(failing, _Keeping) as (_, url), connection_to(url) as connection:
+        before = ask(connection, "GET", "/before")
+        failed = ask(connection, "GET", "/fail")
+        after = ask(connection, "GET", "/after")
+    assert failed[0] == 500
+    assert b"Internal Server Error" in failed[2]
+    assert before[0] == after[0] == 200
+    assert before[2].split()[2] != after[2].split()[2], "the connection was kept after an error"
+
+
+def test_closing_ends_a_kept_connection_that_waits_for_its_next_request() -> None:
+    server = PooledWSGIServer("127.0.0.1", 0, echo, _Keeping, close_wait_seconds=30)
+    serving = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    serving.start()
+    with connection_to(f"http://127.0.0.1:{server.server_address[1]}") as connection:
+        assert ask(connection, "GET", "/")[0] == 200
+        server.shutdown()
+        serving.join(timeout=5)
+        started = time.monotonic()
+        server.server_close()
+        took = time.monotonic() - started
+    assert took < 2, f"closing waited {took:.1f} s for a connection with no request"

@@ -30,7 +30,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from werkzeug.exceptions import BadRequestKeyError
 
 from workflow.local import wire
-from workflow.local.http_server import PooledWSGIServer
+from workflow.local.http_server import KeepAlive, PooledWSGIServer
 from workflow.local.iam.requests import UnmappedCall
 from workflow.local.sdk_faults import SdkFaults
 
@@ -52,8 +52,9 @@ _UNKNOWN_KEY = {
 }
 
 
-class _QuietHandler(MotoRequestHandler):
-    """moto's request handler without werkzeug's line per request (a run makes hundreds)."""
+class _QuietHandler(KeepAlive, MotoRequestHandler):
+    """moto's request handler, its connections kept, without werkzeug's line per request (a run
+    makes hundreds)."""
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         return

@@ -35,9 +35,14 @@ from workflow.local.alarms import AlarmNotification
 from workflow.local.api import LocalApi
 from workflow.local.environment import LocalPipeline, Notification
 from workflow.local.gateway import Dispatcher
-from workflow.local.http_server import PooledWSGIServer
+from workflow.local.http_server import KeepAlive, PooledWSGIServer
 
 logger = logging.getLogger(__name__)
+
+
+class _Handler(KeepAlive, MotoRequestHandler):
+    """moto's request handler, its clients' connections kept between requests."""
+
 
 # Throwaway credentials: printed for clients, and the only ones the local API accepts.
 ACCESS_KEY_ID = "testing"
@@ -71,7 +76,7 @@ class LocalServer:
         )
         moto_app = Dispatcher()
         # Stopping does not wait for a client's request (an SQS long poll lasts up to 20 s).
-        self._server = PooledWSGIServer(host, port, self._dispatch(moto_app), MotoRequestHandler, close_wait_seconds=0)
+        self._server = PooledWSGIServer(host, port, self._dispatch(moto_app), _Handler, close_wait_seconds=0)
         self._stopped = threading.Event()
         self._threads: list[threading.Thread] = []
 
