@@ -44,6 +44,7 @@ from flask import request
 from moto import mock_aws
 from moto.cloudwatch.models import CloudWatchBackend, cloudwatch_backends
 from moto.cloudwatch.responses import CloudWatchResponse
+from moto.core import responses as moto_responses_module
 from moto.core import utils as moto_utils
 from moto.core import utils as moto_utils_module
 from moto.core.base_backend import AccountSpecificBackend
@@ -61,6 +62,7 @@ from moto.s3.models import s3_backends
 from moto.s3.responses import S3Response
 from moto.sns.models import SNSBackend
 from moto.sqs.models import sqs_backends
+from moto.sqs.responses import SQSResponse
 from moto.stepfunctions.parser.asl.component.common.path import result_path
 from moto.stepfunctions.parser.asl.component.state import state as state_module
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader.eval.resource_eval_s3 import (
@@ -723,6 +725,29 @@ def test_moto_converts_names_and_draws_ids_with_the_functions_the_engine_speeds_
     assert mock_random.get_random_string(10) == first
 
 
+def test_moto_finds_an_actions_method_among_the_names_method_names_from_class_lists(pipeline: LocalPipeline) -> None:
+    # Reliance: BaseResponse.call_action looks the action up in method_names_from_class(its class),
+    # bound by name in moto.core.responses (kept per class here).
+    kept = moto_responses_module.method_names_from_class
+    original = kept.__wrapped__
+    asked: list[type] = []
+
+    def recording(clazz: type) -> list[str]:
+        asked.append(clazz)
+        names: list[str] = kept(clazz)
+        return names
+
+    moto_responses_module.method_names_from_class = recording
+    try:
+        pipeline.client("sqs").list_queues()
+    finally:
+        moto_responses_module.method_names_from_class = kept
+    assert SQSResponse in asked
+    assert kept.cache_info().currsize > 0
+    assert kept(SQSResponse) == original(SQSResponse)
+    assert "list_queues" in original(SQSResponse)
+
+
 def create_table_keyed_by_id(dynamodb: Any, name: str) -> None:
     dynamodb.create_table(
         TableName=name,
@@ -1248,6 +1273,7 @@ def test_the_reductions_stay_while_any_block_holds_them_and_go_with_the_last() -
             vars(UpdateExpressionParser)["make"],
             vars(validators_module)["deepcopy"],
             vars(moto_utils_module)["camelcase_to_underscores"],
+            vars(moto_responses_module)["method_names_from_class"],
             mock_random.get_random_string.__func__,
         )
 
