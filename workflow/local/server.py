@@ -48,8 +48,10 @@ class _Handler(KeepAlive, MotoRequestHandler):
 ACCESS_KEY_ID = "testing"
 SECRET_ACCESS_KEY = "testing"  # noqa: S105 - a public placeholder, not a secret
 WATCH_INTERVAL_SECONDS = 0.05
-# The notifications queue is read this often: each look costs the engine an SQS receive.
-NOTIFICATION_INTERVAL_SECONDS = 0.25
+# The notifications queues are read this often: each look costs the engine two SQS receives or more
+# (the runs' and the alarms'; 3.7 % of serve's time under load, looking every 0.25 s). A
+# notification is printed at most this long after it is published.
+NOTIFICATION_INTERVAL_SECONDS = 0.5
 
 
 class LocalServer:
