@@ -112,15 +112,24 @@ def _visit_all(self: Any, node: Any) -> Any:
     before_child = self.pre_processing_of_child
     process = self.process
     node_class = vars(ast_nodes)["Node"]
+    # moto's node classes are abstract: each isinstance goes through ABCMeta (a sixth of a pass's
+    # time). Its answers depend on the node's class alone, so each class is asked once a pass.
+    is_node: dict[type, bool] = {}
+    is_processed: dict[type, bool] = {}
 
     def visit(node: Any, child_id: int) -> Any:
-        if isinstance(node, node_class):
+        kind = type(node)
+        if kind not in is_node:
+            is_node[kind] = isinstance(node, node_class)
+        if is_node[kind]:
             parent_node = node.parent
             if node.children is not None:
                 for index, child_node in enumerate(node.children):
                     before_child(node, index)
                     visit(child_node, index)
-            if isinstance(node, types):
+            if kind not in is_processed:
+                is_processed[kind] = isinstance(node, types)
+            if is_processed[kind]:
                 node = process(node)
                 node.parent = parent_node
                 if parent_node:
