@@ -55,7 +55,7 @@ from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser
 from moto.dynamodb.parsing.expressions import UpdateExpressionParser
 from moto.dynamodb.parsing.validators import UpdateExpressionValidator
 from moto.dynamodb.responses import DynamoHandler as DynamoDBResponse
-from moto.events.models import EventsBackend, Rule
+from moto.events.models import EventPattern, EventsBackend, Rule, events_backends
 from moto.moto_api._internal import mock_random
 from moto.moto_server.werkzeug_app import BackendRequest, DomainDispatcherApplication, create_backend_app
 from moto.s3.models import s3_backends
@@ -101,7 +101,7 @@ from moto.stepfunctions.responses import StepFunctionResponse, get_backend
 from werkzeug.exceptions import BadRequestKeyError, ClientDisconnected
 
 from workflow.deployment import LOCAL_ACCOUNT
-from workflow.local import model_cache, moto_overhead, nested_executions, s3_store, service_models
+from workflow.local import eventbridge, model_cache, moto_overhead, nested_executions, s3_store, service_models
 from workflow.local.access import STATE_MACHINE_ACCESS_KEY
 from workflow.local.alarm_model import MetricKey
 from workflow.local.alarms import epoch, metric_datum
@@ -148,6 +148,40 @@ def test_rule_pattern_matching_is_moto_s_own(pipeline: LocalPipeline) -> None:
     assert pipeline.started == []
     pipeline.upload("incoming/source.jsonl", b'{"a": 1}\n')
     assert len(pipeline.started) == 1
+
+
+def test_an_event_flattened_once_matches_every_pattern_as_moto_s_matches_event_does(pipeline: LocalPipeline) -> None:
+    # Reliance: EventPattern.matches_event is _does_event_match over _flatten_dict of the event's
+    # JSON round trip; eventbridge.matches flattens each event once for all the rules it meets.
+    buses = events_backends[LOCAL_ACCOUNT]["us-east-1"].event_buses.values()
+    patterns = [rule.event_pattern for bus in buses for rule in bus.rules.values()]
+    assert patterns
+    patterns += [
+        EventPattern.load(json.dumps(pattern))
+        for pattern in (
+            {"detail": {"size": [{"numeric": [">", 100]}], "object": {"key": [{"anything-but": {"prefix": "tmp/"}}]}}},
+            {"$or": [{"source": ["aws.states"]}, {"detail": {"object": {"key": [{"suffix": ".csv"}]}}}]},
+            {"detail": {"missing": [{"exists": False}]}},
+        )
+    ]
+    s3_event = {
+        "source": "aws.s3",
+        "detail-type": "Object Created",
+        "detail": {"bucket": {"name": pipeline.stack.bucket_name}, "object": {"key": "incoming/a.csv", "size": 345}},
+    }
+    status_event = {
+        "source": "aws.states",
+        "detail-type": "Step Functions Execution Status Change",
+        "detail": {"status": "FAILED", "stateMachineArn": pipeline.stack.state_machine_arn, "input": "{}"},
+    }
+    other_key = {**s3_event, "detail": {**s3_event["detail"], "object": {"key": "tmp/b.json", "size": 5}}}
+    outcomes = [
+        (eventbridge.matches(pattern, event), pattern.matches_event(event))
+        for event in (s3_event, status_event, s3_event, other_key)
+        for pattern in patterns
+    ]
+    assert [ours for ours, _ in outcomes] == [moto_s for _, moto_s in outcomes]
+    assert {ours for ours, _ in outcomes} == {True, False}
 
 
 def test_lambda_invokes_from_the_interpreter_go_through_the_session_hook(pipeline: LocalPipeline) -> None:

@@ -16,6 +16,10 @@ every ``PutObject`` and replacing ``CopyObject`` through ``put_object_tagging``,
 and so sends that event after every write: every rule then matched twice the events of a run's
 writes. ``installed`` sends none for tagging that sets no tag on an object that has none (it
 changes nothing).
+
+moto's ``EventPattern.matches_event`` turns the event into JSON and back, and flattens it, for
+each rule it is matched against: every event of every write, for every rule on the bus. ``matches``
+does that once per event (the last one each thread matched) and leaves the match itself to moto.
 """
 
 from __future__ import annotations
@@ -24,12 +28,13 @@ import copy
 import hashlib
 import json
 import re
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import quote_plus
 
-from moto.events.models import Rule
+from moto.events.models import EventPattern, Rule
 from moto.s3.models import FakeKey, S3Backend
 
 from workflow.executions import NAME_LIMIT, S3_NAME_PREFIX
@@ -123,6 +128,29 @@ def as_s3_sends_it(event: dict[str, Any]) -> dict[str, Any]:
     return {**event, "detail": {**detail, "object": {**obj, "key": encoded}}}
 
 
+class _Flattened(threading.local):
+    """The last event a thread matched, and its flat form (moto's rules each see the same event)."""
+
+    def __init__(self) -> None:
+        self.event: dict[str, Any] | None = None
+        self.flat: dict[str, Any] = {}
+
+
+_FLATTENED = _Flattened()
+
+
+def matches(pattern: EventPattern, event: dict[str, Any]) -> bool:
+    """``pattern.matches_event(event)``, the event flattened once for every rule it meets."""
+    if not pattern.get_pattern():
+        return True
+    if _FLATTENED.event is not event:
+        # (as matches_event does: through JSON, so that the event is matched as it would be sent)
+        _FLATTENED.flat = EventPattern._flatten_dict(json.loads(json.dumps(event)))
+        _FLATTENED.event = event
+    matched: bool = pattern._does_event_match(_FLATTENED.flat, pattern.get_pattern())
+    return matched
+
+
 @contextmanager
 def installed(start_execution: StartExecution, publish: Publish) -> Iterator[None]:
     """Deliver events to state machine and topic targets, and send S3 tag events only for tags,
@@ -132,7 +160,7 @@ def installed(start_execution: StartExecution, publish: Publish) -> Iterator[Non
     def send_to_targets(rule: Rule, event: Any, transform_input: bool = True) -> None:
         event = as_s3_sends_it(event)
         # A disabled rule delivers nothing (moto hands it events all the same).
-        if rule.state != "ENABLED" or not rule.event_pattern.matches_event(event):
+        if rule.state != "ENABLED" or not matches(rule.event_pattern, event):
             return
         handled = []
         for target in rule.targets:
