@@ -149,15 +149,17 @@ def test_a_kept_connection_carries_one_request_after_another_and_their_bodies() 
             ask(connection, "PUT", "/second", b"a body"),
             ask(connection, "POST", "/third", b"x" * 70_000),
             ask(connection, "HEAD", "/fourth"),
+            ask(connection, "GET", "/fifth"),
         ]
     ports = {body.split()[2] for _, _, body in answers[:3]}
     assert len(ports) == 1, "each request came on a connection of its own"
     port = ports.pop().decode()
-    assert [(status, kept) for status, kept, _ in answers] == [(200, "")] * 4
+    assert [(status, kept) for status, kept, _ in answers] == [(200, "")] * 5
     assert answers[0][2] == f"GET /first {port} ".encode()
     assert answers[1][2] == f"PUT /second {port} a body".encode()
     assert answers[2][2] == f"POST /third {port} ".encode() + b"x" * 70_000
     assert answers[3][2] == b""
+    assert answers[4][2] == f"GET /fifth {port} ".encode()
 
 
 def test_an_answer_without_a_length_is_streamed_and_closes_its_connection() -> None:
@@ -219,3 +221,61 @@ def test_closing_ends_a_kept_connection_that_waits_for_its_next_request() -> Non
         server.server_close()
         took = time.monotonic() - started
     assert took < 2, f"closing waited {took:.1f} s for a connection with no request"
+
+
+def exchange(url: str, sent: bytes) -> bytes:
+    """What the server answers to ``sent`` (raw bytes) until it closes the connection."""
+    host, port = url.removeprefix("http://").rstrip("/").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as connection:
+        connection.sendall(sent)
+        received = b""
+        while chunk := connection.recv(65536):
+            received += chunk
+    return received
+
+
+def test_the_server_sends_an_answer_without_waiting_for_the_client_to_acknowledge_its_head() -> None:
+    # (Nagle's algorithm held each answer's body until the client acknowledged its head: 40 ms
+    # a request on a kept connection, where the client delays its acknowledgements)
+    def nodelay(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        connection = environ["werkzeug.socket"]
+        answer = str(connection.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)).encode()
+        start_response("200 OK", [("Content-Length", str(len(answer)))])
+        return [answer]
+
+    with served(nodelay, _Keeping) as (_, url), connection_to(url) as connection:
+        status, _, answer = ask(connection, "GET", "/")
+    assert status == 200
+    assert answer != b"0"
+
+
+def test_two_lengths_are_not_a_kept_request_and_what_follows_is_not_read_as_one() -> None:
+    seen: list[str] = []
+
+    def recording(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        seen.append(environ["PATH_INFO"])
+        return echo(environ, start_response)
+
+    smuggled = b"GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
+    request = (
+        b"POST /first HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n"
+        + f"Content-Length: {len(smuggled)}\r\n\r\n".encode()
+        + smuggled
+    )
+    with served(recording, _Keeping) as (_, url):
+        answered = exchange(url, request)
+    assert seen == ["/first"]
+    assert answered.count(b"HTTP/1.1 ") == 1
+    assert b"Connection: close" in answered
+
+
+def test_an_answer_longer_than_its_length_is_cut_to_it_and_closes_its_connection() -> None:
+    def overlong(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        start_response("200 OK", [("Content-Length", "2")])
+        return [b"0123456789"]
+
+    with served(overlong, _Keeping) as (_, url):
+        answered = exchange(url, b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    head, _, body = answered.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200")
+    assert body == b"01"

@@ -24,6 +24,7 @@ import contextlib
 import io
 import itertools
 import queue
+import re
 import socket
 import threading
 import time
@@ -45,21 +46,31 @@ KEPT_BODY_BYTES = 1024**2
 class KeepAlive(WSGIRequestHandler):
     """Mix in before werkzeug's handler (or a subclass of it) to keep connections open.
 
-    Only a request whose body has a known length of at most ``KEPT_BODY_BYTES``, and whose answer
-    has a ``Content-Length`` (or no body), keeps its connection; the connection closes as in
-    werkzeug when the client asks for it, or on any error.
+    Only a request with one ``Content-Length`` of at most ``KEPT_BODY_BYTES`` (or none) and no
+    ``Transfer-Encoding``, whose answer has a ``Content-Length`` (or no body), keeps its
+    connection; the connection closes as in werkzeug when the client asks for it, or on any error.
     """
 
+    # An answer's head and body are two writes: with Nagle's algorithm the body waits for the
+    # client to acknowledge the head, which a client of a kept connection delays by 40 ms.
+    disable_nagle_algorithm = True
     _answered = False  # whether the head of the current answer has been sent
 
     def run_wsgi(self) -> None:
-        length = self.headers.get("Content-Length", "0")
-        if "Transfer-Encoding" in self.headers or not length.isdigit() or int(length) > KEPT_BODY_BYTES:
+        lengths = self.headers.get_all("Content-Length") or ["0"]
+        if (
+            "Transfer-Encoding" in self.headers
+            or len(lengths) != 1
+            or not _LENGTH.fullmatch(lengths[0])
+            or int(lengths[0]) > KEPT_BODY_BYTES
+        ):
             super().run_wsgi()
+            self.close_connection = True  # (werkzeug's answer says so, but not after every error)
             return
+        size = int(lengths[0])
         # (http.server's parse_request has answered an ``Expect: 100-continue`` already)
-        body = self.rfile.read(int(length))
-        if len(body) < int(length):
+        body = self.rfile.read(size)
+        if len(body) < size:
             self.close_connection = True  # the client left mid-body
             return
         self.environ = environ = self.make_environ()
@@ -75,6 +86,7 @@ class KeepAlive(WSGIRequestHandler):
             if self.server.passthrough_errors:
                 raise
             if not self._answered:
+                self._headers_buffer: list[bytes] = []  # (http.server's: a head that failed half-way is not sent)
                 with contextlib.suppress(Exception):
                     self._answer(environ, InternalServerError())
             self.server.log("error", f"Error on request:\n{DebugTraceback(error).render_traceback_text()}")
@@ -110,23 +122,30 @@ class KeepAlive(WSGIRequestHandler):
                 return
             sent = 0
             for chunk in itertools.chain(written, (first,), chunks):
+                if declared is not None and sent + len(chunk) > declared:
+                    # More than the application declared: the client would read the rest as the
+                    # next answer. It gets what was declared, then the connection closes.
+                    self.wfile.write(chunk[: declared - sent])
+                    self.close_connection = True
+                    return
                 if chunk:
                     self.wfile.write(chunk)
                     sent += len(chunk)
             if declared is not None and sent != declared:
-                self.close_connection = True  # the client cannot tell where the next answer starts
+                self.close_connection = True  # (fewer: the client sees the answer cut short)
         finally:
             if hasattr(result, "close"):
                 result.close()
 
 
 _DROPPED = (ConnectionError, TimeoutError)  # werkzeug's "connection dropped" errors, without TLS
+_LENGTH = re.compile(r"[0-9]{1,16}")  # (``str.isdigit`` takes "²", and ``int`` refuses 5,000 digits)
 
 
 def _content_length(headers: list[tuple[str, str]]) -> int | None:
     for name, value in headers:
         if name.lower() == "content-length":
-            return int(value) if value.strip().isdigit() else None
+            return int(value) if _LENGTH.fullmatch(value.strip()) else None
     return None
 
 
