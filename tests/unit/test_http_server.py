@@ -279,3 +279,22 @@ def test_an_answer_longer_than_its_length_is_cut_to_it_and_closes_its_connection
     head, _, body = answered.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200")
     assert body == b"01"
+
+
+def test_a_length_of_other_digits_than_ascii_ones_is_answered_by_werkzeug() -> None:
+    # ("²".isdigit() is true, and int("²") fails)
+    with served(echo, _Keeping) as (_, url):
+        answered = exchange(url, "POST /odd HTTP/1.1\r\nHost: x\r\nContent-Length: ²\r\n\r\n".encode("latin-1"))
+    assert answered.startswith(b"HTTP/1.1 ")
+    assert b"Connection: close" in answered
+
+
+def test_a_head_that_fails_half_way_is_not_sent_before_the_500() -> None:
+    def bad_header(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        start_response("200 OK", [("X-Good", "1"), ("X-Bad", "\u20ac"), ("Content-Length", "2")])
+        return [b"ok"]
+
+    with served(bad_header, _Keeping) as (_, url):
+        answered = exchange(url, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert answered.startswith(b"HTTP/1.1 500")
+    assert b"X-Good" not in answered
