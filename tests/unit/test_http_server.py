@@ -132,10 +132,14 @@ def ask(connection: HTTPConnection, method: str, path: str, body: bytes | None =
     return response.status, response.getheader("Connection", ""), response.read()
 
 
+def address(url: str) -> tuple[str, int]:
+    host, port = url.removeprefix("http://").rstrip("/").split(":")
+    return host, int(port)
+
+
 @contextmanager
 def connection_to(url: str) -> Iterator[HTTPConnection]:
-    host, port = url.removeprefix("http://").rstrip("/").split(":")
-    connection = HTTPConnection(host, int(port), timeout=5)
+    connection = HTTPConnection(*address(url), timeout=5)
     try:
         yield connection
     finally:
@@ -225,8 +229,7 @@ def test_closing_ends_a_kept_connection_that_waits_for_its_next_request() -> Non
 
 def exchange(url: str, sent: bytes) -> bytes:
     """What the server answers to ``sent`` (raw bytes) until it closes the connection."""
-    host, port = url.removeprefix("http://").rstrip("/").split(":")
-    with socket.create_connection((host, int(port)), timeout=5) as connection:
+    with socket.create_connection(address(url), timeout=5) as connection:
         connection.sendall(sent)
         received = b""
         while chunk := connection.recv(65536):

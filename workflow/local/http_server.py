@@ -41,6 +41,15 @@ _Connection = tuple[socket.socket, Any]  # (the accepted socket, the client's ad
 # be kept (an SDK call's body; the sandboxes' staging writes are a few KB). Larger ones stream as in
 # werkzeug, and close the connection.
 KEPT_BODY_BYTES = 1024**2
+_DROPPED = (ConnectionError, TimeoutError)  # werkzeug's "connection dropped" errors, without TLS
+_LENGTH = re.compile(r"[0-9]{1,16}")  # (``str.isdigit`` takes "²", and ``int`` refuses 5,000 digits)
+
+
+def _content_length(headers: list[tuple[str, str]]) -> int | None:
+    for name, value in headers:
+        if name.lower() == "content-length":
+            return int(value) if _LENGTH.fullmatch(value.strip()) else None
+    return None
 
 
 class KeepAlive(WSGIRequestHandler):
@@ -58,16 +67,11 @@ class KeepAlive(WSGIRequestHandler):
 
     def run_wsgi(self) -> None:
         lengths = self.headers.get_all("Content-Length") or ["0"]
-        if (
-            "Transfer-Encoding" in self.headers
-            or len(lengths) != 1
-            or not _LENGTH.fullmatch(lengths[0])
-            or int(lengths[0]) > KEPT_BODY_BYTES
-        ):
+        size = int(lengths[0]) if len(lengths) == 1 and _LENGTH.fullmatch(lengths[0]) else None
+        if "Transfer-Encoding" in self.headers or size is None or size > KEPT_BODY_BYTES:
             super().run_wsgi()
             self.close_connection = True  # (werkzeug's answer says so, but not after every error)
             return
-        size = int(lengths[0])
         # (http.server's parse_request has answered an ``Expect: 100-continue`` already)
         body = self.rfile.read(size)
         if len(body) < size:
@@ -138,17 +142,6 @@ class KeepAlive(WSGIRequestHandler):
                 result.close()
 
 
-_DROPPED = (ConnectionError, TimeoutError)  # werkzeug's "connection dropped" errors, without TLS
-_LENGTH = re.compile(r"[0-9]{1,16}")  # (``str.isdigit`` takes "²", and ``int`` refuses 5,000 digits)
-
-
-def _content_length(headers: list[tuple[str, str]]) -> int | None:
-    for name, value in headers:
-        if name.lower() == "content-length":
-            return int(value) if _LENGTH.fullmatch(value.strip()) else None
-    return None
-
-
 class PooledWSGIServer(BaseWSGIServer):
     """A multithreaded ``BaseWSGIServer`` whose request threads are reused."""
 
@@ -215,10 +208,9 @@ class PooledWSGIServer(BaseWSGIServer):
             except Exception:  # noqa: BLE001 - as socketserver does: the error is reported, the thread serves on
                 self.handle_error(request, client_address)
             finally:
-                with self._lock:
-                    self._open.discard(request)
                 self.shutdown_request(request)
             with self._lock:
+                self._open.discard(request)
                 if self._closed:
                     return
                 self._idle += 1
