@@ -32,17 +32,31 @@ def reading_errors(bucket: str, key: str, version_id: str) -> AbstractContextMan
 
 
 def get_json(s3: Any, *, bucket: str, key: str, model: type[T]) -> T:
-    with staged_errors(f"staged object s3://{bucket}/{key}"):
-        body: bytes = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    try:
-        return msgspec.json.decode(body, type=model)
-    except msgspec.DecodeError as exc:
-        raise StagedOutputMissing(f"s3://{bucket}/{key} is not the {model.__name__} this step staged: {exc}") from None
+    return _get_decoded(s3, bucket, key, msgspec.json.Decoder(model))
 
 
 def get_many(s3: Any, *, bucket: str, keys: Sequence[str], model: type[T]) -> list[T]:
-    """The staged objects at ``keys``, in their order; read concurrently."""
+    """The staged objects at ``keys``, in their order; read concurrently.
+
+    The decoder is built here, before the readers start. msgspec (0.22) builds a Struct's type
+    information on the first decode of that type, without a lock: readers decoding a model
+    for the first time at once crashed the Lambda's process with SIGSEGV (a cold CutRanges, in
+    CI; ``tests/unit/test_split_staging.py`` reproduces it). Decoding with a built ``Decoder``
+    is thread-safe.
+    """
     if not keys:
         return []
+    decoder = msgspec.json.Decoder(model)
     with ThreadPoolExecutor(max_workers=min(READERS, len(keys))) as pool:
-        return list(pool.map(lambda key: get_json(s3, bucket=bucket, key=key, model=model), keys))
+        return list(pool.map(lambda key: _get_decoded(s3, bucket, key, decoder), keys))
+
+
+def _get_decoded(s3: Any, bucket: str, key: str, decoder: msgspec.json.Decoder[T]) -> T:
+    with staged_errors(f"staged object s3://{bucket}/{key}"):
+        body: bytes = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    try:
+        return decoder.decode(body)
+    except msgspec.DecodeError as exc:
+        raise StagedOutputMissing(
+            f"s3://{bucket}/{key} is not the {decoder.type.__name__} this step staged: {exc}"
+        ) from None

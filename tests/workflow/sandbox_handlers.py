@@ -5,6 +5,7 @@ function's sandbox with that function's environment and limits."""
 from __future__ import annotations
 
 import builtins
+import ctypes
 import os
 import sys
 import tempfile
@@ -81,3 +82,9 @@ def fill_tmp(event: dict[str, Any], context: Any) -> dict[str, Any]:
 def crash(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """End the process without a word, as a segfault or ``os._exit`` in a library would."""
     os._exit(int(event.get("status", 3)))
+
+
+def segfault(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Read address 0 in native code, as a crashing C extension would."""
+    ctypes.string_at(0)
+    return {}

@@ -236,6 +236,27 @@ def test_a_handler_that_ends_its_process_fails_alone_and_the_engine_carries_on(p
     assert pipeline.visits(execution.arn)[-1].name == "Fetch"
 
 
+def test_a_handler_crashing_in_native_code_fails_with_the_signal_and_leaves_its_stacks_in_the_log(
+    stack_model: StackModel,
+) -> None:
+    # Given Fetch's handler reads address 0 in native code
+    log_stream = io.StringIO()
+    with LocalPipeline(stack_model, log_stream=log_stream) as pipeline:
+        function = deploy(pipeline, "Fetch", "segfault")
+
+        # When it is invoked
+        error, payload = invoke(pipeline, function)
+
+    # Then the invocation fails as Lambda reports a process ended by SIGSEGV
+    assert (error, payload["errorType"]) == ("Unhandled", "Runtime.ExitError")
+    assert payload["errorMessage"].endswith("Runtime exited with error: signal: segmentation fault")
+    # And the function's log shows where: the crash and the handler's frame
+    log = log_stream.getvalue()
+    assert "Fatal Python error: Segmentation fault" in log
+    assert 'sandbox_handlers.py", line' in log
+    assert "in segfault" in log
+
+
 def test_a_failing_sandbox_in_a_run_fails_the_state_with_lambda_s_error(pipeline: LocalPipeline) -> None:
     # Given TransformCsv's function deployed with a 1-second timeout and a slow handler
     deploy(pipeline, "TransformCsv", "sleep", timeout_seconds=1)

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import faulthandler
 import importlib
 import json
 import os
@@ -281,6 +282,9 @@ def _become_worker(control: socket.socket, worker_fd: int, log_fd: int, settings
     os.close(log_fd)
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     sys.stderr.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+    # A crash in native code (SIGSEGV, SIGABRT...) then leaves every thread's Python stack in the
+    # run's log; the process still ends by that signal, which the invocation reports as Lambda does.
+    faulthandler.enable()
     os.environ.clear()
     os.environ.update(settings["environment"])
     # tempfile caches the directory it found first; the sandbox's is in TMPDIR now.
