@@ -39,6 +39,7 @@ class Served:
     bucket: str
     state_machine_arn: str
     output: list[str]
+    process: subprocess.Popen[str]
 
     def client(self, service: str) -> Any:
         return boto3.client(
@@ -100,6 +101,7 @@ def serving(*extra: str) -> Iterator[Served]:
             bucket=re.search(r"bucket\s+s3://(\S+)", banner).group(1),  # type: ignore[union-attr]
             state_machine_arn=re.search(r"state machine\s+(\S+)", banner).group(1),  # type: ignore[union-attr]
             output=lines,
+            process=process,
         )
     finally:
         process.send_signal(signal.SIGINT)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
+import os
+import signal
 import time
 import urllib.error
 import urllib.request
@@ -11,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import BIN, SAMPLE, Served, api_name, finished, signed, wait_until
+from tests.e2e.conftest import BIN, SAMPLE, Served, api_name, finished, serving, signed, wait_until
 from tests.scenarios import CSV_TO_JSONL_STATES
 from workflow.deployment import OUTPUT_ALARM_TOPIC, STACK_NAME
 
@@ -192,3 +195,18 @@ def test_set_alarm_state_through_the_endpoint_reaches_a_subscriber_of_the_alarm_
     wait_until(lambda: any(f"alarm: ALARM  {name}" in line for line in served.output), "serve's alarm line")
     actions = cloudwatch.describe_alarm_history(AlarmName=name, HistoryItemType="Action")["AlarmHistoryItems"]
     assert actions[0]["HistorySummary"] == f"Successfully executed action {topic}"
+
+
+def test_ctrl_c_stops_serve_whichever_of_its_threads_the_kernel_hands_it_to() -> None:
+    # Given serve running: the kernel may hand a signal sent to the process to any of its threads,
+    # and Python runs the handler in the main thread only
+    with serving() as server:
+        process = server.process
+        others = [int(tid) for tid in os.listdir(f"/proc/{process.pid}/task") if int(tid) != process.pid]
+
+        # When Ctrl-C reaches one of the other threads
+        assert ctypes.CDLL(None, use_errno=True).tgkill(process.pid, others[0], signal.SIGINT) == 0
+
+        # Then serve stops, as for a Ctrl-C that reaches its main thread (it waited for ever before)
+        assert process.wait(timeout=30) == 0
+        wait_until(lambda: any(line.startswith("Stopped.") for line in server.output), "serve's last line")

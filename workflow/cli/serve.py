@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import sys
-import threading
+import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -18,6 +18,8 @@ from workflow.local.server import LocalServer
 
 # How often the serving process's threads are made to hand the GIL over (``serve``).
 SWITCH_INTERVAL_SECONDS = 0.02
+# How soon serve notices a stop signal that reached one of its other threads.
+STOP_POLL_SECONDS = 0.1
 
 
 def print_notification(notification: Notification, out: TextIO = sys.stdout) -> None:
@@ -63,9 +65,14 @@ def serve(*, host: str, port: int, log_file: Path, concurrency: int, prepare: Ca
     # at once; handing it over every 5 ms (Python's default) spent more on the handovers than it
     # saved in waiting: 200 files end at 6.7-7.6 runs/s with 20 ms, 6.3-6.4 with 5 ms.
     sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
-    stop = threading.Event()
+    # The kernel hands a signal sent to the process to any of its threads, and Python runs the
+    # handler in the main thread only, once that thread runs again: the main thread polls, never
+    # blocks without a timeout (blocked in Event.wait(), it missed a SIGINT that reached another
+    # thread, for good). The handler only records the signal: Event.set() from a handler can
+    # deadlock on the event's lock, held by the interrupted main thread.
+    stop_signals: list[int] = []
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
+        signal.signal(signum, lambda received, _frame: stop_signals.append(received))
     with (
         log_file.open("w", encoding="utf-8") as log_stream,
         LocalPipeline.from_project(log_stream=log_stream, concurrency=concurrency) as pipeline,
@@ -74,6 +81,7 @@ def serve(*, host: str, port: int, log_file: Path, concurrency: int, prepare: Ca
         server = LocalServer(pipeline, host=host, port=port, on_notification=print_notification, on_alarm=print_alarm)
         server.start()
         print(banner(server, log_file), flush=True)
-        stop.wait()
+        while not stop_signals:
+            time.sleep(STOP_POLL_SECONDS)
         server.stop()
     print("Stopped.", flush=True)
