@@ -155,6 +155,9 @@ class TaskFunctions(Construct):
                 vpc_subnets=subnets,
                 security_groups=[security_group],
                 environment={
+                    # A crash in native code (SIGSEGV in a C extension) then leaves every thread's
+                    # Python stack in the function's log; without it Lambda logs only the signal.
+                    "PYTHONFAULTHANDLER": "1",
                     "POWERTOOLS_SERVICE_NAME": POWERTOOLS_SERVICE_NAME,
                     "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
                     **resources.environment(),

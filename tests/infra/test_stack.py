@@ -220,6 +220,12 @@ def test_functions_run_python_3_12_or_newer_with_a_five_minute_timeout_and_snaps
         assert props["EphemeralStorage"] == {"Size": 512}, name
 
 
+def test_every_function_logs_its_python_stacks_when_native_code_crashes(template: dict[str, Any]) -> None:
+    # Lambda's runtime does not enable faulthandler: a SIGSEGV in a C extension would log the signal alone.
+    for name, body in of_type(template, "AWS::Lambda::Function").items():
+        assert body["Properties"]["Environment"]["Variables"]["PYTHONFAULTHANDLER"] == "1", name
+
+
 def test_write_parquet_has_10_gb_of_tmp_and_so_no_snapstart_and_its_own_asset(template: dict[str, Any]) -> None:
     functions = {
         body["Properties"]["Handler"]: body["Properties"]

@@ -9,6 +9,7 @@ import ctypes
 import os
 import sys
 import tempfile
+import threading
 import time
 from typing import Any
 
@@ -88,3 +89,30 @@ def segfault(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Read address 0 in native code, as a crashing C extension would."""
     ctypes.string_at(0)
     return {}
+
+
+def open_files(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Keep ``event["count"]`` files of ``/tmp`` open at once, then close them."""
+    opened = []
+    try:
+        for index in range(event["count"]):
+            opened.append(open(os.path.join(tempfile.gettempdir(), f"open-{index}"), "wb"))  # noqa: SIM115 - kept open on purpose
+        return {"opened": len(opened)}
+    finally:
+        for file in opened:
+            file.close()
+
+
+def start_threads(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Have ``event["count"]`` threads alive at once, then end them."""
+    release = threading.Event()
+    threads = [threading.Thread(target=release.wait) for _ in range(event["count"])]
+    try:
+        for thread in threads:
+            thread.start()
+        return {"alive": threading.active_count()}
+    finally:
+        release.set()
+        for thread in threads:
+            if thread.ident is not None:
+                thread.join()

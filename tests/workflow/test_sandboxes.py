@@ -1,5 +1,6 @@
 """Lambda sandboxes: each function runs in processes of its own, created cold and reused warm, with
-its template's timeout, memory, /tmp, environment and concurrency enforced."""
+its template's timeout, memory, /tmp, environment and concurrency enforced, and Lambda's quota of file
+descriptors."""
 
 from __future__ import annotations
 
@@ -220,6 +221,34 @@ def test_a_handler_filling_tmp_past_its_ephemeral_storage_fails_for_lack_of_spac
     assert payload["errorMessage"].startswith("[Errno 28] No space left on device")
 
 
+def test_a_handler_keeping_more_than_1024_files_open_fails_as_on_lambda(pipeline: LocalPipeline) -> None:
+    # Given a function whose handler keeps files open at once: 1,000 first, then 1,100
+    function = deploy(pipeline, "Fetch", "open_files")
+
+    # When it is invoked with each
+    under = invoke(pipeline, function, {"count": 1000})
+    over = invoke(pipeline, function, {"count": 1100})
+
+    # Then 1,000 fit in Lambda's 1,024 file descriptors, and 1,100 fail as opening fails on Lambda
+    assert under == (None, {"opened": 1000})
+    error, payload = over
+    assert (error, payload["errorType"]) == ("Unhandled", "OSError")
+    assert payload["errorMessage"].startswith("[Errno 24] Too many open files")
+
+
+def test_lambda_s_limit_of_1024_threads_is_not_enforced_here(pipeline: LocalPipeline) -> None:
+    # Given a function whose handler has 1,100 threads alive at once (Lambda would refuse a thread
+    # past its 1,024 processes and threads; Linux has no per-process limit the sandbox could set)
+    function = deploy(pipeline, "Fetch", "start_threads")
+
+    # When it is invoked
+    error, payload = invoke(pipeline, function, {"count": 1100})
+
+    # Then it succeeds here: a handler must stay far under that limit by design, not by this engine
+    assert error is None
+    assert payload["alive"] > 1100
+
+
 def test_a_handler_that_ends_its_process_fails_alone_and_the_engine_carries_on(pipeline: LocalPipeline) -> None:
     # Given Fetch's handler ends its own process
     function = deploy(pipeline, "Fetch", "crash")
@@ -236,25 +265,44 @@ def test_a_handler_that_ends_its_process_fails_alone_and_the_engine_carries_on(p
     assert pipeline.visits(execution.arn)[-1].name == "Fetch"
 
 
-def test_a_handler_crashing_in_native_code_fails_with_the_signal_and_leaves_its_stacks_in_the_log(
-    stack_model: StackModel,
-) -> None:
-    # Given Fetch's handler reads address 0 in native code
+def crash_in_native_code(stack_model: StackModel, fault_handler: str | None) -> tuple[str | None, Any, str]:
+    """(function error, payload, log) of Fetch's function reading address 0, with its template's
+    environment, or with ``PYTHONFAULTHANDLER`` set to ``fault_handler``."""
     log_stream = io.StringIO()
     with LocalPipeline(stack_model, log_stream=log_stream) as pipeline:
         function = deploy(pipeline, "Fetch", "segfault")
-
-        # When it is invoked
+        if fault_handler is not None:
+            pipeline.lambdas.set_environment(function, {"PYTHONFAULTHANDLER": fault_handler})
         error, payload = invoke(pipeline, function)
+    return error, payload, log_stream.getvalue()
+
+
+def test_a_handler_crashing_in_native_code_fails_with_the_signal_and_leaves_its_stacks_in_the_log(
+    stack_model: StackModel,
+) -> None:
+    # Given Fetch's handler reads address 0 in native code, in its template's environment
+    # When it is invoked
+    error, payload, log = crash_in_native_code(stack_model, fault_handler=None)
 
     # Then the invocation fails as Lambda reports a process ended by SIGSEGV
     assert (error, payload["errorType"]) == ("Unhandled", "Runtime.ExitError")
     assert payload["errorMessage"].endswith("Runtime exited with error: signal: segmentation fault")
-    # And the function's log shows where: the crash and the handler's frame
-    log = log_stream.getvalue()
+    # And the function's log shows where (the template sets PYTHONFAULTHANDLER): the crash and the handler's frame
     assert "Fatal Python error: Segmentation fault" in log
     assert 'sandbox_handlers.py", line' in log
     assert "in segfault" in log
+
+
+def test_without_pythonfaulthandler_a_native_crash_logs_no_stacks_as_on_lambda(stack_model: StackModel) -> None:
+    # Given the same crash, in an environment whose PYTHONFAULTHANDLER is empty (Python ignores it then)
+    # When it is invoked
+    error, payload, log = crash_in_native_code(stack_model, fault_handler="")
+
+    # Then it fails alike, and the log has no stacks: Lambda's runtime does not dump them on its own
+    assert (error, payload["errorType"]) == ("Unhandled", "Runtime.ExitError")
+    assert payload["errorMessage"].endswith("Runtime exited with error: signal: segmentation fault")
+    assert "Fatal Python error" not in log
+    assert "in segfault" not in log
 
 
 def test_a_failing_sandbox_in_a_run_fails_the_state_with_lambda_s_error(pipeline: LocalPipeline) -> None:

@@ -38,6 +38,7 @@ import faulthandler
 import importlib
 import json
 import os
+import resource
 import select
 import signal
 import socket
@@ -56,6 +57,10 @@ _FRAME = struct.Struct("!II")  # header length, body length
 # (awslambdaric: FaultException.IMPORT_MODULE_ERROR).
 IMPORT_MODULE_ERROR = "Runtime.ImportModuleError"
 _PR_SET_PDEATHSIG = 1
+# Lambda's fixed quota of file descriptors per execution environment; past it, opening a file or a
+# socket fails with EMFILE ("[Errno 24] Too many open files").
+# https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
+LAMBDA_FILE_DESCRIPTORS = 1024
 
 # What the zygote imports once for every sandbox: the libraries, never the handlers' modules.
 PRELOADED_MODULES = (
@@ -272,21 +277,31 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
+def _hold_to_lambda_file_descriptors() -> None:
+    """Lambda's file-descriptor quota, as the process's limit (soft and hard: a handler cannot raise it)."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    limit = LAMBDA_FILE_DESCRIPTORS if hard == resource.RLIM_INFINITY else min(hard, LAMBDA_FILE_DESCRIPTORS)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+
+
 def _become_worker(control: socket.socket, worker_fd: int, log_fd: int, settings: dict[str, Any]) -> None:
     """In the forked child: take the function's environment, files and directory, then serve."""
     control.close()
     _die_with_parent()
+    _hold_to_lambda_file_descriptors()
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     os.dup2(log_fd, 1)
     os.dup2(log_fd, 2)
     os.close(log_fd)
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     sys.stderr.reconfigure(line_buffering=True)  # type: ignore[union-attr]
-    # A crash in native code (SIGSEGV, SIGABRT...) then leaves every thread's Python stack in the
-    # run's log; the process still ends by that signal, which the invocation reports as Lambda does.
-    faulthandler.enable()
     os.environ.clear()
     os.environ.update(settings["environment"])
+    if os.environ.get("PYTHONFAULTHANDLER"):
+        # What Python does at startup for this variable (non-empty), which a forked worker never
+        # goes through: a crash in native code (SIGSEGV, SIGABRT...) then leaves every thread's
+        # Python stack in the log. The process still ends by that signal, as Lambda reports it.
+        faulthandler.enable()
     # tempfile caches the directory it found first; the sandbox's is in TMPDIR now.
     tempfile.tempdir = None
     _fresh_default_session()

@@ -24,7 +24,14 @@ What each run enforces, from the template (``FunctionSpec``), while the engine w
   ``/tmp`` instead of ``tempfile``/``TMPDIR`` escapes the check (the pipeline's code does not);
 - **environment**: the template's variables, Lambda's reserved ones (``AWS_REGION``,
   ``AWS_LAMBDA_FUNCTION_NAME``…) and the sandbox's own credentials, nothing of the engine's;
+- **file descriptors**: at most 1,024 open at once, Lambda's quota (the worker's ``RLIMIT_NOFILE``):
+  past it, opening fails with ``[Errno 24] Too many open files``, as on Lambda;
 - a worker that dies on its own fails the invocation with ``Runtime.ExitError``.
+
+Not enforced: Lambda's quota of 1,024 processes and threads per execution environment. Linux has
+no per-process limit for it (``RLIMIT_NPROC`` counts every process of the user, and binds no root
+process), so a handler may start more here; the pipeline's own thread pools hold 32 threads at
+most (``tasks/common/multipart.py``). ``test_sandboxes.py`` records it.
 
 A killed or crashed sandbox is discarded: the next invocation starts cold, as on Lambda.
 
