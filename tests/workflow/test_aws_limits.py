@@ -1,4 +1,5 @@
-"""AWS's limits on the local engine (``workflow/local/limits.py``): each one crossed, and AWS's error.
+"""AWS's limits on the local engine (``workflow/local/limits.py``; a function's environment:
+``template.py``): each one crossed, and AWS's error.
 
 Each limit is tested at its edge where AWS documents one: the largest allowed passes, one byte more
 gets the error AWS gives.
@@ -10,6 +11,7 @@ import io
 import json
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -17,7 +19,7 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
 
-from workflow.deployment import LOCAL_ACCOUNT
+from workflow.deployment import LOCAL_ACCOUNT, STACK_NAME
 from workflow.local.environment import LocalPipeline
 from workflow.local.limits import (
     EVENTS_ENTRIES_BYTES,
@@ -28,6 +30,7 @@ from workflow.local.limits import (
     SNS_MESSAGE_BYTES,
     STATE_PAYLOAD_BYTES,
 )
+from workflow.local.template import LAMBDA_ENVIRONMENT_BYTES, EnvironmentTooLarge, load_stack
 
 ROLE = f"arn:aws:iam::{LOCAL_ACCOUNT}:role/limits"
 # Where a test stands in for a function's answer: the first response of botocore's before-send.
@@ -317,6 +320,50 @@ def test_an_invoke_response_over_6_mb_becomes_lambdas_function_error(
     else:
         assert "FunctionError" not in response
         assert body == answer
+
+
+# -- Lambda: 4 KB of environment variables -------------------------------------------------------
+
+
+def environment_of_json_size(environment: dict[str, str], size: int) -> dict[str, str]:
+    """``environment`` and one more variable, whose compact JSON text is ``size`` bytes."""
+    measured = len(json.dumps({**environment, "PAD": ""}, separators=(",", ":")))
+    padded = {**environment, "PAD": "x" * (size - measured)}
+    assert len(json.dumps(padded, separators=(",", ":"))) == size
+    return padded
+
+
+def test_a_function_environment_over_4_kb_is_refused_and_the_function_keeps_its_own(pipeline: LocalPipeline) -> None:
+    # Given Fetch's function and its environment
+    function = pipeline.function_for_state("Fetch")
+    environment = pipeline.lambdas.spec(function).environment
+
+    # When it is given variables of exactly 4 KB, then of one byte more
+    exact = environment_of_json_size(environment, LAMBDA_ENVIRONMENT_BYTES)
+    pipeline.lambdas.set_environment(function, exact)
+    with pytest.raises(EnvironmentTooLarge, match="exceeded the 4KB limit"):
+        pipeline.lambdas.set_environment(function, environment_of_json_size(environment, LAMBDA_ENVIRONMENT_BYTES + 1))
+
+    # Then the first is deployed, and the second refused as Lambda refuses it, the function unchanged
+    assert pipeline.lambdas.spec(function).environment == exact
+
+
+def test_a_template_whose_function_environment_is_over_4_kb_would_not_deploy(
+    template: dict[str, Any], tmp_path: Path
+) -> None:
+    # Given the template with one function's environment one byte over 4 KB
+    edited = json.loads(json.dumps(template))
+    functions = [body for body in edited["Resources"].values() if body["Type"] == "AWS::Lambda::Function"]
+    variables = functions[0]["Properties"]["Environment"]["Variables"]
+    literal = {name: value for name, value in variables.items() if isinstance(value, str)}
+    variables.clear()
+    variables.update(environment_of_json_size(literal, LAMBDA_ENVIRONMENT_BYTES + 1))
+    path = tmp_path / "template.json"
+    path.write_text(json.dumps(edited))
+
+    # When the local environment deploys it, then it fails as CloudFormation's CreateFunction would
+    with pytest.raises(EnvironmentTooLarge, match="exceeded the 4KB limit"):
+        load_stack(path, STACK_NAME)
 
 
 class _Raw(io.BytesIO):

@@ -46,7 +46,7 @@ from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from workflow.local.faults import DEFAULT_FAULT
 from workflow.local.sandboxes import FunctionSpec, Run, Sandboxes
 from workflow.local.service_models import reader_session
-from workflow.local.template import LocalFunction
+from workflow.local.template import LocalFunction, check_environment_size
 
 InvokeHook = Callable[[dict[str, Any]], None]  # called with the invocation's payload
 
@@ -173,7 +173,9 @@ class LambdaEmulator:
         """Deploy ``function_name`` again with ``values`` added to its environment: its next
         invocation is a cold start that reads them."""
         spec = self.spec(function_name)
-        self._redeploy(replace(spec, environment={**spec.environment, **values}))
+        environment = {**spec.environment, **values}
+        check_environment_size(function_name, environment)  # (UpdateFunctionConfiguration's check)
+        self._redeploy(replace(spec, environment=environment))
 
     def configure(
         self,

@@ -32,8 +32,34 @@ DEFAULT_MEMORY_MB = 128
 DEFAULT_EPHEMERAL_STORAGE_MB = 512
 
 
+# Lambda's limit on a function's environment variables: the JSON of the variables (names, values,
+# quotes, commas and brackets) is at most 4,096 bytes, else CreateFunction (so the deploy) and
+# UpdateFunctionConfiguration fail with InvalidParameterValueException.
+# https://docs.aws.amazon.com/lambda/latest/dg/troubleshooting-deployment.html
+LAMBDA_ENVIRONMENT_BYTES = 4096
+
+
 class TemplateError(ValueError):
     """The template lacks something the local environment needs, or uses an unsupported intrinsic."""
+
+
+class EnvironmentTooLarge(TemplateError):
+    """A function's environment variables exceed Lambda's 4 KB: AWS would not deploy it."""
+
+
+def check_environment_size(function: str, variables: dict[str, str]) -> None:
+    """``EnvironmentTooLarge`` when Lambda would refuse ``variables`` as a function's environment.
+
+    Measured on the local values: a reference resolves to the local name, which CloudFormation's
+    generated names exceed by a suffix of about 13 characters.
+    """
+    size = len(json.dumps(variables, separators=(",", ":"), ensure_ascii=False).encode())
+    if size > LAMBDA_ENVIRONMENT_BYTES:
+        raise EnvironmentTooLarge(
+            f"{function}: Lambda was unable to configure your environment variables because the environment "
+            f"variables you have provided exceeded the 4KB limit ({size:,} bytes measured, of "
+            f"{LAMBDA_ENVIRONMENT_BYTES:,})"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,10 +246,12 @@ def load_stack(template_file: Path, stack_name: str) -> StackModel:
     functions = {}
     for logical_id, body in _of_type(resources, "AWS::Lambda::Function").items():
         props = body["Properties"]
+        environment = resolver.resolve(props.get("Environment", {}).get("Variables", {}))
+        check_environment_size(logical_id, environment)
         functions[logical_id] = LocalFunction(
             logical_id=logical_id,
             handler=props["Handler"],
-            environment=resolver.resolve(props.get("Environment", {}).get("Variables", {})),
+            environment=environment,
             timeout_seconds=int(props.get("Timeout", DEFAULT_TIMEOUT_SECONDS)),
             memory_mb=int(props.get("MemorySize", DEFAULT_MEMORY_MB)),
             ephemeral_storage_mb=int(props.get("EphemeralStorage", {}).get("Size", DEFAULT_EPHEMERAL_STORAGE_MB)),
