@@ -7,6 +7,7 @@ from __future__ import annotations
 import builtins
 import ctypes
 import os
+import resource
 import sys
 import tempfile
 import threading
@@ -15,6 +16,9 @@ from typing import Any
 
 # How long slow_init_handlers takes to import (a slow init, for the prewarm tests).
 SLOW_INIT_SECONDS = 4.0
+
+# What ``segfault`` logs before it crashes.
+SEGFAULT_LINE = "reading address 0"
 
 _warm_invocations = 0
 _leaked: dict[str, str] = {}
@@ -86,18 +90,19 @@ def crash(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 def segfault(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Read address 0 in native code, as a crashing C extension would."""
+    """Read address 0 in native code, as a crashing C extension would (saying so in the log first)."""
+    print(SEGFAULT_LINE, flush=True)
     ctypes.string_at(0)
     return {}
 
 
 def open_files(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Keep ``event["count"]`` files of ``/tmp`` open at once, then close them."""
+    """Keep ``event["count"]`` files of ``/tmp`` open at once, then close them; say the process's limit."""
     opened = []
     try:
         for index in range(event["count"]):
             opened.append(open(os.path.join(tempfile.gettempdir(), f"open-{index}"), "wb"))  # noqa: SIM115 - kept open on purpose
-        return {"opened": len(opened)}
+        return {"opened": len(opened), "limit": list(resource.getrlimit(resource.RLIMIT_NOFILE))}
     finally:
         for file in opened:
             file.close()

@@ -348,22 +348,31 @@ def test_a_function_environment_over_4_kb_is_refused_and_the_function_keeps_its_
     assert pipeline.lambdas.spec(function).environment == exact
 
 
+@pytest.mark.parametrize(("size", "deploys"), [(LAMBDA_ENVIRONMENT_BYTES, True), (LAMBDA_ENVIRONMENT_BYTES + 1, False)])
 def test_a_template_whose_function_environment_is_over_4_kb_would_not_deploy(
-    template: dict[str, Any], tmp_path: Path
+    template: dict[str, Any], tmp_path: Path, size: int, deploys: bool
 ) -> None:
-    # Given the template with one function's environment one byte over 4 KB
+    # Given the template with one function's environment (its literal variables) padded to ``size`` bytes
     edited = json.loads(json.dumps(template))
-    functions = [body for body in edited["Resources"].values() if body["Type"] == "AWS::Lambda::Function"]
-    variables = functions[0]["Properties"]["Environment"]["Variables"]
+    logical_id, function = next(
+        (logical_id, body)
+        for logical_id, body in edited["Resources"].items()
+        if body["Type"] == "AWS::Lambda::Function"
+    )
+    variables = function["Properties"]["Environment"]["Variables"]
     literal = {name: value for name, value in variables.items() if isinstance(value, str)}
     variables.clear()
-    variables.update(environment_of_json_size(literal, LAMBDA_ENVIRONMENT_BYTES + 1))
+    variables.update(environment_of_json_size(literal, size))
     path = tmp_path / "template.json"
     path.write_text(json.dumps(edited))
 
-    # When the local environment deploys it, then it fails as CloudFormation's CreateFunction would
-    with pytest.raises(EnvironmentTooLarge, match="exceeded the 4KB limit"):
-        load_stack(path, STACK_NAME)
+    # When the local environment deploys it, then 4 KB deploys, and one byte more fails as
+    # CloudFormation's CreateFunction would
+    if deploys:
+        assert load_stack(path, STACK_NAME).functions[logical_id].environment == variables
+    else:
+        with pytest.raises(EnvironmentTooLarge, match="exceeded the 4KB limit"):
+            load_stack(path, STACK_NAME)
 
 
 class _Raw(io.BytesIO):

@@ -24,7 +24,7 @@ from moto.stepfunctions.parser.utils import TMP_THREADS
 
 from tasks.common.layout import INCOMING_PREFIX
 from tests.scenarios import SOURCES, run_upload
-from tests.workflow.sandbox_handlers import SLOW_INIT_SECONDS
+from tests.workflow.sandbox_handlers import SEGFAULT_LINE, SLOW_INIT_SECONDS
 from workflow.deployment import STACK_NAME
 from workflow.local import environment
 from workflow.local.environment import LocalPipeline
@@ -229,8 +229,9 @@ def test_a_handler_keeping_more_than_1024_files_open_fails_as_on_lambda(pipeline
     under = invoke(pipeline, function, {"count": 1000})
     over = invoke(pipeline, function, {"count": 1100})
 
-    # Then 1,000 fit in Lambda's 1,024 file descriptors, and 1,100 fail as opening fails on Lambda
-    assert under == (None, {"opened": 1000})
+    # Then 1,000 fit in Lambda's 1,024 file descriptors, a limit the handler cannot raise (the hard
+    # limit too), and 1,100 fail as opening fails on Lambda
+    assert under == (None, {"opened": 1000, "limit": [1024, 1024]})
     error, payload = over
     assert (error, payload["errorType"]) == ("Unhandled", "OSError")
     assert payload["errorMessage"].startswith("[Errno 24] Too many open files")
@@ -238,7 +239,8 @@ def test_a_handler_keeping_more_than_1024_files_open_fails_as_on_lambda(pipeline
 
 def test_lambda_s_limit_of_1024_threads_is_not_enforced_here(pipeline: LocalPipeline) -> None:
     # Given a function whose handler has 1,100 threads alive at once (Lambda would refuse a thread
-    # past its 1,024 processes and threads; Linux has no per-process limit the sandbox could set)
+    # past its 1,024 processes and threads; enforcing that would take a pids cgroup or a user per
+    # sandbox). A machine whose own limit is lower (a container's pids.max) fails this test.
     function = deploy(pipeline, "Fetch", "start_threads")
 
     # When it is invoked
@@ -293,14 +295,18 @@ def test_a_handler_crashing_in_native_code_fails_with_the_signal_and_leaves_its_
     assert "in segfault" in log
 
 
-def test_without_pythonfaulthandler_a_native_crash_logs_no_stacks_as_on_lambda(stack_model: StackModel) -> None:
+def test_with_an_empty_pythonfaulthandler_a_native_crash_logs_no_stacks_as_on_lambda_without_it(
+    stack_model: StackModel,
+) -> None:
     # Given the same crash, in an environment whose PYTHONFAULTHANDLER is empty (Python ignores it then)
     # When it is invoked
     error, payload, log = crash_in_native_code(stack_model, fault_handler="")
 
-    # Then it fails alike, and the log has no stacks: Lambda's runtime does not dump them on its own
+    # Then it fails alike, and the log (which has the handler's line) has no stacks: Lambda's runtime
+    # does not dump them on its own
     assert (error, payload["errorType"]) == ("Unhandled", "Runtime.ExitError")
     assert payload["errorMessage"].endswith("Runtime exited with error: signal: segmentation fault")
+    assert SEGFAULT_LINE in log
     assert "Fatal Python error" not in log
     assert "in segfault" not in log
 

@@ -278,7 +278,8 @@ def _die_with_parent() -> None:
 
 
 def _hold_to_lambda_file_descriptors() -> None:
-    """Lambda's file-descriptor quota, as the process's limit (soft and hard: a handler cannot raise it)."""
+    """Lambda's file-descriptor quota, as the process's limit (soft and hard: a handler cannot raise
+    it, unless the engine runs with CAP_SYS_RESOURCE, as root on a host may)."""
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     limit = LAMBDA_FILE_DESCRIPTORS if hard == resource.RLIM_INFINITY else min(hard, LAMBDA_FILE_DESCRIPTORS)
     resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))

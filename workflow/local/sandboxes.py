@@ -28,10 +28,11 @@ What each run enforces, from the template (``FunctionSpec``), while the engine w
   past it, opening fails with ``[Errno 24] Too many open files``, as on Lambda;
 - a worker that dies on its own fails the invocation with ``Runtime.ExitError``.
 
-Not enforced: Lambda's quota of 1,024 processes and threads per execution environment. Linux has
-no per-process limit for it (``RLIMIT_NPROC`` counts every process of the user, and binds no root
-process), so a handler may start more here; the pipeline's own thread pools hold 32 threads at
-most (``tasks/common/multipart.py``). ``test_sandboxes.py`` records it.
+Not enforced: Lambda's quota of 1,024 processes and threads per execution environment. No
+process limit does it (``RLIMIT_NPROC`` counts every process of the user, and binds no root
+process); it would take a pids cgroup or a user per sandbox, so a handler may start more here. The
+pipeline's own thread pools hold 32 threads at most (``tasks/common/multipart.py``).
+``test_sandboxes.py`` records it.
 
 A killed or crashed sandbox is discarded: the next invocation starts cold, as on Lambda.
 
