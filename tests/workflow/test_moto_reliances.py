@@ -5,6 +5,7 @@ If a moto upgrade moves one of these, the test that names it fails before any sc
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import copy
 import inspect
@@ -40,6 +41,8 @@ import pytest
 from botocore.loaders import JSONFileLoader
 from botocore.response import StreamingBody
 from botocore.retries import standard
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
 from flask import request
 from moto import mock_aws
 from moto.cloudwatch.models import CloudWatchBackend, cloudwatch_backends
@@ -60,7 +63,7 @@ from moto.moto_api._internal import mock_random
 from moto.moto_server.werkzeug_app import BackendRequest, DomainDispatcherApplication, create_backend_app
 from moto.s3.models import s3_backends
 from moto.s3.responses import S3Response
-from moto.sns.models import SNSBackend
+from moto.sns.models import SNSBackend, sns_backends
 from moto.sqs.models import sqs_backends
 from moto.sqs.responses import SQSResponse
 from moto.stepfunctions.parser.asl.component.common.path import result_path
@@ -100,7 +103,7 @@ from moto.stepfunctions.parser.utils import TMP_THREADS
 from moto.stepfunctions.responses import StepFunctionResponse, get_backend
 from werkzeug.exceptions import BadRequestKeyError, ClientDisconnected
 
-from workflow.deployment import LOCAL_ACCOUNT
+from workflow.deployment import LOCAL_ACCOUNT, REGION
 from workflow.local import eventbridge, model_cache, moto_overhead, nested_executions, s3_store, service_models
 from workflow.local.access import STATE_MACHINE_ACCESS_KEY
 from workflow.local.alarm_model import MetricKey
@@ -110,6 +113,7 @@ from workflow.local.environment import DEFAULT_TIME_SCALE, MOTO_CONFIG, LocalPip
 from workflow.local.gateway import Dispatcher, backend_app
 from workflow.local.lambdas import service_errors_named
 from workflow.local.limits import LAMBDA_INVOKE_RESPONSE
+from workflow.local.synth import CACHE_ENVIRONMENT
 from workflow.local.template import StackModel
 
 PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
@@ -757,6 +761,48 @@ def test_moto_converts_names_and_draws_ids_with_the_functions_the_engine_speeds_
     first = mock_random.get_random_string(10)
     mock_random.seed(7)
     assert mock_random.get_random_string(10) == first
+
+
+def test_sns_signs_each_delivery_with_the_subscriptions_private_key_which_is_the_engines_one(
+    pipeline: LocalPipeline,
+) -> None:
+    # Reliance: moto's SNS signs the message of each delivery with Subscription.private_key()
+    # (here the engine's one key), over SNS's documented string to sign.
+    # https://docs.aws.amazon.com/sns/latest/dg/sns-verify-signature-of-message.html
+    backend = sns_backends[LOCAL_ACCOUNT][REGION]
+    subscription = next(iter(backend.subscriptions.values()))
+    posted = subscription.get_post_data("a message", "message-1", None)
+    signed = "".join(
+        f"{name}\n{posted[name]}\n" for name in ("Message", "MessageId", "Timestamp", "TopicArn", "Type")
+    ).encode()
+    moto_overhead.signing_key().public_key().verify(
+        base64.b64decode(posted["Signature"]), signed, padding.PKCS1v15(), hashes.SHA256()
+    )
+
+
+def test_the_sns_signing_key_is_made_once_then_read_back_and_made_again_when_damaged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an empty cache
+    monkeypatch.setenv(CACHE_ENVIRONMENT, str(tmp_path))
+    moto_overhead.signing_key.cache_clear()
+    try:
+        # When a key is asked for, then again in a new process (the cache of this one cleared)
+        made = moto_overhead.signing_key()
+        moto_overhead.signing_key.cache_clear()
+        read = moto_overhead.signing_key()
+        # And once more after the file was damaged
+        moto_overhead.signing_key_file().write_bytes(b"not a key")
+        moto_overhead.signing_key.cache_clear()
+        remade = moto_overhead.signing_key()
+    finally:
+        moto_overhead.signing_key.cache_clear()
+
+    # Then the second is the first, read back; the third is new, and kept
+    assert made.key_size == remade.key_size == moto_overhead.SIGNING_KEY_BITS
+    assert read.private_numbers() == made.private_numbers()
+    assert remade.private_numbers() != made.private_numbers()
+    assert moto_overhead.signing_key_file().read_bytes().startswith(b"-----BEGIN PRIVATE KEY-----")
 
 
 def test_moto_finds_an_actions_method_among_the_names_method_names_from_class_lists(pipeline: LocalPipeline) -> None:
