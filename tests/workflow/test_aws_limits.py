@@ -57,9 +57,10 @@ def string_of_json_size(size: int) -> str:
     return "x" * (size - 2)
 
 
-def object_of_json_size(size: int) -> dict[str, str]:
-    """An object whose compact JSON text is ``size`` bytes."""
-    padded = {"pad": "x" * (size - len('{"pad":""}'))}
+def object_of_json_size(size: int, base: dict[str, str] | None = None) -> dict[str, str]:
+    """``base`` (or nothing) and a ``pad`` member, whose compact JSON text is ``size`` bytes."""
+    measured = len(json.dumps({**(base or {}), "pad": ""}, separators=(",", ":")))
+    padded = {**(base or {}), "pad": "x" * (size - measured)}
     assert len(json.dumps(padded, separators=(",", ":"))) == size
     return padded
 
@@ -325,24 +326,16 @@ def test_an_invoke_response_over_6_mb_becomes_lambdas_function_error(
 # -- Lambda: 4 KB of environment variables -------------------------------------------------------
 
 
-def environment_of_json_size(environment: dict[str, str], size: int) -> dict[str, str]:
-    """``environment`` and one more variable, whose compact JSON text is ``size`` bytes."""
-    measured = len(json.dumps({**environment, "PAD": ""}, separators=(",", ":")))
-    padded = {**environment, "PAD": "x" * (size - measured)}
-    assert len(json.dumps(padded, separators=(",", ":"))) == size
-    return padded
-
-
 def test_a_function_environment_over_4_kb_is_refused_and_the_function_keeps_its_own(pipeline: LocalPipeline) -> None:
     # Given Fetch's function and its environment
     function = pipeline.function_for_state("Fetch")
     environment = pipeline.lambdas.spec(function).environment
 
     # When it is given variables of exactly 4 KB, then of one byte more
-    exact = environment_of_json_size(environment, LAMBDA_ENVIRONMENT_BYTES)
+    exact = object_of_json_size(LAMBDA_ENVIRONMENT_BYTES, environment)
     pipeline.lambdas.set_environment(function, exact)
     with pytest.raises(EnvironmentTooLarge, match="exceeded the 4KB limit"):
-        pipeline.lambdas.set_environment(function, environment_of_json_size(environment, LAMBDA_ENVIRONMENT_BYTES + 1))
+        pipeline.lambdas.set_environment(function, object_of_json_size(LAMBDA_ENVIRONMENT_BYTES + 1, environment))
 
     # Then the first is deployed, and the second refused as Lambda refuses it, the function unchanged
     assert pipeline.lambdas.spec(function).environment == exact
@@ -362,7 +355,7 @@ def test_a_template_whose_function_environment_is_over_4_kb_would_not_deploy(
     variables = function["Properties"]["Environment"]["Variables"]
     literal = {name: value for name, value in variables.items() if isinstance(value, str)}
     variables.clear()
-    variables.update(environment_of_json_size(literal, size))
+    variables.update(object_of_json_size(size, literal))
     path = tmp_path / "template.json"
     path.write_text(json.dumps(edited))
 
