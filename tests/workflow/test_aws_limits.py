@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ from workflow.local.limits import (
     SNS_MESSAGE_BYTES,
     STATE_PAYLOAD_BYTES,
 )
-from workflow.local.template import LAMBDA_ENVIRONMENT_BYTES, EnvironmentTooLarge, load_stack
+from workflow.local.template import LAMBDA_ENVIRONMENT_BYTES, EnvironmentTooLarge, InvalidEnvironment, load_stack
 
 ROLE = f"arn:aws:iam::{LOCAL_ACCOUNT}:role/limits"
 # Where a test stands in for a function's answer: the first response of botocore's before-send.
@@ -323,7 +323,7 @@ def test_an_invoke_response_over_6_mb_becomes_lambdas_function_error(
         assert body == answer
 
 
-# -- Lambda: 4 KB of environment variables -------------------------------------------------------
+# -- Lambda: environment variables, 4 KB and key rules -------------------------------------------------------
 
 
 def test_a_function_environment_over_4_kb_is_refused_and_the_function_keeps_its_own(pipeline: LocalPipeline) -> None:
@@ -341,11 +341,11 @@ def test_a_function_environment_over_4_kb_is_refused_and_the_function_keeps_its_
     assert pipeline.lambdas.spec(function).environment == exact
 
 
-@pytest.mark.parametrize(("size", "deploys"), [(LAMBDA_ENVIRONMENT_BYTES, True), (LAMBDA_ENVIRONMENT_BYTES + 1, False)])
-def test_a_template_whose_function_environment_is_over_4_kb_would_not_deploy(
-    template: dict[str, Any], tmp_path: Path, size: int, deploys: bool
-) -> None:
-    # Given the template with one function's environment (its literal variables) padded to ``size`` bytes
+def template_with_environment(
+    template: dict[str, Any], tmp_path: Path, environment: Callable[[dict[str, str]], dict[str, str]]
+) -> tuple[Path, str, dict[str, str]]:
+    """(its file, the function, its variables) of the template whose first function's environment is
+    ``environment`` of that function's literal variables."""
     edited = json.loads(json.dumps(template))
     logical_id, function = next(
         (logical_id, body)
@@ -355,9 +355,20 @@ def test_a_template_whose_function_environment_is_over_4_kb_would_not_deploy(
     variables = function["Properties"]["Environment"]["Variables"]
     literal = {name: value for name, value in variables.items() if isinstance(value, str)}
     variables.clear()
-    variables.update(object_of_json_size(size, literal))
+    variables.update(environment(literal))
     path = tmp_path / "template.json"
     path.write_text(json.dumps(edited))
+    return path, logical_id, variables
+
+
+@pytest.mark.parametrize(("size", "deploys"), [(LAMBDA_ENVIRONMENT_BYTES, True), (LAMBDA_ENVIRONMENT_BYTES + 1, False)])
+def test_a_template_whose_function_environment_is_over_4_kb_would_not_deploy(
+    template: dict[str, Any], tmp_path: Path, size: int, deploys: bool
+) -> None:
+    # Given the template with one function's environment (its literal variables) padded to ``size`` bytes
+    path, logical_id, variables = template_with_environment(
+        template, tmp_path, lambda literal: object_of_json_size(size, literal)
+    )
 
     # When the local environment deploys it, then 4 KB deploys, and one byte more fails as
     # CloudFormation's CreateFunction would
@@ -366,6 +377,45 @@ def test_a_template_whose_function_environment_is_over_4_kb_would_not_deploy(
     else:
         with pytest.raises(EnvironmentTooLarge, match="exceeded the 4KB limit"):
             load_stack(path, STACK_NAME)
+
+
+@pytest.mark.parametrize(
+    ("key", "refusal"),
+    [
+        ("MY_SETTING_2", None),
+        ("AWS_REGION", "reserved keys"),
+        ("AWS_LAMBDA_FUNCTION_NAME", "reserved keys"),
+        ("TZ", "reserved keys"),
+        ("_HANDLER", "reserved keys"),
+        ("2ND_SETTING", "must start with a letter"),
+        ("X", "must start with a letter"),
+        ("MY-SETTING", "must start with a letter"),
+    ],
+)
+def test_a_template_setting_a_reserved_or_malformed_environment_key_would_not_deploy(
+    template: dict[str, Any], tmp_path: Path, key: str, refusal: str | None
+) -> None:
+    # Given the template with one function's environment holding ``key``
+    path, logical_id, variables = template_with_environment(template, tmp_path, lambda literal: {**literal, key: "1"})
+
+    # When the local environment deploys it, then a valid key deploys; a reserved or malformed one
+    # fails as CloudFormation's CreateFunction would
+    if refusal is None:
+        assert load_stack(path, STACK_NAME).functions[logical_id].environment == variables
+    else:
+        with pytest.raises(InvalidEnvironment, match=refusal):
+            load_stack(path, STACK_NAME)
+
+
+def test_a_reserved_environment_key_is_refused_and_the_function_keeps_its_own(pipeline: LocalPipeline) -> None:
+    # Given Fetch's function and its environment
+    function = pipeline.function_for_state("Fetch")
+    environment = pipeline.lambdas.spec(function).environment
+
+    # When it is given a value for a key Lambda sets itself, then it is refused, the function unchanged
+    with pytest.raises(InvalidEnvironment, match="Reserved keys used in this request: AWS_REGION"):
+        pipeline.lambdas.set_environment(function, {"AWS_REGION": "eu-west-1"})
+    assert pipeline.lambdas.spec(function).environment == environment
 
 
 class _Raw(io.BytesIO):

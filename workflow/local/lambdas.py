@@ -46,7 +46,7 @@ from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from workflow.local.faults import DEFAULT_FAULT
 from workflow.local.sandboxes import FunctionSpec, Run, Sandboxes
 from workflow.local.service_models import reader_session
-from workflow.local.template import LocalFunction, check_environment_size
+from workflow.local.template import LocalFunction, check_environment
 
 InvokeHook = Callable[[dict[str, Any]], None]  # called with the invocation's payload
 
@@ -174,7 +174,7 @@ class LambdaEmulator:
         invocation is a cold start that reads them."""
         spec = self.spec(function_name)
         environment = {**spec.environment, **values}
-        check_environment_size(function_name, environment)  # (UpdateFunctionConfiguration's check)
+        check_environment(function_name, environment)  # (UpdateFunctionConfiguration's check)
         self._redeploy(replace(spec, environment=environment))
 
     def configure(

@@ -22,8 +22,8 @@ Each limit is what AWS documents, with the error AWS gives when it is crossed:
 - Lambda: a synchronous invocation's request is at most 6 MB (``RequestEntityTooLargeException``,
   status 413) and its response at most 6 MB (an ``Unhandled`` function error of type
   ``Function.ResponseSizeTooLarge``). https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
-  A function's environment variables (4 KB) are checked when the template is deployed and when a
-  function's environment is changed (``template.check_environment_size``).
+  A function's environment variables (4 KB, key names, reserved keys) are checked when the template
+  is deployed and when a function's environment is changed (``template.check_environment``).
 
 ``installed`` applies them all until the block ends. The moto internals each relies on are guarded
 by tests in ``tests/workflow/test_moto_reliances.py``. The Lambda limits are botocore event hooks

@@ -12,6 +12,7 @@ as CloudFormation would resolve them on deploy.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,30 +33,73 @@ DEFAULT_MEMORY_MB = 128
 DEFAULT_EPHEMERAL_STORAGE_MB = 512
 
 
-# Lambda's limit on a function's environment variables: the JSON of the variables (names, values,
-# quotes, commas and brackets) is at most 4,096 bytes, else CreateFunction (so the deploy) and
-# UpdateFunctionConfiguration fail with InvalidParameterValueException.
+# Lambda's rules for a function's environment variables: each key starts with a letter, has two
+# characters or more, only letters, digits and underscores, and is not one Lambda reserves; the JSON
+# of the variables (names, values, quotes, commas and brackets) is at most 4,096 bytes. Else
+# CreateFunction (so the deploy) and UpdateFunctionConfiguration fail with InvalidParameterValueException.
+# https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html,
 # https://docs.aws.amazon.com/lambda/latest/dg/troubleshooting-deployment.html
 LAMBDA_ENVIRONMENT_BYTES = 4096
+_ENVIRONMENT_KEY = re.compile(r"[a-zA-Z][a-zA-Z0-9_]+")
+LAMBDA_RESERVED_KEYS = frozenset(
+    {
+        "_HANDLER",
+        "_X_AMZN_TRACE_ID",
+        "AWS_DEFAULT_REGION",
+        "AWS_REGION",
+        "AWS_EXECUTION_ENV",
+        "AWS_LAMBDA_FUNCTION_NAME",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+        "AWS_LAMBDA_FUNCTION_VERSION",
+        "AWS_LAMBDA_INITIALIZATION_TYPE",
+        "AWS_LAMBDA_LOG_GROUP_NAME",
+        "AWS_LAMBDA_LOG_STREAM_NAME",
+        "AWS_ACCESS_KEY",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_LAMBDA_RUNTIME_API",
+        "LAMBDA_TASK_ROOT",
+        "LAMBDA_RUNTIME_DIR",
+        "TZ",
+    }
+)
 
 
 class TemplateError(ValueError):
     """The template lacks something the local environment needs, or uses an unsupported intrinsic."""
 
 
-class EnvironmentTooLarge(TemplateError):
-    """A function's environment variables exceed Lambda's 4 KB: AWS would not deploy the template
+class InvalidEnvironment(TemplateError):
+    """A function's environment variables break Lambda's rules: AWS would not deploy the template
     (CreateFunction), nor change a deployed function's environment (UpdateFunctionConfiguration)."""
 
 
-def check_environment_size(function: str, variables: dict[str, str]) -> None:
-    """``EnvironmentTooLarge`` when Lambda would refuse ``variables`` as a function's environment.
+class EnvironmentTooLarge(InvalidEnvironment):
+    """A function's environment variables exceed Lambda's 4 KB."""
 
-    Measured on the local values, which undercount: a reference resolves to a local name, and the
-    name CloudFormation generates adds the stack's name and a suffix of 13 characters (about 36
-    more per reference to a topic, for instance). A template within that margin of 4 KB passes here
-    and may fail on AWS; today's largest environment is 324 bytes.
+
+def check_environment(function: str, variables: dict[str, str]) -> None:
+    """``InvalidEnvironment`` when Lambda would refuse ``variables`` as a function's environment.
+
+    The size is measured on the local values, which undercount: a reference resolves to a local
+    name, and the name CloudFormation generates adds the stack's name and a suffix of 13 characters
+    (about 36 more per reference to a topic, for instance). A template within that margin of 4 KB
+    passes here and may fail on AWS; today's largest environment is 324 bytes.
     """
+    reserved = sorted(LAMBDA_RESERVED_KEYS.intersection(variables))
+    if reserved:
+        raise InvalidEnvironment(
+            f"{function}: Lambda was unable to configure your environment variables because the environment "
+            f"variables you have provided contains reserved keys that are currently not supported for "
+            f"modification. Reserved keys used in this request: {', '.join(reserved)}"
+        )
+    malformed = sorted(key for key in variables if not _ENVIRONMENT_KEY.fullmatch(key))
+    if malformed:
+        raise InvalidEnvironment(
+            f"{function}: environment variable keys must start with a letter and hold at least two letters, "
+            f"digits or underscores: {', '.join(malformed)}"
+        )
     size = len(json.dumps(variables, separators=(",", ":"), ensure_ascii=False).encode())
     if size > LAMBDA_ENVIRONMENT_BYTES:
         raise EnvironmentTooLarge(
@@ -250,7 +294,7 @@ def load_stack(template_file: Path, stack_name: str) -> StackModel:
     for logical_id, body in _of_type(resources, "AWS::Lambda::Function").items():
         props = body["Properties"]
         environment = resolver.resolve(props.get("Environment", {}).get("Variables", {}))
-        check_environment_size(logical_id, environment)
+        check_environment(logical_id, environment)
         functions[logical_id] = LocalFunction(
             logical_id=logical_id,
             handler=props["Handler"],
