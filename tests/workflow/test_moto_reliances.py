@@ -38,11 +38,13 @@ import boto3
 import botocore
 import botocore.config
 import pytest
+import requests
 from botocore.loaders import JSONFileLoader
 from botocore.response import StreamingBody
 from botocore.retries import standard
+from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from flask import request
 from moto import mock_aws
 from moto.cloudwatch.models import CloudWatchBackend, cloudwatch_backends
@@ -51,6 +53,7 @@ from moto.core import responses as moto_responses_module
 from moto.core import utils as moto_utils
 from moto.core import utils as moto_utils_module
 from moto.core.base_backend import AccountSpecificBackend
+from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.dynamodb.models import DynamoDBBackend, dynamodb_backends
 from moto.dynamodb.models.dynamo_type import DynamoType, Item
 from moto.dynamodb.parsing import validators as validators_module
@@ -63,7 +66,7 @@ from moto.moto_api._internal import mock_random
 from moto.moto_server.werkzeug_app import BackendRequest, DomainDispatcherApplication, create_backend_app
 from moto.s3.models import s3_backends
 from moto.s3.responses import S3Response
-from moto.sns.models import SNSBackend, sns_backends
+from moto.sns.models import SNSBackend, Subscription, sns_backends
 from moto.sqs.models import sqs_backends
 from moto.sqs.responses import SQSResponse
 from moto.stepfunctions.parser.asl.component.common.path import result_path
@@ -104,7 +107,15 @@ from moto.stepfunctions.responses import StepFunctionResponse, get_backend
 from werkzeug.exceptions import BadRequestKeyError, ClientDisconnected
 
 from workflow.deployment import LOCAL_ACCOUNT, REGION
-from workflow.local import eventbridge, model_cache, moto_overhead, nested_executions, s3_store, service_models
+from workflow.local import (
+    eventbridge,
+    model_cache,
+    moto_overhead,
+    nested_executions,
+    s3_store,
+    service_models,
+    sns_signing,
+)
 from workflow.local.access import STATE_MACHINE_ACCESS_KEY
 from workflow.local.alarm_model import MetricKey
 from workflow.local.alarms import epoch, metric_datum
@@ -117,6 +128,8 @@ from workflow.local.synth import CACHE_ENVIRONMENT
 from workflow.local.template import StackModel
 
 PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
+# moto's own, read before any environment replaces it (sns_signing.installed)
+moto_get_post_data = vars(Subscription)["get_post_data"]
 
 
 def test_moto_is_the_exact_version_pinned_in_pyproject() -> None:
@@ -763,21 +776,47 @@ def test_moto_converts_names_and_draws_ids_with_the_functions_the_engine_speeds_
     assert mock_random.get_random_string(10) == first
 
 
-def test_sns_signs_each_delivery_with_the_subscriptions_private_key_which_is_the_engines_one(
-    pipeline: LocalPipeline,
-) -> None:
-    # Reliance: moto's SNS signs the message of each delivery with Subscription.private_key()
-    # (here the engine's one key), over SNS's documented string to sign.
+def test_sns_signs_every_delivery_with_one_certificate_over_sns_s_string_to_sign(pipeline: LocalPipeline) -> None:
+    # Reliance: moto's SNS builds each delivery's envelope with Subscription.get_post_data, and
+    # serves the certificate of a SigningCertURL from _message_public_keys (moto's serve_pem).
     # https://docs.aws.amazon.com/sns/latest/dg/sns-verify-signature-of-message.html
     backend = sns_backends[LOCAL_ACCOUNT][REGION]
     subscription = next(iter(backend.subscriptions.values()))
-    posted = subscription.get_post_data("a message", "message-1", None)
-    signed = "".join(
-        f"{name}\n{posted[name]}\n" for name in ("Message", "MessageId", "Timestamp", "TopicArn", "Type")
-    ).encode()
-    moto_overhead.signing_key().public_key().verify(
-        base64.b64decode(posted["Signature"]), signed, padding.PKCS1v15(), hashes.SHA256()
-    )
+
+    # When the subscription delivers 20 messages with a subject
+    posted = [subscription.get_post_data(f"message {index}", f"id-{index}", "a subject") for index in range(20)]
+
+    # Then every one names the same certificate, which moto serves at its URL, and which
+    # verifies its signature over SNS's string to sign, the subject included
+    assert len({envelope["SigningCertURL"] for envelope in posted}) == 1
+    served = requests.get(posted[0]["SigningCertURL"], timeout=5)
+    assert served.status_code == 200
+    public_key = x509.load_pem_x509_certificate(served.content).public_key()
+    assert isinstance(public_key, rsa.RSAPublicKey)
+    fields = ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type")
+    for envelope in posted:
+        signed = "".join(f"{name}\n{envelope[name]}\n" for name in fields).encode()
+        public_key.verify(base64.b64decode(envelope["Signature"]), signed, padding.PKCS1v15(), hashes.SHA256())
+    # And moto keeps that one certificate, not one per message
+    assert len(sns_backends[DEFAULT_ACCOUNT_ID][REGION]._message_public_keys) == 1
+
+
+def test_a_delivery_s_envelope_has_moto_s_fields_and_values_but_its_signature_and_subscription(
+    pipeline: LocalPipeline,
+) -> None:
+    # Reliance: the engine's envelope replaces moto's get_post_data; each field moto gives is given.
+    backend = sns_backends[LOCAL_ACCOUNT][REGION]
+    subscription = next(iter(backend.subscriptions.values()))
+    attributes = {"status": {"Type": "String", "Value": "SUCCEEDED"}}
+    for subject in ("a subject", None):
+        ours = subscription.get_post_data("a message", "message-1", subject, message_attributes=attributes)
+        moto_s = moto_get_post_data(subscription, "a message", "message-1", subject, message_attributes=attributes)
+
+        assert moto_get_post_data is not sns_signing._post_data
+        assert list(ours) == list(moto_s)
+        differing = {name for name in moto_s if ours[name] != moto_s[name]}
+        assert differing <= {"Timestamp", "Signature", "SigningCertURL", "UnsubscribeURL"}
+        assert ours["UnsubscribeURL"].endswith(f"SubscriptionArn={subscription.arn}")
 
 
 def test_the_sns_signing_key_is_made_once_then_read_back_and_made_again_when_damaged(
@@ -785,24 +824,24 @@ def test_the_sns_signing_key_is_made_once_then_read_back_and_made_again_when_dam
 ) -> None:
     # Given an empty cache
     monkeypatch.setenv(CACHE_ENVIRONMENT, str(tmp_path))
-    moto_overhead.signing_key.cache_clear()
+    sns_signing.signing_key.cache_clear()
     try:
         # When a key is asked for, then again in a new process (the cache of this one cleared)
-        made = moto_overhead.signing_key()
-        moto_overhead.signing_key.cache_clear()
-        read = moto_overhead.signing_key()
+        made = sns_signing.signing_key()
+        sns_signing.signing_key.cache_clear()
+        read = sns_signing.signing_key()
         # And once more after the file was damaged
-        moto_overhead.signing_key_file().write_bytes(b"not a key")
-        moto_overhead.signing_key.cache_clear()
-        remade = moto_overhead.signing_key()
+        sns_signing.signing_key_file().write_bytes(b"not a key")
+        sns_signing.signing_key.cache_clear()
+        remade = sns_signing.signing_key()
     finally:
-        moto_overhead.signing_key.cache_clear()
+        sns_signing.signing_key.cache_clear()
 
     # Then the second is the first, read back; the third is new, and kept
-    assert made.key_size == remade.key_size == moto_overhead.SIGNING_KEY_BITS
+    assert made.key_size == remade.key_size == sns_signing.SIGNING_KEY_BITS
     assert read.private_numbers() == made.private_numbers()
     assert remade.private_numbers() != made.private_numbers()
-    assert moto_overhead.signing_key_file().read_bytes().startswith(b"-----BEGIN PRIVATE KEY-----")
+    assert sns_signing.signing_key_file().read_bytes().startswith(b"-----BEGIN PRIVATE KEY-----")
 
 
 def test_moto_finds_an_actions_method_among_the_names_method_names_from_class_lists(pipeline: LocalPipeline) -> None:

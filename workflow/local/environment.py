@@ -63,6 +63,7 @@ from workflow.local import (
     nested_executions,
     redrive,
     s3_store,
+    sns_signing,
 )
 from workflow.local import clock as clock_module
 from workflow.local.access import Access, Denial
@@ -310,6 +311,7 @@ class LocalPipeline:
             self._exit.enter_context(distributed_map.installed())
             self._exit.enter_context(nested_executions.installed(self._child_endings))
             self._exit.enter_context(conditional_writes.installed())
+            self._exit.enter_context(sns_signing.installed())
             # Runs first on the way out: nothing may still use moto or the gateway when they stop.
             self._exit.callback(self._stop_running)
             self._create_resources()

@@ -27,12 +27,6 @@ needs twice:
   tree and nothing else, and a quarter of an update's time went to it (it searches each nested
   expression's clauses again). A kept tree that passed it once passes it again: its copies skip
   it while no other pass has touched them. A tree that fails it fails on every update, as in moto.
-- ``Subscription.private_key`` (SNS) generates a 2,048-bit RSA key for each subscription on its
-  first delivery, to sign the message as SNS signs it: a random prime search of 30-130 ms, so the
-  first notification of every engine (a warm ``pipeline run`` has one) waited on it. Here every
-  subscription signs with one key, generated once per installation and kept in the engine's cache
-  (``signing_key``). Messages are signed as before, with a key of the same kind; nobody can verify
-  a local message against AWS's certificates anyway.
 
 The reductions are installed when the first environment enters and removed when the last one
 leaves, so environments may overlap in any order. Each is guarded by a test in
@@ -51,20 +45,13 @@ import threading
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from moto.core import responses as moto_responses
 from moto.core import utils as moto_utils
 from moto.dynamodb.parsing import ast_nodes, validators
 from moto.dynamodb.parsing import expressions as update_expressions
 from moto.moto_api._internal.moto_random import MotoRandom
-from moto.sns.models import Subscription
-
-from workflow.local.model_cache import write_whole
-from workflow.local.synth import cache_root
 
 # (moto's parsing modules are untyped to mypy: "# type: ignore" at their tops)
 _CLAUSE_COUNT: Any = vars(validators)["ActionCountValidator"]
@@ -75,36 +62,6 @@ _PICKLES: weakref.WeakKeyDictionary[Any, bytes] = weakref.WeakKeyDictionary()
 _ORIGINS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 # The kept trees that passed the clause count.
 _COUNTED: weakref.WeakSet[Any] = weakref.WeakSet()
-
-
-# SNS signs messages with a 2,048-bit RSA key (moto's Subscription.private_key makes one alike).
-SIGNING_KEY_BITS = 2048
-
-
-def signing_key_file() -> Path:
-    return cache_root() / "sns-signing-key.pem"
-
-
-@functools.cache
-def signing_key() -> rsa.RSAPrivateKey:
-    """The key every local SNS subscription signs with: the cached one, else a new one, then cached."""
-    path = signing_key_file()
-    with contextlib.suppress(OSError, ValueError, TypeError):
-        # Unchecked: the engine's own file, written below (the check takes 40 ms, longer than the
-        # prime search it saves, on average). A damaged file fails to load, and is made again.
-        kept = serialization.load_pem_private_key(path.read_bytes(), password=None, unsafe_skip_rsa_key_validation=True)
-        if isinstance(kept, rsa.RSAPrivateKey) and kept.key_size == SIGNING_KEY_BITS:
-            return kept
-    key = rsa.generate_private_key(public_exponent=65537, key_size=SIGNING_KEY_BITS)
-    write_whole(
-        path,
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
-    )
-    return key
-
-
-def _shared_signing_key(self: Subscription) -> rsa.RSAPrivateKey:
-    return signing_key()
 
 
 def _random_string(self: MotoRandom, length: int = 20, include_digits: bool = True, lower_case: bool = False) -> str:
@@ -199,7 +156,6 @@ def _install() -> Callable[[], None]:
     original_traverse = vars(traverser)["traverse"]
     original_deepcopy = vars(validators)["deepcopy"]
     original_method_names = vars(moto_responses)["method_names_from_class"]
-    original_private_key = vars(Subscription)["private_key"]
 
     for module in holders:
         module.camelcase_to_underscores = cached  # type: ignore[attr-defined]
@@ -208,7 +164,6 @@ def _install() -> Callable[[], None]:
     traverser.traverse = _traverse
     vars(validators)["deepcopy"] = _deepcopy
     vars(moto_responses)["method_names_from_class"] = functools.lru_cache(maxsize=1024)(original_method_names)
-    Subscription.private_key = _shared_signing_key  # type: ignore[method-assign,assignment]
 
     def restore() -> None:
         for module in holders:
@@ -218,7 +173,6 @@ def _install() -> Callable[[], None]:
         traverser.traverse = original_traverse
         vars(validators)["deepcopy"] = original_deepcopy
         vars(moto_responses)["method_names_from_class"] = original_method_names
-        Subscription.private_key = original_private_key  # type: ignore[method-assign]
 
     return restore
 
