@@ -267,6 +267,25 @@ def test_a_handler_that_ends_its_process_fails_alone_and_the_engine_carries_on(p
     assert pipeline.visits(execution.arn)[-1].name == "Fetch"
 
 
+def test_a_function_setting_lang_and_path_gets_its_own_and_one_that_does_not_gets_lambda_s(
+    pipeline: LocalPipeline,
+) -> None:
+    # Given two functions that describe their sandboxes, one setting LANG and PATH (Lambda lets a
+    # function set them; it reserves others, such as TZ)
+    own = deploy(pipeline, "Fetch", "describe")
+    pipeline.lambdas.set_environment(own, {"LANG": "C.UTF-8", "PATH": "/opt/bin:/usr/bin:/bin"})
+    default = deploy(pipeline, "Validate", "describe")
+
+    # When each is invoked
+    _, with_own = invoke(pipeline, own)
+    _, with_default = invoke(pipeline, default)
+
+    # Then the first runs with its own values, the second with Lambda's locale
+    assert (with_own["environment"]["LANG"], with_own["environment"]["PATH"]) == ("C.UTF-8", "/opt/bin:/usr/bin:/bin")
+    assert with_default["environment"]["LANG"] == "en_US.UTF-8"
+    assert with_default["environment"]["PATH"] == os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin")
+
+
 def crash_in_native_code(stack_model: StackModel, fault_handler: str | None) -> tuple[str | None, Any, str]:
     """(function error, payload, log) of Fetch's function reading address 0, with its template's
     environment, or with ``PYTHONFAULTHANDLER`` set to ``fault_handler``."""

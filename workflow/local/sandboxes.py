@@ -542,8 +542,13 @@ class Sandboxes:
 
     def _environment(self, spec: FunctionSpec, tmp: Path, access_key: str, sdk_config: Path) -> dict[str, str]:
         """The sandbox's environment: the template's variables and what Lambda sets
-        (https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-envvars-runtime)."""
+        (https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-envvars-runtime).
+
+        Lambda sets ``LANG`` and ``PATH`` unless the function sets its own (they are not reserved);
+        the keys it reserves no template can set (``template.check_environment``)."""
         return {
+            "LANG": "en_US.UTF-8",
+            "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
             **spec.environment,
             "AWS_REGION": REGION,
             "AWS_DEFAULT_REGION": REGION,
@@ -555,8 +560,6 @@ class Sandboxes:
             "AWS_EXECUTION_ENV": f"AWS_Lambda_python{sys.version_info.major}.{sys.version_info.minor}",
             "LAMBDA_TASK_ROOT": str(PROJECT_ROOT),
             "TZ": ":UTC",
-            "LANG": "en_US.UTF-8",
-            "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
             "TMPDIR": str(tmp),
             "HOME": str(tmp),
             # The sandbox's own credentials: its access key id is its identity at the gateway.
