@@ -13,9 +13,9 @@ things SNS does not:
   random prime search of 30-130 ms, which the first notification of every engine (a warm
   ``pipeline run`` has one) waited on. Here every subscription signs with one key of the same
   kind, generated once per installation and kept in the engine's cache (``signing_key``);
-- it leaves the ``Subject`` out of the string it signs, so a subscriber verifying a message with a
-  subject as SNS documents it, as every pipeline notification has one, finds the signature wrong.
-  Here the string to sign is SNS's: Message, MessageId, Subject when there is one, Timestamp,
+- it leaves the ``Subject`` out of the string it signs, so a subscriber that verifies signatures as
+  SNS documents finds every message with a subject (every pipeline notification has one) wrongly
+  signed. Here the string to sign is SNS's: Message, MessageId, Subject when there is one, Timestamp,
   TopicArn, Type (https://docs.aws.amazon.com/sns/latest/dg/sns-verify-signature-of-message.html).
 
 The envelope is otherwise moto's, field for field, but for ``UnsubscribeURL``, which names the
@@ -114,7 +114,8 @@ def signing_certificate() -> SigningCertificate:
 
 
 def string_to_sign(fields: dict[str, Any]) -> bytes:
-    """SNS's string to sign for a notification: each present field's name and value, a line each, in this order."""
+    """SNS's string to sign for a notification: the name and value of each of these fields that
+    ``fields`` has, a line each, in this order."""
     names = ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type")
     return "".join(f"{name}\n{fields[name]}\n" for name in names if fields.get(name) is not None).encode()
 
@@ -132,25 +133,15 @@ def _post_data(
     # (moto serves a certificate from the default account's backend of the region, whoever
     # published; set at each delivery, as a reset of the backends forgets it)
     sns_backends[DEFAULT_ACCOUNT_ID][region]._message_public_keys[certificate.name] = certificate.pem
-    timestamp = iso_8601_datetime_with_milliseconds()
-    signed = {
-        "Message": message,
-        "MessageId": message_id,
-        "Subject": subject or None,
-        "Timestamp": timestamp,
-        "TopicArn": self.topic.arn,
-        "Type": "Notification",
-    }
-    signature = signing_key().sign(string_to_sign(signed), padding.PKCS1v15(), hashes.SHA256())
     # (moto's fields, in moto's order)
     post_data: dict[str, Any] = {
         "Type": "Notification",
         "MessageId": message_id,
         "TopicArn": self.topic.arn,
         "Message": message,
-        "Timestamp": timestamp,
+        "Timestamp": iso_8601_datetime_with_milliseconds(),
         "SignatureVersion": SIGNATURE_VERSION,
-        "Signature": base64.b64encode(signature).decode(),
+        "Signature": None,  # (signed below, over the other fields)
         "SigningCertURL": f"https://sns.{region}.amazonaws.com/{certificate.name}",
         "UnsubscribeURL": f"https://sns.{region}.amazonaws.com/?Action=Unsubscribe&SubscriptionArn={self.arn}",
     }
@@ -158,6 +149,8 @@ def _post_data(
         post_data["Subject"] = subject
     if message_attributes:
         post_data["MessageAttributes"] = message_attributes
+    signature = signing_key().sign(string_to_sign(post_data), padding.PKCS1v15(), hashes.SHA256())
+    post_data["Signature"] = base64.b64encode(signature).decode()
     return post_data
 
 
