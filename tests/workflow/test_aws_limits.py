@@ -28,6 +28,7 @@ from workflow.local.limits import (
     S3_KEY_BYTES,
     S3_METADATA_BYTES,
     SNS_MESSAGE_BYTES,
+    SNS_SUBJECT_CHARACTERS,
     STATE_PAYLOAD_BYTES,
 )
 from workflow.local.template import LAMBDA_ENVIRONMENT_BYTES, EnvironmentTooLarge, InvalidEnvironment, load_stack
@@ -202,6 +203,67 @@ def test_an_object_key_over_1024_bytes_is_refused(pipeline: LocalPipeline) -> No
         assert error_of(raised) == ("KeyTooLongError", 400)
 
 
+@pytest.mark.parametrize(
+    ("part_number", "copy_range"),
+    [
+        (1, "bytes=0-100"),  # one byte past the end of the 100-byte source
+        (1, "bytes=100-100"),
+        (1, "bytes=50-10"),
+        (1, "0-99"),  # not of the form bytes=first-last
+        (1, "bytes=0-"),
+        (10_001, "bytes=0-99"),
+        (0, "bytes=0-99"),
+    ],
+)
+def test_an_upload_part_copy_outside_s3_s_rules_is_refused(
+    pipeline: LocalPipeline, part_number: int, copy_range: str
+) -> None:
+    # Given a 100-byte object, and a multipart upload
+    s3, bucket = pipeline.client("s3"), pipeline.stack.bucket_name
+    s3.put_object(Bucket=bucket, Key="staging/part-source", Body=b"x" * 100)
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="staging/joined")["UploadId"]
+
+    # When a part is copied with a range beyond it, malformed, or a part number outside 1-10,000
+    with pytest.raises(ClientError) as raised:
+        s3.upload_part_copy(
+            Bucket=bucket,
+            Key="staging/joined",
+            UploadId=upload,
+            PartNumber=part_number,
+            CopySource={"Bucket": bucket, "Key": "staging/part-source"},
+            CopySourceRange=copy_range,
+        )
+
+    # Then S3's error answers it, and no part was added
+    assert error_of(raised) == ("InvalidArgument", 400)
+    assert "Parts" not in s3.list_parts(Bucket=bucket, Key="staging/joined", UploadId=upload)
+
+
+def test_an_upload_part_copy_of_the_source_s_last_byte_or_of_all_of_it_is_a_part_of_that_size(
+    pipeline: LocalPipeline,
+) -> None:
+    # Given a 100-byte object, and a multipart upload
+    s3, bucket = pipeline.client("s3"), pipeline.stack.bucket_name
+    s3.put_object(Bucket=bucket, Key="staging/part-source", Body=b"x" * 100)
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="staging/joined")["UploadId"]
+    source = {"Bucket": bucket, "Key": "staging/part-source"}
+
+    # When the last byte is copied as part 10,000, and the whole source (no range) as part 1
+    s3.upload_part_copy(
+        Bucket=bucket,
+        Key="staging/joined",
+        UploadId=upload,
+        PartNumber=10_000,
+        CopySource=source,
+        CopySourceRange="bytes=99-99",
+    )
+    s3.upload_part_copy(Bucket=bucket, Key="staging/joined", UploadId=upload, PartNumber=1, CopySource=source)
+
+    # Then the parts hold one byte and 100
+    parts = s3.list_parts(Bucket=bucket, Key="staging/joined", UploadId=upload)["Parts"]
+    assert [(part["PartNumber"], part["Size"]) for part in parts] == [(1, 100), (10_000, 1)]
+
+
 def test_user_metadata_over_2_kb_is_refused(pipeline: LocalPipeline) -> None:
     # Given metadata of exactly 2,048 bytes (names without x-amz-meta-, and values) and one more
     s3, bucket = pipeline.client("s3"), pipeline.stack.bucket_name
@@ -251,6 +313,28 @@ def test_an_sns_message_over_256_kb_is_refused_counting_bytes_and_attributes(pip
         assert error_of(raised) == ("InvalidParameter", 400)
         assert "Message too long" in str(raised.value)
     sns.publish(TopicArn=topic, Message="x" * (SNS_MESSAGE_BYTES - 8), MessageAttributes=attribute)
+
+
+@pytest.mark.parametrize(
+    "subject",
+    ["", "x" * (SNS_SUBJECT_CHARACTERS + 1), "a\nb", "a\rb", "a\tb", "a\x07b", "a\u2028b"],
+)
+def test_an_sns_subject_that_is_empty_too_long_or_holds_a_line_break_or_control_character_is_refused(
+    pipeline: LocalPipeline, subject: str
+) -> None:
+    # When a message is published with such a subject
+    with pytest.raises(ClientError) as raised:
+        pipeline.client("sns").publish(TopicArn=pipeline.stack.topic_arn, Message="m", Subject=subject)
+
+    # Then SNS refuses it
+    assert error_of(raised) == ("InvalidParameter", 400)
+    assert "Invalid parameter: Subject" in str(raised.value)
+
+
+def test_an_sns_subject_of_100_characters_or_of_other_than_ascii_text_is_published(pipeline: LocalPipeline) -> None:
+    sns, topic = pipeline.client("sns"), pipeline.stack.topic_arn
+    for subject in ("x" * SNS_SUBJECT_CHARACTERS, "Exécution réussie: données.csv"):
+        assert sns.publish(TopicArn=topic, Message="m", Subject=subject)["MessageId"]
 
 
 def test_put_events_entries_over_256_kb_are_refused(pipeline: LocalPipeline) -> None:

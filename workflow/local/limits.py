@@ -11,11 +11,19 @@ Each limit is what AWS documents, with the error AWS gives when it is crossed:
   https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html,
   https://docs.aws.amazon.com/step-functions/latest/apireference/API_StartExecution.html
 - S3: a key is at most 1,024 bytes of UTF-8 (``KeyTooLongError``); the user metadata of a write at
-  most 2 KB, the UTF-8 bytes of each name and value (``MetadataTooLarge``).
+  most 2 KB, the UTF-8 bytes of each name and value (``MetadataTooLarge``). A part of a multipart
+  upload is numbered 1 to 10,000, and ``UploadPartCopy``'s source range is ``bytes=first-last``,
+  zero-based offsets within the source object (else ``InvalidArgument``, with S3's messages);
+  moto checks the part number of ``UploadPart`` only, and cuts a copy range past the source's end
+  short, or copies the whole source for a malformed one, where S3 refuses both.
   https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-keys.html,
-  https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingMetadata.html
+  https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingMetadata.html,
+  https://docs.aws.amazon.com/AmazonS3/latest/userguide/qfacts.html,
+  https://docs.aws.amazon.com/AmazonS3/latest/API/API_UploadPartCopy.html
 - SNS: a message is at most 262,144 bytes, not characters, its attributes' names, types and
-  values included (``InvalidParameter``: "Message too long"); moto counts characters only.
+  values included (``InvalidParameter``: "Message too long"); moto counts characters only. A
+  subject, when given, is 1 to 100 characters with no line breaks or control characters
+  (``InvalidParameter``: "Invalid parameter: Subject"); moto checks its length only.
   https://docs.aws.amazon.com/sns/latest/api/API_Publish.html
 - EventBridge: the entries of a ``PutEvents`` are at most 256 KB, counted as AWS documents
   (``ValidationException``). https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-putevent-size.html
@@ -37,10 +45,13 @@ from __future__ import annotations
 import base64
 import io
 import json
+import re
+import unicodedata
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
+from urllib.parse import parse_qs, unquote, urlparse
 
 from workflow.local.interpreter import (
     StateTask,
@@ -56,7 +67,7 @@ from botocore.hooks import BaseEventHooks
 from botocore.response import StreamingBody
 from moto.events.exceptions import ValidationException as EventsValidationException
 from moto.events.models import EventsBackend
-from moto.s3.exceptions import S3ClientError
+from moto.s3.exceptions import InvalidArgumentError, S3ClientError
 from moto.s3.responses import S3Response
 from moto.sns.exceptions import InvalidParameterValue
 from moto.sns.models import SNSBackend
@@ -67,7 +78,9 @@ STATE_PAYLOAD_BYTES = 262_144
 EXECUTION_NAME_CHARACTERS = 80
 S3_KEY_BYTES = 1024
 S3_METADATA_BYTES = 2048
+S3_PART_NUMBERS = range(1, 10_001)
 SNS_MESSAGE_BYTES = 262_144
+SNS_SUBJECT_CHARACTERS = 100  # (AWS's page says "less than 100"; AWS takes 100, moto#1503)
 EVENTS_ENTRIES_BYTES = 262_144
 LAMBDA_REQUEST_BYTES = 6_291_456
 LAMBDA_RESPONSE_BYTES = 6_291_556  # what Lambda's own error names: 6 MiB and 100 bytes
@@ -77,6 +90,8 @@ LAMBDA_INVOKE_RESPONSE = "before-parse.lambda.Invoke"
 
 _NAME_FORBIDDEN = set(' <>{}[]?*"#%\\^|~`$&,;:/')
 _METADATA_HEADER = "x-amz-meta-"
+_LINE_BREAKS_AND_CONTROLS = frozenset({"Cc", "Zl", "Zp"})  # (Unicode categories: \n and \r are Cc)
+_COPY_RANGE = re.compile(r"bytes=([0-9]{1,19})-([0-9]{1,19})")
 
 
 # -- Step Functions ----------------------------------------------------------------------------
@@ -190,10 +205,51 @@ def user_metadata_bytes(headers: Any) -> int:
     )
 
 
+def check_part_copy(part_number: int, copy_range: str | None, source_size: int | None) -> None:
+    """S3's rules for an ``UploadPartCopy`` of part ``part_number``, ``copy_range`` (the
+    ``x-amz-copy-source-range`` header, if any) of a source of ``source_size`` bytes (None: no
+    such source, which S3 answers with its own error)."""
+    if part_number not in S3_PART_NUMBERS:
+        raise InvalidArgumentError(
+            "Part number must be an integer between 1 and 10000, inclusive", "partNumber", str(part_number)
+        )
+    if copy_range is None:
+        return
+    matched = _COPY_RANGE.fullmatch(copy_range)
+    if matched is None:
+        raise InvalidArgumentError(
+            "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are "
+            "the zero-based offsets of the first and last bytes to copy",
+            "x-amz-copy-source-range",
+            copy_range,
+        )
+    first, last = int(matched[1]), int(matched[2])
+    if source_size is not None and not first <= last < source_size:
+        raise InvalidArgumentError(
+            f"Range specified is not valid for source object of size: {source_size}",
+            "x-amz-copy-source-range",
+            copy_range,
+        )
+
+
+def _copy_source_size(response: S3Response) -> int | None:
+    """The size of the object the request's ``x-amz-copy-source`` names (read as moto reads it)."""
+    source = urlparse(str(response.headers.get("x-amz-copy-source", "")))
+    bucket, _, key = unquote(source.path).lstrip("/").partition("/")
+    version_id = parse_qs(source.query).get("versionId", [None])[0]
+    try:
+        found = response.backend.get_object(bucket, key, version_id=version_id)
+    except S3ClientError:
+        return None
+    return None if found is None else int(found.size)
+
+
 @contextmanager
 def s3_objects() -> Iterator[None]:
-    """Key length and user-metadata size limits on every object write (PUT, copy, multipart)."""
+    """Key length and user-metadata size limits on every object write (PUT, copy, multipart), and
+    the part number and source range of ``UploadPartCopy``."""
     original = S3Response._key_response
+    original_part_copy = S3Response.upload_part_copy
 
     def key_response(self: S3Response, request: Any, full_url: str) -> Any:
         if request.method in {"PUT", "POST"}:
@@ -203,11 +259,19 @@ def s3_objects() -> Iterator[None]:
                 raise MetadataTooLarge
         return original(self, request, full_url)
 
+    def upload_part_copy(self: S3Response) -> Any:
+        check_part_copy(
+            self._get_int_param("partNumber"), self.headers.get("x-amz-copy-source-range"), _copy_source_size(self)
+        )
+        return original_part_copy(self)
+
     S3Response._key_response = key_response  # type: ignore[method-assign]
+    S3Response.upload_part_copy = upload_part_copy  # type: ignore[method-assign]
     try:
         yield
     finally:
         S3Response._key_response = original  # type: ignore[method-assign]
+        S3Response.upload_part_copy = original_part_copy  # type: ignore[method-assign]
 
 
 # -- SNS and EventBridge -----------------------------------------------------------------------
@@ -222,6 +286,13 @@ def sns_message_bytes(message: str, attributes: dict[str, Any] | None) -> int:
         value_bytes = base64.b64decode(value) if attribute["Type"].startswith("Binary") else str(value).encode()
         size += len(name.encode()) + len(attribute["Type"].encode()) + len(value_bytes)
     return size
+
+
+def is_sns_subject(subject: str) -> bool:
+    """Whether SNS takes ``subject``: 1 to 100 characters, none a line break or a control character."""
+    return 0 < len(subject) <= SNS_SUBJECT_CHARACTERS and not any(
+        unicodedata.category(character) in _LINE_BREAKS_AND_CONTROLS for character in subject
+    )
 
 
 def put_events_entry_bytes(entry: dict[str, Any]) -> int:
@@ -244,10 +315,19 @@ def messages() -> Iterator[None]:
     original_publish = SNSBackend.publish
     original_put_events = EventsBackend.put_events
 
-    def publish(self: SNSBackend, message: str, arn: str | None, *args: Any, **kwargs: Any) -> str:
+    def publish(
+        self: SNSBackend,
+        message: str,
+        arn: str | None,
+        phone_number: str | None = None,
+        subject: str | None = None,
+        **kwargs: Any,
+    ) -> str:
         if sns_message_bytes(message, kwargs.get("message_attributes")) > SNS_MESSAGE_BYTES:
             raise InvalidParameterValue("Invalid parameter: Message too long")
-        published: str = original_publish(self, message, arn, *args, **kwargs)
+        if subject is not None and not is_sns_subject(subject):
+            raise InvalidParameterValue("Invalid parameter: Subject")
+        published: str = original_publish(self, message, arn, phone_number, subject, **kwargs)
         return published
 
     def put_events(self: EventsBackend, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -257,7 +337,7 @@ def messages() -> Iterator[None]:
         entries: list[dict[str, Any]] = original_put_events(self, events)
         return entries
 
-    SNSBackend.publish = publish  # type: ignore[method-assign]
+    SNSBackend.publish = publish  # type: ignore[method-assign,assignment]
     EventsBackend.put_events = put_events  # type: ignore[method-assign]
     try:
         yield
