@@ -10,11 +10,13 @@ from typing import Any
 
 import pytest
 
+from stacks.config import MAX_MULTIPART_PARTS
 from tasks.common.errors import BUSINESS_ERRORS, OutputSuperseded
 from tasks.common.layout import INCOMING_PREFIX
 from tests.infra.queries import as_list, of_type, output_ref, statements_of_role
 from workflow.definition import TASK_FUNCTIONS, TOPIC_PLACEHOLDER, definition_text, placeholders
 from workflow.deployment import OUTPUT_BUCKET, OUTPUT_STATE_MACHINE, OUTPUT_TOPIC
+from workflow.local.limits import STATE_PAYLOAD_BYTES
 
 # Lambda's transient service errors (AWS's list: https://docs.aws.amazon.com/step-functions/latest/dg/
 # bp-lambda-serviceexception.html), SnapStart's restore errors, and the steps' own TransientError.
@@ -339,6 +341,22 @@ def test_the_split_s_maps_are_distributed_over_s3_items_with_standard_children_a
         # And children get the parent's ARN from ItemSelector (their own $$.Execution is theirs)
         assert state["ItemSelector"]["executionArn.$"] == "$$.Execution.Id", name
         assert "$$.Execution" not in json.dumps(state["ItemProcessor"]), name
+
+
+def test_the_split_s_map_children_pass_nothing_back_so_10000_ranges_fit_the_map_s_256_kb_result() -> None:
+    # A Distributed Map that exports nothing (no ResultWriter) returns its children's results as one
+    # array, which AWS holds to 256 KiB even when ResultPath discards it (the engine too:
+    # workflow/local/distributed_map.py); a range's reply of about 140 bytes would pass it near
+    # 1,800 ranges, and rangeBytes may make 10,000 (stacks/config.py).
+    states = json.loads(definition_text())["States"]
+    for name in ("ScanRanges", "TransformRanges"):
+        assert "ResultWriter" not in states[name], name
+        children = states[name]["ItemProcessor"]["States"]
+        # Then the state that ends a child passes nothing on: each child returns {}
+        ends = [child for child in children.values() if child.get("End")]
+        assert ends, name
+        assert all("OutputPath" in child and child["OutputPath"] is None for child in ends), name
+    assert len(json.dumps([{}] * MAX_MULTIPART_PARTS, separators=(",", ":"))) <= STATE_PAYLOAD_BYTES
 
 
 def test_small_files_route_to_today_s_transforms_without_a_new_state() -> None:

@@ -203,6 +203,50 @@ def test_an_object_key_over_1024_bytes_is_refused(pipeline: LocalPipeline) -> No
         assert error_of(raised) == ("KeyTooLongError", 400)
 
 
+def distributed_map_of(items: list[int], pad: str) -> dict[str, Any]:
+    """A state machine whose Distributed Map runs a child per item, each returning
+    ``{"i": <item>, "pad": <pad>}``, and discards the results (ResultPath and OutputPath null)."""
+    return {
+        "StartAt": "Items",
+        "States": {
+            "Items": {"Type": "Pass", "Result": items, "ResultPath": "$.items", "Next": "Fan"},
+            "Fan": {
+                "Type": "Map",
+                "ItemsPath": "$.items",
+                "ItemProcessor": {
+                    "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                    "StartAt": "Pad",
+                    "States": {"Pad": {"Type": "Pass", "Parameters": {"i.$": "$", "pad": pad}, "End": True}},
+                },
+                "ResultPath": None,
+                "OutputPath": None,
+                "End": True,
+            },
+        },
+    }
+
+
+@pytest.mark.parametrize(("items", "status"), [([0, 1, 2], "SUCCEEDED"), ([0, 1, 12], "FAILED")])
+def test_a_distributed_map_s_unexported_results_over_256_kb_fail_it_even_when_discarded(
+    pipeline: LocalPipeline, items: list[int], status: str
+) -> None:
+    # Given children whose results, as one compact JSON array, are 262,144 bytes for items 0, 1, 2
+    # (and one byte more for 0, 1, 12), a Map that discards them and exports none (no ResultWriter)
+    fitting = [{"i": item, "pad": ""} for item in (0, 1, 2)]
+    pad = "x" * ((STATE_PAYLOAD_BYTES - len(json.dumps(fitting, separators=(",", ":")))) // 3)
+    assert len(json.dumps([{"i": item, "pad": pad} for item in (0, 1, 2)], separators=(",", ":"))) == (
+        STATE_PAYLOAD_BYTES
+    )
+
+    # When it runs
+    described = run_machine(pipeline, f"fan-{items[-1]}", distributed_map_of(items, pad))
+
+    # Then the larger one fails with States.DataLimitExceeded, as AWS fails it
+    assert described["status"] == status
+    if status == "FAILED":
+        assert described["error"] == "States.DataLimitExceeded"
+
+
 @pytest.mark.parametrize(
     ("part_number", "copy_range"),
     [

@@ -25,8 +25,15 @@ restored on exit, and guarded by a test in ``tests/workflow/test_moto_reliances.
 - ``map_run_lookup_installed``: ``ListMapRuns`` and ``DescribeMapRun`` read every execution's
   environment, which does not exist yet for an execution just started (nor while a redrive restarts
   one): moto answers 500. AWS lists no Map Run for an execution that has not reached its Map state.
+- ``results_limit_installed``: a Distributed Map that does not export its children's results
+  (``ResultWriter``) returns them as one array, and AWS holds that array to the 256 KiB payload
+  limit (``States.DataLimitExceeded``) before ``ResultSelector``, ``ResultPath`` and ``OutputPath``:
+  ``"ResultPath": null`` does not save a Map of many children
+  (https://docs.aws.amazon.com/step-functions/latest/dg/input-output-resultwriter.html, "helpful if
+  your output payload size exceeds 256 KiB"; aws/aws-cdk#24799, which fails so with ``ResultPath``
+  and ``OutputPath`` null). moto checks a state's output after ``ResultPath`` only.
 
-``installed()`` enters all three. Not corrected (a workflow here must not rely on them): child
+``installed()`` enters all four. Not corrected (a workflow here must not rely on them): child
 executions are frames of the parent (no child ARN, ``$$.Execution`` is the parent's,
 ``ListExecutions(mapRunArn=...)`` is refused), a Map Run cannot be redriven, and children past the
 threshold run to the end before the Map Run fails (AWS may stop them sooner).
@@ -248,10 +255,30 @@ def map_run_lookup_installed() -> Iterator[None]:
 
 
 @contextmanager
+def results_limit_installed() -> Iterator[None]:
+    """Fail a Distributed Map whose children's results, unexported, exceed a state's payload."""
+    original = StateMap._eval_execution
+
+    def eval_execution(self: StateMap, env: Any) -> None:
+        original(self, env)
+        if isinstance(self.iteration_component, DistributedIterationComponent) and self.result_writer is None:
+            # (moto's own check and AWS's message: "The state/task '<name>' returned a result with
+            # a size exceeding the maximum number of bytes service limit.")
+            self._verify_size_quota(env, env.stack[-1])
+
+    StateMap._eval_execution = eval_execution  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        StateMap._eval_execution = original  # type: ignore[method-assign]
+
+
+@contextmanager
 def installed() -> Iterator[None]:
     """Every Distributed Map correction of this module, until the block ends."""
     with ExitStack() as stack:
         stack.enter_context(tolerance_installed())
         stack.enter_context(listing_installed())
         stack.enter_context(map_run_lookup_installed())
+        stack.enter_context(results_limit_installed())
         yield
