@@ -10,6 +10,7 @@ from typing import Any
 
 from aws_cdk import aws_logs as logs
 
+from tasks.common.s3_stream import DEFAULT_PART_SIZE
 from workflow.deployment import REGION
 
 
@@ -61,6 +62,8 @@ MAX_MAP_CONCURRENCY = 10_000
 # A split run's output is joined by one multipart upload of about one part per range
 # (https://docs.aws.amazon.com/AmazonS3/latest/userguide/qfacts.html: at most 10,000 parts).
 MAX_MULTIPART_PARTS = 10_000
+# The parts InflateSource (S3MultipartWriter's default) writes a decompressed gzip source in.
+INFLATE_PART_BYTES = DEFAULT_PART_SIZE
 _MiB = 1024**2
 _GiB = 1024**3
 
@@ -140,6 +143,13 @@ class PipelineConfig:
             raise ConfigError(
                 f"rangeBytes {self.range_bytes} is too small: the largest source accepted ({largest} bytes) would "
                 f"make more than {MAX_MULTIPART_PARTS} ranges, S3's limit of parts in the output's one upload"
+            )
+        inflated_at_most = INFLATE_PART_BYTES * MAX_MULTIPART_PARTS
+        if self.max_decompressed_bytes > inflated_at_most:
+            raise ConfigError(
+                f"maxDecompressedBytes {self.max_decompressed_bytes} is too large: InflateSource writes what a gzip "
+                f"source expands to as one upload of {INFLATE_PART_BYTES}-byte parts, {MAX_MULTIPART_PARTS} at most "
+                f"({inflated_at_most} bytes)"
             )
         if not 1 <= self.range_concurrency <= MAX_MAP_CONCURRENCY:
             raise ConfigError(f"rangeConcurrency must be between 1 and {MAX_MAP_CONCURRENCY} (Distributed Map's limit)")

@@ -105,8 +105,17 @@ def test_the_split_s_parameters_reach_fetch_and_plan_ranges_as_split_settings_re
         ({"rangeBytes": "0"}, "rangeBytes must be positive"),
         ({"rangeBytes": str(10 * 1024**2)}, "rangeBytes 10485760 is too small: the largest source accepted"),
         ({"splitThresholdBytes": "-1"}, "splitThresholdBytes, gzipSplitThresholdBytes and rangeBytes must be positive"),
+        (
+            {"maxDecompressedBytes": str(8 * 1024**2 * 10_000 + 1)},
+            "maxDecompressedBytes 83886080001 is too large: InflateSource writes",
+        ),
     ],
 )
 def test_split_parameters_that_cannot_work_are_refused(given: dict[str, str], says: str) -> None:
     with pytest.raises(ConfigError, match=says):
         PipelineConfig.from_context(Context(given))
+
+
+def test_a_gzip_source_may_expand_to_as_many_bytes_as_inflate_source_s_10000_parts_hold() -> None:
+    config = PipelineConfig.from_context(Context({"maxDecompressedBytes": str(8 * 1024**2 * 10_000)}))
+    assert config.max_decompressed_bytes == 8 * 1024**2 * 10_000
