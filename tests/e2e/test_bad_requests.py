@@ -60,6 +60,19 @@ def test_an_invalid_idempotency_key_gets_400_and_starts_nothing(served: Served, 
     assert served.executions().keys() == before.keys()
 
 
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "application/xml"])
+def test_a_body_of_another_content_type_gets_415_and_starts_nothing(served: Served, content_type: str) -> None:
+    # Given the executions that exist
+    before = served.executions()
+
+    # When a valid body is posted as another content type (the integration maps application/json only)
+    status, answer = signed(served, "POST", "executions", {"key": "uploads/a.csv"}, {"Content-Type": content_type})
+
+    # Then API Gateway's 415 answers it, and nothing started
+    assert (status, answer) == (415, {"message": "Unsupported Media Type"})
+    assert served.executions().keys() == before.keys()
+
+
 def test_a_body_over_the_execution_input_limit_is_refused_and_starts_nothing(served: Served) -> None:
     # Given a body larger than Step Functions' 256 KB execution input
     before = served.executions()

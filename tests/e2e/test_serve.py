@@ -71,6 +71,20 @@ def test_the_same_idempotency_key_twice_starts_one_execution(served: Served) -> 
     assert [started for started in served.executions() if started == name] == [name]
 
 
+def test_an_idempotency_key_in_the_query_string_names_the_run_as_the_header_does(served: Served) -> None:
+    # Given a file to run (the deployed template reads the key with $input.params: query string, then header)
+    served.client("s3").upload_file(str(SAMPLE), served.bucket, "uploads/query.csv")
+
+    # When it is posted with the key in the query string, and again with another in the header
+    status, body = signed(
+        served, "POST", "executions?Idempotency-Key=e2e-query-1", {"key": "uploads/query.csv"}, {"Idempotency-Key": "x"}
+    )
+
+    # Then the run is named after the query string's key
+    assert status == 202, body
+    assert body["name"] == api_name(served, "e2e-query-1")
+
+
 @pytest.mark.parametrize(
     ("body", "headers", "fragment"),
     [

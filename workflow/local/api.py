@@ -3,8 +3,10 @@
 ``POST {stage}/executions`` and ``GET {stage}/executions/{name}`` behave as the API Gateway
 integrations of ``stacks/api.py`` do, from the same contract (``workflow/api_contract.py``):
 requests must be SigV4-signed for ``execute-api`` with the environment's throwaway credentials
-(the deployed API uses IAM authorization), bodies are validated by the same JSON Schema, and
-executions are started with the same names and input. The one identity here is that access key:
+(the deployed API uses IAM authorization), a content type other than ``application/json`` is
+refused (415: the integrations pass nothing else through), bodies are validated by the same JSON
+Schema, and executions are started with the same names and input (the Idempotency-Key read as the
+template reads it: from the query string, else the header). The one identity here is that access key:
 names are in its namespace, and ``GET`` answers for its runs only, as the deployed API does per caller.
 """
 
@@ -42,6 +44,7 @@ from workflow.executions import RUNNING, execution_arn
 from workflow.local.access import Access
 
 SERVICE = "execute-api"
+JSON = "application/json"
 MAX_BODY_BYTES = 256 * 1024  # the Step Functions execution input limit
 SIGNATURE_WINDOW = timedelta(minutes=15)
 _VALIDATOR = Draft4Validator(START_REQUEST_SCHEMA)
@@ -78,20 +81,32 @@ class LocalApi:
         return response(environ, start_response)
 
     def handle(self, request: Request) -> ApiResult:
+        refusal = self._refusal(request)
+        if refusal is not None:
+            return refusal
+        if request.method == "POST":
+            # (the template's $input.params: a path parameter, then the query string, then a header)
+            key = request.args.get(IDEMPOTENCY_HEADER, request.headers.get(IDEMPOTENCY_HEADER))
+            return self.start(request.get_data(cache=True), key)
+        return self.describe(request.path.strip("/").split("/")[2])
+
+    def _refusal(self, request: Request) -> ApiResult | None:
+        """API Gateway's answer to a request no integration gets: too large, unsigned, no such
+        route or method, or a content type the integrations do not map."""
         if (request.content_length or 0) > MAX_BODY_BYTES:
             return ApiResult(413, {"message": f"request body is larger than {MAX_BODY_BYTES} bytes"})
         request.max_content_length = MAX_BODY_BYTES
-        body = request.get_data(cache=True)
-        if not self._signed(request, body):
+        if not self._signed(request, request.get_data(cache=True)):
             return ApiResult(403, {"message": "Missing Authentication Token or invalid signature"})
         parts = request.path.strip("/").split("/")
         if parts[:2] != [STAGE, EXECUTIONS_PATH] or len(parts) > 3:
             return ApiResult(404, {"message": f"no route for {request.method} {request.path}"})
-        if len(parts) == 2 and request.method == "POST":
-            return self.start(body, request.headers.get(IDEMPOTENCY_HEADER))
-        if len(parts) == 3 and request.method == "GET":
-            return self.describe(parts[2])
-        return ApiResult(405, {"message": f"{request.method} is not allowed on {request.path}"})
+        if (request.method, len(parts)) not in {("POST", 2), ("GET", 3)}:
+            return ApiResult(405, {"message": f"{request.method} is not allowed on {request.path}"})
+        if _media_type(request) != JSON:
+            # The integrations map application/json only, and pass nothing else through (NEVER).
+            return ApiResult(415, {"message": "Unsupported Media Type"})
+        return None
 
     def start(self, body: bytes, idempotency_key: str | None) -> ApiResult:
         if len(body) > MAX_BODY_BYTES:
@@ -203,6 +218,12 @@ class LocalApi:
             signer.string_to_sign(aws_request, signer.canonical_request(aws_request)), aws_request
         )
         return hmac.compare_digest(expected, fields["Signature"])
+
+
+def _media_type(request: Request) -> str:
+    """The request's media type, ``application/json`` when it names none (as API Gateway takes it).
+    Parameters (``; charset=utf-8``) are not compared: how API Gateway matches them is not documented."""
+    return (request.headers.get("Content-Type") or JSON).split(";", 1)[0].strip().lower()
 
 
 def _recent(amz_date: str) -> bool:
