@@ -60,6 +60,24 @@ def test_a_succeeded_execution_is_not_redrivable(pipeline: LocalPipeline) -> Non
     assert "SUCCEEDED" in str(refused.value)
 
 
+def test_describe_execution_says_whether_a_run_may_be_redriven_now_as_aws_does(pipeline: LocalPipeline) -> None:
+    # Given a run that failed on a system error
+    pipeline.lambdas.inject_fault(pipeline.function_for_state("Fetch"), error="InjectedFault")
+    failed = run_upload(pipeline, "people.csv", SOURCES["people.csv"])
+    sfn = pipeline.client("stepfunctions")
+
+    # Then it is REDRIVABLE
+    assert sfn.describe_execution(executionArn=failed.arn)["redriveStatus"] == "REDRIVABLE"
+    # And once redriven to success, NOT_REDRIVABLE, with AWS's reason
+    pipeline.redrive(failed.arn)
+    assert pipeline.wait(failed.arn, timeout=30).status == "SUCCEEDED"
+    described = sfn.describe_execution(executionArn=failed.arn)
+    assert (described["redriveStatus"], described["redriveStatusReason"]) == (
+        "NOT_REDRIVABLE",
+        "Execution is SUCCEEDED and cannot be redriven",
+    )
+
+
 def test_a_second_failure_can_be_redriven_again(pipeline: LocalPipeline) -> None:
     # Given a run whose Fetch fails, and fails once more on the first redrive
     pipeline.lambdas.inject_fault(pipeline.function_for_state("Fetch"), error="InjectedFault", times=2)

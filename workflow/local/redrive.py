@@ -3,7 +3,9 @@
 AWS restarts a FAILED, TIMED_OUT or ABORTED Standard execution at the state that failed it,
 with that state's recorded input, keeping the results and side effects of the states before it;
 the execution keeps its ARN, returns to RUNNING, counts ``redriveCount`` and records
-``redriveDate``; its history continues after an ``ExecutionRedriven`` event.
+``redriveDate``; its history continues after an ``ExecutionRedriven`` event. ``DescribeExecution``
+says whether it may be redriven now (``redriveStatus``, with AWS's ``redriveStatusReason``), by the
+rules ``RedriveExecution`` applies.
 
 Here, the same moto execution object is started again on a copy of its definition that begins
 with a hidden Pass state: it hands the failed state its recorded input and is dropped from the
@@ -25,6 +27,7 @@ from typing import Any
 
 from moto.core.exceptions import AWSError
 from moto.core.responses import ActionResult
+from moto.stepfunctions.parser.api import StateMachineType
 from moto.stepfunctions.parser.asl.eval.evaluation_details import StateMachineDetails
 from moto.stepfunctions.responses import StepFunctionResponse
 
@@ -84,6 +87,17 @@ def continued_history(
     return merged
 
 
+def redrive_refusal(execution: Any, now: datetime) -> str | None:
+    """Why ``RedriveExecution`` refuses ``execution`` at ``now``, in the words of AWS's
+    ``redriveStatusReason`` (https://docs.aws.amazon.com/step-functions/latest/apireference/API_DescribeExecution.html);
+    None when it may be redriven."""
+    if execution.status not in REDRIVABLE:
+        return f"Execution is {execution.status} and cannot be redriven"
+    if execution.stop_date is not None and now - execution.stop_date > REDRIVE_WINDOW:
+        return "Execution redrivable period exceeded"
+    return None
+
+
 class Redriver:
     def __init__(self) -> None:
         self.records: dict[str, RedriveRecord] = {}
@@ -93,11 +107,9 @@ class Redriver:
         """Restart a moto execution object at the state that failed it."""
         now = now or datetime.now(UTC)
         with self._lock:
-            status = execution.status
-            if status not in REDRIVABLE:
-                raise ExecutionNotRedrivable(f"Execution {execution.execution_arn} is {status}, it cannot be redriven")
-            if execution.stop_date is not None and now - execution.stop_date > REDRIVE_WINDOW:
-                raise ExecutionNotRedrivable(f"Execution {execution.execution_arn} stopped more than 14 days ago")
+            refusal = redrive_refusal(execution, now)
+            if refusal is not None:
+                raise ExecutionNotRedrivable(f"{execution.execution_arn}: {refusal}")
             history = list(execution.to_history_output()["events"])
             state, state_input = failed_state(history)
             record = self.records.setdefault(execution.execution_arn, RedriveRecord())
@@ -130,10 +142,20 @@ def installed(redriver: Redriver) -> Iterator[Redriver]:
 
     def describe_execution(self: StepFunctionResponse) -> ActionResult:
         result = original_describe(self)
-        record = redriver.records.get(self._get_param("executionArn"))
-        if record is not None and isinstance(result.result, dict):
+        arn = self._get_param("executionArn")
+        if not isinstance(result.result, dict):
+            return result
+        record = redriver.records.get(arn)
+        if record is not None:
             result.result["redriveCount"] = record.count
             result.result["redriveDate"] = record.date
+        execution: Any = self.stepfunction_backend.describe_execution(arn)
+        if execution.state_machine.sm_type == StateMachineType.STANDARD:
+            # (an Express execution cannot be redriven, nor described, on AWS)
+            refusal = redrive_refusal(execution, datetime.now(UTC))
+            result.result["redriveStatus"] = "REDRIVABLE" if refusal is None else "NOT_REDRIVABLE"
+            if refusal is not None:
+                result.result["redriveStatusReason"] = refusal
         return result
 
     StepFunctionResponse.redrive_execution = redrive_execution  # type: ignore[attr-defined]
