@@ -3,7 +3,8 @@
 ``POST {stage}/executions`` and ``GET {stage}/executions/{name}`` behave as the API Gateway
 integrations of ``stacks/api.py`` do, from the same contract (``workflow/api_contract.py``):
 requests must be SigV4-signed for ``execute-api`` with the environment's throwaway credentials
-(the deployed API uses IAM authorization), a content type other than ``application/json`` is
+(the deployed API uses IAM authorization), the stage's throttle of the template applies (a token
+bucket of its burst, refilled at its rate: past it, 429), a content type other than ``application/json`` is
 refused (415: the integrations pass nothing else through), bodies are validated by the same JSON
 Schema, and executions are started with the same names and input (the Idempotency-Key read as the
 template reads it: from the query string, else the header). The one identity here is that access key:
@@ -14,8 +15,10 @@ from __future__ import annotations
 
 import hmac
 import json
+import threading
+import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -56,13 +59,58 @@ class ApiResult:
     body: dict[str, Any]
 
 
+class Throttle:
+    """API Gateway's throttle of a stage's methods: a token bucket that holds ``burst`` requests
+    and refills at ``rate`` a second (https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-request-throttling.html)."""
+
+    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self._rate = rate
+        self._burst = burst
+        self._clock = clock
+        self._tokens = float(burst)
+        self._at = clock()
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        """Whether a request may go on now (it takes a token), or is throttled."""
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(float(self._burst), self._tokens + (now - self._at) * self._rate)
+            self._at = now
+            if self._tokens < 1:
+                return False
+            self._tokens -= 1
+            return True
+
+
+def stage_throttle(template: dict[str, Any], clock: Callable[[], float] = time.monotonic) -> Throttle | None:
+    """The throttle the template's API stage sets on all its methods (``*`` on ``/*``), if any."""
+    for resource in template.get("Resources", {}).values():
+        if resource.get("Type") != "AWS::ApiGateway::Stage":
+            continue
+        for setting in resource.get("Properties", {}).get("MethodSettings", []):
+            if (setting.get("HttpMethod"), setting.get("ResourcePath")) == ("*", "/*") and (
+                "ThrottlingRateLimit" in setting and "ThrottlingBurstLimit" in setting
+            ):
+                return Throttle(float(setting["ThrottlingRateLimit"]), int(setting["ThrottlingBurstLimit"]), clock)
+    return None
+
+
 class LocalApi:
     """A WSGI application answering the API routes; ``owns`` tells which requests are its own."""
 
     def __init__(
-        self, *, sfn: Any, bucket_name: str, state_machine_arn: str, credentials: Credentials, access: Access
+        self,
+        *,
+        sfn: Any,
+        bucket_name: str,
+        state_machine_arn: str,
+        credentials: Credentials,
+        access: Access,
+        throttle: Throttle | None = None,
     ) -> None:
         self._sfn = sfn
+        self._throttle = throttle
         self._access = access
         self._bucket_name = bucket_name
         self._state_machine_arn = state_machine_arn
@@ -91,13 +139,22 @@ class LocalApi:
         return self.describe(request.path.strip("/").split("/")[2])
 
     def _refusal(self, request: Request) -> ApiResult | None:
-        """API Gateway's answer to a request no integration gets: too large, unsigned, no such
-        route or method, or a content type the integrations do not map."""
+        """API Gateway's answer to a request no integration gets, in its order: too large, unsigned,
+        throttled, no such route or method, or a content type the integrations do not map."""
+        return self._unadmitted(request) or self._unrouted(request)
+
+    def _unadmitted(self, request: Request) -> ApiResult | None:
         if (request.content_length or 0) > MAX_BODY_BYTES:
             return ApiResult(413, {"message": f"request body is larger than {MAX_BODY_BYTES} bytes"})
         request.max_content_length = MAX_BODY_BYTES
         if not self._signed(request, request.get_data(cache=True)):
             return ApiResult(403, {"message": "Missing Authentication Token or invalid signature"})
+        if self._throttle is not None and not self._throttle.take():
+            return ApiResult(429, {"message": "Too Many Requests"})
+        return None
+
+    @staticmethod
+    def _unrouted(request: Request) -> ApiResult | None:
         parts = request.path.strip("/").split("/")
         if parts[:2] != [STAGE, EXECUTIONS_PATH] or len(parts) > 3:
             return ApiResult(404, {"message": f"no route for {request.method} {request.path}"})

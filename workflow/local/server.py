@@ -32,7 +32,7 @@ from workflow.deployment import (
 )
 from workflow.local import ledger_resources
 from workflow.local.alarms import AlarmNotification
-from workflow.local.api import LocalApi
+from workflow.local.api import LocalApi, stage_throttle
 from workflow.local.environment import LocalPipeline, Notification
 from workflow.local.gateway import Dispatcher
 from workflow.local.http_server import KeepAlive, PooledWSGIServer
@@ -75,6 +75,7 @@ class LocalServer:
             state_machine_arn=pipeline.stack.state_machine_arn,
             credentials=Credentials(ACCESS_KEY_ID, SECRET_ACCESS_KEY),
             access=pipeline.access,
+            throttle=stage_throttle(pipeline.stack.template),
         )
         moto_app = Dispatcher()
         # Stopping does not wait for a client's request (an SQS long poll lasts up to 20 s).
