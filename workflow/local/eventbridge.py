@@ -93,8 +93,10 @@ def execution_name(event: dict[str, Any]) -> str:
     """A name from the fields unique to an S3 event (moto's event ``id`` is a constant).
 
     The same object version always gives the same name, so a duplicated delivery of one event
-    cannot start a second execution. An event about no object (a Step Functions status change)
-    is named after its whole detail.
+    cannot start a second execution here. On AWS it can: a rule's target names no execution, so
+    Step Functions names each one itself, and a redelivered event starts another run, which the
+    ledger ends at AlreadyHandled (``tests/workflow/test_reliability.py`` starts one so). An event
+    about no object (a Step Functions status change) is named after its whole detail.
     """
     detail = event.get("detail", {})
     if "object" not in detail:
