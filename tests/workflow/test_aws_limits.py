@@ -241,10 +241,18 @@ def test_a_distributed_map_s_unexported_results_over_256_kb_fail_it_even_when_di
     # When it runs
     described = run_machine(pipeline, f"fan-{items[-1]}", distributed_map_of(items, pad))
 
-    # Then the larger one fails with States.DataLimitExceeded, as AWS fails it
+    # Then the larger one fails with States.DataLimitExceeded, as AWS fails it: its Map Run
+    # succeeded, its Map state did not
     assert described["status"] == status
+    events = pipeline.client("stepfunctions").get_execution_history(executionArn=described["executionArn"])
+    kinds = [event["type"] for event in events["events"]]
+    assert "MapRunSucceeded" in kinds
     if status == "FAILED":
         assert described["error"] == "States.DataLimitExceeded"
+        assert "MapStateSucceeded" not in kinds
+        assert "MapStateFailed" in kinds
+    else:
+        assert "MapStateSucceeded" in kinds
 
 
 @pytest.mark.parametrize(

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from botocore.exceptions import ClientError
 
 from tasks.common.layout import PROCESSED_PREFIX
 from tests.scenarios import SOURCES, run_upload
+from workflow.deployment import LOCAL_ACCOUNT
 from workflow.executions import FAILED, SUCCEEDED
 from workflow.local.environment import LocalPipeline
 
@@ -76,6 +79,25 @@ def test_describe_execution_says_whether_a_run_may_be_redriven_now_as_aws_does(p
         "NOT_REDRIVABLE",
         "Execution is SUCCEEDED and cannot be redriven",
     )
+
+
+def test_an_express_execution_is_not_redriven_nor_said_to_be_redrivable(pipeline: LocalPipeline) -> None:
+    # Given a failed execution of an Express state machine (the ledger's failure recorder is one)
+    sfn = pipeline.client("stepfunctions")
+    machine = sfn.create_state_machine(
+        name="express-probe",
+        type="EXPRESS",
+        definition=json.dumps({"StartAt": "Fail", "States": {"Fail": {"Type": "Fail", "Error": "Probe"}}}),
+        roleArn=f"arn:aws:iam::{LOCAL_ACCOUNT}:role/probe",
+    )["stateMachineArn"]
+    arn = sfn.start_execution(stateMachineArn=machine, name="express-1", input="{}")["executionArn"]
+    assert pipeline.wait(arn, timeout=30).status == "FAILED"
+
+    # Then no redrive status is given, and RedriveExecution refuses it
+    assert "redriveStatus" not in sfn.describe_execution(executionArn=arn)
+    with pytest.raises(ClientError) as refused:
+        sfn.redrive_execution(executionArn=arn)
+    assert refused.value.response["Error"]["Code"] == "ExecutionNotRedrivable"
 
 
 def test_a_second_failure_can_be_redriven_again(pipeline: LocalPipeline) -> None:

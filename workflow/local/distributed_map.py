@@ -84,6 +84,8 @@ THRESHOLD_ERROR = StatesErrorNameType.StatesExceedToleratedFailureThreshold
 # Set on a Map state's iteration component when its definition is parsed: moto replaces an
 # undeclared tolerance field by a default of 0, indistinguishable from a declared 0.
 _DECLARED = "_local_declared_tolerance"
+# Set on a Distributed Map's iteration component: the Map state, when it exports no results.
+_UNEXPORTED_BY = "_local_unexported_by"
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,21 +258,33 @@ def map_run_lookup_installed() -> Iterator[None]:
 
 @contextmanager
 def results_limit_installed() -> Iterator[None]:
-    """Fail a Distributed Map whose children's results, unexported, exceed a state's payload."""
-    original = StateMap._eval_execution
+    """Fail a Distributed Map whose children's results, unexported, exceed a state's payload: once
+    its Map Run has succeeded, before the Map state does."""
+    original_execution = StateMap._eval_execution
+    original_body = DistributedIterationComponent._eval_body
 
     def eval_execution(self: StateMap, env: Any) -> None:
-        original(self, env)
-        if isinstance(self.iteration_component, DistributedIterationComponent) and self.result_writer is None:
-            # (moto's own check and AWS's message: "The state/task '<name>' returned a result with
-            # a size exceeding the maximum number of bytes service limit.")
-            self._verify_size_quota(env, env.stack[-1])
+        # The Map state its iteration answers to, when it exports nothing (the same every time:
+        # a program's states are shared by its executions, so this is set, not handed over).
+        if isinstance(self.iteration_component, DistributedIterationComponent):
+            setattr(self.iteration_component, _UNEXPORTED_BY, None if self.result_writer is not None else self)
+        original_execution(self, env)
+
+    def eval_body(self: DistributedIterationComponent, env: Any) -> None:
+        original_body(self, env)
+        state = getattr(self, _UNEXPORTED_BY, None)
+        if state is not None:
+            # (moto's own check, with AWS's message: "The state/task '<name>' returned a result
+            # with a size exceeding the maximum number of bytes service limit.")
+            state._verify_size_quota(env, env.stack[-1])
 
     StateMap._eval_execution = eval_execution  # type: ignore[method-assign]
+    DistributedIterationComponent._eval_body = eval_body  # type: ignore[method-assign]
     try:
         yield
     finally:
-        StateMap._eval_execution = original  # type: ignore[method-assign]
+        StateMap._eval_execution = original_execution  # type: ignore[method-assign]
+        DistributedIterationComponent._eval_body = original_body  # type: ignore[method-assign]
 
 
 @contextmanager

@@ -27,13 +27,13 @@ from typing import Any
 
 from moto.core.exceptions import AWSError
 from moto.core.responses import ActionResult
-from moto.stepfunctions.parser.api import StateMachineType
 from moto.stepfunctions.parser.asl.eval.evaluation_details import StateMachineDetails
 from moto.stepfunctions.responses import StepFunctionResponse
 
 from workflow.executions import REDRIVABLE, REDRIVE_WINDOW, failed_visit, visits
 
 _RESTART_STATE = "__RedriveFromFailedState"
+STANDARD = "STANDARD"  # (moto's StateMachine.type; its sm_type says STANDARD whatever the type)
 
 
 class ExecutionNotRedrivable(AWSError):
@@ -87,13 +87,16 @@ def continued_history(
     return merged
 
 
-def redrive_refusal(execution: Any, now: datetime) -> str | None:
-    """Why ``RedriveExecution`` refuses ``execution`` at ``now``, in the words of AWS's
-    ``redriveStatusReason`` (https://docs.aws.amazon.com/step-functions/latest/apireference/API_DescribeExecution.html);
-    None when it may be redriven."""
-    if execution.status not in REDRIVABLE:
-        return f"Execution is {execution.status} and cannot be redriven"
-    if execution.stop_date is not None and now - execution.stop_date > REDRIVE_WINDOW:
+def redrive_refusal(machine_type: str, status: str, stop_date: datetime | None, now: datetime) -> str | None:
+    """Why ``RedriveExecution`` refuses an execution of a ``machine_type`` state machine, ``status``
+    and stopped at ``stop_date``, at ``now``: AWS's ``redriveStatusReason``
+    (https://docs.aws.amazon.com/step-functions/latest/apireference/API_DescribeExecution.html), or
+    None when it may be redriven. Only Standard executions are (an Express one, outside a Map Run)."""
+    if machine_type != STANDARD:
+        return f"Execution is of a {machine_type} state machine and cannot be redriven"
+    if status not in REDRIVABLE:
+        return f"Execution is {status} and cannot be redriven"
+    if stop_date is not None and now - stop_date > REDRIVE_WINDOW:
         return "Execution redrivable period exceeded"
     return None
 
@@ -107,7 +110,7 @@ class Redriver:
         """Restart a moto execution object at the state that failed it."""
         now = now or datetime.now(UTC)
         with self._lock:
-            refusal = redrive_refusal(execution, now)
+            refusal = redrive_refusal(execution.state_machine.type, execution.status, execution.stop_date, now)
             if refusal is not None:
                 raise ExecutionNotRedrivable(f"{execution.execution_arn}: {refusal}")
             history = list(execution.to_history_output()["events"])
@@ -142,20 +145,20 @@ def installed(redriver: Redriver) -> Iterator[Redriver]:
 
     def describe_execution(self: StepFunctionResponse) -> ActionResult:
         result = original_describe(self)
-        arn = self._get_param("executionArn")
-        if not isinstance(result.result, dict):
+        described = result.result
+        if not isinstance(described, dict):
             return result
-        record = redriver.records.get(arn)
+        record = redriver.records.get(described["executionArn"])
         if record is not None:
-            result.result["redriveCount"] = record.count
-            result.result["redriveDate"] = record.date
-        execution: Any = self.stepfunction_backend.describe_execution(arn)
-        if execution.state_machine.sm_type == StateMachineType.STANDARD:
-            # (an Express execution cannot be redriven, nor described, on AWS)
-            refusal = redrive_refusal(execution, datetime.now(UTC))
-            result.result["redriveStatus"] = "REDRIVABLE" if refusal is None else "NOT_REDRIVABLE"
+            described["redriveCount"] = record.count
+            described["redriveDate"] = record.date
+        machine_type = self.stepfunction_backend.describe_state_machine(described["stateMachineArn"]).type
+        if machine_type == STANDARD:
+            # (an Express execution is not described on AWS)
+            refusal = redrive_refusal(machine_type, described["status"], described.get("stopDate"), datetime.now(UTC))
+            described["redriveStatus"] = "REDRIVABLE" if refusal is None else "NOT_REDRIVABLE"
             if refusal is not None:
-                result.result["redriveStatusReason"] = refusal
+                described["redriveStatusReason"] = refusal
         return result
 
     StepFunctionResponse.redrive_execution = redrive_execution  # type: ignore[attr-defined]
