@@ -51,7 +51,7 @@ def test_a_malformed_body_gets_400_with_a_message_and_starts_nothing(served: Ser
     assert served.executions().keys() == before.keys()
 
 
-@pytest.mark.parametrize("key", ["", "x" * 65, "has space", "semi;colon", "ünïcode", "../up"])
+@pytest.mark.parametrize("key", ["x" * 65, "has space", "semi;colon", "ünïcode", "../up"])
 def test_an_invalid_idempotency_key_gets_400_and_starts_nothing(served: Served, key: str) -> None:
     before = served.executions()
     status, answer = signed(served, "POST", "executions", {"key": "uploads/a.csv"}, {"Idempotency-Key": key})

@@ -16,6 +16,7 @@ import pytest
 
 from tests.e2e.conftest import BIN, SAMPLE, Served, api_name, finished, serving, signed, wait_until
 from tests.scenarios import CSV_TO_JSONL_STATES
+from workflow.api_contract import caller_of, caller_prefix
 from workflow.deployment import OUTPUT_ALARM_TOPIC, STACK_NAME
 
 
@@ -83,6 +84,23 @@ def test_an_idempotency_key_in_the_query_string_names_the_run_as_the_header_does
     # Then the run is named after the query string's key
     assert status == 202, body
     assert body["name"] == api_name(served, "e2e-query-1")
+
+
+def test_an_empty_idempotency_key_is_none_and_the_run_is_named_after_the_request(served: Served) -> None:
+    # Given a file to run (the template takes an empty key for no key)
+    served.client("s3").upload_file(str(SAMPLE), served.bucket, "uploads/empty-key.csv")
+
+    # When it is posted twice with an empty Idempotency-Key
+    answers = [
+        signed(served, "POST", "executions", {"key": "uploads/empty-key.csv"}, {"Idempotency-Key": ""})
+        for _ in range(2)
+    ]
+
+    # Then each starts a run of its own, named in the caller's namespace
+    assert [status for status, _ in answers] == [202, 202]
+    names = [body["name"] for _, body in answers]
+    assert names[0] != names[1]
+    assert all(name.startswith(caller_prefix(caller_of(served.env["AWS_ACCESS_KEY_ID"]))) for name in names)
 
 
 @pytest.mark.parametrize(

@@ -95,14 +95,22 @@ def test_the_stage_s_throttle_answers_429_past_its_burst_and_refills_at_its_rate
     )
     path = f"/{STAGE}/{EXECUTIONS_PATH}/{caller_prefix(caller_of(ACCESS_KEY_ID))}none"
 
-    # When the burst the template sets (100) is used at once, then one request more
+    # When the burst the template sets (100) is used at once by one method, then one request more
     answers = [api.handle(signed_request("GET", path)).status for _ in range(API_BURST)]
     over = api.handle(signed_request("GET", path))
     # And once a second has passed at the template's rate (50 a second)
     clock.now += 1.0
     refilled = [api.handle(signed_request("GET", path)).status for _ in range(API_RATE + 1)]
 
+    # And the other method, and a route that does not exist, are asked at once
+    other_method = api.handle(signed_request("POST", f"/{STAGE}/{EXECUTIONS_PATH}", b"{}"))
+    no_route = api.handle(signed_request("GET", f"/{STAGE}/elsewhere"))
+
     # Then the burst is answered, the one more gets API Gateway's 429, and the refill lets 50 more in
     assert set(answers) == {404}
     assert (over.status, over.body) == (429, {"message": "Too Many Requests"})
     assert refilled == [404] * API_RATE + [429]
+    # And the throttle is per method: POST has a bucket of its own (its answer is about the body),
+    # and a request no method takes uses none
+    assert other_method.status == 400
+    assert no_route.status == 404

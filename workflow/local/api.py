@@ -3,12 +3,13 @@
 ``POST {stage}/executions`` and ``GET {stage}/executions/{name}`` behave as the API Gateway
 integrations of ``stacks/api.py`` do, from the same contract (``workflow/api_contract.py``):
 requests must be SigV4-signed for ``execute-api`` with the environment's throwaway credentials
-(the deployed API uses IAM authorization), the stage's throttle of the template applies (a token
-bucket of its burst, refilled at its rate: past it, 429), a content type other than ``application/json`` is
-refused (415: the integrations pass nothing else through), bodies are validated by the same JSON
-Schema, and executions are started with the same names and input (the Idempotency-Key read as the
-template reads it: from the query string, else the header). The one identity here is that access key:
-names are in its namespace, and ``GET`` answers for its runs only, as the deployed API does per caller.
+(the deployed API uses IAM authorization); a content type other than ``application/json`` is
+refused (415: the integrations pass nothing else through); the stage's throttle of the template
+applies to each method (a token bucket of its burst, refilled at its rate: past it, 429); bodies
+are validated by the same JSON Schema; and executions are started with the same names and input
+(the Idempotency-Key read as the template reads it: from the query string, else the header, an
+empty one being none). The one identity here is that access key: names are in its namespace, and
+``GET`` answers for its runs only, as the deployed API does per caller.
 """
 
 from __future__ import annotations
@@ -60,27 +61,28 @@ class ApiResult:
 
 
 class Throttle:
-    """API Gateway's throttle of a stage's methods: a token bucket that holds ``burst`` requests
-    and refills at ``rate`` a second (https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-request-throttling.html)."""
+    """API Gateway's throttle of a stage's methods, applied to each method apart: a token bucket per
+    method that holds ``burst`` requests and refills at ``rate`` a second ("Per-API, per-stage
+    throttling limits are applied at the API method level":
+    https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-request-throttling.html)."""
 
     def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
         self._rate = rate
         self._burst = burst
         self._clock = clock
-        self._tokens = float(burst)
-        self._at = clock()
+        self._buckets: dict[str, tuple[float, float]] = {}  # method -> (tokens, when counted)
         self._lock = threading.Lock()
 
-    def take(self) -> bool:
-        """Whether a request may go on now (it takes a token), or is throttled."""
+    def take(self, method: str) -> bool:
+        """Whether a request of ``method`` (e.g. ``POST /executions``) may go on now, taking a
+        token of its bucket, or is throttled."""
         with self._lock:
             now = self._clock()
-            self._tokens = min(float(self._burst), self._tokens + (now - self._at) * self._rate)
-            self._at = now
-            if self._tokens < 1:
-                return False
-            self._tokens -= 1
-            return True
+            tokens, counted = self._buckets.get(method, (float(self._burst), now))
+            tokens = min(float(self._burst), tokens + (now - counted) * self._rate)
+            allowed = tokens >= 1
+            self._buckets[method] = (tokens - 1 if allowed else tokens, now)
+            return allowed
 
 
 def stage_throttle(template: dict[str, Any], clock: Callable[[], float] = time.monotonic) -> Throttle | None:
@@ -134,14 +136,21 @@ class LocalApi:
             return refusal
         if request.method == "POST":
             # (the template's $input.params: a path parameter, then the query string, then a header)
-            key = request.args.get(IDEMPOTENCY_HEADER, request.headers.get(IDEMPOTENCY_HEADER))
+            # An empty key is none: the template names that run after the request, as without one.
+            key = request.args.get(IDEMPOTENCY_HEADER, request.headers.get(IDEMPOTENCY_HEADER)) or None
             return self.start(request.get_data(cache=True), key)
         return self.describe(request.path.strip("/").split("/")[2])
 
     def _refusal(self, request: Request) -> ApiResult | None:
-        """API Gateway's answer to a request no integration gets, in its order: too large, unsigned,
-        throttled, no such route or method, or a content type the integrations do not map."""
-        return self._unadmitted(request) or self._unrouted(request)
+        """API Gateway's answer to a request no integration gets: too large, unsigned, no such route
+        or method, a content type the integrations do not map, or throttled (its method's bucket)."""
+        return self._unadmitted(request) or self._unrouted(request) or self._throttled(request)
+
+    def _throttled(self, request: Request) -> ApiResult | None:
+        method = f"{request.method} /{EXECUTIONS_PATH}" + ("" if request.method == "POST" else "/{name}")
+        if self._throttle is not None and not self._throttle.take(method):
+            return ApiResult(429, {"message": "Too Many Requests"})
+        return None
 
     def _unadmitted(self, request: Request) -> ApiResult | None:
         if (request.content_length or 0) > MAX_BODY_BYTES:
@@ -149,8 +158,6 @@ class LocalApi:
         request.max_content_length = MAX_BODY_BYTES
         if not self._signed(request, request.get_data(cache=True)):
             return ApiResult(403, {"message": "Missing Authentication Token or invalid signature"})
-        if self._throttle is not None and not self._throttle.take():
-            return ApiResult(429, {"message": "Too Many Requests"})
         return None
 
     @staticmethod
