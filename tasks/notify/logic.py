@@ -29,10 +29,15 @@ class NotifySettings(msgspec.Struct, frozen=True):
 
 def subject(event: NotifyEvent) -> str:
     name = event.source.key.rsplit("/", 1)[-1]
-    text = f"Pipeline run succeeded: {name}"
-    # SNS subjects are at most 100 printable ASCII characters.
-    ascii_text = text.encode("ascii", "replace").decode().replace("\n", " ")
-    return ascii_text[:SUBJECT_LIMIT]
+    return sns_subject(f"Pipeline run succeeded: {name}")
+
+
+def sns_subject(text: str) -> str:
+    """``text`` as SNS takes a subject: at most 100 characters, none a line break or a control
+    character (https://docs.aws.amazon.com/sns/latest/api/API_Publish.html); printable ASCII
+    here, as mail clients show it best."""
+    ascii_text = text.encode("ascii", "replace").decode()  # (another character becomes "?")
+    return "".join(character if " " <= character <= "~" else " " for character in ascii_text)[:SUBJECT_LIMIT]
 
 
 def message(event: NotifyEvent) -> dict[str, Any]:
