@@ -10,13 +10,11 @@ from typing import Any
 
 import pytest
 
-from stacks.config import MAX_MULTIPART_PARTS
 from tasks.common.errors import BUSINESS_ERRORS, OutputSuperseded
 from tasks.common.layout import INCOMING_PREFIX
 from tests.infra.queries import as_list, of_type, output_ref, statements_of_role
 from workflow.definition import TASK_FUNCTIONS, TOPIC_PLACEHOLDER, definition_text, placeholders
 from workflow.deployment import OUTPUT_BUCKET, OUTPUT_STATE_MACHINE, OUTPUT_TOPIC
-from workflow.local.limits import STATE_PAYLOAD_BYTES
 
 # Lambda's transient service errors (AWS's list: https://docs.aws.amazon.com/step-functions/latest/dg/
 # bp-lambda-serviceexception.html), SnapStart's restore errors, and the steps' own TransientError.
@@ -356,7 +354,6 @@ def test_the_split_s_map_children_pass_nothing_back_so_10000_ranges_fit_the_map_
         ends = [child for child in children.values() if child.get("End")]
         assert ends, name
         assert all("OutputPath" in child and child["OutputPath"] is None for child in ends), name
-    assert len(json.dumps([{}] * MAX_MULTIPART_PARTS, separators=(",", ":"))) <= STATE_PAYLOAD_BYTES
 
 
 def test_small_files_route_to_today_s_transforms_without_a_new_state() -> None:

@@ -260,9 +260,9 @@ def s3_objects() -> Iterator[None]:
         return original(self, request, full_url)
 
     def upload_part_copy(self: S3Response) -> Any:
-        check_part_copy(
-            self._get_int_param("partNumber"), self.headers.get("x-amz-copy-source-range"), _copy_source_size(self)
-        )
+        copy_range = self.headers.get("x-amz-copy-source-range")
+        source_size = _copy_source_size(self) if copy_range is not None else None
+        check_part_copy(self._get_int_param("partNumber"), copy_range, source_size)
         return original_part_copy(self)
 
     S3Response._key_response = key_response  # type: ignore[method-assign]

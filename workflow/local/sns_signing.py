@@ -1,5 +1,8 @@
 """The engine's SNS signs its deliveries as SNS does: one certificate, over SNS's string to sign.
 
+(With ``SignatureVersion`` 2, SHA256withRSA, which moto always uses; a topic's default on AWS is
+1, SHA1withRSA, and the template sets none. A subscriber reads the version from each message.)
+
 A message delivered to an SQS or HTTP(S) subscription (raw delivery aside) carries a signature and
 the URL of the certificate that verifies it. moto's ``Subscription.get_post_data`` does three
 things SNS does not:
@@ -81,6 +84,7 @@ def signing_key() -> rsa.RSAPrivateKey:
 class SigningCertificate:
     name: str  # the file name of its URL: SimpleNotificationService-<hash>.pem
     pem: bytes
+    key: rsa.RSAPrivateKey  # what signs the messages it verifies
 
 
 @functools.cache
@@ -110,6 +114,7 @@ def signing_certificate() -> SigningCertificate:
     return SigningCertificate(
         name=f"SimpleNotificationService-{digest[:32]}.pem",
         pem=certificate.public_bytes(serialization.Encoding.PEM),
+        key=key,
     )
 
 
@@ -149,7 +154,7 @@ def _post_data(
         post_data["Subject"] = subject
     if message_attributes:
         post_data["MessageAttributes"] = message_attributes
-    signature = signing_key().sign(string_to_sign(post_data), padding.PKCS1v15(), hashes.SHA256())
+    signature = certificate.key.sign(string_to_sign(post_data), padding.PKCS1v15(), hashes.SHA256())
     post_data["Signature"] = base64.b64encode(signature).decode()
     return post_data
 
