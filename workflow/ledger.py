@@ -10,7 +10,9 @@ output it has now, and the code and contract versions that made that output.
 
 Item (attribute: type, meaning):
 
-- ``sourceId`` S (partition key): ``<bucket>/<key>`` (bucket names cannot contain ``/``)
+- ``sourceId`` S (partition key): ``<bucket>/<key>`` (bucket names cannot contain ``/``); a refused
+  request whose key makes that longer than DynamoDB's 2,048 bytes: ``<bucket>/sha256:<hex>``, the
+  digest of the key as the request carried it (``request_source_id``)
 - ``versionId`` S (sort key): the S3 version id
 - ``bucket``, ``key`` S; ``keyUrlEncoded`` BOOL when the key is recorded as an S3 event sent it
   (a request Validate refused before decoding it)
@@ -38,6 +40,7 @@ succeeded version of a key.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,11 +87,28 @@ TRANSIENT_ERRORS = (
 # business error (the input is fine) nor a system error (nothing to fix or redrive): the run ends
 # without effect (AlreadyHandled, Superseded), or, for a rejection, without announcing it.
 OWNED_ELSEWHERE = "DynamoDB.ConditionalCheckFailedException"
+# What DynamoDB answers a partition key longer than its limit, as Step Functions names it: the
+# engine (moto) names the error code, AWS the Java SDK's exception, since DynamoDB's API does not
+# model ValidationException (AWS's own sample: aws-samples/aws-stepfunctions-examples, semaphore).
+# RecordRequestRejected catches both and records the request under its digest.
+KEY_REFUSED = ("DynamoDB.ValidationException", "DynamoDB.AmazonDynamoDBException")
+PARTITION_KEY_MAX_BYTES = 2048  # DynamoDB's limit, in UTF-8 bytes
 
 
 def source_id(bucket: str, key: str) -> str:
     """The partition key of a source object: ``<bucket>/<key>``."""
     return f"{bucket}/{key}"
+
+
+def request_source_id(bucket: str, key: str) -> str:
+    """The partition key of a request Validate refused, under ``key`` as the request carried it:
+    ``source_id`` while that fits DynamoDB's partition key, else ``<bucket>/sha256:<hex digest of
+    key>``, as ``RecordRequestRejectedByDigest`` writes it. (A key Validate accepts always fits:
+    1,024 bytes and a bucket name.)"""
+    plain = source_id(bucket, key)
+    if len(plain.encode()) <= PARTITION_KEY_MAX_BYTES:
+        return plain
+    return f"{bucket}/sha256:{hashlib.sha256(key.encode()).hexdigest()}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,6 +30,7 @@ from workflow.ledger import (
     BY_SUCCEEDED,
     CODE_VERSION_PLACEHOLDER,
     GLOBAL_INDEXES,
+    KEY_REFUSED,
     KEYS_ONLY_INDEXES,
     LOCAL_INDEXES,
     OWNED_ELSEWHERE,
@@ -39,6 +40,8 @@ from workflow.ledger import (
     TRANSIENT_ERRORS,
 )
 
+REQUEST_RECORD = "RecordRequestRejected"
+REQUEST_BY_DIGEST = "RecordRequestRejectedByDigest"
 DYNAMODB_TASKS = ("arn:aws:states:::dynamodb:", "arn:aws:states:::aws-sdk:dynamodb:")
 
 
@@ -105,12 +108,42 @@ def test_every_ledger_write_retries_dynamodb_s_transient_errors_and_catches_only
         assert tuple(retry["ErrorEquals"]) == TRANSIENT_ERRORS, name
         assert retry["BackoffRate"] > 1, name
         assert retry["JitterStrategy"] == "FULL", name
-        # And catches, if anything, only a failed condition (another run owns the source version):
-        # neither a business error (the input is fine) nor a system error (nothing to redrive)
+        # And catches, if anything, a failed condition (another run owns the source version):
+        # neither a business error (the input is fine) nor a system error (nothing to redrive).
+        # A refused request's record also catches DynamoDB refusing its key, to write it again
+        # under the key's digest (the next test)
         for catcher in state.get("Catch", []):
+            if catcher["Next"] == REQUEST_BY_DIGEST:
+                assert (name, tuple(catcher["ErrorEquals"])) == (REQUEST_RECORD, KEY_REFUSED)
+                continue
             assert catcher["ErrorEquals"] == [OWNED_ELSEWHERE], name
             assert not set(catcher["ErrorEquals"]) & set(BUSINESS_ERROR_NAMES)
         assert state["Parameters"]["TableName"] == "${" + TABLE_PLACEHOLDER + "}", name
+
+
+def test_a_refused_request_s_key_too_long_for_a_partition_key_is_written_again_under_its_digest() -> None:
+    # Given the refused request's record and the one that follows when DynamoDB refuses its key
+    states = json.loads(definition_text())["States"]
+    plain, by_digest = states[REQUEST_RECORD], states[REQUEST_BY_DIGEST]
+
+    # Then the second writes what the first does, under '<bucket>/sha256:<digest of the key>'
+    # (workflow/ledger.py request_source_id), and goes on as the first does
+    assert by_digest["Parameters"]["Key"] == {
+        PARTITION_KEY: {"S.$": "States.Format('{}/sha256:{}', $.bucket, States.Hash($.key, 'SHA-256'))"},
+        SORT_KEY: plain["Parameters"]["Key"][SORT_KEY],
+    }
+    assert plain["Parameters"]["Key"][PARTITION_KEY] == {"S.$": "States.Format('{}/{}', $.bucket, $.key)"}
+    unkeyed = {name: value for name, value in plain["Parameters"].items() if name != "Key"}
+    assert {name: value for name, value in by_digest["Parameters"].items() if name != "Key"} == unkeyed
+    assert (by_digest["Retry"], by_digest["Next"], by_digest["ResultPath"]) == (
+        plain["Retry"],
+        plain["Next"],
+        plain["ResultPath"],
+    )
+    assert by_digest["Catch"] == [catcher for catcher in plain["Catch"] if catcher["Next"] != REQUEST_BY_DIGEST]
+    # And the first passes its input on unchanged (the error is not kept)
+    (refused,) = [catcher for catcher in plain["Catch"] if catcher["Next"] == REQUEST_BY_DIGEST]
+    assert refused["ResultPath"] is None
 
 
 def test_an_owned_elsewhere_outcome_ends_the_run_without_effect_or_at_the_rejection() -> None:
@@ -118,13 +151,16 @@ def test_an_owned_elsewhere_outcome_ends_the_run_without_effect_or_at_the_reject
     definition = json.loads(definition_text())
     states = definition["States"]
     destinations = {
-        name: catcher["Next"] for name, state in ledger_states(definition).items() for catcher in state.get("Catch", [])
+        name: catcher["Next"]
+        for name, state in ledger_states(definition).items()
+        for catcher in state.get("Catch", [])
+        if catcher["ErrorEquals"] == [OWNED_ELSEWHERE]
     }
 
     # Then a lost start or end leads, after recording it, to a Succeed state (the run changes
     # nothing), and a lost rejection to the Rejected state without announcing it
     for name, destination in destinations.items():
-        if name in {"RecordRejected", "RecordRequestRejected"}:
+        if name in {"RecordRejected", REQUEST_RECORD, REQUEST_BY_DIGEST}:
             assert destination == "Rejected", name
         else:
             assert states[states[destination]["Next"]]["Type"] == "Succeed", name

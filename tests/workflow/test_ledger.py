@@ -3,13 +3,26 @@ what happened to it, whichever way the run ended, and that an older run never ov
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from urllib.parse import quote_plus
 
 from tasks.common.layout import INCOMING_PREFIX
 from tests.scenarios import SOURCES, ledger_item, run_upload, wait_for_ledger
-from workflow.ledger import BY_RUN, FAILED, PARTITION_KEY, REJECTED, SORT_KEY, SUCCEEDED
+from workflow.ledger import (
+    BY_RUN,
+    FAILED,
+    KEY_REFUSED,
+    PARTITION_KEY,
+    PARTITION_KEY_MAX_BYTES,
+    REJECTED,
+    SORT_KEY,
+    SUCCEEDED,
+    LedgerItem,
+    request_source_id,
+    source_id,
+)
 from workflow.local.environment import LocalPipeline
 
 ORDERS = Path(__file__).resolve().parents[2] / "samples" / "orders.csv"
@@ -81,6 +94,48 @@ def test_a_request_validate_refuses_is_recorded_under_the_key_s3_sent(pipeline: 
     item = ledger_item(pipeline, quote_plus(key, safe="/"), execution.input["versionId"])
     assert item is not None
     assert (item.status, item.error, item.key_url_encoded) == (REJECTED, "UnsupportedFormat", True)
+    assert item.executions == (execution.arn,)
+
+
+def test_a_refused_request_whose_encoded_key_is_too_long_for_a_partition_key_is_recorded_under_its_digest(
+    pipeline: LocalPipeline,
+) -> None:
+    # Given a valid key of 693 bytes whose URL-encoding (2,053 bytes) and the bucket name are longer
+    # than DynamoDB's partition key may be (2,048 bytes)
+    name = "\u00e9" * 340 + ".txt"
+    encoded = quote_plus(INCOMING_PREFIX + name, safe="/")
+    bucket = pipeline.stack.bucket_name
+    assert len(source_id(bucket, encoded).encode()) > PARTITION_KEY_MAX_BYTES
+
+    # When its run is rejected by Validate (before the key is decoded)
+    execution = run_upload(pipeline, name, b"hello\n")
+
+    # Then the run ends Rejected, not FAILED at the ledger: DynamoDB refused the long key, and the
+    # same write went under the key's digest
+    assert execution.error == "UnsupportedFormat"
+    history = pipeline.visits(execution.arn)
+    visits = [(visit.name, visit.status) for visit in history]
+    assert visits[-4:] == [
+        ("RecordRequestRejected", "CAUGHT"),
+        ("RecordRequestRejectedByDigest", "SUCCEEDED"),
+        ("NotifyRejected", "SUCCEEDED"),
+        ("Rejected", "FAILED"),
+    ]
+    # (the engine names DynamoDB's refusal by its code, as moto's interpreter does; AWS names it
+    # DynamoDB.AmazonDynamoDBException: the Catch lists both, KEY_REFUSED)
+    refused = next(visit for visit in history if visit.name == "RecordRequestRejected")
+    assert refused.error == "DynamoDB.ValidationException"
+    assert refused.error in KEY_REFUSED
+    digest = request_source_id(bucket, encoded)
+    assert digest == f"{bucket}/sha256:{hashlib.sha256(encoded.encode()).hexdigest()}"
+    (table,) = pipeline.stack.tables
+    found = pipeline.client("dynamodb").get_item(
+        TableName=table.name,
+        Key={PARTITION_KEY: {"S": digest}, SORT_KEY: {"S": execution.input["versionId"]}},
+        ConsistentRead=True,
+    )
+    item = LedgerItem.from_dynamodb(found["Item"])
+    assert (item.status, item.error, item.key, item.key_url_encoded) == (REJECTED, "UnsupportedFormat", encoded, True)
     assert item.executions == (execution.arn,)
 
 

@@ -107,6 +107,16 @@ def test_a_rejection_recorded_under_the_key_s3_sent_is_accounted_for(pipeline: L
     assert look(pipeline).clean
 
 
+def test_a_rejection_recorded_under_the_digest_of_its_key_is_accounted_for(pipeline: LocalPipeline) -> None:
+    # Given a file whose key S3 encodes past DynamoDB's partition key, rejected by Validate
+    # (recorded under the digest of the encoded key)
+    execution = run_upload(pipeline, "\u00e9" * 340 + ".txt", b"plain text")
+    assert execution.error == "UnsupportedFormat"
+
+    # Then reconcile finds nothing missing
+    assert look(pipeline).clean
+
+
 def test_an_undelivered_trigger_event_is_rerun_and_deleted_only_then(pipeline: LocalPipeline) -> None:
     # Given an upload whose event EventBridge could not deliver, and an undelivered failure announcement
     with before_the_stack(pipeline):

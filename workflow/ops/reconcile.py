@@ -31,7 +31,7 @@ from botocore.exceptions import ClientError
 from tasks.common.layout import INCOMING_PREFIX
 from workflow.executions import RUNNING as EXECUTION_RUNNING
 from workflow.executions import aware
-from workflow.ledger import BY_STATUS, PARTITION_KEY, RUNNING, SORT_KEY, LedgerItem, source_id
+from workflow.ledger import BY_STATUS, PARTITION_KEY, RUNNING, SORT_KEY, LedgerItem, request_source_id, source_id
 
 RECONCILE_NAME_PREFIX = "rc-"
 BATCH_GET_LIMIT = 100  # BatchGetItem's largest request
@@ -143,12 +143,13 @@ def recorded_keys(dynamodb: Any, table: str, keys: list[dict[str, Any]]) -> set[
 
 
 def unrecorded(s3: Any, dynamodb: Any, table: str, bucket: str, prefix: str) -> list[ObjectVersion]:
-    """Object versions with no ledger item, under the key as it is or as an S3 event encodes it."""
+    """Object versions with no ledger item, under the key as it is or as an S3 event encodes it (a
+    refused request's, which may be its digest)."""
     versions = list(object_versions(s3, bucket, prefix))
 
     def ids(version: ObjectVersion) -> list[tuple[str, str]]:
         plain = source_id(bucket, version.key)
-        encoded = source_id(bucket, quote_plus(version.key, safe="/"))
+        encoded = request_source_id(bucket, quote_plus(version.key, safe="/"))
         return [(plain, version.version_id)] + ([(encoded, version.version_id)] if encoded != plain else [])
 
     wanted = {pair for version in versions for pair in ids(version)}
