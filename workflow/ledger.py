@@ -72,26 +72,38 @@ REPLAYABLE_STATUSES = (REJECTED, FAILED)
 """What ``pipeline replay --status`` selects: sources whose last run did not produce their output."""
 RUN_ENTRY_PREFIX = "run:"
 
-# What a ledger task retries: DynamoDB's throttling and server errors, as Step Functions names them
-# ("DynamoDB.<exception>"), and a timed-out call. Retryable per
-# https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Programming.Errors.html
+# What a ledger task retries: DynamoDB's throttling and server errors, and a timed-out call
+# (retryable per https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Programming.Errors.html),
+# as Step Functions names them. Its optimized integration (``arn:aws:states:::dynamodb:*``) calls
+# DynamoDB with the Java SDK 1.x and names an error after its exception class: the code, with
+# ``Exception`` appended when it lacks it (``InternalServerError`` is ``InternalServerErrorException``),
+# and ``AmazonDynamoDBException`` for a code DynamoDB's API does not model (workflow/local/java_sdk_errors.py,
+# which makes the engine name them so). The ``aws-sdk:dynamodb:*`` integration uses the Java SDK 2.x:
+# ``DynamoDb.<class>``.
 TRANSIENT_ERRORS = (
     "DynamoDB.ProvisionedThroughputExceededException",
     "DynamoDB.ThrottlingException",
-    "DynamoDB.RequestLimitExceeded",
-    "DynamoDB.InternalServerError",
+    "DynamoDB.RequestLimitExceededException",
+    "DynamoDB.InternalServerErrorException",
     "DynamoDB.SdkClientException",
+    "States.Timeout",
+)
+TRANSIENT_SDK_ERRORS = (
+    "DynamoDb.ProvisionedThroughputExceededException",
+    "DynamoDb.ThrottlingException",
+    "DynamoDb.RequestLimitExceededException",
+    "DynamoDb.InternalServerErrorException",
+    "DynamoDb.SdkClientException",
     "States.Timeout",
 )
 # A ledger write whose condition fails: another run owns or settled the source version. Neither a
 # business error (the input is fine) nor a system error (nothing to fix or redrive): the run ends
 # without effect (AlreadyHandled, Superseded), or, for a rejection, without announcing it.
 OWNED_ELSEWHERE = "DynamoDB.ConditionalCheckFailedException"
-# What DynamoDB answers a partition key longer than its limit, as Step Functions names it: the
-# engine (moto) names the error code, AWS the Java SDK's exception, since DynamoDB's API does not
-# model ValidationException (AWS's own sample: aws-samples/aws-stepfunctions-examples, semaphore).
-# RecordRequestRejected catches both and records the request under its digest.
-KEY_REFUSED = ("DynamoDB.ValidationException", "DynamoDB.AmazonDynamoDBException")
+# What DynamoDB's refusal of a request is named, a partition key longer than its limit among them
+# (a ValidationException, which DynamoDB's API does not model): RecordRequestRejected catches it and
+# records the request under its key's digest.
+KEY_REFUSED = "DynamoDB.AmazonDynamoDBException"
 PARTITION_KEY_MAX_BYTES = 2048  # DynamoDB's limit, in UTF-8 bytes
 
 

@@ -6,7 +6,12 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote_plus
+
+import pytest
+from moto.dynamodb.exceptions import ERROR_TYPE_PREFIX, DynamodbException
+from moto.dynamodb.models import DynamoDBBackend
 
 from tasks.common.layout import INCOMING_PREFIX
 from tests.scenarios import SOURCES, ledger_item, run_upload, wait_for_ledger
@@ -19,6 +24,7 @@ from workflow.ledger import (
     REJECTED,
     SORT_KEY,
     SUCCEEDED,
+    TRANSIENT_ERRORS,
     LedgerItem,
     request_source_id,
     source_id,
@@ -121,11 +127,9 @@ def test_a_refused_request_whose_encoded_key_is_too_long_for_a_partition_key_is_
         ("NotifyRejected", "SUCCEEDED"),
         ("Rejected", "FAILED"),
     ]
-    # (the engine names DynamoDB's refusal by its code, as moto's interpreter does; AWS names it
-    # DynamoDB.AmazonDynamoDBException: the Catch lists both, KEY_REFUSED)
+    # (named as Step Functions names DynamoDB's ValidationException, which its API does not model)
     refused = next(visit for visit in history if visit.name == "RecordRequestRejected")
-    assert refused.error == "DynamoDB.ValidationException"
-    assert refused.error in KEY_REFUSED
+    assert refused.error == KEY_REFUSED == "DynamoDB.AmazonDynamoDBException"
     digest = request_source_id(bucket, encoded)
     assert digest == f"{bucket}/sha256:{hashlib.sha256(encoded.encode()).hexdigest()}"
     (table,) = pipeline.stack.tables
@@ -137,6 +141,47 @@ def test_a_refused_request_whose_encoded_key_is_too_long_for_a_partition_key_is_
     item = LedgerItem.from_dynamodb(found["Item"])
     assert (item.status, item.error, item.key, item.key_url_encoded) == (REJECTED, "UnsupportedFormat", encoded, True)
     assert item.executions == (execution.arn,)
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "named"),
+    [
+        ("ProvisionedThroughputExceededException", 400, "DynamoDB.ProvisionedThroughputExceededException"),
+        ("ThrottlingException", 400, "DynamoDB.ThrottlingException"),
+        ("RequestLimitExceeded", 400, "DynamoDB.RequestLimitExceededException"),
+        ("InternalServerError", 500, "DynamoDB.InternalServerErrorException"),
+    ],
+)
+def test_a_ledger_write_dynamodb_throttles_or_fails_on_its_side_is_retried_under_the_name_aws_gives_it(
+    pipeline: LocalPipeline, monkeypatch: pytest.MonkeyPatch, code: str, status: int, named: str
+) -> None:
+    # Given DynamoDB answering the first ledger write with a throttling or server error
+    original = DynamoDBBackend.update_item
+    refused: list[str] = []
+
+    def update_item(backend: DynamoDBBackend, *args: Any, **kwargs: Any) -> Any:
+        if not refused:
+            refused.append(code)
+            error = DynamodbException(ERROR_TYPE_PREFIX + code, message="refused by the test")
+            error.code = status
+            raise error
+        return original(backend, *args, **kwargs)
+
+    monkeypatch.setattr(DynamoDBBackend, "update_item", update_item)
+
+    # When a file runs
+    execution = run_upload(pipeline, "people.csv", SOURCES["people.csv"])
+
+    # Then that write failed under the name Step Functions gives the error (the Java SDK's class),
+    # which the ledger task retries, and the run succeeded
+    assert execution.status == "SUCCEEDED"
+    failures = [
+        (event["taskFailedEventDetails"]["resource"], event["taskFailedEventDetails"]["error"])
+        for event in pipeline.history(execution.arn)
+        if event["type"] == "TaskFailed"
+    ]
+    assert failures == [("updateItem", named)]
+    assert named in TRANSIENT_ERRORS
 
 
 def test_a_second_run_of_a_settled_version_does_nothing_and_is_listed(pipeline: LocalPipeline) -> None:

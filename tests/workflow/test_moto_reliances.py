@@ -39,6 +39,7 @@ import botocore
 import botocore.config
 import pytest
 import requests
+from botocore.exceptions import ClientError
 from botocore.loaders import JSONFileLoader
 from botocore.response import StreamingBody
 from botocore.retries import standard
@@ -90,6 +91,9 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service impor
     state_task_service,
     state_task_service_sfn,
 )
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_dynamodb import (
+    StateTaskServiceDynamoDB,
+)
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn import (
     StateTaskServiceSfn,
 )
@@ -122,6 +126,7 @@ from workflow.local.alarms import epoch, metric_datum
 from workflow.local.conditional_writes import DYNAMODB_WRITES, S3_CONDITIONS
 from workflow.local.environment import DEFAULT_TIME_SCALE, MOTO_CONFIG, LocalPipeline, _environment
 from workflow.local.gateway import Dispatcher, backend_app
+from workflow.local.java_sdk_errors import dynamodb_errors_named
 from workflow.local.lambdas import service_errors_named
 from workflow.local.limits import LAMBDA_INVOKE_RESPONSE
 from workflow.local.synth import CACHE_ENVIRONMENT
@@ -413,6 +418,30 @@ def test_moto_names_a_lambda_task_s_service_error_in_state_task_lambda_from_erro
     with service_errors_named():
         assert StateTaskLambda._from_error is not original
     assert StateTaskLambda._from_error is original
+
+
+def test_moto_names_a_dynamodb_task_s_service_error_in_error_cause_from_client_error() -> None:
+    # Reliance: moto names a ClientError of a DynamoDB Task ("DynamoDB.<code>", with its cause) in
+    # the static StateTaskServiceDynamoDB._error_cause_from_client_error;
+    # java_sdk_errors.dynamodb_errors_named replaces the name and keeps the cause.
+    error = ClientError(
+        {
+            "Error": {"Code": "ValidationException", "Message": "too long"},
+            "ResponseMetadata": {"HTTPStatusCode": 400, "RequestId": "r"},
+        },
+        "UpdateItem",
+    )
+    original = vars(StateTaskServiceDynamoDB)["_error_cause_from_client_error"]
+    assert isinstance(original, staticmethod)
+    name, cause = StateTaskServiceDynamoDB._error_cause_from_client_error(error)
+    assert name == "DynamoDB.ValidationException"
+    assert "too long" in cause
+    with dynamodb_errors_named():
+        assert StateTaskServiceDynamoDB._error_cause_from_client_error(error) == (
+            "DynamoDB.AmazonDynamoDBException",
+            cause,
+        )
+    assert vars(StateTaskServiceDynamoDB)["_error_cause_from_client_error"] is original
 
 
 def test_moto_keeps_the_interpreter_s_threads_in_tmp_threads(pipeline: LocalPipeline) -> None:

@@ -6,13 +6,16 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
+from moto.dynamodb.exceptions import ERROR_TYPE_PREFIX, DynamodbException
+from moto.dynamodb.models import DynamoDBBackend
 
 from tasks.common import datasets
 from tasks.common.layout import INCOMING_PREFIX, PROCESSED_PREFIX
 from tests.scenarios import as_csv, ledger_item
-from workflow.ledger import SKIPPED, SUCCEEDED
+from workflow.ledger import SKIPPED, SUCCEEDED, TRANSIENT_SDK_ERRORS
 from workflow.local.environment import Execution, LocalPipeline
 
 KEY = INCOMING_PREFIX + "daily/prices.csv"
@@ -100,3 +103,33 @@ def test_without_the_setting_the_same_bytes_are_processed_again(pipeline: LocalP
     assert "Checksum" not in names
     assert names[-1] == "Notify"
     assert len(outputs(pipeline)) == 2
+
+
+def test_a_throttled_lookup_of_the_last_succeeded_version_is_retried_under_the_name_aws_gives_it(
+    pipeline: LocalPipeline, skipping_dataset: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given DynamoDB throttling the first query of the ledger's index
+    original = DynamoDBBackend.query
+    throttled: list[bool] = []
+
+    def query(backend: DynamoDBBackend, *args: Any, **kwargs: Any) -> Any:
+        if not throttled:
+            throttled.append(True)
+            raise DynamodbException(ERROR_TYPE_PREFIX + "ProvisionedThroughputExceededException", message="slow down")
+        return original(backend, *args, **kwargs)
+
+    monkeypatch.setattr(DynamoDBBackend, "query", query)
+
+    # When a version of the dataset runs
+    execution = upload(pipeline, FIRST)
+
+    # Then FindLastSucceeded (an aws-sdk integration: the Java SDK 2.x names the error DynamoDb.<class>)
+    # failed once under a name its retrier matches, and the run went on
+    assert execution.status == "SUCCEEDED"
+    failures = [
+        event["taskFailedEventDetails"]["error"]
+        for event in pipeline.history(execution.arn)
+        if event["type"] == "TaskFailed"
+    ]
+    assert failures == ["DynamoDb.ProvisionedThroughputExceededException"]
+    assert failures[0] in TRANSIENT_SDK_ERRORS

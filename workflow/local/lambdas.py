@@ -44,6 +44,7 @@ from moto.stepfunctions.parser.asl.component.common.error_name.failure_event imp
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 
 from workflow.local.faults import DEFAULT_FAULT
+from workflow.local.java_sdk_errors import java_sdk_error_name
 from workflow.local.sandboxes import FunctionSpec, Run, Sandboxes
 from workflow.local.service_models import reader_session
 from workflow.local.template import LocalFunction, check_environment
@@ -327,7 +328,7 @@ def lambda_error_name(client_error: ClientError, modelled: frozenset[str]) -> st
     ``Lambda.`` prefix (https://docs.aws.amazon.com/step-functions/latest/dg/bp-lambda-serviceexception.html).
     """
     code = str(client_error.response.get("Error", {}).get("Code", ""))
-    return f"Lambda.{code if code in modelled else _JAVA_SDK_GENERIC}"
+    return java_sdk_error_name("Lambda", code, modelled, _JAVA_SDK_GENERIC)
 
 
 def java_sdk_cause(client_error: ClientError) -> str:

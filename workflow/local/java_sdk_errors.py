@@ -1,0 +1,69 @@
+"""The names Step Functions gives its optimized integrations' service errors: the Java SDK's classes.
+
+Step Functions calls Lambda and DynamoDB (``arn:aws:states:::lambda:invoke``,
+``arn:aws:states:::dynamodb:updateItem``) with the AWS SDK for Java 1.x, and a task's error is
+``<Service>.<the SDK's exception class>``:
+
+- an error the service's API models keeps its code as its class, with ``Exception`` appended when
+  the code lacks it: DynamoDB's ``InternalServerError`` is ``DynamoDB.InternalServerErrorException``
+  and ``RequestLimitExceeded`` ``DynamoDB.RequestLimitExceededException``;
+- any other code is the SDK's base class for the service: DynamoDB's ``ValidationException`` (not in
+  its API model) is ``DynamoDB.AmazonDynamoDBException``, a Lambda ``AccessDeniedException``
+  ``Lambda.AWSLambdaException``.
+
+Evidence: LocalStack's snapshots recorded against AWS
+(``tests/aws/services/stepfunctions/v2/error_handling/test_task_service_dynamodb.snapshot.json``:
+a ValidationException is ``DynamoDB.AmazonDynamoDBException``; SNS's ``NotFound`` is
+``SNS.NotFoundException``), AWS's own semaphore sample (aws-samples/aws-stepfunctions-examples,
+``dynamodb-semaphore.asl.json``, which catches ``DynamoDB.AmazonDynamoDBException`` for an update
+of a missing attribute), and https://docs.aws.amazon.com/step-functions/latest/dg/bp-lambda-serviceexception.html.
+moto's interpreter names a DynamoDB error ``DynamoDB.<code>`` instead
+(``StateTaskServiceDynamoDB._error_cause_from_client_error``, an internal guarded by a test), so a
+retrier written for it would never match on AWS. (The ``aws-sdk:`` integrations use the SDK for
+Java 2.x, ``DynamoDb.<class>``, which moto already gives.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from botocore.exceptions import ClientError
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_dynamodb import (
+    StateTaskServiceDynamoDB,
+)
+
+from workflow.local.service_models import reader_session
+
+DYNAMODB_GENERIC = "AmazonDynamoDBException"
+
+
+def java_sdk_error_name(service: str, code: str, modelled: frozenset[str], generic: str) -> str:
+    """``<service>.<class>``: a modelled ``code``, ending in ``Exception``; else the ``generic`` class."""
+    if code not in modelled:
+        return f"{service}.{generic}"
+    return f"{service}.{code if code.endswith('Exception') else code + 'Exception'}"
+
+
+def modelled_errors(service: str) -> frozenset[str]:
+    """The error codes ``service``'s API models, in any operation (botocore's model)."""
+    model = reader_session().get_service_model(service)
+    return frozenset(shape.name for shape in model.error_shapes)
+
+
+@contextmanager
+def dynamodb_errors_named() -> Iterator[None]:
+    """Name the DynamoDB integration's service errors as Step Functions does, until the block ends."""
+    modelled = modelled_errors("dynamodb")
+    original = vars(StateTaskServiceDynamoDB)["_error_cause_from_client_error"]
+
+    def error_cause(client_error: ClientError) -> tuple[str, str]:
+        _, cause = original.__func__(client_error)
+        code = str(client_error.response.get("Error", {}).get("Code", ""))
+        return java_sdk_error_name("DynamoDB", code, modelled, DYNAMODB_GENERIC), cause
+
+    StateTaskServiceDynamoDB._error_cause_from_client_error = staticmethod(error_cause)  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        StateTaskServiceDynamoDB._error_cause_from_client_error = original  # type: ignore[method-assign]
