@@ -89,7 +89,11 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.credentials import StateCredentials
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
     state_task_service,
+    state_task_service_aws_sdk,
     state_task_service_sfn,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk import (
+    StateTaskServiceAwsSdk,
 )
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_dynamodb import (
     StateTaskServiceDynamoDB,
@@ -126,7 +130,7 @@ from workflow.local.alarms import epoch, metric_datum
 from workflow.local.conditional_writes import DYNAMODB_WRITES, S3_CONDITIONS
 from workflow.local.environment import DEFAULT_TIME_SCALE, MOTO_CONFIG, LocalPipeline, _environment
 from workflow.local.gateway import Dispatcher, backend_app
-from workflow.local.java_sdk_errors import dynamodb_errors_named
+from workflow.local.java_sdk_errors import aws_sdk_services_named, dynamodb_errors_named
 from workflow.local.lambdas import service_errors_named
 from workflow.local.limits import LAMBDA_INVOKE_RESPONSE
 from workflow.local.synth import CACHE_ENVIRONMENT
@@ -442,6 +446,20 @@ def test_moto_names_a_dynamodb_task_s_service_error_in_error_cause_from_client_e
             cause,
         )
     assert vars(StateTaskServiceDynamoDB)["_error_cause_from_client_error"] is original
+
+
+def test_moto_names_an_aws_sdk_task_s_service_from_its_service_error_names() -> None:
+    # Reliance: moto's aws-sdk integration names a service's errors after the name it finds in
+    # state_task_service_aws_sdk._SERVICE_ERROR_NAMES (DynamoDb, Sfn), else after the resource's
+    # lower-case name; java_sdk_errors.aws_sdk_services_named adds S3 for the block.
+    names = vars(state_task_service_aws_sdk)["_SERVICE_ERROR_NAMES"]
+    assert names["dynamodb"] == "DynamoDb"
+    assert "s3" not in names
+    normalise = StateTaskServiceAwsSdk._normalise_service_error_name
+    assert normalise("s3") == "s3"
+    with aws_sdk_services_named():
+        assert normalise("s3") == "S3"
+    assert "s3" not in names
 
 
 def test_moto_keeps_the_interpreter_s_threads_in_tmp_threads(pipeline: LocalPipeline) -> None:

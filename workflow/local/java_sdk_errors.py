@@ -19,8 +19,14 @@ a ValidationException is ``DynamoDB.AmazonDynamoDBException``; SNS's ``NotFound`
 of a missing attribute), and https://docs.aws.amazon.com/step-functions/latest/dg/bp-lambda-serviceexception.html.
 moto's interpreter names a DynamoDB error ``DynamoDB.<code>`` instead
 (``StateTaskServiceDynamoDB._error_cause_from_client_error``, an internal guarded by a test), so a
-retrier written for it would never match on AWS. (The ``aws-sdk:`` integrations use the SDK for
-Java 2.x, ``DynamoDb.<class>``, which moto already gives.)
+retrier written for it would never match on AWS.
+
+The ``aws-sdk:`` integrations use the SDK for Java 2.x: ``<Service>.<class>``, the class being the
+error's code, with ``Exception`` appended when it lacks it, or the service's base class
+(``DynamoDb.DynamoDbException``, ``S3.S3Exception``), under the 2.x service name (``DynamoDb``,
+``S3``). moto names them so for the services it lists in ``_SERVICE_ERROR_NAMES`` (an internal,
+guarded by a test) and by the lower-case resource name for the others (``s3.s3Exception``):
+``aws_sdk_services_named`` adds S3, which the backfill's ``FindVersion`` calls.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from botocore.exceptions import ClientError
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_aws_sdk
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_dynamodb import (
     StateTaskServiceDynamoDB,
 )
@@ -67,3 +74,20 @@ def dynamodb_errors_named() -> Iterator[None]:
         yield
     finally:
         StateTaskServiceDynamoDB._error_cause_from_client_error = original  # type: ignore[method-assign]
+
+
+# The Java SDK 2.x's names of the services whose aws-sdk integrations the stack's workflows call.
+AWS_SDK_SERVICE_NAMES = {"s3": "S3"}
+
+
+@contextmanager
+def aws_sdk_services_named() -> Iterator[None]:
+    """Name the aws-sdk integration's S3 errors as Step Functions does, until the block ends."""
+    names: dict[str, str] = vars(state_task_service_aws_sdk)["_SERVICE_ERROR_NAMES"]
+    added = {service: name for service, name in AWS_SDK_SERVICE_NAMES.items() if service not in names}
+    names.update(added)
+    try:
+        yield
+    finally:
+        for service in added:
+            names.pop(service, None)
