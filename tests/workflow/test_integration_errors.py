@@ -2,7 +2,7 @@
 
 The DynamoDB integration's names are crossed by the ledger's tests (``test_ledger.py``,
 ``test_unchanged_content.py``); these cover the aws-sdk integration's S3 errors, which the
-backfill's FindVersion retries.
+backfill's FindVersion retries, and the Step Functions integration's, which its RunPipeline retries.
 """
 
 from __future__ import annotations
@@ -10,8 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from moto.core.exceptions import JsonRESTError
 from moto.s3.exceptions import S3ClientError
 from moto.s3.models import S3Backend
+from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
 from tests.workflow.test_aws_limits import run_machine
 from workflow.local.environment import LocalPipeline
@@ -46,6 +48,53 @@ def test_an_aws_sdk_s3_task_s_error_is_named_after_the_java_sdk_2_s_class(
                     "Type": "Task",
                     "Resource": "arn:aws:states:::aws-sdk:s3:headObject",
                     "Parameters": {"Bucket": pipeline.stack.bucket_name, "Key": "incoming/any.csv"},
+                    "End": True,
+                }
+            },
+        },
+    )
+
+    # Then the execution fails under the name Step Functions gives it on AWS
+    assert (described["status"], described["error"]) == ("FAILED", named)
+
+
+@pytest.mark.parametrize(
+    ("code", "named"),
+    [
+        # A code Step Functions' API models, with "Exception" appended as the Java SDK 1.x's class has it
+        ("ExecutionLimitExceeded", "StepFunctions.ExecutionLimitExceededException"),
+        # A modelled code that is its class's name already
+        ("ValidationException", "StepFunctions.ValidationException"),
+        # A code the API does not model (a throttled call is ThrottlingException): the SDK's base class
+        ("AccessDeniedException", "StepFunctions.AWSStepFunctionsException"),
+    ],
+)
+def test_a_start_execution_task_s_error_is_named_after_the_java_sdk_1_s_class(
+    pipeline: LocalPipeline, monkeypatch: pytest.MonkeyPatch, code: str, named: str
+) -> None:
+    # Given Step Functions refusing to start any execution named child-*
+    original = StepFunctionsParserBackend.start_execution
+
+    def start_execution(
+        backend: StepFunctionsParserBackend, state_machine_arn: str, name: Any = None, *args: Any, **kwargs: Any
+    ) -> Any:
+        if name and str(name).startswith("child-"):
+            raise JsonRESTError(code, "refused by the test")
+        return original(backend, state_machine_arn, name, *args, **kwargs)
+
+    monkeypatch.setattr(StepFunctionsParserBackend, "start_execution", start_execution)
+
+    # When a task starts one, as the backfill's RunPipeline does
+    described = run_machine(
+        pipeline,
+        f"start-{code.lower()}",
+        {
+            "StartAt": "Start",
+            "States": {
+                "Start": {
+                    "Type": "Task",
+                    "Resource": "arn:aws:states:::states:startExecution",
+                    "Parameters": {"StateMachineArn": pipeline.stack.state_machine_arn, "Name": "child-1", "Input": {}},
                     "End": True,
                 }
             },

@@ -130,7 +130,7 @@ from workflow.local.alarms import epoch, metric_datum
 from workflow.local.conditional_writes import DYNAMODB_WRITES, S3_CONDITIONS
 from workflow.local.environment import DEFAULT_TIME_SCALE, MOTO_CONFIG, LocalPipeline, _environment
 from workflow.local.gateway import Dispatcher, backend_app
-from workflow.local.java_sdk_errors import aws_sdk_services_named, dynamodb_errors_named
+from workflow.local.java_sdk_errors import aws_sdk_services_named, dynamodb_errors_named, step_functions_errors_named
 from workflow.local.lambdas import service_errors_named
 from workflow.local.limits import LAMBDA_INVOKE_RESPONSE
 from workflow.local.synth import CACHE_ENVIRONMENT
@@ -460,6 +460,16 @@ def test_moto_names_an_aws_sdk_task_s_service_from_its_service_error_names() -> 
     with aws_sdk_services_named():
         assert normalise("s3") == "S3"
     assert "s3" not in names
+
+
+def test_moto_names_a_step_functions_task_s_service_error_in_state_task_service_sfn_from_error() -> None:
+    # Reliance: moto turns a ClientError of a states:startExecution Task into its failure event in
+    # StateTaskServiceSfn._from_error (named "StepFunctions.<code>Exception", which
+    # test_integration_errors.py sees replaced); java_sdk_errors.step_functions_errors_named wraps it.
+    original = vars(StateTaskServiceSfn)["_from_error"]
+    with step_functions_errors_named():
+        assert vars(StateTaskServiceSfn)["_from_error"] is not original
+    assert vars(StateTaskServiceSfn)["_from_error"] is original
 
 
 def test_moto_keeps_the_interpreter_s_threads_in_tmp_threads(pipeline: LocalPipeline) -> None:

@@ -1,15 +1,16 @@
 """The names Step Functions gives its optimized integrations' service errors: the Java SDK's classes.
 
-Step Functions calls Lambda and DynamoDB (``arn:aws:states:::lambda:invoke``,
-``arn:aws:states:::dynamodb:updateItem``) with the AWS SDK for Java 1.x, and a task's error is
-``<Service>.<the SDK's exception class>``:
+Step Functions calls Lambda, DynamoDB and itself (``arn:aws:states:::lambda:invoke``,
+``arn:aws:states:::dynamodb:updateItem``, ``arn:aws:states:::states:startExecution``) with the AWS
+SDK for Java 1.x, and a task's error is ``<Service>.<the SDK's exception class>``:
 
 - an error the service's API models keeps its code as its class, with ``Exception`` appended when
   the code lacks it: DynamoDB's ``InternalServerError`` is ``DynamoDB.InternalServerErrorException``
   and ``RequestLimitExceeded`` ``DynamoDB.RequestLimitExceededException``;
 - any other code is the SDK's base class for the service: DynamoDB's ``ValidationException`` (not in
   its API model) is ``DynamoDB.AmazonDynamoDBException``, a Lambda ``AccessDeniedException``
-  ``Lambda.AWSLambdaException``.
+  ``Lambda.AWSLambdaException``, Step Functions' ``ThrottlingException``
+  ``StepFunctions.AWSStepFunctionsException``.
 
 Evidence: LocalStack's snapshots recorded against AWS
 (``tests/aws/services/stepfunctions/v2/error_handling/test_task_service_dynamodb.snapshot.json``:
@@ -18,8 +19,9 @@ a ValidationException is ``DynamoDB.AmazonDynamoDBException``; SNS's ``NotFound`
 ``dynamodb-semaphore.asl.json``, which catches ``DynamoDB.AmazonDynamoDBException`` for an update
 of a missing attribute), and https://docs.aws.amazon.com/step-functions/latest/dg/bp-lambda-serviceexception.html.
 moto's interpreter names a DynamoDB error ``DynamoDB.<code>`` instead
-(``StateTaskServiceDynamoDB._error_cause_from_client_error``, an internal guarded by a test), so a
-retrier written for it would never match on AWS.
+(``StateTaskServiceDynamoDB._error_cause_from_client_error``) and a Step Functions error
+``StepFunctions.<code>Exception`` whatever the code (``StateTaskServiceSfn._from_error``; internals
+guarded by tests), so a retrier written for them would never match on AWS.
 
 The ``aws-sdk:`` integrations use the SDK for Java 2.x: ``<Service>.<class>``, the class being the
 error's code, with ``Exception`` appended when it lacks it, or the service's base class
@@ -33,16 +35,22 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from botocore.exceptions import ClientError
+from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_aws_sdk
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_dynamodb import (
     StateTaskServiceDynamoDB,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn import (
+    StateTaskServiceSfn,
 )
 
 from workflow.local.service_models import reader_session
 
 DYNAMODB_GENERIC = "AmazonDynamoDBException"
+STEP_FUNCTIONS_GENERIC = "AWSStepFunctionsException"
 
 
 def java_sdk_error_name(service: str, code: str, modelled: frozenset[str], generic: str) -> str:
@@ -74,6 +82,28 @@ def dynamodb_errors_named() -> Iterator[None]:
         yield
     finally:
         StateTaskServiceDynamoDB._error_cause_from_client_error = original  # type: ignore[method-assign]
+
+
+@contextmanager
+def step_functions_errors_named() -> Iterator[None]:
+    """Name the Step Functions integration's service errors as Step Functions does, until the block ends."""
+    modelled = modelled_errors("stepfunctions")
+    original = StateTaskServiceSfn._from_error
+
+    def from_error(self: StateTaskServiceSfn, env: Any, ex: Exception) -> Any:
+        failure: Any = original(self, env, ex)
+        if isinstance(ex, ClientError):
+            code = str(ex.response.get("Error", {}).get("Code", ""))
+            name = java_sdk_error_name("StepFunctions", code, modelled, STEP_FUNCTIONS_GENERIC)
+            failure.error_name = CustomErrorName(name)
+            failure.event_details["taskFailedEventDetails"]["error"] = name
+        return failure
+
+    StateTaskServiceSfn._from_error = from_error  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        StateTaskServiceSfn._from_error = original  # type: ignore[method-assign]
 
 
 # The Java SDK 2.x's names of the services whose aws-sdk integrations the stack's workflows call.
