@@ -19,6 +19,12 @@ from tests.workflow.test_aws_limits import run_machine
 from workflow.local.environment import LocalPipeline
 
 
+def run_task(pipeline: LocalPipeline, name: str, resource: str, parameters: dict[str, Any]) -> dict[str, Any]:
+    """Run a state machine of one Task calling ``resource`` with ``parameters``; describe its end."""
+    task = {"Type": "Task", "Resource": resource, "Parameters": parameters, "End": True}
+    return run_machine(pipeline, name, {"StartAt": "Task", "States": {"Task": task}})
+
+
 @pytest.mark.parametrize(
     ("code", "named"),
     [
@@ -38,20 +44,11 @@ def test_an_aws_sdk_s3_task_s_error_is_named_after_the_java_sdk_2_s_class(
     monkeypatch.setattr(S3Backend, "head_object", head_object)
 
     # When a task calls it through the aws-sdk integration, as the backfill's FindVersion does
-    described = run_machine(
+    described = run_task(
         pipeline,
         f"sdk-{code.lower()}",
-        {
-            "StartAt": "Head",
-            "States": {
-                "Head": {
-                    "Type": "Task",
-                    "Resource": "arn:aws:states:::aws-sdk:s3:headObject",
-                    "Parameters": {"Bucket": pipeline.stack.bucket_name, "Key": "incoming/any.csv"},
-                    "End": True,
-                }
-            },
-        },
+        "arn:aws:states:::aws-sdk:s3:headObject",
+        {"Bucket": pipeline.stack.bucket_name, "Key": "incoming/any.csv"},
     )
 
     # Then the execution fails under the name Step Functions gives it on AWS
@@ -85,20 +82,11 @@ def test_a_start_execution_task_s_error_is_named_after_the_java_sdk_1_s_class(
     monkeypatch.setattr(StepFunctionsParserBackend, "start_execution", start_execution)
 
     # When a task starts one, as the backfill's RunPipeline does
-    described = run_machine(
+    described = run_task(
         pipeline,
         f"start-{code.lower()}",
-        {
-            "StartAt": "Start",
-            "States": {
-                "Start": {
-                    "Type": "Task",
-                    "Resource": "arn:aws:states:::states:startExecution",
-                    "Parameters": {"StateMachineArn": pipeline.stack.state_machine_arn, "Name": "child-1", "Input": {}},
-                    "End": True,
-                }
-            },
-        },
+        "arn:aws:states:::states:startExecution",
+        {"StateMachineArn": pipeline.stack.state_machine_arn, "Name": "child-1", "Input": {}},
     )
 
     # Then the execution fails under the name Step Functions gives it on AWS
