@@ -20,7 +20,7 @@ from tests.infra.queries import output_ref
 from tests.scenarios import SOURCES, failed_attempts, notification_statuses, run_upload
 from workflow.deployment import LOCAL_ACCOUNT, OUTPUT_STATE_MACHINE, STACK_NAME
 from workflow.executions import FAILED
-from workflow.local.environment import LocalPipeline
+from workflow.local.environment import Execution, LocalPipeline
 from workflow.local.iam.template_policies import load_policies
 from workflow.local.ledger_resources import BACKFILL_NAME_SUFFIX
 from workflow.local.template import load_stack
@@ -112,6 +112,69 @@ def test_without_write_output_s_put_object_on_processed_the_run_fails_at_write_o
         pipeline.access.policies = load_policies(template)
         pipeline.redrive(execution.arn)
         assert pipeline.wait(execution.arn, timeout=30).status == "SUCCEEDED"
+
+
+def listing(prefix: str) -> Callable[[Statement], bool]:
+    """The s3:ListBucket statement of a role that lists under ``prefix``."""
+
+    def matches(statement: Statement) -> bool:
+        allowed = statement.get("Condition", {}).get("StringLike", {}).get("s3:prefix")
+        return actions(statement) == ["s3:ListBucket"] and allowed in (f"{prefix}*", [f"{prefix}*"])
+
+    return matches
+
+
+def test_without_write_output_s_listing_of_processed_its_read_of_the_absent_manifest_is_refused(
+    template: Template, tmp_path: Path
+) -> None:
+    # Given WriteOutput's role without its s3:ListBucket under processed/ (it keeps s3:GetObject there)
+    role = role_of(template, function_id(template, "tasks.write_output."), "Role")
+
+    with running_without(template, tmp_path, role, listing(PROCESSED_PREFIX)) as pipeline:
+        # When a file runs: WriteOutput first reads the output's manifest, which does not exist yet
+        execution = run_upload(pipeline, "people.csv", SOURCES["people.csv"])
+
+        # Then S3 answered 403, not 404: without listing, a caller may not learn a key is absent
+        assert (execution.status, execution.error) == ("FAILED", "AccessDenied")
+        last = pipeline.visits(execution.arn)[-1]
+        assert (last.name, last.status) == ("WriteOutput", FAILED)
+        assert pipeline.object_keys(PROCESSED_PREFIX) == []
+        (denial,) = pipeline.access.denials
+        assert (denial.operation, denial.action, denial.code) == ("GetObject", "s3:ListBucket", "AccessDenied")
+        assert denial.resource == f"arn:aws:s3:::{pipeline.stack.bucket_name}"
+
+
+def start_for_absent_key(pipeline: LocalPipeline) -> Execution:
+    """A run started for a key under incoming/ that does not exist, to its end."""
+    request = {"bucket": pipeline.stack.bucket_name, "key": INCOMING_PREFIX + "gone.csv", "trigger": "api"}
+    sfn = pipeline.client("stepfunctions")
+    arn = sfn.start_execution(stateMachineArn=pipeline.stack.state_machine_arn, input=json.dumps(request))
+    return pipeline.wait(arn["executionArn"], timeout=30)
+
+
+def test_with_its_listing_validate_learns_that_a_source_is_absent(pipeline: LocalPipeline) -> None:
+    # When a run names a key that does not exist, Validate's HEAD gets S3's 404: a rejection
+    execution = start_for_absent_key(pipeline)
+    assert execution.error == "ObjectNotFound"
+    assert pipeline.access.denials == []
+
+
+def test_without_its_listing_validate_cannot_tell_an_absent_source_from_a_forbidden_one(
+    template: Template, tmp_path: Path
+) -> None:
+    # Given Validate's role without its s3:ListBucket under incoming/ (it keeps s3:GetObject there)
+    role = role_of(template, function_id(template, "tasks.validate."), "Role")
+
+    with running_without(template, tmp_path, role, listing(INCOMING_PREFIX)) as pipeline:
+        # When a run names a key that does not exist
+        execution = start_for_absent_key(pipeline)
+
+        # Then Validate's HEAD got 403: a system failure at Validate, not a rejection
+        assert (execution.status, execution.error) == ("FAILED", "ClientError")
+        assert pipeline.visits(execution.arn)[-1].name == "Validate"
+        assert [(denial.operation, denial.action) for denial in pipeline.access.denials] == [
+            ("HeadObject", "s3:ListBucket")
+        ]
 
 
 def test_a_denied_call_stays_denied_when_a_fault_is_also_injected(template: Template, tmp_path: Path) -> None:

@@ -132,6 +132,22 @@ class Access:
         status, _ = _status_of(denial)
         return wire.error_reply(call, status, denial.code, denial.message)
 
+    def absence_concealed(self, function: str, call: wire.Call) -> wire.Reply | None:
+        """S3's answer to a handler's read of a key that does not exist: None (the 404 stands) when
+        the function may list the bucket there, else 403 ``AccessDenied``: S3 tells whether a key
+        exists only to a caller with ``s3:ListBucket`` on its bucket (GetObject's and HeadObject's
+        API reference, "Permissions"). The listing is judged with the key as its ``s3:prefix``, so a
+        grant limited to a prefix covers the keys under it: what Ceph's gateway does "to match aws
+        behavior" (ceph/ceph#68577, and its s3-tests' test_head_object_404_with_policy_prefix), not
+        documented by AWS."""
+        listing = {"Bucket": call.params.get("Bucket"), "Prefix": str(call.params.get("Key", ""))}
+        caller = self.policies.function_caller(function)
+        checks = checks_for_call(caller, "s3", "ListObjectsV2", listing, self.policies.resources)
+        denial = self._first_denial("s3", call.operation, checks)
+        if denial is None:
+            return None
+        return wire.error_reply(call, 403, "AccessDenied", denial.message)
+
     def delivery(
         self, rule_arn: str, target_arn: str, service: str, operation: str, params: Mapping[str, Any]
     ) -> Denial | None:

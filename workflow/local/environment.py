@@ -305,7 +305,10 @@ class LocalPipeline:
             self._exit.enter_context(aws_sdk_services_named())
             self._exit.enter_context(step_functions_errors_named())
             self._gateway = gateway = Gateway(
-                callers=self.sandboxes.caller, authorize=self.access.function_call, faults=self.sdk_faults
+                callers=self.sandboxes.caller,
+                authorize=self.access.function_call,
+                conceal=self.access.absence_concealed,
+                faults=self.sdk_faults,
             )
             gateway.start()
             self._exit.callback(gateway.stop)

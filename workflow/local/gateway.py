@@ -11,7 +11,9 @@ change a copy. For each request, in AWS's order:
 2. **authorized?** ``authorize(function, call)`` decides with the function's role and the
    resource policies (``access.py``); a denial is answered with the service's own error.
 3. **faulted?** a fault injected for that function's ``service.operation`` (``sdk_faults.py``).
-4. moto answers.
+4. moto answers; S3's "no such key" (404) to a ``GetObject`` or ``HeadObject`` reaches only a
+   caller that may list the bucket there: any other gets 403 ``AccessDenied`` (``conceal``), as S3
+   answers it, so that a missing ``s3:ListBucket`` fails here as it would on AWS.
 """
 
 from __future__ import annotations
@@ -41,6 +43,10 @@ _POLL_SECONDS = 0.05
 _CLOSE_WAIT_SECONDS = 10.0
 
 Callers = Callable[[str], str | None]  # access key id -> function name
+# The reads whose "no such key" S3 tells only a caller that may list the bucket (the API
+# reference of each: "If the object you request doesn't exist, the error that Amazon S3 returns
+# depends on whether you also have the s3:ListBucket permission").
+_ABSENCE_CONCEALED = frozenset({"GetObject", "HeadObject"})
 Authorize = Callable[[str, wire.Call], wire.Reply | None]  # (function, call) -> a denial, or None
 
 # What each protocol's services answer for a key they do not know.
@@ -116,9 +122,10 @@ class _Dropped(ConnectionResetError):
 class Gateway:
     """Serve moto's services to the sandboxes on ``127.0.0.1:<free port>`` until ``stop``."""
 
-    def __init__(self, *, callers: Callers, authorize: Authorize, faults: SdkFaults) -> None:
+    def __init__(self, *, callers: Callers, authorize: Authorize, conceal: Authorize, faults: SdkFaults) -> None:
         self._callers = callers
         self._authorize = authorize
+        self._conceal = conceal
         self._faults = faults
         self._moto = Dispatcher()
         # The sandboxes are stopped before the gateway: what they asked is answered by then.
@@ -165,8 +172,34 @@ class Gateway:
                 _drop(environ)
             message = f"fault injected by the local runtime: {fault.code}"
             return _reply(start_response, wire.error_reply(call, fault.status, str(fault.code), message))
+        if call.service == "s3" and call.operation in _ABSENCE_CONCEALED:
+            return self._concealing_absence(function, call, environ, start_response)
         answer: Iterable[bytes] = self._moto(environ, start_response)
         return answer
+
+    def _concealing_absence(
+        self, function: str, call: wire.Call, environ: dict[str, Any], start_response: Any
+    ) -> Iterable[bytes]:
+        """moto's answer, but a 404 only if ``conceal`` lets the caller learn the key is absent.
+        Any other answer goes through as moto gives it (a body is never held: objects may be large)."""
+        held: list[tuple[str, list[tuple[str, str]], Any]] = []
+
+        def hold_a_404(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            if not status.startswith("404"):
+                return start_response(status, headers, exc_info)
+            held.append((status, headers, exc_info))
+            return lambda _: None
+
+        answer: Iterable[bytes] = self._moto(environ, hold_a_404)
+        if not held:
+            return answer
+        denial = self._conceal(function, call)
+        if denial is None:
+            start_response(*held[0])
+            return answer
+        with contextlib.suppress(Exception):
+            getattr(answer, "close", lambda: None)()
+        return _reply(start_response, denial)
 
     @staticmethod
     def _read(environ: dict[str, Any]) -> wire.Call:
