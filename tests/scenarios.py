@@ -11,10 +11,14 @@ from typing import Any
 from botocore.credentials import Credentials
 
 from tasks.common.layout import INCOMING_PREFIX
+from workflow.deployment import LOCAL_ACCOUNT
 from workflow.ledger import PARTITION_KEY, SORT_KEY, LedgerItem, source_id
 from workflow.local.api import LocalApi
 from workflow.local.environment import Execution, LocalPipeline
 from workflow.local.server import ACCESS_KEY_ID, SECRET_ACCESS_KEY
+
+# The role of a test's own state machine, which the template does not define (its calls are not judged).
+TEST_MACHINE_ROLE = f"arn:aws:iam::{LOCAL_ACCOUNT}:role/test-machine"
 
 CSV_TO_JSONL_STATES = [
     "Validate",
@@ -112,3 +116,15 @@ def failed_attempts(pipeline: LocalPipeline, arn: str) -> list[str]:
         for event in pipeline.history(arn)
         if event["type"] == "LambdaFunctionFailed"
     ]
+
+
+def run_machine(pipeline: LocalPipeline, name: str, definition: dict[str, Any]) -> dict[str, Any]:
+    """Create a state machine of ``definition`` on the engine, run it with ``{}``, describe its end."""
+    sfn = pipeline.client("stepfunctions")
+    machine = sfn.create_state_machine(name=name, definition=json.dumps(definition), roleArn=TEST_MACHINE_ROLE)[
+        "stateMachineArn"
+    ]
+    arn = sfn.start_execution(stateMachineArn=machine, name=f"{name}-1", input="{}")["executionArn"]
+    pipeline.wait(arn, timeout=30)
+    described: dict[str, Any] = sfn.describe_execution(executionArn=arn)
+    return described

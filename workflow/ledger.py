@@ -75,16 +75,22 @@ RUN_ENTRY_PREFIX = "run:"
 # What a ledger task retries: DynamoDB's throttling and server errors, and a timed-out call
 # (retryable per https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Programming.Errors.html),
 # as Step Functions names them. Its optimized integration (``arn:aws:states:::dynamodb:*``) calls
-# DynamoDB with the Java SDK 1.x and names an error after its exception class: the code, with
-# ``Exception`` appended when it lacks it (``InternalServerError`` is ``InternalServerErrorException``),
-# and ``AmazonDynamoDBException`` for a code DynamoDB's API does not model (workflow/local/java_sdk_errors.py,
-# which makes the engine name them so). The ``aws-sdk:dynamodb:*`` integration uses the Java SDK 2.x:
-# ``DynamoDb.<class>``.
+# DynamoDB with the Java SDK 1.x and names an error after its exception class
+# (workflow/local/java_sdk_errors.py, which makes the engine name them so): a code DynamoDB's API
+# models, with ``Exception`` appended when it lacks it (``InternalServerError`` is
+# ``InternalServerErrorException``: inferred from that rule, which AWS-recorded names of other
+# services show), and ``AmazonDynamoDBException`` for any other code (recorded against AWS for a
+# ValidationException). That last name is retried too: it is also DynamoDB's ServiceUnavailable
+# (503), and throttling for an SDK that predates DynamoDB's ThrottlingException; a refusal that
+# will not pass (a ValidationException) costs about a minute of retries before it fails. The
+# ``aws-sdk:dynamodb:*`` integration uses the Java SDK 2.x: ``DynamoDb.<class>``, and
+# ``DynamoDb.DynamoDbException`` for any other code.
 TRANSIENT_ERRORS = (
     "DynamoDB.ProvisionedThroughputExceededException",
     "DynamoDB.ThrottlingException",
     "DynamoDB.RequestLimitExceededException",
     "DynamoDB.InternalServerErrorException",
+    "DynamoDB.AmazonDynamoDBException",
     "DynamoDB.SdkClientException",
     "States.Timeout",
 )
@@ -93,6 +99,7 @@ TRANSIENT_SDK_ERRORS = (
     "DynamoDb.ThrottlingException",
     "DynamoDb.RequestLimitExceededException",
     "DynamoDb.InternalServerErrorException",
+    "DynamoDb.DynamoDbException",
     "DynamoDb.SdkClientException",
     "States.Timeout",
 )
@@ -100,9 +107,9 @@ TRANSIENT_SDK_ERRORS = (
 # business error (the input is fine) nor a system error (nothing to fix or redrive): the run ends
 # without effect (AlreadyHandled, Superseded), or, for a rejection, without announcing it.
 OWNED_ELSEWHERE = "DynamoDB.ConditionalCheckFailedException"
-# What DynamoDB's refusal of a request is named, a partition key longer than its limit among them
-# (a ValidationException, which DynamoDB's API does not model): RecordRequestRejected catches it and
-# records the request under its key's digest.
+# What DynamoDB's refusal of a request's record is named once retried, a partition key longer than
+# its limit among others: RecordRequestRejected catches it, and KeyTooLongForLedger tells the key's
+# length (DynamoDB's cause) from the rest.
 KEY_REFUSED = "DynamoDB.AmazonDynamoDBException"
 PARTITION_KEY_MAX_BYTES = 2048  # DynamoDB's limit, in UTF-8 bytes
 
@@ -115,7 +122,8 @@ def source_id(bucket: str, key: str) -> str:
 def request_source_id(bucket: str, key: str) -> str:
     """The partition key of a request Validate refused, under ``key`` as the request carried it:
     ``source_id`` while that fits DynamoDB's partition key, else ``<bucket>/sha256:<hex digest of
-    key>``, as ``RecordRequestRejectedByDigest`` writes it. (A key Validate accepts always fits:
+    key>`` (of its UTF-8, as moto's States.Hash computes it; an S3 event's key, URL-encoded, is
+    ASCII), as ``RecordRequestRejectedByDigest`` writes it. (A key Validate accepts always fits:
     1,024 bytes and a bucket name.)"""
     plain = source_id(bucket, key)
     if len(plain.encode()) <= PARTITION_KEY_MAX_BYTES:

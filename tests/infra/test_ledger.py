@@ -43,6 +43,7 @@ from workflow.ledger import (
 
 REQUEST_RECORD = "RecordRequestRejected"
 REQUEST_BY_DIGEST = "RecordRequestRejectedByDigest"
+KEY_TOO_LONG = "KeyTooLongForLedger"
 DYNAMODB_TASKS = ("arn:aws:states:::dynamodb:", "arn:aws:states:::aws-sdk:dynamodb:")
 
 
@@ -116,7 +117,7 @@ def test_every_ledger_write_retries_dynamodb_s_transient_errors_and_catches_only
         # A refused request's record also catches DynamoDB refusing its key, to write it again
         # under the key's digest (the next test)
         for catcher in state.get("Catch", []):
-            if catcher["Next"] == REQUEST_BY_DIGEST:
+            if catcher["Next"] == KEY_TOO_LONG:
                 assert (name, catcher["ErrorEquals"]) == (REQUEST_RECORD, [KEY_REFUSED])
                 continue
             assert catcher["ErrorEquals"] == [OWNED_ELSEWHERE], name
@@ -143,10 +144,22 @@ def test_a_refused_request_s_key_too_long_for_a_partition_key_is_written_again_u
         plain["Next"],
         plain["ResultPath"],
     )
-    assert by_digest["Catch"] == [catcher for catcher in plain["Catch"] if catcher["Next"] != REQUEST_BY_DIGEST]
-    # And the first passes its input on unchanged (the error is not kept)
-    (refused,) = [catcher for catcher in plain["Catch"] if catcher["Next"] == REQUEST_BY_DIGEST]
-    assert refused["ResultPath"] is None
+    assert by_digest["Catch"] == [catcher for catcher in plain["Catch"] if catcher["Next"] != KEY_TOO_LONG]
+    # And the first's refusal goes there only when DynamoDB's cause is the partition key's size
+    # (DynamoDB.AmazonDynamoDBException names every error its API does not model); any other fails
+    # the run with DynamoDB's error and cause
+    (refused,) = [catcher for catcher in plain["Catch"] if catcher["Next"] == KEY_TOO_LONG]
+    assert refused["ResultPath"] == "$.ledger"
+    choice = states[KEY_TOO_LONG]
+    assert choice["Choices"] == [
+        {"Variable": "$.ledger.Cause", "StringMatches": "*Size of hashkey has exceeded*", "Next": REQUEST_BY_DIGEST}
+    ]
+    assert states[choice["Default"]] == {
+        "Type": "Fail",
+        "Comment": states[choice["Default"]]["Comment"],
+        "ErrorPath": "$.ledger.Error",
+        "CausePath": "$.ledger.Cause",
+    }
 
 
 def test_an_owned_elsewhere_outcome_ends_the_run_without_effect_or_at_the_rejection() -> None:

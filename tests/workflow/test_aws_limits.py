@@ -19,7 +19,8 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
 
-from workflow.deployment import LOCAL_ACCOUNT, STACK_NAME
+from tests.scenarios import run_machine
+from workflow.deployment import STACK_NAME
 from workflow.local.environment import LocalPipeline
 from workflow.local.limits import (
     EVENTS_ENTRIES_BYTES,
@@ -33,7 +34,6 @@ from workflow.local.limits import (
 )
 from workflow.local.template import LAMBDA_ENVIRONMENT_BYTES, EnvironmentTooLarge, InvalidEnvironment, load_stack
 
-ROLE = f"arn:aws:iam::{LOCAL_ACCOUNT}:role/limits"
 # Where a test stands in for a function's answer: the first response of botocore's before-send.
 ANSWER_INVOKE = "before-send.lambda.Invoke"
 
@@ -41,16 +41,6 @@ ANSWER_INVOKE = "before-send.lambda.Invoke"
 def error_of(raised: pytest.ExceptionInfo[ClientError]) -> tuple[str, int]:
     response = raised.value.response
     return response["Error"]["Code"], response["ResponseMetadata"]["HTTPStatusCode"]
-
-
-def run_machine(pipeline: LocalPipeline, name: str, definition: dict[str, Any]) -> dict[str, Any]:
-    """Create a state machine of ``definition`` on the engine, run it with ``{}``, describe its end."""
-    sfn = pipeline.client("stepfunctions")
-    machine = sfn.create_state_machine(name=name, definition=json.dumps(definition), roleArn=ROLE)["stateMachineArn"]
-    arn = sfn.start_execution(stateMachineArn=machine, name=f"{name}-1", input="{}")["executionArn"]
-    pipeline.wait(arn, timeout=30)
-    described: dict[str, Any] = sfn.describe_execution(executionArn=arn)
-    return described
 
 
 def string_of_json_size(size: int) -> str:

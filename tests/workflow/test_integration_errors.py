@@ -15,7 +15,7 @@ from moto.s3.exceptions import S3ClientError
 from moto.s3.models import S3Backend
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
-from tests.workflow.test_aws_limits import run_machine
+from tests.scenarios import run_machine
 from workflow.local.environment import LocalPipeline
 
 
@@ -53,6 +53,22 @@ def test_an_aws_sdk_s3_task_s_error_is_named_after_the_java_sdk_2_s_class(
 
     # Then the execution fails under the name Step Functions gives it on AWS
     assert (described["status"], described["error"]) == ("FAILED", named)
+
+
+def test_an_aws_sdk_head_object_of_a_missing_key_is_no_such_key_as_the_java_sdk_2_raises_it(
+    pipeline: LocalPipeline,
+) -> None:
+    # When a task asks for the head of a key that does not exist (a bare 404 to botocore)
+    described = run_task(
+        pipeline,
+        "sdk-missing",
+        "arn:aws:states:::aws-sdk:s3:headObject",
+        {"Bucket": pipeline.stack.bucket_name, "Key": "incoming/missing.csv"},
+    )
+
+    # Then it fails with the SDK 2.x's NoSuchKeyException, which the backfill's retrier of
+    # S3.S3Exception does not take for a passing fault
+    assert (described["status"], described["error"]) == ("FAILED", "S3.NoSuchKeyException")
 
 
 @pytest.mark.parametrize(

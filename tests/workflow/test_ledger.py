@@ -38,6 +38,17 @@ def code_version(pipeline: LocalPipeline) -> str:
     return pipeline.stack.substitutions["CodeVersion"]
 
 
+def digest_item(pipeline: LocalPipeline, key: str, version_id: str) -> LedgerItem | None:
+    """The ledger's item of a refused request recorded under its key's digest, if there is one."""
+    (table,) = pipeline.stack.tables
+    digest = request_source_id(pipeline.stack.bucket_name, key)
+    assert digest.startswith(f"{pipeline.stack.bucket_name}/sha256:")
+    found = pipeline.client("dynamodb").get_item(
+        TableName=table.name, Key={PARTITION_KEY: {"S": digest}, SORT_KEY: {"S": version_id}}, ConsistentRead=True
+    )
+    return LedgerItem.from_dynamodb(found["Item"]) if "Item" in found else None
+
+
 def test_a_successful_run_records_its_output_and_the_versions_that_made_it(pipeline: LocalPipeline) -> None:
     # Given the sample orders uploaded into the dataset folder that has settings (a contract)
     key = INCOMING_PREFIX + "orders/orders.csv"
@@ -121,8 +132,9 @@ def test_a_refused_request_whose_encoded_key_is_too_long_for_a_partition_key_is_
     assert execution.error == "UnsupportedFormat"
     history = pipeline.visits(execution.arn)
     visits = [(visit.name, visit.status) for visit in history]
-    assert visits[-4:] == [
+    assert visits[-5:] == [
         ("RecordRequestRejected", "CAUGHT"),
+        ("KeyTooLongForLedger", "SUCCEEDED"),
         ("RecordRequestRejectedByDigest", "SUCCEEDED"),
         ("NotifyRejected", "SUCCEEDED"),
         ("Rejected", "FAILED"),
@@ -132,15 +144,54 @@ def test_a_refused_request_whose_encoded_key_is_too_long_for_a_partition_key_is_
     assert refused.error == KEY_REFUSED == "DynamoDB.AmazonDynamoDBException"
     digest = request_source_id(bucket, encoded)
     assert digest == f"{bucket}/sha256:{hashlib.sha256(encoded.encode()).hexdigest()}"
-    (table,) = pipeline.stack.tables
-    found = pipeline.client("dynamodb").get_item(
-        TableName=table.name,
-        Key={PARTITION_KEY: {"S": digest}, SORT_KEY: {"S": execution.input["versionId"]}},
-        ConsistentRead=True,
-    )
-    item = LedgerItem.from_dynamodb(found["Item"])
+    item = digest_item(pipeline, encoded, execution.input["versionId"])
+    assert item is not None
     assert (item.status, item.error, item.key, item.key_url_encoded) == (REJECTED, "UnsupportedFormat", encoded, True)
     assert item.executions == (execution.arn,)
+
+
+def test_an_api_request_whose_key_is_too_long_for_a_partition_key_is_recorded_under_its_digest(
+    pipeline: LocalPipeline,
+) -> None:
+    # Given an API request naming a version of a key of 700 three-byte characters (the API takes
+    # 1,024 characters; Validate refuses more than 1,024 bytes)
+    key = INCOMING_PREFIX + "\u20ac" * 700 + ".csv"
+    request = {"bucket": pipeline.stack.bucket_name, "key": key, "versionId": "v1", "trigger": "api"}
+
+    # When its run is rejected
+    sfn = pipeline.client("stepfunctions")
+    arn = sfn.start_execution(stateMachineArn=pipeline.stack.state_machine_arn, input=json.dumps(request))
+    execution = pipeline.wait(arn["executionArn"], timeout=30)
+
+    # Then the rejection is recorded under the digest of the key as the request carried it
+    assert execution.error == "ValidationError"
+    item = digest_item(pipeline, key, "v1")
+    assert item is not None
+    assert (item.status, item.key, item.key_url_encoded) == (REJECTED, key, False)
+
+
+def test_a_refused_request_s_record_dynamodb_refuses_otherwise_fails_the_run_with_dynamodb_s_error(
+    pipeline: LocalPipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given DynamoDB refusing every write with an error its API does not model (not the key's size)
+    def update_item(backend: DynamoDBBackend, *args: Any, **kwargs: Any) -> Any:
+        raise DynamodbException(ERROR_TYPE_PREFIX + "AccessDeniedException", message="not allowed by the test")
+
+    monkeypatch.setattr(DynamoDBBackend, "update_item", update_item)
+
+    # When a request Validate refuses is to be recorded
+    execution = run_upload(pipeline, "notes.txt", b"hello\n")
+
+    # Then the run fails there with DynamoDB's error (reconcile finds the version unrecorded), and
+    # nothing is filed under a digest the version's key would never be looked up by
+    assert (execution.status, execution.error) == ("FAILED", KEY_REFUSED)
+    assert "not allowed by the test" in str(execution.cause)
+    visits = [(visit.name, visit.status) for visit in pipeline.visits(execution.arn)]
+    assert visits[-3:] == [
+        ("RecordRequestRejected", "CAUGHT"),
+        ("KeyTooLongForLedger", "SUCCEEDED"),
+        ("LedgerRefusedRequest", "FAILED"),
+    ]
 
 
 @pytest.mark.parametrize(

@@ -130,7 +130,7 @@ from workflow.local.alarms import epoch, metric_datum
 from workflow.local.conditional_writes import DYNAMODB_WRITES, S3_CONDITIONS
 from workflow.local.environment import DEFAULT_TIME_SCALE, MOTO_CONFIG, LocalPipeline, _environment
 from workflow.local.gateway import Dispatcher, backend_app
-from workflow.local.java_sdk_errors import aws_sdk_services_named, dynamodb_errors_named, step_functions_errors_named
+from workflow.local.java_sdk_errors import errors_named
 from workflow.local.lambdas import service_errors_named
 from workflow.local.limits import LAMBDA_INVOKE_RESPONSE
 from workflow.local.synth import CACHE_ENVIRONMENT
@@ -427,7 +427,7 @@ def test_moto_names_a_lambda_task_s_service_error_in_state_task_lambda_from_erro
 def test_moto_names_a_dynamodb_task_s_service_error_in_error_cause_from_client_error() -> None:
     # Reliance: moto names a ClientError of a DynamoDB Task ("DynamoDB.<code>", with its cause) in
     # the static StateTaskServiceDynamoDB._error_cause_from_client_error;
-    # java_sdk_errors.dynamodb_errors_named replaces the name and keeps the cause.
+    # java_sdk_errors.errors_named replaces the name and keeps the cause.
     error = ClientError(
         {
             "Error": {"Code": "ValidationException", "Message": "too long"},
@@ -440,7 +440,7 @@ def test_moto_names_a_dynamodb_task_s_service_error_in_error_cause_from_client_e
     name, cause = StateTaskServiceDynamoDB._error_cause_from_client_error(error)
     assert name == "DynamoDB.ValidationException"
     assert "too long" in cause
-    with dynamodb_errors_named():
+    with errors_named():
         assert StateTaskServiceDynamoDB._error_cause_from_client_error(error) == (
             "DynamoDB.AmazonDynamoDBException",
             cause,
@@ -451,13 +451,13 @@ def test_moto_names_a_dynamodb_task_s_service_error_in_error_cause_from_client_e
 def test_moto_names_an_aws_sdk_task_s_service_from_its_service_error_names() -> None:
     # Reliance: moto's aws-sdk integration names a service's errors after the name it finds in
     # state_task_service_aws_sdk._SERVICE_ERROR_NAMES (DynamoDb, Sfn), else after the resource's
-    # lower-case name; java_sdk_errors.aws_sdk_services_named adds S3 for the block.
+    # lower-case name; java_sdk_errors.errors_named adds S3 for the block.
     names = vars(state_task_service_aws_sdk)["_SERVICE_ERROR_NAMES"]
     assert names["dynamodb"] == "DynamoDb"
     assert "s3" not in names
     normalise = StateTaskServiceAwsSdk._normalise_service_error_name
     assert normalise("s3") == "s3"
-    with aws_sdk_services_named():
+    with errors_named():
         assert normalise("s3") == "S3"
     assert "s3" not in names
 
@@ -465,9 +465,9 @@ def test_moto_names_an_aws_sdk_task_s_service_from_its_service_error_names() -> 
 def test_moto_names_a_step_functions_task_s_service_error_in_state_task_service_sfn_from_error() -> None:
     # Reliance: moto turns a ClientError of a states:startExecution Task into its failure event in
     # StateTaskServiceSfn._from_error (named "StepFunctions.<code>Exception", which
-    # test_integration_errors.py sees replaced); java_sdk_errors.step_functions_errors_named wraps it.
+    # test_integration_errors.py sees replaced); java_sdk_errors.errors_named wraps it.
     original = vars(StateTaskServiceSfn)["_from_error"]
-    with step_functions_errors_named():
+    with errors_named():
         assert vars(StateTaskServiceSfn)["_from_error"] is not original
     assert vars(StateTaskServiceSfn)["_from_error"] is original
 

@@ -69,11 +69,7 @@ from workflow.local import clock as clock_module
 from workflow.local.access import Access, Denial
 from workflow.local.gateway import Gateway
 from workflow.local.iam.template_policies import load_policies
-from workflow.local.java_sdk_errors import (
-    aws_sdk_services_named,
-    dynamodb_errors_named,
-    step_functions_errors_named,
-)
+from workflow.local.java_sdk_errors import errors_named
 from workflow.local.lambdas import DEFAULT_ACCOUNT_CONCURRENCY, INVOKE_EVENT, LambdaEmulator, service_errors_named
 from workflow.local.sandboxes import Sandboxes
 from workflow.local.sdk_faults import SdkFaults
@@ -301,9 +297,7 @@ class LocalPipeline:
             self._exit.enter_context(state_machines_tracked())
             self._exit.enter_context(self.access.state_machine_gate(session))
             self._exit.enter_context(service_errors_named())
-            self._exit.enter_context(dynamodb_errors_named())
-            self._exit.enter_context(aws_sdk_services_named())
-            self._exit.enter_context(step_functions_errors_named())
+            self._exit.enter_context(errors_named())
             self._gateway = gateway = Gateway(
                 callers=self.sandboxes.caller,
                 authorize=self.access.function_call,

@@ -27,19 +27,23 @@ The ``aws-sdk:`` integrations use the SDK for Java 2.x: ``<Service>.<class>``, t
 error's code, with ``Exception`` appended when it lacks it, or the service's base class
 (``DynamoDb.DynamoDbException``, ``S3.S3Exception``), under the 2.x service name (``DynamoDb``,
 ``S3``). moto names them so for the services it lists in ``_SERVICE_ERROR_NAMES`` (an internal,
-guarded by a test) and by the lower-case resource name for the others (``s3.s3Exception``):
-``aws_sdk_services_named`` adds S3, which the backfill's ``FindVersion`` calls.
+guarded by a test) and by the lower-case resource name for the others (``s3.s3Exception``): S3,
+which the backfill's ``FindVersion`` calls, is added; and a ``HeadObject`` of a missing key, a bare
+404 to botocore, is ``S3.NoSuchKeyException``, as the SDK 2.x raises it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 from botocore.exceptions import ClientError
 from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_aws_sdk
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk import (
+    StateTaskServiceAwsSdk,
+)
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_dynamodb import (
     StateTaskServiceDynamoDB,
 )
@@ -47,6 +51,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
     StateTaskServiceSfn,
 )
 
+from workflow.local.held import Held
 from workflow.local.service_models import reader_session
 
 DYNAMODB_GENERIC = "AmazonDynamoDBException"
@@ -66,58 +71,63 @@ def modelled_errors(service: str) -> frozenset[str]:
     return frozenset(shape.name for shape in model.error_shapes)
 
 
-@contextmanager
-def dynamodb_errors_named() -> Iterator[None]:
-    """Name the DynamoDB integration's service errors as Step Functions does, until the block ends."""
-    modelled = modelled_errors("dynamodb")
-    original = vars(StateTaskServiceDynamoDB)["_error_cause_from_client_error"]
-
-    def error_cause(client_error: ClientError) -> tuple[str, str]:
-        _, cause = original.__func__(client_error)
-        code = str(client_error.response.get("Error", {}).get("Code", ""))
-        return java_sdk_error_name("DynamoDB", code, modelled, DYNAMODB_GENERIC), cause
-
-    StateTaskServiceDynamoDB._error_cause_from_client_error = staticmethod(error_cause)  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        StateTaskServiceDynamoDB._error_cause_from_client_error = original  # type: ignore[method-assign]
+# The Java SDK 2.x's names of the services whose aws-sdk integrations the stack's workflows call.
+AWS_SDK_SERVICE_NAMES = {"s3": "S3"}
+# The SDK 2.x's class for a HeadObject of a missing key, which has no error code (a bare 404).
+_S3_HEAD_NOT_FOUND = ("S3", "404", "S3.NoSuchKeyException")
 
 
-@contextmanager
-def step_functions_errors_named() -> Iterator[None]:
-    """Name the Step Functions integration's service errors as Step Functions does, until the block ends."""
-    modelled = modelled_errors("stepfunctions")
-    original = StateTaskServiceSfn._from_error
+def _install() -> Callable[[], None]:
+    """Name the integrations' errors as Step Functions does; return what restores moto's names."""
+    dynamodb, step_functions = modelled_errors("dynamodb"), modelled_errors("stepfunctions")
+    original_dynamodb = vars(StateTaskServiceDynamoDB)["_error_cause_from_client_error"]
+    original_sfn = vars(StateTaskServiceSfn)["_from_error"]
+    original_sdk = vars(StateTaskServiceAwsSdk)["_normalise_exception_name"]
+    sdk_names: dict[str, str] = vars(state_task_service_aws_sdk)["_SERVICE_ERROR_NAMES"]
+    added = {service: name for service, name in AWS_SDK_SERVICE_NAMES.items() if service not in sdk_names}
 
-    def from_error(self: StateTaskServiceSfn, env: Any, ex: Exception) -> Any:
-        failure: Any = original(self, env, ex)
+    def dynamodb_error_cause(client_error: ClientError) -> tuple[str, str]:
+        _, cause = original_dynamodb.__func__(client_error)
+        return java_sdk_error_name("DynamoDB", _code(client_error), dynamodb, DYNAMODB_GENERIC), cause
+
+    def sfn_from_error(self: StateTaskServiceSfn, env: Any, ex: Exception) -> Any:
+        failure: Any = original_sfn(self, env, ex)
         if isinstance(ex, ClientError):
-            code = str(ex.response.get("Error", {}).get("Code", ""))
-            name = java_sdk_error_name("StepFunctions", code, modelled, STEP_FUNCTIONS_GENERIC)
+            name = java_sdk_error_name("StepFunctions", _code(ex), step_functions, STEP_FUNCTIONS_GENERIC)
             failure.error_name = CustomErrorName(name)
             failure.event_details["taskFailedEventDetails"]["error"] = name
         return failure
 
-    StateTaskServiceSfn._from_error = from_error  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        StateTaskServiceSfn._from_error = original  # type: ignore[method-assign]
+    def sdk_exception_name(norm_service_name: str, ex: Exception) -> str:
+        service, code, name = _S3_HEAD_NOT_FOUND
+        if norm_service_name == service and isinstance(ex, ClientError) and _code(ex) == code:
+            return name
+        named: str = original_sdk.__func__(norm_service_name, ex)
+        return named
 
+    StateTaskServiceDynamoDB._error_cause_from_client_error = staticmethod(dynamodb_error_cause)  # type: ignore[method-assign]
+    StateTaskServiceSfn._from_error = sfn_from_error  # type: ignore[method-assign]
+    StateTaskServiceAwsSdk._normalise_exception_name = staticmethod(sdk_exception_name)  # type: ignore[method-assign]
+    sdk_names.update(added)
 
-# The Java SDK 2.x's names of the services whose aws-sdk integrations the stack's workflows call.
-AWS_SDK_SERVICE_NAMES = {"s3": "S3"}
-
-
-@contextmanager
-def aws_sdk_services_named() -> Iterator[None]:
-    """Name the aws-sdk integration's S3 errors as Step Functions does, until the block ends."""
-    names: dict[str, str] = vars(state_task_service_aws_sdk)["_SERVICE_ERROR_NAMES"]
-    added = {service: name for service, name in AWS_SDK_SERVICE_NAMES.items() if service not in names}
-    names.update(added)
-    try:
-        yield
-    finally:
+    def restore() -> None:
+        StateTaskServiceDynamoDB._error_cause_from_client_error = original_dynamodb  # type: ignore[method-assign]
+        StateTaskServiceSfn._from_error = original_sfn  # type: ignore[method-assign]
+        StateTaskServiceAwsSdk._normalise_exception_name = original_sdk  # type: ignore[method-assign]
         for service in added:
-            names.pop(service, None)
+            sdk_names.pop(service, None)
+
+    return restore
+
+
+def _code(client_error: ClientError) -> str:
+    return str(client_error.response.get("Error", {}).get("Code", ""))
+
+
+_NAMES = Held(_install)
+
+
+def errors_named() -> AbstractContextManager[None]:
+    """The integrations' errors named as Step Functions names them, until the block ends (and every
+    other such block: environments may overlap)."""
+    return _NAMES.held()

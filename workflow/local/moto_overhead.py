@@ -41,10 +41,9 @@ import functools
 import pickle
 import string
 import sys
-import threading
 import weakref
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 from moto.core import responses as moto_responses
@@ -52,6 +51,8 @@ from moto.core import utils as moto_utils
 from moto.dynamodb.parsing import ast_nodes, validators
 from moto.dynamodb.parsing import expressions as update_expressions
 from moto.moto_api._internal.moto_random import MotoRandom
+
+from workflow.local.held import Held
 
 # (moto's parsing modules are untyped to mypy: "# type: ignore" at their tops)
 _CLAUSE_COUNT: Any = vars(validators)["ActionCountValidator"]
@@ -177,36 +178,9 @@ def _install() -> Callable[[], None]:
     return restore
 
 
-class _Installation:
-    """The reductions, installed while at least one block holds them."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._holders = 0
-        self._restore_originals: Callable[[], None] | None = None
-
-    def hold(self) -> None:
-        with self._lock:
-            if self._holders == 0:
-                self._restore_originals = _install()
-            self._holders += 1
-
-    def release(self) -> None:
-        with self._lock:
-            self._holders -= 1
-            if self._holders == 0 and self._restore_originals is not None:
-                self._restore_originals()
-                self._restore_originals = None
+_INSTALLATION = Held(_install)
 
 
-_INSTALLATION = _Installation()
-
-
-@contextmanager
-def reduced() -> Iterator[None]:
+def reduced() -> AbstractContextManager[None]:
     """moto's per-request overhead reduced until the block ends (and every other such block)."""
-    _INSTALLATION.hold()
-    try:
-        yield
-    finally:
-        _INSTALLATION.release()
+    return _INSTALLATION.held()
