@@ -75,6 +75,7 @@ from moto.stepfunctions.parser.asl.component.state import state as state_module
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader.eval.resource_eval_s3 import (
     ResourceEvalS3,
 )
+from moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader.item_reader_decl import ItemReader
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.distributed_iteration_component import (
     DistributedIterationComponent,
 )
@@ -84,6 +85,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.item
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor.map_run_record import (
     MapRunRecord,
 )
+from moto.stepfunctions.parser.asl.component.state.exec.state_map.result_writer.result_writer_decl import ResultWriter
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.state_map import StateMap
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_lambda
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.credentials import StateCredentials
@@ -128,6 +130,7 @@ from workflow.local.access import STATE_MACHINE_ACCESS_KEY
 from workflow.local.alarm_model import MetricKey
 from workflow.local.alarms import epoch, metric_datum
 from workflow.local.conditional_writes import DYNAMODB_WRITES, S3_CONDITIONS
+from workflow.local.distributed_map import reader_and_writer_errors_installed
 from workflow.local.environment import DEFAULT_TIME_SCALE, MOTO_CONFIG, LocalPipeline, _environment
 from workflow.local.gateway import Dispatcher, backend_app
 from workflow.local.java_sdk_errors import errors_named
@@ -470,6 +473,16 @@ def test_moto_names_a_step_functions_task_s_service_error_in_state_task_service_
     with errors_named():
         assert vars(StateTaskServiceSfn)["_from_error"] is not original
     assert vars(StateTaskServiceSfn)["_from_error"] is original
+
+
+def test_moto_evaluates_a_map_s_item_reader_and_result_writer_in_their_eval_body() -> None:
+    # Reliance: the Map's ItemReader and ResultWriter make their service calls in their own
+    # _eval_body (test_permissions.py sees a refusal there named States.ItemReaderFailed and
+    # States.ResultWriterFailed); distributed_map.reader_and_writer_errors_installed wraps both.
+    originals = (vars(ItemReader)["_eval_body"], vars(ResultWriter)["_eval_body"])
+    with reader_and_writer_errors_installed():
+        assert (vars(ItemReader)["_eval_body"], vars(ResultWriter)["_eval_body"]) != originals
+    assert (vars(ItemReader)["_eval_body"], vars(ResultWriter)["_eval_body"]) == originals
 
 
 def test_moto_keeps_the_interpreter_s_threads_in_tmp_threads(pipeline: LocalPipeline) -> None:

@@ -338,8 +338,8 @@ def test_without_the_state_machine_s_read_of_the_map_items_a_split_run_fails_at_
         execution = run_upload(pipeline, "people.csv", SOURCES["people.csv"])
 
         # Then the Map's item reader was refused as the state machine's role, the run failed at
-        # ScanRanges (a system failure, redrivable once the permission is back)
-        assert execution.status == FAILED
+        # ScanRanges with States.ItemReaderFailed (a system failure, redrivable once the permission is back)
+        assert (execution.status, execution.error) == (FAILED, "States.ItemReaderFailed")
         last = pipeline.visits(execution.arn)[-1]
         assert (last.name, last.status) == ("ScanRanges", FAILED)
         (denial, *_) = pipeline.access.denials
@@ -351,15 +351,20 @@ def test_without_the_state_machine_s_read_of_the_map_items_a_split_run_fails_at_
         assert pipeline.wait(execution.arn, timeout=60).status == "SUCCEEDED"
 
 
-def test_without_the_backfill_role_s_listing_a_backfill_fails_at_its_map(template: Template, tmp_path: Path) -> None:
-    # Given the backfill state machine's role without its listing of the sources
+def backfill_role(template: Template) -> str:
+    """The logical id of the backfill state machine's role."""
     (backfill,) = [
         logical_id
         for logical_id, body in template["Resources"].items()
         if body["Type"] == "AWS::StepFunctions::StateMachine"
         and str(body["Properties"].get("StateMachineName", "")).endswith(BACKFILL_NAME_SUFFIX)
     ]
-    role = role_of(template, backfill, "RoleArn")
+    return role_of(template, backfill, "RoleArn")
+
+
+def test_without_the_backfill_role_s_listing_a_backfill_fails_at_its_map(template: Template, tmp_path: Path) -> None:
+    # Given the backfill state machine's role without its listing of the sources
+    role = backfill_role(template)
 
     with running_without(template, tmp_path, role, lambda statement: statement.get("Sid") == "ListSources") as pipeline:
         # When a prefix is backfilled
@@ -367,7 +372,32 @@ def test_without_the_backfill_role_s_listing_a_backfill_fails_at_its_map(templat
         arn = start_backfill(pipeline.client("stepfunctions"), machine, BackfillRequest(prefix=INCOMING_PREFIX))
         execution = pipeline.wait(arn, timeout=60)
 
-        # Then the backfill fails, its listing refused as the backfill's role, not the pipeline's
-        assert execution.status == "FAILED"
+        # Then the backfill fails at its Map's item reader, its listing refused as the backfill's
+        # role, not the pipeline's
+        assert (execution.status, execution.error) == ("FAILED", "States.ItemReaderFailed")
         (denial,) = [denial for denial in pipeline.access.denials if denial.operation == "ListObjectsV2"]
         assert f"assumed-role/{role}/" in denial.principal
+
+
+def test_without_the_backfill_role_s_writing_of_results_a_backfill_fails_at_its_map_s_result_writer(
+    template: Template, tmp_path: Path
+) -> None:
+    # Given the backfill state machine's role without its s3:PutObject of the Map's results
+    role = backfill_role(template)
+
+    def write_results(statement: Statement) -> bool:
+        return statement.get("Sid") == "WriteTheResults"
+
+    with running_without(template, tmp_path, role, write_results) as pipeline:
+        # When a prefix holding one source is backfilled
+        pipeline.upload(INCOMING_PREFIX + "people.csv", SOURCES["people.csv"])
+        pipeline.wait(pipeline.started[0], timeout=30)
+        (machine,) = [m.arn for m in pipeline.stack.state_machines if m.name.endswith(BACKFILL_NAME_SUFFIX)]
+        arn = start_backfill(pipeline.client("stepfunctions"), machine, BackfillRequest(prefix=INCOMING_PREFIX))
+        execution = pipeline.wait(arn, timeout=60)
+
+        # Then the backfill fails at its Map's result writer, S3 refusing the backfill's role
+        assert (execution.status, execution.error) == ("FAILED", "States.ResultWriterFailed")
+        assert [denial.action for denial in pipeline.access.denials if f"assumed-role/{role}/" in denial.principal] == [
+            "s3:PutObject"
+        ]

@@ -33,7 +33,13 @@ restored on exit, and guarded by a test in ``tests/workflow/test_moto_reliances.
   your output payload size exceeds 256 KiB"; aws/aws-cdk#24799, which fails so with ``ResultPath``
   and ``OutputPath`` null). moto checks a state's output after ``ResultPath`` only.
 
-``installed()`` enters all four. Not corrected (a workflow here must not rely on them): child
+- ``reader_and_writer_errors_installed``: a service refusing the item reader's or the result
+  writer's call (S3's ``AccessDenied``) fails the Map with ``States.Runtime`` in moto, which no
+  ``States.ALL`` catches. AWS fails it with ``States.ItemReaderFailed`` or
+  ``States.ResultWriterFailed`` (https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html,
+  "Error names").
+
+``installed()`` enters all five. Not corrected (a workflow here must not rely on them): child
 executions are frames of the parent (no child ARN, ``$$.Execution`` is the parent's,
 ``ListExecutions(mapRunArn=...)`` is refused), a Map Run cannot be redriven, and children past the
 threshold run to the end before the Map Run fails (AWS may stop them sooner).
@@ -49,6 +55,7 @@ from typing import Any
 
 from workflow.local.interpreter import StepFunctionsParserBackend
 
+from botocore.exceptions import ClientError
 from moto.stepfunctions.parser.api import HistoryEventType, MapRunFailedEventDetails, ResourceNotFound
 from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
     FailureEvent,
@@ -61,12 +68,14 @@ from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader.eval.resource_eval_s3 import (
     ResourceEvalS3,
 )
+from moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader.item_reader_decl import ItemReader
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.distributed_iteration_component import (
     DistributedIterationComponent,
 )
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor import (
     distributed_item_processor_worker,
 )
+from moto.stepfunctions.parser.asl.component.state.exec.state_map.result_writer.result_writer_decl import ResultWriter
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.state_map import StateMap
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.tolerated_failure import (
     ToleratedFailureCountDecl,
@@ -287,6 +296,47 @@ def results_limit_installed() -> Iterator[None]:
         DistributedIterationComponent._eval_body = original_body  # type: ignore[method-assign]
 
 
+def _service_refusal(env: Any, error_type: Any, exc: ClientError) -> FailureEventException:
+    error = StatesErrorName(typ=error_type)
+    return FailureEventException(
+        FailureEvent(
+            env=env,
+            error_name=error,
+            event_type=HistoryEventType.MapRunFailed,
+            # moto's EventDetails is a TypedDict whose keys are all declared required; one is set.
+            event_details=EventDetails(  # type: ignore[typeddict-item]
+                mapRunFailedEventDetails=MapRunFailedEventDetails(error=error.error_name, cause=str(exc))
+            ),
+        )
+    )
+
+
+@contextmanager
+def reader_and_writer_errors_installed() -> Iterator[None]:
+    """A service's refusal of the item reader's or the result writer's call (an S3 ``AccessDenied``,
+    a missing item file) fails the Map with ``States.ItemReaderFailed`` or
+    ``States.ResultWriterFailed``, until the block ends."""
+    original_reader = vars(ItemReader)["_eval_body"]
+    original_writer = vars(ResultWriter)["_eval_body"]
+
+    def guarded(original: Any, error_type: Any) -> Any:
+        def eval_body(self: Any, env: Any) -> None:
+            try:
+                original(self, env)
+            except ClientError as exc:
+                raise _service_refusal(env, error_type, exc) from exc
+
+        return eval_body
+
+    ItemReader._eval_body = guarded(original_reader, StatesErrorNameType.StatesItemReaderFailed)  # type: ignore[method-assign]
+    ResultWriter._eval_body = guarded(original_writer, StatesErrorNameType.StatesResultWriterFailed)  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        ItemReader._eval_body = original_reader  # type: ignore[method-assign]
+        ResultWriter._eval_body = original_writer  # type: ignore[method-assign]
+
+
 @contextmanager
 def installed() -> Iterator[None]:
     """Every Distributed Map correction of this module, until the block ends."""
@@ -295,4 +345,5 @@ def installed() -> Iterator[None]:
         stack.enter_context(listing_installed())
         stack.enter_context(map_run_lookup_installed())
         stack.enter_context(results_limit_installed())
+        stack.enter_context(reader_and_writer_errors_installed())
         yield
