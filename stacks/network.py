@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
@@ -136,21 +135,3 @@ class PipelineNetwork(Construct):
                 # CDK's default (open) would also admit HTTPS from the whole VPC's CIDR.
                 open=False,
             )
-
-    def add_table_endpoint(self, table: dynamodb.ITable) -> None:
-        """A DynamoDB **gateway** endpoint (free), whose policy admits only ``table`` and its indexes.
-
-        The ledger is written by Step Functions, outside the VPC; the endpoint is how anything inside
-        it reads or updates the ledger without an internet route.
-        """
-        endpoint = self.vpc.add_gateway_endpoint(
-            "DynamoDb", service=ec2.GatewayVpcEndpointAwsService.DYNAMODB, subnets=[self.subnets]
-        )
-        endpoint.add_to_policy(
-            iam.PolicyStatement(
-                sid="LedgerTableOnly",
-                principals=[iam.AnyPrincipal()],
-                actions=["dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"],
-                resources=[table.table_arn, f"{table.table_arn}/index/*"],
-            )
-        )

@@ -150,7 +150,6 @@ class PipelineStack(Stack):
         )
 
         ledger = SourceLedger(self, "Ledger")
-        network.add_table_endpoint(ledger.table)
         workflow = PipelineStateMachine(
             self,
             "Workflow",
