@@ -29,7 +29,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -44,6 +44,7 @@ from moto.stepfunctions.parser.asl.component.common.error_name.failure_event imp
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 
 from workflow.local.faults import DEFAULT_FAULT
+from workflow.local.held import Held
 from workflow.local.java_sdk_errors import java_sdk_error_name
 from workflow.local.sandboxes import FunctionSpec, Run, Sandboxes
 from workflow.local.service_models import reader_session
@@ -341,17 +342,11 @@ def java_sdk_cause(client_error: ClientError) -> str:
     )
 
 
-@contextmanager
-def service_errors_named() -> Iterator[None]:
-    """Name Lambda API errors of Lambda Task states as Step Functions does.
-
-    moto's ``StateTaskLambda._from_error`` (an internal, guarded by a test) names every
-    ``ClientError`` of an invoke ``Exception``; AWS names it ``Lambda.<Code>``
-    (``lambda_error_name``), which is what the definition's retriers match.
-    """
+def _name_service_errors() -> Callable[[], None]:
+    """Install Step Functions' names of a Lambda Task's API errors; return what restores moto's."""
     invoke = reader_session().get_service_model("lambda").operation_model("Invoke")
     modelled = frozenset(shape.name for shape in invoke.error_shapes)
-    original = StateTaskLambda._from_error
+    original = vars(StateTaskLambda)["_from_error"]
 
     def from_error(self: StateTaskLambda, env: Any, ex: Exception) -> Any:
         if not isinstance(ex, ClientError):
@@ -368,7 +363,22 @@ def service_errors_named() -> Iterator[None]:
         )
 
     StateTaskLambda._from_error = from_error  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
+
+    def restore() -> None:
         StateTaskLambda._from_error = original  # type: ignore[method-assign]
+
+    return restore
+
+
+_SERVICE_ERRORS_NAMED = Held(_name_service_errors)
+
+
+def service_errors_named() -> AbstractContextManager[None]:
+    """Name Lambda API errors of Lambda Task states as Step Functions does, until the block ends
+    (and every other such block: environments may overlap).
+
+    moto's ``StateTaskLambda._from_error`` (an internal, guarded by a test) names every
+    ``ClientError`` of an invoke ``Exception``; AWS names it ``Lambda.<Code>``
+    (``lambda_error_name``), which is what the definition's retriers match.
+    """
+    return _SERVICE_ERRORS_NAMED.held()
