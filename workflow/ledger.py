@@ -80,9 +80,10 @@ RUN_ENTRY_PREFIX = "run:"
 # models, with ``Exception`` appended when it lacks it (``InternalServerError`` is
 # ``InternalServerErrorException``: inferred from that rule, which AWS-recorded names of other
 # services show), and ``AmazonDynamoDBException`` for any other code (recorded against AWS for a
-# ValidationException). That last name is retried too: it is also DynamoDB's ServiceUnavailable
-# (503), and throttling for an SDK that predates DynamoDB's ThrottlingException; a refusal that
-# will not pass (a ValidationException) costs about a minute of retries before it fails. The
+# ValidationException). That last name is retried too, since by the same rule (inferred, not
+# observed) it would also be DynamoDB's ServiceUnavailable (503), and throttling for an SDK that
+# predates DynamoDB's ThrottlingException; a refusal that will not pass (a ValidationException, a
+# key too long for the ledger) costs up to about 50 s of retries before it is caught or fails. The
 # ``aws-sdk:dynamodb:*`` integration uses the Java SDK 2.x: ``DynamoDb.<class>``, and
 # ``DynamoDb.DynamoDbException`` for any other code.
 TRANSIENT_ERRORS = (

@@ -48,8 +48,8 @@ threshold run to the end before the Map Run fails (AWS may stop them sooner).
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,6 +88,8 @@ from moto.stepfunctions.parser.asl.eval.program_state import (
     ProgramStopped,
     ProgramTimedOut,
 )
+
+from workflow.local.held import Held
 
 THRESHOLD_ERROR = StatesErrorNameType.StatesExceedToleratedFailureThreshold
 # Set on a Map state's iteration component when its definition is parsed: moto replaces an
@@ -311,11 +313,8 @@ def _service_refusal(env: Any, error_type: Any, exc: ClientError) -> FailureEven
     )
 
 
-@contextmanager
-def reader_and_writer_errors_installed() -> Iterator[None]:
-    """A service's refusal of the item reader's or the result writer's call (an S3 ``AccessDenied``,
-    a missing item file) fails the Map with ``States.ItemReaderFailed`` or
-    ``States.ResultWriterFailed``, until the block ends."""
+def _name_reader_and_writer_errors() -> Callable[[], None]:
+    """Install ``States.ItemReaderFailed`` and ``States.ResultWriterFailed``; return what restores moto's."""
     original_reader = vars(ItemReader)["_eval_body"]
     original_writer = vars(ResultWriter)["_eval_body"]
 
@@ -330,11 +329,24 @@ def reader_and_writer_errors_installed() -> Iterator[None]:
 
     ItemReader._eval_body = guarded(original_reader, StatesErrorNameType.StatesItemReaderFailed)  # type: ignore[method-assign]
     ResultWriter._eval_body = guarded(original_writer, StatesErrorNameType.StatesResultWriterFailed)  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
+
+    def restore() -> None:
         ItemReader._eval_body = original_reader  # type: ignore[method-assign]
         ResultWriter._eval_body = original_writer  # type: ignore[method-assign]
+
+    return restore
+
+
+_READER_AND_WRITER_ERRORS = Held(_name_reader_and_writer_errors)
+
+
+def reader_and_writer_errors_installed() -> AbstractContextManager[None]:
+    """A service's refusal of the item reader's or the result writer's call (an S3 ``AccessDenied``,
+    a missing item file) fails the Map with ``States.ItemReaderFailed`` or
+    ``States.ResultWriterFailed``, until the block ends (and every other such block). The result
+    writer runs after moto has recorded the Map Run SUCCEEDED: ``DescribeMapRun`` still says so
+    after its failure (AWS would say FAILED)."""
+    return _READER_AND_WRITER_ERRORS.held()
 
 
 @contextmanager

@@ -11,9 +11,11 @@ change a copy. For each request, in AWS's order:
 2. **authorized?** ``authorize(function, call)`` decides with the function's role and the
    resource policies (``access.py``); a denial is answered with the service's own error.
 3. **faulted?** a fault injected for that function's ``service.operation`` (``sdk_faults.py``).
-4. moto answers; S3's "no such key" (404) to a ``GetObject`` or ``HeadObject`` reaches only a
-   caller that may list the bucket there: any other gets 403 ``AccessDenied`` (``conceal``), as S3
-   answers it, so that a missing ``s3:ListBucket`` fails here as it would on AWS.
+4. moto answers; S3's "no such key" to a handler's ``GetObject`` (``NoSuchKey``) or
+   ``HeadObject`` of the current version (a bare 404) reaches only a function that may list the
+   bucket there: any other gets 403 ``AccessDenied`` (``conceal``), as S3 answers it, so that a
+   missing ``s3:ListBucket`` fails here as it would on AWS. (The state machines' own reads, which
+   do not come through here, still get moto's 404.)
 """
 
 from __future__ import annotations
@@ -43,11 +45,15 @@ _POLL_SECONDS = 0.05
 _CLOSE_WAIT_SECONDS = 10.0
 
 Callers = Callable[[str], str | None]  # access key id -> function name
+Authorize = Callable[[str, wire.Call], wire.Reply | None]  # (function, call) -> a denial, or None
+# (function, call of a missing key) -> S3's 403 if the function may not learn that, or None
+Conceal = Callable[[str, wire.Call], wire.Reply | None]
+
 # The reads whose "no such key" S3 tells only a caller that may list the bucket (the API
 # reference of each: "If the object you request doesn't exist, the error that Amazon S3 returns
 # depends on whether you also have the s3:ListBucket permission").
 _ABSENCE_CONCEALED = frozenset({"GetObject", "HeadObject"})
-Authorize = Callable[[str, wire.Call], wire.Reply | None]  # (function, call) -> a denial, or None
+_NO_SUCH_KEY = b"<Code>NoSuchKey</Code>"
 
 # What each protocol's services answer for a key they do not know.
 _UNKNOWN_KEY = {
@@ -122,7 +128,7 @@ class _Dropped(ConnectionResetError):
 class Gateway:
     """Serve moto's services to the sandboxes on ``127.0.0.1:<free port>`` until ``stop``."""
 
-    def __init__(self, *, callers: Callers, authorize: Authorize, conceal: Authorize, faults: SdkFaults) -> None:
+    def __init__(self, *, callers: Callers, authorize: Authorize, conceal: Conceal, faults: SdkFaults) -> None:
         self._callers = callers
         self._authorize = authorize
         self._conceal = conceal
@@ -180,8 +186,8 @@ class Gateway:
     def _concealing_absence(
         self, function: str, call: wire.Call, environ: dict[str, Any], start_response: Any
     ) -> Iterable[bytes]:
-        """moto's answer, but a 404 only if ``conceal`` lets the caller learn the key is absent.
-        Any other answer goes through as moto gives it (a body is never held: objects may be large)."""
+        """moto's answer, but a missing key's 404 only if ``conceal`` lets the caller learn that.
+        Any other answer goes through as moto gives it (only a 404's small body is ever held)."""
         held: list[tuple[str, list[tuple[str, str]], Any]] = []
 
         def hold_a_404(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
@@ -193,12 +199,16 @@ class Gateway:
         answer: Iterable[bytes] = self._moto(environ, hold_a_404)
         if not held:
             return answer
-        denial = self._conceal(function, call)
-        if denial is None:
-            start_response(*held[0])
-            return answer
+        body = b"".join(answer)
         with contextlib.suppress(Exception):
             getattr(answer, "close", lambda: None)()
+        # A missing key: GetObject's NoSuchKey, or a HeadObject (no body) of the current version.
+        # NoSuchBucket, NoSuchVersion and a version's HEAD keep their 404.
+        missing_key = _NO_SUCH_KEY in body if call.operation == "GetObject" else "VersionId" not in call.params
+        denial = self._conceal(function, call) if missing_key else None
+        if denial is None:
+            start_response(*held[0])
+            return [body]
         return _reply(start_response, denial)
 
     @staticmethod

@@ -74,7 +74,7 @@ def modelled_errors(service: str) -> frozenset[str]:
 # The Java SDK 2.x's names of the services whose aws-sdk integrations the stack's workflows call.
 AWS_SDK_SERVICE_NAMES = {"s3": "S3"}
 # The SDK 2.x's class for a HeadObject of a missing key, which has no error code (a bare 404).
-_S3_HEAD_NOT_FOUND = ("S3", "404", "S3.NoSuchKeyException")
+S3_HEAD_NOT_FOUND = "S3.NoSuchKeyException"
 
 
 def _install() -> Callable[[], None]:
@@ -99,9 +99,8 @@ def _install() -> Callable[[], None]:
         return failure
 
     def sdk_exception_name(norm_service_name: str, ex: Exception) -> str:
-        service, code, name = _S3_HEAD_NOT_FOUND
-        if norm_service_name == service and isinstance(ex, ClientError) and _code(ex) == code:
-            return name
+        if isinstance(ex, ClientError) and ex.operation_name == "HeadObject" and _code(ex) == "404":
+            return S3_HEAD_NOT_FOUND
         named: str = original_sdk.__func__(norm_service_name, ex)
         return named
 
