@@ -123,9 +123,9 @@ class Tolerance:
         return self.percentage is not None and total > 0 and failed * 100.0 / total > self.percentage
 
 
-def _threshold_failure(env: Any, failed: int, total: int) -> FailureEventException:
-    error = StatesErrorName(typ=THRESHOLD_ERROR)
-    cause = f"The specified tolerated failure threshold was exceeded: {failed} of {total} child executions failed"
+def _map_run_failure(env: Any, error_type: Any, cause: str) -> FailureEventException:
+    """The Map Run failing with the States error ``error_type``."""
+    error = StatesErrorName(typ=error_type)
     return FailureEventException(
         FailureEvent(
             env=env,
@@ -137,6 +137,11 @@ def _threshold_failure(env: Any, failed: int, total: int) -> FailureEventExcepti
             ),
         )
     )
+
+
+def _threshold_failure(env: Any, failed: int, total: int) -> FailureEventException:
+    cause = f"The specified tolerated failure threshold was exceeded: {failed} of {total} child executions failed"
+    return _map_run_failure(env, THRESHOLD_ERROR, cause)
 
 
 @contextmanager
@@ -298,21 +303,6 @@ def results_limit_installed() -> Iterator[None]:
         DistributedIterationComponent._eval_body = original_body  # type: ignore[method-assign]
 
 
-def _service_refusal(env: Any, error_type: Any, exc: ClientError) -> FailureEventException:
-    error = StatesErrorName(typ=error_type)
-    return FailureEventException(
-        FailureEvent(
-            env=env,
-            error_name=error,
-            event_type=HistoryEventType.MapRunFailed,
-            # moto's EventDetails is a TypedDict whose keys are all declared required; one is set.
-            event_details=EventDetails(  # type: ignore[typeddict-item]
-                mapRunFailedEventDetails=MapRunFailedEventDetails(error=error.error_name, cause=str(exc))
-            ),
-        )
-    )
-
-
 def _name_reader_and_writer_errors() -> Callable[[], None]:
     """Install ``States.ItemReaderFailed`` and ``States.ResultWriterFailed``; return what restores moto's."""
     original_reader = vars(ItemReader)["_eval_body"]
@@ -323,7 +313,7 @@ def _name_reader_and_writer_errors() -> Callable[[], None]:
             try:
                 original(self, env)
             except ClientError as exc:
-                raise _service_refusal(env, error_type, exc) from exc
+                raise _map_run_failure(env, error_type, str(exc)) from exc
 
         return eval_body
 
