@@ -36,6 +36,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from functools import cache
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -65,8 +66,10 @@ def java_sdk_error_name(service: str, code: str, modelled: frozenset[str], gener
     return f"{service}.{code if code.endswith('Exception') else code + 'Exception'}"
 
 
+@cache
 def modelled_errors(service: str) -> frozenset[str]:
-    """The error codes ``service``'s API models, in any operation (botocore's model)."""
+    """The error codes ``service``'s API models, in any operation (botocore's model); read at the
+    first error, not when an environment starts (DynamoDB's model costs 20 ms)."""
     model = reader_session().get_service_model(service)
     return frozenset(shape.name for shape in model.error_shapes)
 
@@ -79,7 +82,6 @@ S3_HEAD_NOT_FOUND = "S3.NoSuchKeyException"
 
 def _install() -> Callable[[], None]:
     """Name the integrations' errors as Step Functions does; return what restores moto's names."""
-    dynamodb, step_functions = modelled_errors("dynamodb"), modelled_errors("stepfunctions")
     original_dynamodb = vars(StateTaskServiceDynamoDB)["_error_cause_from_client_error"]
     original_sfn = vars(StateTaskServiceSfn)["_from_error"]
     original_sdk = vars(StateTaskServiceAwsSdk)["_normalise_exception_name"]
@@ -88,12 +90,16 @@ def _install() -> Callable[[], None]:
 
     def dynamodb_error_cause(client_error: ClientError) -> tuple[str, str]:
         _, cause = original_dynamodb.__func__(client_error)
-        return java_sdk_error_name("DynamoDB", _code(client_error), dynamodb, DYNAMODB_GENERIC), cause
+        return java_sdk_error_name(
+            "DynamoDB", _code(client_error), modelled_errors("dynamodb"), DYNAMODB_GENERIC
+        ), cause
 
     def sfn_from_error(self: StateTaskServiceSfn, env: Any, ex: Exception) -> Any:
         failure: Any = original_sfn(self, env, ex)
         if isinstance(ex, ClientError):
-            name = java_sdk_error_name("StepFunctions", _code(ex), step_functions, STEP_FUNCTIONS_GENERIC)
+            name = java_sdk_error_name(
+                "StepFunctions", _code(ex), modelled_errors("stepfunctions"), STEP_FUNCTIONS_GENERIC
+            )
             failure.error_name = CustomErrorName(name)
             failure.event_details["taskFailedEventDetails"]["error"] = name
         return failure
