@@ -52,6 +52,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
     StateTaskServiceSfn,
 )
 
+from tasks.common.aws import error_code
 from workflow.local.held import Held
 from workflow.local.service_models import reader_session
 
@@ -91,21 +92,21 @@ def _install() -> Callable[[], None]:
     def dynamodb_error_cause(client_error: ClientError) -> tuple[str, str]:
         _, cause = original_dynamodb.__func__(client_error)
         return java_sdk_error_name(
-            "DynamoDB", _code(client_error), modelled_errors("dynamodb"), DYNAMODB_GENERIC
+            "DynamoDB", error_code(client_error), modelled_errors("dynamodb"), DYNAMODB_GENERIC
         ), cause
 
     def sfn_from_error(self: StateTaskServiceSfn, env: Any, ex: Exception) -> Any:
         failure: Any = original_sfn(self, env, ex)
         if isinstance(ex, ClientError):
             name = java_sdk_error_name(
-                "StepFunctions", _code(ex), modelled_errors("stepfunctions"), STEP_FUNCTIONS_GENERIC
+                "StepFunctions", error_code(ex), modelled_errors("stepfunctions"), STEP_FUNCTIONS_GENERIC
             )
             failure.error_name = CustomErrorName(name)
             failure.event_details["taskFailedEventDetails"]["error"] = name
         return failure
 
     def sdk_exception_name(norm_service_name: str, ex: Exception) -> str:
-        if isinstance(ex, ClientError) and ex.operation_name == "HeadObject" and _code(ex) == "404":
+        if isinstance(ex, ClientError) and ex.operation_name == "HeadObject" and error_code(ex) == "404":
             return S3_HEAD_NOT_FOUND
         named: str = original_sdk.__func__(norm_service_name, ex)
         return named
@@ -123,10 +124,6 @@ def _install() -> Callable[[], None]:
             sdk_names.pop(service, None)
 
     return restore
-
-
-def _code(client_error: ClientError) -> str:
-    return str(client_error.response.get("Error", {}).get("Code", ""))
 
 
 _NAMES = Held(_install)

@@ -43,6 +43,7 @@ from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name
 from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 
+from tasks.common.aws import error_code
 from workflow.local.faults import DEFAULT_FAULT
 from workflow.local.held import Held
 from workflow.local.java_sdk_errors import java_sdk_error_name
@@ -328,8 +329,7 @@ def lambda_error_name(client_error: ClientError, modelled: frozenset[str]) -> st
     (``AccessDeniedException``) is the SDK's generic ``AWSLambdaException``; both get the
     ``Lambda.`` prefix (https://docs.aws.amazon.com/step-functions/latest/dg/bp-lambda-serviceexception.html).
     """
-    code = str(client_error.response.get("Error", {}).get("Code", ""))
-    return java_sdk_error_name("Lambda", code, modelled, _JAVA_SDK_GENERIC)
+    return java_sdk_error_name("Lambda", error_code(client_error), modelled, _JAVA_SDK_GENERIC)
 
 
 def java_sdk_cause(client_error: ClientError) -> str:
