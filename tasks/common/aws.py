@@ -81,6 +81,25 @@ def error_code(exc: ClientError) -> str:
     return code
 
 
+# A refused GET names its code; a refused HEAD has no body, and botocore names it by its status.
+_DENIED_CODES = frozenset({"AccessDenied", "403"})
+
+
+def refusal_hides_absence(s3: Any, exc: ClientError, bucket: str, key: str) -> bool:
+    """Whether S3's 403 to a read of ``key`` (the current version) stands for a key that is absent.
+
+    S3 answers 404 for a missing key only to a caller who may list the bucket; anyone else gets 403.
+    Our roles may list only under the prefixes they read, and AWS does not document whether such a
+    grant counts for a read. So on a 403 the function asks the way that grant surely covers: a
+    listing under the key itself. Absent there, the key is absent; present, the 403 is a refusal.
+    A listing that is refused too raises its own AccessDenied.
+    """
+    if error_code(exc) not in _DENIED_CODES:
+        return False
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1)
+    return not any(entry.get("Key") == key for entry in listed.get("Contents", ()))
+
+
 @contextmanager
 def s3_errors(what: str) -> Iterator[None]:
     """Translate S3 failures about ``what`` (an object description) into named errors.

@@ -11,7 +11,7 @@ from urllib.parse import unquote_plus
 import msgspec
 from botocore.exceptions import ClientError
 
-from tasks.common.aws import error_code, s3_errors
+from tasks.common.aws import error_code, refusal_hides_absence, s3_errors
 from tasks.common.datasets import DatasetSettings, contract_version, dataset_of, dataset_settings
 from tasks.common.errors import (
     EmptyObject,
@@ -219,9 +219,21 @@ def _head(s3: Any, request: PipelineRequest) -> dict[str, Any]:
     head_args: dict[str, Any] = {"Bucket": request.bucket, "Key": request.key}
     if request.version_id is not None:
         head_args["VersionId"] = request.version_id
-    with s3_errors(_where(request)), _readable(_where(request)):
+    with s3_errors(_where(request)), _readable(_where(request)), _absence_revealed(s3, request):
         head: dict[str, Any] = s3.head_object(**head_args)
     return head
+
+
+@contextmanager
+def _absence_revealed(s3: Any, request: PipelineRequest) -> Iterator[None]:
+    """``ObjectNotFound`` for a 403 to the HEAD of a source's current version that hides its absence.
+    (An S3 event names the version, which a deletion does not remove: it is found, or refused.)"""
+    try:
+        yield
+    except ClientError as exc:
+        if request.version_id is not None or not refusal_hides_absence(s3, exc, request.bucket, request.key):
+            raise
+        raise ObjectNotFound(f"{_where(request)} does not exist (403, and not listed)") from None
 
 
 def locate(s3: Any, request: PipelineRequest, received_key: Any) -> tuple[PipelineRequest, dict[str, Any]]:

@@ -22,7 +22,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from tasks.common.aws import error_code
+from tasks.common.aws import error_code, refusal_hides_absence
 from tasks.common.errors import OutputSuperseded, TransientError
 from tasks.common.multipart import COPY_CONCURRENCY, part_ranges, send_parts
 
@@ -58,7 +58,7 @@ def read_manifest(s3: Any, bucket: str, key: str) -> CurrentManifest | None:
     try:
         response = s3.get_object(Bucket=bucket, Key=key)
     except ClientError as exc:
-        if error_code(exc) in _NOT_FOUND:
+        if error_code(exc) in _NOT_FOUND or refusal_hides_absence(s3, exc, bucket, key):
             return None
         raise
     body = json.loads(response["Body"].read())

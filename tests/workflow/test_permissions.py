@@ -134,14 +134,17 @@ def test_without_write_output_s_listing_of_processed_its_read_of_the_absent_mani
         # When a file runs: WriteOutput first reads the output's manifest, which does not exist yet
         execution = run_upload(pipeline, "people.csv", SOURCES["people.csv"])
 
-        # Then S3 answered 403, not 404: without listing, a caller may not learn a key is absent
+        # Then S3 answered 403, not 404: without listing, a caller may not learn a key is absent;
+        # and WriteOutput's listing under the manifest's key, to tell, was refused too
         assert (execution.status, execution.error) == ("FAILED", "AccessDenied")
         last = pipeline.visits(execution.arn)[-1]
         assert (last.name, last.status) == ("WriteOutput", FAILED)
         assert pipeline.object_keys(PROCESSED_PREFIX) == []
-        (denial,) = pipeline.access.denials
-        assert (denial.operation, denial.action, denial.code) == ("GetObject", "s3:ListBucket", "AccessDenied")
-        assert denial.resource == f"arn:aws:s3:::{pipeline.stack.bucket_name}"
+        assert [(denial.operation, denial.action, denial.code) for denial in pipeline.access.denials] == [
+            ("GetObject", "s3:ListBucket", "AccessDenied"),
+            ("ListObjectsV2", "s3:ListBucket", "AccessDenied"),
+        ]
+        assert {denial.resource for denial in pipeline.access.denials} == {f"arn:aws:s3:::{pipeline.stack.bucket_name}"}
 
 
 def start_for_absent_key(pipeline: LocalPipeline) -> Execution:
@@ -169,12 +172,47 @@ def test_without_its_listing_validate_cannot_tell_an_absent_source_from_a_forbid
         # When a run names a key that does not exist
         execution = start_for_absent_key(pipeline)
 
-        # Then Validate's HEAD got 403: a system failure at Validate, not a rejection
-        assert (execution.status, execution.error) == ("FAILED", "ClientError")
+        # Then Validate's HEAD got 403 and its listing under the key, to tell, was refused too: a
+        # system failure at Validate, not a rejection
+        assert (execution.status, execution.error) == ("FAILED", "AccessDenied")
+        assert "ListObjectsV2" in str(execution.cause)
         assert pipeline.visits(execution.arn)[-1].name == "Validate"
         assert [(denial.operation, denial.action) for denial in pipeline.access.denials] == [
-            ("HeadObject", "s3:ListBucket")
+            ("HeadObject", "s3:ListBucket"),
+            ("ListObjectsV2", "s3:ListBucket"),
         ]
+
+
+def test_if_s3_judged_a_prefix_limited_listing_not_to_reveal_absences_a_first_run_still_commits(
+    pipeline: LocalPipeline,
+) -> None:
+    # Given S3 judging whether a read may learn of an absence with no s3:prefix, so that the
+    # roles' listings, each limited to a prefix, never count (AWS does not document which)
+    pipeline.access.key_is_listing_prefix = False
+
+    # When a file runs: WriteOutput's read of the absent manifest is refused
+    execution = run_upload(pipeline, "people.csv", SOURCES["people.csv"])
+
+    # Then WriteOutput told the absence by listing under the manifest's key, and committed
+    assert execution.status == "SUCCEEDED"
+    assert [(denial.operation, denial.action) for denial in pipeline.access.denials] == [("GetObject", "s3:ListBucket")]
+    assert any(key.endswith("/manifest.json") for key in pipeline.object_keys(PROCESSED_PREFIX))
+
+
+def test_if_s3_judged_a_prefix_limited_listing_not_to_reveal_absences_an_absent_source_is_still_rejected(
+    pipeline: LocalPipeline,
+) -> None:
+    # Given S3 judging as above
+    pipeline.access.key_is_listing_prefix = False
+
+    # When a run names a key that does not exist: Validate's HEAD is refused
+    execution = start_for_absent_key(pipeline)
+
+    # Then Validate told the absence by listing under the key: a rejection, as with a 404
+    assert execution.error == "ObjectNotFound"
+    assert [(denial.operation, denial.action) for denial in pipeline.access.denials] == [
+        ("HeadObject", "s3:ListBucket")
+    ]
 
 
 def test_a_denied_call_stays_denied_when_a_fault_is_also_injected(template: Template, tmp_path: Path) -> None:

@@ -91,6 +91,13 @@ class Access:
             raise TemplateError(f"the policies know no role of the template's state machines {unknown}")
         self._lock = threading.Lock()
         self.denials: list[Denial] = []
+        # Which ListBucket grants let a caller learn that a key is absent (``absence_concealed``).
+        # True: a grant whose s3:prefix condition covers the key, as Ceph's gateway judges it "to
+        # match aws behavior", and as kopia/kopia#3072 found S3 answer a role limited to a prefix.
+        # False: only a grant with no s3:prefix condition, the strict reading of AWS's IAM rules (a
+        # read carries no s3:prefix), which AWS's documentation does not rule out. The handlers must
+        # work under both; tests set False to prove it.
+        self.key_is_listing_prefix = True
 
     # -- deciding --------------------------------------------------------------------------------
 
@@ -136,11 +143,15 @@ class Access:
         """S3's answer to a handler's read of a key that does not exist: None (the 404 stands) when
         the function may list the bucket there, else 403 ``AccessDenied``: S3 tells whether a key
         exists only to a caller with ``s3:ListBucket`` on its bucket (GetObject's and HeadObject's
-        API reference, "Permissions"). The listing is judged with the key as its ``s3:prefix``, so a
-        grant limited to a prefix covers the keys under it: what Ceph's gateway does "to match aws
-        behavior" (ceph/ceph#68577, and its s3-tests' test_head_object_404_with_policy_prefix), not
-        documented by AWS."""
-        listing = {"Bucket": call.params.get("Bucket"), "Prefix": str(call.params.get("Key", ""))}
+        API reference, "Permissions"). By default the listing is judged with the key as its
+        ``s3:prefix``, so a grant limited to a prefix covers the keys under it: what Ceph's gateway
+        does "to match aws behavior" (ceph/ceph#68577, and its s3-tests'
+        test_head_object_404_with_policy_prefix), not documented by AWS. With
+        ``key_is_listing_prefix`` off, it is judged with no prefix, and only a grant of the whole
+        bucket reveals an absence."""
+        listing = {"Bucket": call.params.get("Bucket")}
+        if self.key_is_listing_prefix:
+            listing["Prefix"] = str(call.params.get("Key", ""))
         caller = self.policies.function_caller(function)
         checks = checks_for_call(caller, "s3", "ListObjectsV2", listing, self.policies.resources)
         denial = self._first_denial("s3", call.operation, checks)
