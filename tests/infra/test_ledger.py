@@ -43,6 +43,7 @@ from workflow.ledger import (
 
 REQUEST_RECORD = "RecordRequestRejected"
 REQUEST_BY_DIGEST = "RecordRequestRejectedByDigest"
+REQUEST_AGAIN = "RecordRequestRejectedAgain"
 KEY_TOO_LONG = "KeyTooLongForLedger"
 DYNAMODB_TASKS = ("arn:aws:states:::dynamodb:", "arn:aws:states:::aws-sdk:dynamodb:")
 
@@ -125,41 +126,40 @@ def test_every_ledger_write_retries_dynamodb_s_transient_errors_and_catches_only
         assert state["Parameters"]["TableName"] == "${" + TABLE_PLACEHOLDER + "}", name
 
 
-def test_a_refused_request_s_key_too_long_for_a_partition_key_is_written_again_under_its_digest() -> None:
-    # Given the refused request's record and the one that follows when DynamoDB refuses its key
+def test_a_refused_request_s_record_is_written_again_under_its_digest_or_else_once_more_uncaught() -> None:
+    # Given the refused request's record, and the two writes that follow when DynamoDB refuses it
     states = json.loads(definition_text())["States"]
-    plain, by_digest = states[REQUEST_RECORD], states[REQUEST_BY_DIGEST]
+    plain, by_digest, again = states[REQUEST_RECORD], states[REQUEST_BY_DIGEST], states[REQUEST_AGAIN]
 
-    # Then the second writes what the first does, under '<bucket>/sha256:<digest of the key>'
-    # (workflow/ledger.py request_source_id), and goes on as the first does
+    # Then the one by digest writes what the first does, under '<bucket>/sha256:<digest of the key>'
+    # (workflow/ledger.py request_source_id), the other under the same key
     assert by_digest["Parameters"]["Key"] == {
         PARTITION_KEY: {"S.$": "States.Format('{}/sha256:{}', $.bucket, States.Hash($.key, 'SHA-256'))"},
         SORT_KEY: plain["Parameters"]["Key"][SORT_KEY],
     }
     assert plain["Parameters"]["Key"][PARTITION_KEY] == {"S.$": "States.Format('{}/{}', $.bucket, $.key)"}
+    assert again["Parameters"] == plain["Parameters"]
     unkeyed = {name: value for name, value in plain["Parameters"].items() if name != "Key"}
     assert {name: value for name, value in by_digest["Parameters"].items() if name != "Key"} == unkeyed
-    assert (by_digest["Retry"], by_digest["Next"], by_digest["ResultPath"]) == (
-        plain["Retry"],
-        plain["Next"],
-        plain["ResultPath"],
-    )
-    assert by_digest["Catch"] == [catcher for catcher in plain["Catch"] if catcher["Next"] != KEY_TOO_LONG]
-    # And the first's refusal goes there only when DynamoDB's cause is the partition key's size
-    # (DynamoDB.AmazonDynamoDBException names every error its API does not model); any other fails
-    # the run with DynamoDB's error and cause
+    # And both go on as the first does, and catch what it catches but DynamoDB's refusal: a
+    # refusal that persists fails the run at a Task, which a redrive runs again
+    for follower in (by_digest, again):
+        assert (follower["Resource"], follower["Retry"], follower["Next"], follower["ResultPath"]) == (
+            plain["Resource"],
+            plain["Retry"],
+            plain["Next"],
+            plain["ResultPath"],
+        )
+        assert follower["Catch"] == [catcher for catcher in plain["Catch"] if catcher["Next"] != KEY_TOO_LONG]
+    # And the first's refusal goes by digest only when DynamoDB's cause is the partition key's size
+    # (DynamoDB.AmazonDynamoDBException names every error its API does not model)
     (refused,) = [catcher for catcher in plain["Catch"] if catcher["Next"] == KEY_TOO_LONG]
     assert refused["ResultPath"] == "$.ledger"
     choice = states[KEY_TOO_LONG]
     assert choice["Choices"] == [
         {"Variable": "$.ledger.Cause", "StringMatches": "*Size of hashkey has exceeded*", "Next": REQUEST_BY_DIGEST}
     ]
-    assert states[choice["Default"]] == {
-        "Type": "Fail",
-        "Comment": states[choice["Default"]]["Comment"],
-        "ErrorPath": "$.ledger.Error",
-        "CausePath": "$.ledger.Cause",
-    }
+    assert choice["Default"] == REQUEST_AGAIN
 
 
 def test_an_owned_elsewhere_outcome_ends_the_run_without_effect_or_at_the_rejection() -> None:
@@ -176,7 +176,7 @@ def test_an_owned_elsewhere_outcome_ends_the_run_without_effect_or_at_the_reject
     # Then a lost start or end leads, after recording it, to a Succeed state (the run changes
     # nothing), and a lost rejection to the Rejected state without announcing it
     for name, destination in destinations.items():
-        if name in {"RecordRejected", REQUEST_RECORD, REQUEST_BY_DIGEST}:
+        if name in {"RecordRejected", REQUEST_RECORD, REQUEST_BY_DIGEST, REQUEST_AGAIN}:
             assert destination == "Rejected", name
         else:
             assert states[states[destination]["Next"]]["Type"] == "Succeed", name

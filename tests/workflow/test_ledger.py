@@ -170,7 +170,7 @@ def test_an_api_request_whose_key_is_too_long_for_a_partition_key_is_recorded_un
     assert (item.status, item.key, item.key_url_encoded) == (REJECTED, key, False)
 
 
-def test_a_refused_request_s_record_dynamodb_refuses_otherwise_fails_the_run_with_dynamodb_s_error(
+def test_a_refused_request_s_record_dynamodb_refuses_otherwise_fails_the_run_where_a_redrive_writes_it(
     pipeline: LocalPipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given DynamoDB refusing every write with an error its API does not model (not the key's size)
@@ -182,7 +182,7 @@ def test_a_refused_request_s_record_dynamodb_refuses_otherwise_fails_the_run_wit
     # When a request Validate refuses is to be recorded
     execution = run_upload(pipeline, "notes.txt", b"hello\n")
 
-    # Then the run fails there with DynamoDB's error (reconcile finds the version unrecorded), and
+    # Then the write is tried once more, uncaught, and the run fails there with DynamoDB's error;
     # nothing is filed under a digest the version's key would never be looked up by
     assert (execution.status, execution.error) == ("FAILED", KEY_REFUSED)
     assert "not allowed by the test" in str(execution.cause)
@@ -190,11 +190,26 @@ def test_a_refused_request_s_record_dynamodb_refuses_otherwise_fails_the_run_wit
     assert [(visit.name, visit.status) for visit in history][-3:] == [
         ("RecordRequestRejected", "CAUGHT"),
         ("KeyTooLongForLedger", "SUCCEEDED"),
-        ("LedgerRefusedRequest", "FAILED"),
+        ("RecordRequestRejectedAgain", "FAILED"),
     ]
-    # (after the write's retries: the refusal might have passed)
-    refused = next(visit for visit in history if visit.name == "RecordRequestRejected")
-    assert refused.attempts == 7
+    # (each after the write's retries: the refusal might have passed)
+    assert [visit.attempts for visit in history[-3::2]] == [7, 7]
+    version = execution.input["versionId"]
+    assert ledger_item(pipeline, INCOMING_PREFIX + "notes.txt", version) is None
+
+    # And once DynamoDB takes writes again, a redrive writes the record and ends the run Rejected
+    monkeypatch.undo()
+    pipeline.redrive(execution.arn)
+    redriven = pipeline.wait(execution.arn, timeout=30)
+    assert (redriven.status, redriven.error) == ("FAILED", "UnsupportedFormat")
+    assert [visit.name for visit in pipeline.visits(execution.arn)][-3:] == [
+        "RecordRequestRejectedAgain",
+        "NotifyRejected",
+        "Rejected",
+    ]
+    item = ledger_item(pipeline, INCOMING_PREFIX + "notes.txt", version)
+    assert item is not None
+    assert (item.status, item.error) == (REJECTED, "UnsupportedFormat")
 
 
 @pytest.mark.parametrize(
