@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -43,3 +44,17 @@ def test_every_context_value_the_stack_reads_is_documented() -> None:
     documented = set(re.findall(r"^\| `(\w+)` \|", deploy_section(), re.MULTILINE))
     assert read
     assert read <= documented, read - documented
+
+
+def test_the_context_cdk_json_deploys_is_the_documented_default() -> None:
+    # cdk.json shows the parameters for editing; as shipped, a deploy gets the defaults the README
+    # documents (a 2 GiB maxObjectBytes there once refused every source the split is built for)
+    context = json.loads((PROJECT_ROOT / "cdk.json").read_text())["context"]
+    defaults = dict(re.findall(r"^\| `(\w+)` \| `([^`]*)`", deploy_section(), re.MULTILINE))
+    shown = {name: value for name, value in context.items() if not name.startswith("@")}
+    assert shown.keys() - {"notificationEmail"} <= defaults.keys()
+    for name, value in shown.items():
+        if name == "notificationEmail":
+            assert value == "", "the default subscribes no address"
+            continue
+        assert str(value) == defaults[name], name
