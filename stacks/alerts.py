@@ -6,11 +6,14 @@
   (so the run can be redriven) and are announced here.
 - Alarms page a person for system failures only (the backstop, since status-change events are
   best effort): runs that failed on a system error, runs that timed out, undeliverable trigger
-  events, throttled functions -> the alarms topic. A business rejection ends FAILED too, but it
-  is the uploader's to fix and NotifyRejected has told them: it is counted on a metric of its own
-  (``RunsRejected``, from the state machine's log) and subtracted from the failed runs. A Lambda
-  ``Errors`` alarm would page for every raised business error, so there is none: a function
-  error that matters fails its run, and a run that fails is what pages.
+  events, throttled functions -> the alarms topic; and executions of the stack's other state
+  machines (the ledger's failure recorder, the backfill) that failed or timed out, which no rule
+  announces: a failure recorder that fails leaves a failed run unrecorded until a reconcile. A
+  business rejection ends FAILED too, but it is the uploader's to fix and NotifyRejected has told
+  them: it is counted on a metric of its own (``RunsRejected``, from the state machine's log) and
+  subtracted from the failed runs. A Lambda ``Errors`` alarm would page for every raised business
+  error, so there is none: a function error that matters fails its run, and a run that fails is
+  what pages.
 - Only these rules and alarms may publish to the topics (each is admitted by its ARN).
 - A dashboard of the same signals.
 """
@@ -87,6 +90,7 @@ class PipelineAlerts(Construct):
         *,
         state_machine: sfn.StateMachine,
         state_machine_logs: logs.ILogGroup,
+        other_state_machines: dict[str, sfn.StateMachine],
         functions: dict[str, lambda_.Function],
         runs_topic: sns.ITopic,
         alarms_topic: sns.ITopic,
@@ -174,6 +178,20 @@ class PipelineAlerts(Construct):
         for name, function in functions.items():
             alarms.append(
                 self._alarm(f"{name}Throttles", function.metric_throttles(period=PERIOD), 1, f"{name} was throttled")
+            )
+        for name, machine in other_state_machines.items():
+            alarms.append(
+                self._alarm(
+                    f"{name}ExecutionsFailed", machine.metric_failed(period=PERIOD), 1, f"A {name} execution failed"
+                )
+            )
+            alarms.append(
+                self._alarm(
+                    f"{name}ExecutionsTimedOut",
+                    machine.metric_timed_out(period=PERIOD),
+                    1,
+                    f"A {name} execution timed out",
+                )
             )
         alarm_action = actions.SnsAction(alarms_topic)
         for alarm in alarms:

@@ -129,7 +129,7 @@ class PipelineBackfill(Construct):
             role=self.role.role,
             tracing_enabled=True,
             logs=sfn.LogOptions(
-                destination=log_groups.create(self, "Logs"),
+                destination=log_groups.for_state_machine(self, "Logs", purpose="backfill"),
                 level=sfn.LogLevel.ALL,
                 include_execution_data=True,
             ),

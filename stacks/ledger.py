@@ -152,7 +152,7 @@ class LedgerFailureRecorder(Construct):
             tracing_enabled=True,
             timeout=Duration.minutes(5),
             logs=sfn.LogOptions(
-                destination=log_groups.create(self, "Logs"),
+                destination=log_groups.for_state_machine(self, "Logs", purpose="ledger-failures"),
                 level=sfn.LogLevel.ALL,
                 include_execution_data=True,
             ),

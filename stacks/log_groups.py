@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import RemovalPolicy
+from aws_cdk import Fn, RemovalPolicy, Stack
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
+
+VENDED_LOGS_PREFIX = "/aws/vendedlogs/states/"
 
 
 @dataclass(frozen=True)
@@ -31,3 +33,14 @@ class LogGroups:
             encryption_key=self.key,
             removal_policy=RemovalPolicy.RETAIN,
         )
+
+    def for_state_machine(self, scope: Construct, construct_id: str, *, purpose: str) -> logs.LogGroup:
+        """A state machine's log group, under /aws/vendedlogs/: Step Functions adds the group of each
+        state machine that logs to the account's one CloudWatch Logs resource policy, which is capped
+        at 5,120 characters, unless the group's name starts so
+        (https://docs.aws.amazon.com/step-functions/latest/dg/bp-cwl.html); ``purpose`` tells the
+        stack's state machines apart. The stack's id ends the name, so a redeployment after the
+        stack was deleted does not meet the group the old one kept."""
+        stack = Stack.of(scope)
+        stack_uuid = Fn.select(2, Fn.split("/", stack.stack_id))
+        return self.create(scope, construct_id, name=f"{VENDED_LOGS_PREFIX}{stack.stack_name}-{purpose}-{stack_uuid}")

@@ -171,7 +171,7 @@ class PipelineStack(Stack):
 
         dead_letters = DeliveryDeadLetterQueue(self, "UndeliveredEvents", key=keys.messages).queue
         S3Trigger(self, "S3Trigger", bucket=bucket, state_machine=machine, dead_letter_queue=dead_letters)
-        LedgerFailureRecorder(
+        recorder = LedgerFailureRecorder(
             self,
             "LedgerFailures",
             ledger=ledger,
@@ -196,6 +196,10 @@ class PipelineStack(Stack):
             "Alerts",
             state_machine=machine,
             state_machine_logs=workflow.log_group,
+            other_state_machines={
+                "LedgerFailureRecorder": recorder.state_machine,
+                "Backfill": backfill.state_machine,
+            },
             functions=tasks.functions,
             runs_topic=topics.runs,
             alarms_topic=topics.alarms,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Fn, Stack
+from aws_cdk import Stack
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
@@ -17,7 +17,6 @@ from stacks.log_groups import LogGroups
 from stacks.roles import ServiceRole
 from workflow.definition import TASK_FUNCTIONS, TOPIC_PLACEHOLDER, definition_text
 
-VENDED_LOGS_PREFIX = "/aws/vendedlogs/states/"
 # Vended log delivery and X-Ray have no resource-level permissions.
 LOG_DELIVERY_ACTIONS = [
     "logs:CreateLogDelivery",
@@ -35,16 +34,6 @@ TRACING_ACTIONS = [
     "xray:GetSamplingRules",
     "xray:GetSamplingTargets",
 ]
-
-
-def vended_log_group_name(stack: Stack) -> str:
-    """The state machine's log group, under /aws/vendedlogs/: Step Functions adds the group of each
-    state machine that logs to the account's one CloudWatch Logs resource policy, which is capped at
-    5,120 characters, unless the group's name starts so
-    (https://docs.aws.amazon.com/step-functions/latest/dg/bp-cwl.html). The stack's id ends the name,
-    so a redeployment after the stack was deleted does not meet the group the old one kept."""
-    stack_uuid = Fn.select(2, Fn.split("/", stack.stack_id))
-    return f"{VENDED_LOGS_PREFIX}{stack.stack_name}-workflow-{stack_uuid}"
 
 
 class PipelineStateMachine(Construct):
@@ -89,7 +78,7 @@ class PipelineStateMachine(Construct):
             applies_to=["Resource::*", "Action::kms:GenerateDataKey*"],
         )
         # Step Functions writes the execution history here; the alerts count rejections from it.
-        self.log_group = log_groups.create(self, "Logs", name=vended_log_group_name(Stack.of(self)))
+        self.log_group = log_groups.for_state_machine(self, "Logs", purpose="workflow")
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",

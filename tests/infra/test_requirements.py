@@ -202,20 +202,25 @@ def test_every_function_and_the_state_machine_log_to_an_explicit_retained_encryp
     assert machine["TracingConfiguration"] == {"Enabled": True}
 
 
-def test_the_state_machine_logs_under_aws_vendedlogs_to_a_group_of_this_stack_instance(
+def test_every_state_machine_logs_under_aws_vendedlogs_to_a_group_of_its_own_and_of_this_stack_instance(
     template: dict[str, Any],
 ) -> None:
-    # Given the log group the state machine delivers to
-    machine = template["Resources"][output_ref(template, OUTPUT_STATE_MACHINE)]["Properties"]
-    (destination,) = machine["LoggingConfiguration"]["Destinations"]
-    group_name, _ = destination["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"]
-    name = template["Resources"][group_name]["Properties"]["LogGroupName"]
-    # Then its name keeps it out of the account's 5,120-character CloudWatch Logs resource policy
-    separator, parts = name["Fn::Join"]
-    assert separator == ""
-    assert parts[0].startswith("/aws/vendedlogs/states/")
-    # And ends with this stack's id (its UUID), so a redeployment never meets a group an earlier stack kept
-    assert parts[-1] == {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]}
+    # Given the log group each state machine delivers to (the pipeline, the backfill, the ledger's
+    # failure recorder)
+    names = []
+    for machine_id, machine in of_type(template, "AWS::StepFunctions::StateMachine").items():
+        (destination,) = machine["Properties"]["LoggingConfiguration"]["Destinations"]
+        group_id, _ = destination["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"]
+        name = template["Resources"][group_id]["Properties"]["LogGroupName"]
+        # Then its name keeps it out of the account's 5,120-character CloudWatch Logs resource policy
+        separator, parts = name["Fn::Join"]
+        assert separator == "", machine_id
+        assert parts[0].startswith("/aws/vendedlogs/states/"), machine_id
+        # And ends with this stack's id (its UUID), so a redeployment never meets a group an earlier stack kept
+        assert parts[-1] == {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]}, machine_id
+        names.append(json.dumps(parts))
+    assert len(names) == 3
+    assert len(set(names)) == len(names)
 
 
 def test_every_kept_log_group_is_encrypted_by_a_key_that_is_kept_too(template: dict[str, Any]) -> None:
@@ -303,7 +308,7 @@ def test_the_failed_runs_alarm_leaves_out_the_business_rejections(template: dict
     (alarm,) = [
         body["Properties"]
         for body in of_type(template, "AWS::CloudWatch::Alarm").values()
-        if ("AWS/States", "ExecutionsFailed") in watched_metrics(body["Properties"])
+        if (METRICS_NAMESPACE, REJECTIONS_METRIC) in watched_metrics(body["Properties"])
     ]
     queries = {query["Id"]: query for query in alarm["Metrics"]}
     (expression,) = [query for query in queries.values() if query.get("ReturnData", True)]
@@ -323,6 +328,34 @@ def test_the_failed_runs_alarm_leaves_out_the_business_rejections(template: dict
     assert queries[failed]["MetricStat"]["Stat"] == queries[rejected]["MetricStat"]["Stat"] == "Sum"
     assert queries[failed]["MetricStat"]["Period"] == queries[rejected]["MetricStat"]["Period"]
     assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanOrEqualToThreshold", 1)
+
+
+def test_every_other_state_machine_pages_when_one_of_its_executions_fails_or_times_out(
+    template: dict[str, Any],
+) -> None:
+    # Given the state machines no rule announces: the ledger's failure recorder and the backfill
+    pipeline = output_ref(template, OUTPUT_STATE_MACHINE)
+    others = set(of_type(template, "AWS::StepFunctions::StateMachine")) - {pipeline}
+    assert len(others) == 2
+    # Then each has an alarm on its own failed executions and one on its timed-out executions, at
+    # the first one in a period
+    watching: dict[str, set[str]] = {machine: set() for machine in others}
+    for body in of_type(template, "AWS::CloudWatch::Alarm").values():
+        alarm = body["Properties"]
+        if alarm.get("Namespace") != "AWS/States":
+            continue
+        (dimension,) = alarm["Dimensions"]
+        assert dimension["Name"] == "StateMachineArn"
+        machine = dimension["Value"]["Ref"]
+        if machine == pipeline:
+            continue
+        assert (alarm["Statistic"], alarm["ComparisonOperator"], alarm["Threshold"]) == (
+            "Sum",
+            "GreaterThanOrEqualToThreshold",
+            1,
+        )
+        watching[machine].add(alarm["MetricName"])
+    assert watching == {machine: {"ExecutionsFailed", "ExecutionsTimedOut"} for machine in others}
 
 
 def test_rejections_are_counted_from_the_state_machines_log(template: dict[str, Any]) -> None:

@@ -82,9 +82,26 @@ def test_a_template_without_the_rule_requires_no_bootstrap_version() -> None:
     assert TemplateNeeds.of(template()).minimum_bootstrap_version is None
 
 
-@pytest.mark.parametrize(("name", "expected"), [(None, None), ("/aws/vendedlogs/states/x", "/aws/vendedlogs/states/x")])
+STACK_UUID = {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]}
+
+
+@pytest.mark.parametrize(
+    ("name", "expected", "begins"),
+    [
+        (None, None, None),
+        ("/aws/vendedlogs/states/x", "/aws/vendedlogs/states/x", None),
+        (
+            {"Fn::Join": ["", ["/aws/vendedlogs/states/", {"Ref": "AWS::Region"}, "-x-", STACK_UUID]]},
+            None,
+            "/aws/vendedlogs/states/us-east-1-x-",
+        ),
+        ({"Fn::Join": ["", ["/aws/vendedlogs/states/x-", STACK_UUID]]}, None, "/aws/vendedlogs/states/x-"),
+        ({"Fn::Join": ["-", ["/aws/x", STACK_UUID, "y"]]}, None, "/aws/x-"),
+        ({"Fn::Join": ["", [STACK_UUID, "-x"]]}, None, None),
+    ],
+)
 def test_the_state_machines_log_group_is_found_through_its_logging_configuration(
-    name: str | None, expected: str | None
+    name: Any, expected: str | None, begins: str | None
 ) -> None:
     logging = {"Destinations": [{"CloudWatchLogsLogGroup": {"LogGroupArn": {"Fn::GetAtt": ["Logs", "Arn"]}}}]}
     needs = TemplateNeeds.of(
@@ -93,7 +110,7 @@ def test_the_state_machines_log_group_is_found_through_its_logging_configuration
             Machine={"Type": "AWS::StepFunctions::StateMachine", "Properties": {"LoggingConfiguration": logging}},
         )
     )
-    assert needs.workflow_log_groups == (WorkflowLogGroup(logical_id="Logs", name=expected),)
+    assert needs.workflow_log_groups == (WorkflowLogGroup(logical_id="Logs", name=expected, name_begins=begins),)
 
 
 def test_the_api_burst_is_the_largest_of_the_stages_method_settings_and_the_account_role_is_seen() -> None:

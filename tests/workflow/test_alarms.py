@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from moto.dynamodb.exceptions import ResourceNotFoundException
+from moto.dynamodb.models import DynamoDBBackend
 
 from tests.scenarios import run_upload
 from workflow.deployment import METRICS_NAMESPACE, STACK_NAME
@@ -43,8 +45,11 @@ def eventually(look: Callable[[], T | None], what: str) -> T:
         time.sleep(0.02)
 
 
-def alarm_on(pipeline: LocalPipeline, namespace: str, metric: str, function: str | None = None) -> AlarmSpec:
-    """The template's alarm that reads ``metric`` (of ``function``, for a Lambda metric)."""
+def alarm_on(
+    pipeline: LocalPipeline, namespace: str, metric: str, function: str | None = None, machine: str | None = None
+) -> AlarmSpec:
+    """The template's alarm that reads ``metric`` (of ``function``, for a Lambda metric; of the state
+    machine ``machine``, for a Step Functions one)."""
     (alarm,) = [
         alarm
         for alarm in pipeline.alarms.model.alarms
@@ -52,12 +57,13 @@ def alarm_on(pipeline: LocalPipeline, namespace: str, metric: str, function: str
         if query.stat is not None
         and (query.stat.metric.namespace, query.stat.metric.name) == (namespace, metric)
         and function in (None, dict(query.stat.metric.dimensions).get("FunctionName"))
+        and machine in (None, dict(query.stat.metric.dimensions).get("StateMachineArn"))
     ]
     return alarm
 
 
 def failed_runs_alarm(pipeline: LocalPipeline) -> AlarmSpec:
-    return alarm_on(pipeline, "AWS/States", "ExecutionsFailed")
+    return alarm_on(pipeline, "AWS/States", "ExecutionsFailed", machine=pipeline.stack.state_machine_arn)
 
 
 def messages_of(pipeline: LocalPipeline, alarm: AlarmSpec) -> Callable[[], list[AlarmNotification]]:
@@ -115,6 +121,31 @@ def test_a_run_failed_on_a_system_error_pages_through_the_alarm_topic(pipeline: 
     # And a period later, with no failure in it, the alarm is OK again, silently (it has no OK action)
     eventually(lambda: pipeline.alarms.state(alarm.name) == "OK", "return to OK")
     assert pipeline.alarm_notifications() == []
+
+
+def test_a_failure_recorder_that_fails_pages_through_its_own_alarm(
+    pipeline: LocalPipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the ledger refusing the failure recorder's lookup of a failed run's item
+    def query(backend: DynamoDBBackend, *args: Any, **kwargs: Any) -> Any:
+        raise ResourceNotFoundException("refused by the test")
+
+    monkeypatch.setattr(DynamoDBBackend, "query", query)
+    (recorder,) = [machine for machine in pipeline.stack.state_machines if machine.type == "EXPRESS"]
+    alarm = alarm_on(pipeline, "AWS/States", "ExecutionsFailed", machine=recorder.arn)
+
+    # When a run fails on a system error, and the recorder its end starts fails too
+    pipeline.lambdas.inject_fault(pipeline.function_for_state("Fetch"), error="DiskFull")
+    execution = run_upload(pipeline, "orders.jsonl", b'{"a": 1}\n')
+    assert (execution.status, execution.error) == ("FAILED", "DiskFull")
+
+    # Then the recorder's own alarm pages (no rule announces the recorder's end): the run stays
+    # unrecorded in the ledger until a reconcile
+    (notification,) = eventually(messages_of(pipeline, alarm), f"ALARM message of {alarm.name}")
+    message = json.loads(notification.message)
+    assert (message["AlarmName"], message["NewStateValue"]) == (alarm.name, "ALARM")
+    assert message["NewStateReason"].startswith("Threshold Crossed: 1 out of the last 1 datapoints [1.0 (")
+    assert notification.topic_arn == pipeline.stack.alarm_topic_arn
 
 
 def test_a_business_rejection_pages_nobody_and_counts_on_the_rejection_metric(pipeline: LocalPipeline) -> None:

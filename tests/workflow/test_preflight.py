@@ -433,6 +433,21 @@ def test_a_vendedlogs_group_the_policy_already_covers_is_ok_however_full_it_is(a
     assert check.status is Status.OK
 
 
+def test_the_stack_s_state_machines_all_log_under_vendedlogs_which_one_entry_covers(
+    aws: boto3.Session, template: dict[str, Any]
+) -> None:
+    # Given the synthesized template: each state machine's group is named at deploy time, ending in
+    # the stack's id, under /aws/vendedlogs/
+    groups = TemplateNeeds.of(template).workflow_log_groups
+    assert len(groups) == 3
+    assert all((group.name_begins or "").startswith("/aws/vendedlogs/states/") for group in groups)
+    # When the account's delivery policy is nearly full but already covers /aws/vendedlogs/*
+    delivery_policy(aws, 5100, f"arn:aws:logs:{REGION}:{LOCAL_ACCOUNT}:log-group:/aws/vendedlogs/*")
+    # Then the deploy needs no more of it
+    check = check_logs_policy(aws.client("logs"), TemplateNeeds.of(template), LOCAL_ACCOUNT, STACK_NAME)
+    assert check.status is Status.OK
+
+
 def test_a_group_outside_vendedlogs_that_fits_is_a_warning(aws: boto3.Session) -> None:
     check = check_logs_policy(aws.client("logs"), needs(workflow_log_groups=UNNAMED), LOCAL_ACCOUNT, STACK_NAME)
     assert check.status is Status.WARN

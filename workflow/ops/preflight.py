@@ -533,12 +533,17 @@ def check_logs_policy(logs: Any, needs: TemplateNeeds, account: str, stack_name:
     entries = []
     outside = {}
     for group in needs.workflow_log_groups:
-        if group.name is not None and group.name.startswith(VENDED_LOGS_PREFIX):
-            arn = f"{prefix}{group.name}"
+        known = group.name or group.name_begins
+        if known is not None and known.startswith(VENDED_LOGS_PREFIX):
+            arn = f"{prefix}{known}"
             entry = f'"{prefix}{VENDED_LOGS_PREFIX}*",'
         else:
-            # CloudFormation names an unnamed group <stack>-<logical id>-<12 characters>.
-            generated = group.name or f"{stack_name}-{group.logical_id}-XXXXXXXXXXXX"
+            # CloudFormation names an unnamed group <stack>-<logical id>-<12 characters>; a name
+            # completed at deploy time is taken to end in a stack id (36 characters).
+            if group.name_begins is not None:
+                generated = group.name_begins + "X" * 36
+            else:
+                generated = group.name or f"{stack_name}-{group.logical_id}-" + "X" * 12
             arn = f"{prefix}{generated}:*"
             entry = f'"{arn}",'
             outside[generated] = len(entry)

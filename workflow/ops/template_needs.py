@@ -36,6 +36,24 @@ def _literal(value: Any) -> str | None:
     return None
 
 
+def _literal_beginning(value: Any) -> str | None:
+    """The text a template value surely starts with: the whole of a literal, else the literal parts
+    that begin an ``Fn::Join`` (a name ending in the stack's id is known at deploy time only)."""
+    literal = _literal(value)
+    if literal is not None:
+        return literal
+    joined = value.get("Fn::Join") if isinstance(value, dict) and len(value) == 1 else None
+    if not (isinstance(joined, list) and len(joined) == 2 and isinstance(joined[1], list)):
+        return None
+    beginning: list[str] = []
+    for part in joined[1]:
+        text = _literal(part)
+        if text is None:
+            return str(joined[0]).join(beginning) + (str(joined[0]) if beginning else "")
+        beginning.append(text)
+    return str(joined[0]).join(beginning)
+
+
 def _zone(value: Any) -> str | int | None:
     """A subnet's zone: a name, or the index into ``Fn::GetAZs`` it selects; None if neither."""
     literal = _literal(value)
@@ -55,11 +73,13 @@ def _zone(value: Any) -> str | int | None:
 
 @dataclass(frozen=True, slots=True)
 class WorkflowLogGroup:
-    """The state machine's log group: its name when the template fixes it, else its logical id
-    (CloudFormation then names it ``<stack>-<logical id>-<12 characters>``)."""
+    """A state machine's log group: its name when the template fixes it, else its logical id
+    (CloudFormation then names it ``<stack>-<logical id>-<12 characters>``). ``name_begins`` is
+    what the name surely starts with when the rest is known at deploy time only (the stack's id)."""
 
     logical_id: str
     name: str | None
+    name_begins: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,8 +129,10 @@ class TemplateNeeds:
                 arn = destination.get("CloudWatchLogsLogGroup", {}).get("LogGroupArn")
                 logical_id = str(arn.get("Fn::GetAtt", [""])[0]) if isinstance(arn, dict) else ""
                 if logical_id in resources:
-                    name = _literal(resources[logical_id].get("Properties", {}).get("LogGroupName"))
-                    log_groups.append(WorkflowLogGroup(logical_id=logical_id, name=name))
+                    given = resources[logical_id].get("Properties", {}).get("LogGroupName")
+                    name = _literal(given)
+                    begins = None if name is not None else _literal_beginning(given) or None
+                    log_groups.append(WorkflowLogGroup(logical_id=logical_id, name=name, name_begins=begins))
         bursts = [
             int(setting["ThrottlingBurstLimit"])
             for _, props in of_type("AWS::ApiGateway::Stage")
