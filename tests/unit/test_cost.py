@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from workflow.cost.estimate import BACKFILL_RUN_PATH, BACKFILL_SKIP_PATH, estimate
+from workflow.cost.estimate import BACKFILL_RUN_PATH, BACKFILL_SKIP_PATH, FAILURE_RECORDER_STATES, estimate
 from workflow.cost.prices import HOURS_PER_MONTH, PLATFORM_LOG_BYTES, US_EAST_1, Assumptions
 from workflow.cost.report import CostLine, CostReport
 from workflow.cost.usage import (
@@ -431,6 +431,38 @@ def test_only_the_pipeline_is_priced_per_run_the_backfill_per_object_and_the_rec
     assert only(report, "Step Functions", "Express requests (Recorder)").quantity == pytest.approx(0.1 * RUNS)
     duration = only(report, "Step Functions", "Express duration (Recorder)")
     assert duration.quantity == pytest.approx(0.1 * RUNS * 0.1 * 64 / 1024)
+
+
+def test_the_other_state_machines_logs_are_priced_by_their_own_executions_not_the_runs() -> None:
+    # Given the recorder and the backfill logging as the pipeline does, 500 objects backfilled a
+    # month and a tenth of the runs ending badly
+    template = ledger_template()
+    logging = template["Resources"]["Machine"]["Properties"]["LoggingConfiguration"]
+    for name in ("Recorder", "Backfill"):
+        template["Resources"][name]["Properties"]["LoggingConfiguration"] = logging
+    assumptions = Assumptions(backfilled_objects_per_month=500, ended_badly_share=0.1)
+    report = report_for(template, measurement=LEDGER_MEASUREMENT, assumptions=assumptions)
+
+    # Then each logs its own transitions, each the size of one of the pipeline's
+    per_transition = (500 + 400 + 300 + 200) / MEASUREMENT.state_transitions
+    recorder = only(report, "CloudWatch Logs", "ingestion: state machine logs (Recorder)")
+    assert recorder.quantity == pytest.approx(0.1 * RUNS * len(FAILURE_RECORDER_STATES) * per_transition / GIB)
+    backfill = only(report, "CloudWatch Logs", "ingestion: state machine logs (Backfill)")
+    assert backfill.quantity == pytest.approx(500 * (1 + len(BACKFILL_RUN_PATH)) * per_transition / GIB)
+    # And the pipeline its runs'
+    pipeline = only(report, "CloudWatch Logs", "ingestion: state machine logs (Machine)")
+    assert pipeline.quantity == pytest.approx((500 + 400 + 300 + 200) * RUNS / GIB)
+
+
+def test_the_failure_recorder_path_priced_is_a_path_of_its_definition() -> None:
+    definition = json.loads(definition_text(FAILURE_RECORDER_PATH))
+    states = definition["States"]
+    assert FAILURE_RECORDER_STATES[0] == definition["StartAt"]
+    for current, following in itertools.pairwise(FAILURE_RECORDER_STATES):
+        state = states[current]
+        successors = {state.get("Next"), state.get("Default"), *(rule["Next"] for rule in state.get("Choices", []))}
+        assert following in successors, (current, following)
+    assert states[FAILURE_RECORDER_STATES[-1]]["Type"] == "Succeed"
 
 
 @pytest.mark.parametrize("path", [BACKFILL_RUN_PATH, BACKFILL_SKIP_PATH])

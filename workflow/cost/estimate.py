@@ -47,8 +47,12 @@ BACKFILL_SKIP_PATH = ("InWindow", "FindVersion", "LookUp", "Decide", "CountSkipp
 # What one backfilled object asks of the ledger: a strongly consistent GetItem, a counter update.
 BACKFILL_LEDGER_READS = 1
 BACKFILL_LEDGER_WRITES = 1
+# The states the failure recorder enters for a failed run it records (workflow/ledger_failures.asl.json).
+FAILURE_RECORDER_STATES = ("FindSource", "Found", "ErrorName", "NamedError", "RecordFailure", "Recorded")
 # Express billing steps: 100 ms of duration, 64 MB of memory.
 EXPRESS_MIN_SECONDS = 0.1
+# The stack's state machines, as the estimate tells them apart.
+PIPELINE, RECORDER, BACKFILL = "pipeline", "failure recorder", "backfill"
 EXPRESS_MEMORY_GB = 64 / 1024
 
 
@@ -114,19 +118,31 @@ class _Estimate:
 
     # Step Functions -------------------------------------------------------------------------------
 
+    def _machine_role(self, logical_id: str, props: Mapping[str, Any]) -> str | None:
+        """Which of the stack's state machines ``logical_id`` is: ``BACKFILL``, ``RECORDER`` or
+        ``PIPELINE`` (a lone Standard machine is taken for the pipeline); None for another."""
+        kind = str(props.get("StateMachineType", "STANDARD"))
+        pipeline = _output_ref(self.template, OUTPUT_STATE_MACHINE)
+        if logical_id == _output_ref(self.template, OUTPUT_BACKFILL_STATE_MACHINE):
+            return BACKFILL
+        if kind == "EXPRESS" and props.get("DefinitionString") == definition_text(FAILURE_RECORDER_PATH):
+            return RECORDER
+        if kind == "STANDARD" and (pipeline is None or logical_id == pipeline):
+            return PIPELINE
+        return None
+
     def step_functions(self) -> None:
         machines = _of_type(self.template, "AWS::StepFunctions::StateMachine")
-        pipeline = _output_ref(self.template, OUTPUT_STATE_MACHINE)
-        backfill = _output_ref(self.template, OUTPUT_BACKFILL_STATE_MACHINE)
         for logical_id, props in machines.items():
             kind = str(props.get("StateMachineType", "STANDARD"))
-            if logical_id == backfill:
+            role = self._machine_role(logical_id, props)
+            if role == BACKFILL:
                 self.backfill(logical_id)
                 continue
-            if kind == "EXPRESS" and props.get("DefinitionString") == definition_text(FAILURE_RECORDER_PATH):
+            if role == RECORDER:
                 self.failure_recorder(logical_id)
                 continue
-            if kind == "STANDARD" and pipeline is not None and logical_id != pipeline:
+            if kind == "STANDARD" and role is None:
                 self.notes.append(f"{logical_id} is not the pipeline's state machine: its runs are not priced")
                 continue
             if kind != "STANDARD":
@@ -523,19 +539,42 @@ class _Estimate:
                     f"(~{per_transition:,.0f} bytes per transition, sized from the local history)"
                 )
             else:
+                per_transition = float(self.assumptions.state_machine_log_bytes_per_transition)
                 per_run = self.assumptions.state_machine_log_bytes_per_transition * m.state_transitions
                 basis = (
                     f"{self.assumptions.state_machine_log_bytes_per_transition:,} bytes per transition (assumed) "
                     f"x {m.state_transitions} transitions, level {level}"
                 )
+            role = self._machine_role(name, props)
+            if role == PIPELINE:
+                volume, basis = float(per_run * self.runs), f"{basis} x {self.runs:,} runs"
+            elif role in (RECORDER, BACKFILL):
+                # The other machines' histories are not run locally: their transitions, each logged
+                # as much as one of the pipeline's.
+                if role == RECORDER:
+                    executions = self.assumptions.ended_badly_share * self.runs
+                    transitions = len(FAILURE_RECORDER_STATES) * executions
+                    count = (
+                        f"{len(FAILURE_RECORDER_STATES)} states x {executions:,.0f} executions (one per run that "
+                        "ends badly)"
+                    )
+                else:
+                    objects = self.assumptions.backfilled_objects_per_month
+                    transitions = (1 + len(BACKFILL_RUN_PATH)) * objects
+                    count = f"{1 + len(BACKFILL_RUN_PATH)} transitions x {objects:,} objects backfilled"
+                volume = transitions * per_transition
+                basis = f"{count}, ~{per_transition:,.0f} bytes each (as the pipeline's), level {level}"
+            else:
+                self.notes.append(f"{name} is not one of the pipeline's state machines: its logs are not priced")
+                continue
             self.lines.append(
                 CostLine(
                     "CloudWatch Logs",
                     f"ingestion: state machine logs ({name})",
-                    per_run * self.runs / BYTES_PER_GB,
+                    volume / BYTES_PER_GB,
                     "GB",
                     self.prices.logs_ingestion_gb,
-                    f"{basis} x {self.runs:,} runs",
+                    basis,
                 )
             )
 
