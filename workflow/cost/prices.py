@@ -53,7 +53,7 @@ US_EAST_1 = Prices(
     region="us-east-1",
     source=(
         "AWS pricing pages for US East (N. Virginia), first paid tier, free tiers ignored; each price's page "
-        "is cited next to it in workflow/cost.py"
+        "is cited next to it in workflow/cost/prices.py"
     ),
     as_of="2026-11 (stored copies of the pricing pages; the Lambda rates match the AWS Price List of 2025-10)",
     # https://aws.amazon.com/step-functions/pricing/ : "$0.025 per 1,000 state transitions" (US East

@@ -30,7 +30,7 @@ from moto.core.responses import ActionResult
 from moto.stepfunctions.parser.asl.eval.evaluation_details import StateMachineDetails
 from moto.stepfunctions.responses import StepFunctionResponse
 
-from workflow.executions import REDRIVABLE, REDRIVE_WINDOW, failed_visit, visits
+from workflow.executions import REDRIVABLE, REDRIVE_WINDOW, details, failed_visit, visits
 
 _RESTART_STATE = "__RedriveFromFailedState"
 STANDARD = "STANDARD"  # (moto's StateMachine.type; its sm_type says STANDARD whatever the type)
@@ -74,11 +74,7 @@ def continued_history(
         "executionRedrivenEventDetails": {"redriveCount": record.count},
     }
     kept = [
-        event
-        for event in later
-        if event["type"] != "ExecutionStarted"
-        and event.get("stateEnteredEventDetails", event.get("stateExitedEventDetails", {})).get("name")
-        != _RESTART_STATE
+        event for event in later if event["type"] != "ExecutionStarted" and details(event).get("name") != _RESTART_STATE
     ]
     merged = [*earlier]
     for event in [redriven, *kept]:

@@ -325,9 +325,10 @@ def preload() -> None:
     import boto3  # noqa: PLC0415 - preloaded just above
     from botocore.loaders import Loader  # noqa: PLC0415 - preloaded just above
 
+    from workflow.deployment import REGION  # noqa: PLC0415 - constants only
     from workflow.local.model_cache import PickledFileLoader, model_cache_dir  # noqa: PLC0415 - botocore only
 
-    session = boto3.setup_default_session(region_name="us-east-1") or boto3.DEFAULT_SESSION
+    session = boto3.setup_default_session(region_name=REGION) or boto3.DEFAULT_SESSION
     session._session.register_component("data_loader", Loader(file_loader=PickledFileLoader(model_cache_dir())))
     for service in PRELOADED_SERVICES:
         session.client(service, aws_access_key_id="preload", aws_secret_access_key="preload")  # noqa: S106

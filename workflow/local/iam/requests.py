@@ -10,10 +10,11 @@ KMS error, not as the caller's own.
 The calls mapped are the ones this pipeline makes, found by reading the code:
 
 - handlers (``tasks/``): S3 ``HeadObject`` (Validate; ``s3.copy`` heads its source),
-  ``GetObject`` (``common/sample.py``, ``transform/run.py``, ``parquet/logic.py``,
-  ``notify/logic.py``), ``PutObject`` (``common/s3_stream.py``, ``write_output/logic.py``,
-  ``notify/logic.py`` with ``IfNoneMatch``), ``CreateMultipartUpload`` / ``UploadPart`` /
-  ``CompleteMultipartUpload`` / ``AbortMultipartUpload`` (``common/s3_stream.py``),
+  ``GetObject`` (``common/sample.py``, ``common/staging.py``, ``transform/staged.py``, the split's
+  steps, ``write_parquet/logic.py``, ``write_output/switch.py``, ``notify/logic.py``), ``PutObject``
+  (``common/s3_stream.py``, ``write_output/logic.py``, ``notify/logic.py`` with ``IfNoneMatch``),
+  ``CreateMultipartUpload`` / ``UploadPart`` / ``CompleteMultipartUpload`` /
+  ``AbortMultipartUpload`` (``common/s3_stream.py``),
   ``CopyObject`` and, past the multipart threshold, ``UploadPartCopy`` (the managed ``s3.copy``
   of WriteOutput), SNS ``Publish`` (Notify; the topic is KMS-encrypted);
 - the state machine (``workflow/pipeline.asl.json``): Lambda ``Invoke`` of the eight aliases,
@@ -23,8 +24,9 @@ The calls mapped are the ones this pipeline makes, found by reading the code:
   ``events.amazonaws.com``), CloudWatch alarm actions (SNS ``Publish`` as
   ``cloudwatch.amazonaws.com``), the API's integration role (``StartExecution``,
   ``DescribeExecution``), and the role assumptions behind them (``role_assumption``);
-- ``ListObjectsV2``/``ListObjects``: no handler lists today, but every role is granted
-  ``s3:ListBucket`` under a prefix condition, so the mapping is there to check it;
+- ``ListObjectsV2``/``ListObjects``: Validate and WriteOutput list under a key S3 refused to read,
+  to tell an absent key from a refusal (``common/aws.py``), each under the prefix its role's
+  ``s3:ListBucket`` names;
 - the ledger (``workflow/ledger.py``): DynamoDB ``UpdateItem``, ``GetItem``, ``Query`` (on an index:
   the index's ARN), ``BatchGetItem`` and ``Scan`` by the state machines and the operators' commands.
 
