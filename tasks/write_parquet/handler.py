@@ -17,6 +17,6 @@ SETTINGS = from_environ(WriteParquetSettings)
 @observed
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     request = decode_event(event, WriteParquetEvent)
-    staged = write_parquet(s3_client(), request, SETTINGS)
+    staged = write_parquet(s3_client(), request, SETTINGS, remaining_ms=context.get_remaining_time_in_millis)
     logger.info("parquet staged", key=staged.data_key, records=staged.records)
     return to_payload(staged)

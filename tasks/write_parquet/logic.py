@@ -11,14 +11,19 @@ their own types, which DuckDB infers from the whole file, whatever keys and nest
 What DuckDB cannot write exactly fails the step as ``ParquetConversionFailed`` saying why (a system
 error: the run fails here and can be redriven), never as a value rounded, renamed or dropped.
 Staged records too large to sit twice in the function's free ``/tmp`` (the JSON Lines and the
-Parquet file made from them) are refused first, as ``ObjectTooLarge``; staged objects that are gone
-fail the step as ``StagedOutputMissing``.
+Parquet file made from them) are refused first, as ``ObjectTooLarge``; so are records DuckDB cannot
+convert before the function's timeout: the conversion is interrupted ``stop_margin_ms`` before it,
+which leaves the time to say so (a timeout would be a system failure that every redrive repeats).
+Staged objects that are gone fail the step as ``StagedOutputMissing``.
 """
 
 from __future__ import annotations
 
 import shutil
 import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +67,16 @@ _FIRST_OUT_OF_RANGE_INTEGER = """
     WHERE NOT regexp_matches(number, '[.eE]') AND TRY_CAST(number AS BIGINT) IS NULL
     LIMIT 1
 """
+# The conversion, whole: every record as read (sample_size=-1: the types inferred from every record,
+# so a key first seen late is still a column), or as the columns' types say.
+_COPY_INFERRED = """
+    COPY (SELECT * FROM read_json(?, format = 'newline_delimited', maximum_object_size = ?, sample_size = -1))
+    TO ? (FORMAT parquet, COMPRESSION zstd)
+"""
+_COPY_TYPED = """
+    COPY (SELECT * FROM read_json(?, format = 'newline_delimited', maximum_object_size = ?, columns = ?))
+    TO ? (FORMAT parquet, COMPRESSION zstd)
+"""
 # DuckDB's column names ignore case: of two top-level keys differing only by case, it renames one.
 _FIRST_KEYS_DIFFERING_BY_CASE = """
     SELECT string_agg(key, ', ' ORDER BY key) FROM (
@@ -78,6 +93,10 @@ class WriteParquetSettings(msgspec.Struct, frozen=True):
 
     duckdb_memory_mb: int = 1024
     duckdb_threads: int = 1
+    stop_margin_ms: int = 30_000
+    """The time kept after an interrupted conversion: DuckDB stops within a second, then the
+    function reports; after a finished one, the Parquet file's upload (zstd makes it a fraction of
+    the JSON Lines)."""
 
 
 def duckdb_type(column: ColumnSummary) -> str:
@@ -113,11 +132,19 @@ def _check_json_is_representable(con: duckdb.DuckDBPyConnection, jsonl: Path) ->
 
 
 def convert(
-    jsonl: Path, parquet: Path, *, schema: dict[str, str] | None, settings: WriteParquetSettings, spill_dir: Path
+    jsonl: Path,
+    parquet: Path,
+    *,
+    schema: dict[str, str] | None,
+    settings: WriteParquetSettings,
+    spill_dir: Path,
+    seconds: float | None = None,
 ) -> int:
     """Write the JSON Lines file ``jsonl`` as the Parquet file ``parquet``; return its row count.
 
-    ``schema`` names each column's type; None lets DuckDB infer the types from every record.
+    ``schema`` names each column's type; None lets DuckDB infer the types from every record. Past
+    ``seconds`` (None: no limit) DuckDB is interrupted, and the records are ``ObjectTooLarge``.
+    Every pass is a statement DuckDB can interrupt (a relation's inference and write are not).
     """
     config: dict[str, str | bool | int | float | list[str]] = {
         "threads": settings.duckdb_threads,
@@ -126,27 +153,66 @@ def convert(
         # JSON, Parquet and ICU (time zones) are built in; the functions have no route to the internet.
         "autoinstall_known_extensions": False,
     }
+    too_slow = ObjectTooLarge(
+        f"the staged records ({jsonl.stat().st_size} bytes) could not be converted to Parquet within the "
+        f"function's timeout ({seconds or 0:.1f} s were left for it); write this file as JSON Lines"
+    )
+    deadline = _Deadline(seconds)
     try:
-        with duckdb.connect(config=config) as con:
+        with duckdb.connect(config=config) as con, deadline.over(con):
             # Set once connected: as a connect option it can come before ICU, which owns the setting.
             con.execute("SET TimeZone = 'UTC'")
             if schema is None:
                 _check_json_is_representable(con, jsonl)
-                # sample_size=-1: infer from every record, so a key first seen late is still a column.
-                records = con.read_json(
-                    str(jsonl), format="newline_delimited", sample_size=-1, maximum_object_size=MAX_RECORD_BYTES
-                )
+                deadline.check()
+                con.execute(_COPY_INFERRED, [str(jsonl), MAX_RECORD_BYTES, str(parquet)])
             else:
-                records = con.read_json(
-                    str(jsonl), format="newline_delimited", columns=schema, maximum_object_size=MAX_RECORD_BYTES
-                )
-            records.write_parquet(str(parquet), compression="zstd")
+                con.execute(_COPY_TYPED, [str(jsonl), MAX_RECORD_BYTES, schema, str(parquet)])
+            deadline.check()
             counted = con.execute("SELECT count(*) FROM read_parquet(?)", [str(parquet)]).fetchone()
+    except _Passed:
+        raise too_slow from None
     except duckdb.Error as exc:
+        if deadline.passed.is_set():
+            raise too_slow from None
         raise ParquetConversionFailed(f"DuckDB could not write the staged records as Parquet: {exc}") from exc
     assert counted is not None  # count(*) always answers one row
     rows: int = counted[0]
     return rows
+
+
+class _Passed(Exception):
+    """The deadline passed between two statements."""
+
+
+class _Deadline:
+    """``seconds`` (None: no limit) for the statements of one connection. An interrupt that lands
+    between two statements is lost to DuckDB: ``check`` between them raises ``_Passed``."""
+
+    def __init__(self, seconds: float | None) -> None:
+        self.seconds = seconds
+        self.passed = threading.Event()
+
+    @contextmanager
+    def over(self, con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+        """Interrupt ``con``'s statement when the time has passed, until the block ends."""
+
+        def interrupt() -> None:
+            self.passed.set()
+            con.interrupt()
+
+        timer = None if self.seconds is None else threading.Timer(self.seconds, interrupt)
+        if timer is not None:
+            timer.start()
+        try:
+            yield
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+    def check(self) -> None:
+        if self.passed.is_set():
+            raise _Passed
 
 
 def check_room(staged_bytes: int, free_bytes: int) -> None:
@@ -159,8 +225,11 @@ def check_room(staged_bytes: int, free_bytes: int) -> None:
         )
 
 
-def write_parquet(s3: Any, event: WriteParquetEvent, settings: WriteParquetSettings) -> StagedOutput:
-    """Stage the run's records as Parquet; the result points WriteOutput at the Parquet object."""
+def write_parquet(
+    s3: Any, event: WriteParquetEvent, settings: WriteParquetSettings, *, remaining_ms: Callable[[], int]
+) -> StagedOutput:
+    """Stage the run's records as Parquet; the result points WriteOutput at the Parquet object.
+    ``remaining_ms`` is the function's remaining time (the Lambda context's)."""
     source, staged = event.source, event.staged
     parquet_key = staged_parquet_key(event.execution_arn)
     schema = None
@@ -175,7 +244,13 @@ def write_parquet(s3: Any, event: WriteParquetEvent, settings: WriteParquetSetti
             check_room(int(response["ContentLength"]), shutil.disk_usage(folder).free)
             with jsonl.open("wb") as file:
                 shutil.copyfileobj(response["Body"], file, COPY_CHUNK_BYTES)
-        rows = convert(jsonl, parquet, schema=schema, settings=settings, spill_dir=spill)
+        seconds = (remaining_ms() - settings.stop_margin_ms) / 1000
+        if seconds <= 0:
+            raise ObjectTooLarge(
+                f"the staged records ({jsonl.stat().st_size} bytes) left no time to convert them to Parquet "
+                "within the function's timeout; write this file as JSON Lines"
+            )
+        rows = convert(jsonl, parquet, schema=schema, settings=settings, spill_dir=spill, seconds=seconds)
         if rows != staged.records:
             raise ParquetConversionFailed(f"the Parquet file holds {rows} rows; the transform staged {staged.records}")
         jsonl.unlink()  # its space is no longer needed while the Parquet file uploads

@@ -108,7 +108,10 @@ class TestStagedOutputGone:
         staged = StagedOutput(bucket=BUCKET, data_key=data_key, rejects_key=rejects_key, records=1, rejected=0)
         with pytest.raises(StagedOutputMissing, match=data_key):
             write_parquet(
-                s3, WriteOutputEvent(execution_arn=EXECUTION, source=described, staged=staged), WriteParquetSettings()
+                s3,
+                WriteOutputEvent(execution_arn=EXECUTION, source=described, staged=staged),
+                WriteParquetSettings(),
+                remaining_ms=lambda: HOURS_LEFT,
             )
 
     def test_a_transform_whose_staged_dialect_is_gone_fails_as_a_system_error(self, s3: Any) -> None:
@@ -119,6 +122,24 @@ class TestStagedOutputGone:
         event = TransformEvent(execution_arn=EXECUTION, source=described, profile=staged_profile)
         with pytest.raises(StagedOutputMissing):
             transform(s3, event, TransformSettings(), remaining_ms=lambda: HOURS_LEFT)
+
+    def test_parquet_conversion_left_no_time_refuses_the_records_as_too_large(self, s3: Any) -> None:
+        # Given staged records, and a function with only its stop margin left
+        described = msgspec.structs.replace(
+            source(s3, "incoming/a.jsonl", b'{"a": 1}\n'), output_format=OutputFormat.PARQUET
+        )
+        data_key, rejects_key = staging_keys(EXECUTION)
+        s3.put_object(Bucket=BUCKET, Key=data_key, Body=b'{"a": 1}\n')
+        staged = StagedOutput(bucket=BUCKET, data_key=data_key, rejects_key=rejects_key, records=1, rejected=0)
+        settings = WriteParquetSettings()
+        # Then it does not start: a conversion the timeout would cut is the input's size, not a fault
+        with pytest.raises(ObjectTooLarge, match="left no time to convert them to Parquet"):
+            write_parquet(
+                s3,
+                WriteOutputEvent(execution_arn=EXECUTION, source=described, staged=staged),
+                settings,
+                remaining_ms=lambda: settings.stop_margin_ms,
+            )
 
 
 class TestWideCsv:

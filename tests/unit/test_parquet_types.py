@@ -9,7 +9,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from tasks.common.errors import ParquetConversionFailed
+from tasks.common.errors import ObjectTooLarge, ParquetConversionFailed
 from tasks.common.models import ColumnSummary
 from tasks.common.records import LINEAGE_FIELDS, ColumnType
 from tasks.write_parquet.logic import DUCKDB_TYPES, WriteParquetSettings, convert, csv_schema
@@ -157,3 +157,27 @@ def test_long_floats_and_long_digit_strings_are_not_taken_for_out_of_range_integ
     assert convert(source, parquet, schema=None, settings=SETTINGS, spill_dir=tmp_path) == 2
     codes = duckdb.connect().read_parquet(str(parquet)).order("_line").select("code").fetchall()
     assert codes == [("1234567890123456789012345",), ("x:1",)]
+
+
+@pytest.mark.parametrize("typed", [False, True])
+def test_a_conversion_past_its_time_is_interrupted_and_the_records_refused_as_too_large(
+    tmp_path: Path, typed: bool
+) -> None:
+    # Given staged records that take DuckDB far longer to convert than the time left (about a
+    # second for each pass; a tenth of a second left)
+    records = tmp_path / "in.jsonl"
+    line = json.dumps({"id": 1, "name": "x" * 40, "value": 0.5, **lineage(1)}) + "\n"
+    records.write_text(line * 400_000)
+    schema = {"id": "BIGINT", "name": "VARCHAR", "value": "DOUBLE", **dict.fromkeys(LINEAGE_FIELDS, "VARCHAR")}
+
+    # Then DuckDB is interrupted, and the records are refused as too large for the function's time,
+    # not failed as a fault a redrive would repeat
+    with pytest.raises(ObjectTooLarge, match="could not be converted to Parquet within the function's timeout"):
+        convert(
+            records,
+            tmp_path / "out.parquet",
+            schema=schema if typed else None,
+            settings=SETTINGS,
+            spill_dir=tmp_path,
+            seconds=0.1,
+        )
