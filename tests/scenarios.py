@@ -1,11 +1,13 @@
-"""What several suites share: the states a CSV run enters, sample records, and running an upload
-through the local engine."""
+"""What several suites share: the states a CSV run enters, sample records, running an upload
+through the local engine, uploads that start no run, and a split into a few ranges."""
 
 from __future__ import annotations
 
 import gzip
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from botocore.credentials import Credentials
@@ -128,3 +130,44 @@ def run_machine(pipeline: LocalPipeline, name: str, definition: dict[str, Any]) 
     pipeline.wait(arn, timeout=30)
     described: dict[str, Any] = sfn.describe_execution(executionArn=arn)
     return described
+
+
+@contextmanager
+def before_the_stack(pipeline: LocalPipeline) -> Iterator[None]:
+    """Uploads in this block start no run: the S3 rule is disabled, as if the stack did not exist."""
+    events = pipeline.client("events")
+    rule = next(rule.logical_id for rule in pipeline.stack.rules if rule.pattern.get("source") == ["aws.s3"])
+    events.disable_rule(Name=rule)
+    try:
+        yield
+    finally:
+        events.enable_rule(Name=rule)
+
+
+# The ranges split_below cuts a source into.
+RANGES = 6
+
+
+def split_below(pipeline: LocalPipeline, size: int, *, gzip_size: int | None = None) -> None:
+    """Lower the split's thresholds so that a source of ``size`` bytes is cut into ``RANGES`` ranges."""
+    settings = {
+        "SPLIT_THRESHOLD_BYTES": "1000",
+        "RANGE_BYTES": str(-(-size // RANGES)),
+        "RANGE_CONCURRENCY": "3",
+    }
+    if gzip_size is not None:
+        settings["GZIP_SPLIT_THRESHOLD_BYTES"] = str(gzip_size - 1)
+    for state in ("Fetch", "PlanRanges"):
+        pipeline.lambdas.set_environment(pipeline.function_for_state(state), settings)
+
+
+def quoted_breaks_csv(rows: int) -> bytes:
+    """A CSV whose quoted values hold CRLF, LF, delimiters and doubled quotes, with a few rows of
+    the wrong width (rejects) spread through it."""
+    lines = ["id,name,note"]
+    for index in range(rows):
+        if index % 97 == 13:
+            lines.append(f"{index},too,many,fields")
+        else:
+            lines.append(f'{index},"name {index}","note {index},\r\nsecond ""line""\nthird"')
+    return ("\r\n".join(lines) + "\r\n").encode()

@@ -42,7 +42,7 @@ from tasks.transform.staged import transform
 from tasks.write_output.logic import commit
 from tasks.write_parquet.logic import WriteParquetSettings, check_room, write_parquet
 from tests.handlers.conftest import BUCKET
-from tests.handlers.test_steps import EXECUTION, put, source, staged_run, validated
+from tests.handlers.steps import EXECUTION, put, source, staged_run, validated
 
 HOURS_LEFT = 3_600_000
 

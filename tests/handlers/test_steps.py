@@ -23,7 +23,7 @@ from tasks.common.errors import (
     TransientError,
     UnsupportedEncoding,
 )
-from tasks.common.layout import output_keys, staging_keys
+from tasks.common.layout import output_keys
 from tasks.common.models import (
     Compression,
     Format,
@@ -32,46 +32,13 @@ from tasks.common.models import (
     OutputLocation,
     ProcessingType,
     SourceObject,
-    StagedOutput,
     Trigger,
-    WriteOutputEvent,
 )
 from tasks.fetch.logic import profile
 from tasks.notify.logic import NotifySettings, notify
-from tasks.validate.logic import ValidateSettings, validate
 from tasks.write_output.logic import commit
 from tests.handlers.conftest import BUCKET, TopicInbox
-
-EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:Pipeline:run-1"
-SETTINGS = ValidateSettings(bucket_name=BUCKET, max_object_bytes=1024)
-
-
-def put(s3: Any, key: str, body: bytes, **extra: Any) -> str:
-    version: str = s3.put_object(Bucket=BUCKET, Key=key, Body=body, **extra)["VersionId"]
-    return version
-
-
-def source(
-    s3: Any, key: str, body: bytes, fmt: Format = Format.JSONL, compression: Compression = Compression.NONE
-) -> SourceObject:
-    version = put(s3, key, body)
-    head = s3.head_object(Bucket=BUCKET, Key=key)
-    return SourceObject(
-        bucket=BUCKET,
-        key=key,
-        version_id=version,
-        etag=head["ETag"],
-        size=len(body),
-        format=fmt,
-        compression=compression,
-        processing_type=ProcessingType.STANDARD,
-        trigger=Trigger.S3,
-    )
-
-
-def validated(s3: Any, request: dict[str, Any]) -> SourceObject:
-    """What Validate describes for ``request``, in the run ``EXECUTION``."""
-    return validate(s3, request, SETTINGS, execution_arn=EXECUTION)
+from tests.handlers.steps import EXECUTION, put, source, staged_run, validated
 
 
 class TestValidate:
@@ -140,14 +107,6 @@ class TestFetch:
         s3.delete_object(Bucket=BUCKET, Key=described.key, VersionId=described.version_id)
         with pytest.raises(ObjectNotFound):
             profile(s3, described)
-
-
-def staged_run(s3: Any, described: SourceObject, data: bytes, rejects: bytes) -> WriteOutputEvent:
-    data_key, rejects_key = staging_keys(EXECUTION)
-    s3.put_object(Bucket=BUCKET, Key=data_key, Body=data)
-    s3.put_object(Bucket=BUCKET, Key=rejects_key, Body=rejects)
-    staged = StagedOutput(bucket=BUCKET, data_key=data_key, rejects_key=rejects_key, records=2, rejected=1)
-    return WriteOutputEvent(execution_arn=EXECUTION, source=described, staged=staged)
 
 
 class TestWriteOutput:

@@ -12,6 +12,7 @@ import pytest
 
 from tasks.common.errors import BUSINESS_ERRORS, OutputSuperseded
 from tasks.common.layout import INCOMING_PREFIX
+from tests.capacity import BURST_FILES, CONCURRENCY, LAMBDA_SECONDS_PER_RUN
 from tests.infra.queries import as_list, of_type, output_ref, statements_of_role
 from workflow.definition import TASK_FUNCTIONS, TOPIC_PLACEHOLDER, definition_text, placeholders
 from workflow.deployment import OUTPUT_BUCKET, OUTPUT_STATE_MACHINE, OUTPUT_TOPIC
@@ -38,17 +39,10 @@ CAPACITY_ERRORS = {
     "Lambda.SnapStartNotReadyException",
 }
 
-# What the capacity retrier must outlast (deploy review, finding 9): BURST_FILES uploads at once start
-# that many runs, and the account runs at most CONCURRENCY functions at a time (a new account's quota).
-BURST_FILES = 1_000
-CONCURRENCY = 10
-# Lambda time of one run. `pipeline cost` measured 75 ms of handler time over the 5 invocations of
-# samples/orders.csv (README, Deploy, Cost); on AWS each invocation adds its S3 round trips (13 requests
-# per run) and the invoke itself, and larger files take longer: budget 10 s per run, over 100 times that.
-LAMBDA_SECONDS_PER_RUN = 10.0
-# The burst then drains in BURST_FILES * LAMBDA_SECONDS_PER_RUN / CONCURRENCY = 1,000 s. A throttled
-# invocation is not queued: whichever retry comes when a slot frees takes it, so an unlucky run can wait
-# at one step for about the whole drain. The retrier's expected window is asked to be twice the drain.
+# The burst (tests/capacity.py) then drains in BURST_FILES * LAMBDA_SECONDS_PER_RUN / CONCURRENCY =
+# 1,000 s. A throttled invocation is not queued: whichever retry comes when a slot frees takes it, so an
+# unlucky run can wait at one step for about the whole drain. The retrier's expected window is asked to
+# be twice the drain.
 DRAIN_SECONDS = BURST_FILES * LAMBDA_SECONDS_PER_RUN / CONCURRENCY
 
 

@@ -9,13 +9,11 @@ are ``test_backfill_at_scale.py``.)
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tasks.common.layout import INCOMING_PREFIX
-from tests.scenarios import SOURCES, as_csv, ledger_item
+from tests.scenarios import SOURCES, as_csv, before_the_stack, ledger_item
 from workflow.executions import FAILED, SUCCEEDED
 from workflow.ledger import REJECTED
 from workflow.ledger import SUCCEEDED as LEDGER_SUCCEEDED
@@ -23,18 +21,6 @@ from workflow.local.environment import LocalPipeline
 from workflow.ops.backfill import BackfillProgress, BackfillRequest, follow, progress, start_backfill
 
 PREFIX = INCOMING_PREFIX + "seeded/"
-
-
-@contextmanager
-def before_the_stack(pipeline: LocalPipeline) -> Iterator[None]:
-    """Uploads in this block start no run: the S3 rule is disabled, as if the stack did not exist."""
-    events = pipeline.client("events")
-    rule = next(rule.logical_id for rule in pipeline.stack.rules if rule.pattern.get("source") == ["aws.s3"])
-    events.disable_rule(Name=rule)
-    try:
-        yield
-    finally:
-        events.enable_rule(Name=rule)
 
 
 def seed(pipeline: LocalPipeline, names: list[str], body: bytes = SOURCES["people.csv"]) -> dict[str, str]:

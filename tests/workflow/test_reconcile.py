@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.scenarios import SOURCES, ledger_item, run_upload
-from tests.workflow.test_backfill import before_the_stack
+from tests.scenarios import SOURCES, before_the_stack, ledger_item, run_upload
 from workflow.ledger import FAILED, RUNNING, SUCCEEDED
 from workflow.local.environment import LocalPipeline
 from workflow.local.eventbridge import apply_input_transformer

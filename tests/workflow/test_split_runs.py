@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tasks.transform.csv_converter import CHUNK_BYTES
-from tests.scenarios import CSV_TO_JSONL_STATES, as_csv, run_upload
+from tests.scenarios import CSV_TO_JSONL_STATES, RANGES, as_csv, quoted_breaks_csv, run_upload, split_below
 from workflow.executions import FAILED, SUCCEEDED
 from workflow.local.environment import Execution, LocalPipeline
 
@@ -35,7 +35,6 @@ SPLIT_PATH = [
     "RecordSucceeded",
     "Notify",
 ]
-RANGES = 6
 
 
 @dataclass(frozen=True)
@@ -54,19 +53,6 @@ def committed(pipeline: LocalPipeline, execution: Execution) -> Committed:
     rejects_key = data_key.rsplit("/", 1)[0] + "/rejects.jsonl"
     counts = {"counts": manifest["counts"], "columns": manifest.get("columns")}
     return Committed(pipeline.read_object(data_key), pipeline.read_object(rejects_key), counts)
-
-
-def split_below(pipeline: LocalPipeline, size: int, *, gzip_size: int | None = None) -> None:
-    """Lower the split's thresholds so that a source of ``size`` bytes is cut into ``RANGES`` ranges."""
-    settings = {
-        "SPLIT_THRESHOLD_BYTES": "1000",
-        "RANGE_BYTES": str(-(-size // RANGES)),
-        "RANGE_CONCURRENCY": "3",
-    }
-    if gzip_size is not None:
-        settings["GZIP_SPLIT_THRESHOLD_BYTES"] = str(gzip_size - 1)
-    for state in ("Fetch", "PlanRanges"):
-        pipeline.lambdas.set_environment(pipeline.function_for_state(state), settings)
 
 
 def run_again(pipeline: LocalPipeline, execution: Execution, name: str) -> Execution:
@@ -105,18 +91,6 @@ def failed_invocations(pipeline: LocalPipeline) -> list[tuple[str, str]]:
 
 def names(pipeline: LocalPipeline, execution: Execution) -> list[str]:
     return [visit.name for visit in pipeline.visits(execution.arn)]
-
-
-def quoted_breaks_csv(rows: int) -> bytes:
-    """A CSV whose quoted values hold CRLF, LF, delimiters and doubled quotes, with a few rows of
-    the wrong width (rejects) spread through it."""
-    lines = ["id,name,note"]
-    for index in range(rows):
-        if index % 97 == 13:
-            lines.append(f"{index},too,many,fields")
-        else:
-            lines.append(f'{index},"name {index}","note {index},\r\nsecond ""line""\nthird"')
-    return ("\r\n".join(lines) + "\r\n").encode()
 
 
 def assert_split_gives_one_pass_output(pipeline: LocalPipeline, name: str, body: bytes, **gzip_args: int) -> Execution:

@@ -10,8 +10,7 @@ from typing import Any
 import pytest
 
 from tasks.common.layout import INCOMING_PREFIX
-from tests.scenarios import as_csv, run_upload
-from tests.workflow.test_split_runs import RANGES, quoted_breaks_csv, split_below
+from tests.scenarios import RANGES, as_csv, quoted_breaks_csv, run_upload, split_below
 from workflow.cli.main import EXIT_SUCCEEDED, main
 from workflow.cli.text import render_run
 from workflow.executions import FAILED, SUCCEEDED

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.infra.test_stack import CONCURRENCY, LAMBDA_SECONDS_PER_RUN
+from tests.capacity import CONCURRENCY, LAMBDA_SECONDS_PER_RUN
 from tests.scenarios import as_csv
 from workflow.deployment import STACK_NAME
 from workflow.local.environment import LocalPipeline
