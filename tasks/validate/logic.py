@@ -227,7 +227,8 @@ def _head(s3: Any, request: PipelineRequest) -> dict[str, Any]:
 @contextmanager
 def _absence_revealed(s3: Any, request: PipelineRequest) -> Iterator[None]:
     """``ObjectNotFound`` for a 403 to the HEAD of a source's current version that hides its absence.
-    (An S3 event names the version, which a deletion does not remove: it is found, or refused.)"""
+    A HEAD of a named version (an S3 event names one) is left as S3 answers it: a deletion without a
+    version id keeps that version, and one that names it is the rare case this does not cover."""
     try:
         yield
     except ClientError as exc:

@@ -14,7 +14,10 @@ Staged records too large to sit twice in the function's free ``/tmp`` (the JSON 
 Parquet file made from them) are refused first, as ``ObjectTooLarge``; so are records DuckDB cannot
 convert before the function's timeout: the conversion is interrupted ``stop_margin_ms`` before it,
 which leaves the time to say so (a timeout would be a system failure that every redrive repeats).
-Staged objects that are gone fail the step as ``StagedOutputMissing``.
+One pass cannot be interrupted: DuckDB infers a JSON source's types while it prepares the
+conversion, reading the whole file, and an interrupt waits for that pass to end; a JSON source
+whose inference alone outlasts the margin still meets the timeout. Staged objects that are gone
+fail the step as ``StagedOutputMissing``.
 """
 
 from __future__ import annotations
@@ -94,9 +97,9 @@ class WriteParquetSettings(msgspec.Struct, frozen=True):
     duckdb_memory_mb: int = 1024
     duckdb_threads: int = 1
     stop_margin_ms: int = 30_000
-    """The time kept after an interrupted conversion: DuckDB stops within a second, then the
-    function reports; after a finished one, the Parquet file's upload (zstd makes it a fraction of
-    the JSON Lines)."""
+    """The time kept after an interrupted conversion for DuckDB to stop and the function to report
+    (an interrupted statement stops within a second, except a JSON source's inference, above); after
+    a finished one, for the Parquet file's upload, which is not timed."""
 
 
 def duckdb_type(column: ColumnSummary) -> str:
@@ -144,7 +147,8 @@ def convert(
 
     ``schema`` names each column's type; None lets DuckDB infer the types from every record. Past
     ``seconds`` (None: no limit) DuckDB is interrupted, and the records are ``ObjectTooLarge``.
-    Every pass is a statement DuckDB can interrupt (a relation's inference and write are not).
+    Each pass is a statement, which DuckDB can interrupt (a relation's write cannot be), but for the
+    inference of the types (see the module's docstring).
     """
     config: dict[str, str | bool | int | float | list[str]] = {
         "threads": settings.duckdb_threads,
@@ -153,10 +157,6 @@ def convert(
         # JSON, Parquet and ICU (time zones) are built in; the functions have no route to the internet.
         "autoinstall_known_extensions": False,
     }
-    too_slow = ObjectTooLarge(
-        f"the staged records ({jsonl.stat().st_size} bytes) could not be converted to Parquet within the "
-        f"function's timeout ({seconds or 0:.1f} s were left for it); write this file as JSON Lines"
-    )
     deadline = _Deadline(seconds)
     try:
         with duckdb.connect(config=config) as con, deadline.over(con):
@@ -164,30 +164,33 @@ def convert(
             con.execute("SET TimeZone = 'UTC'")
             if schema is None:
                 _check_json_is_representable(con, jsonl)
-                deadline.check()
                 con.execute(_COPY_INFERRED, [str(jsonl), MAX_RECORD_BYTES, str(parquet)])
             else:
                 con.execute(_COPY_TYPED, [str(jsonl), MAX_RECORD_BYTES, schema, str(parquet)])
-            deadline.check()
             counted = con.execute("SELECT count(*) FROM read_parquet(?)", [str(parquet)]).fetchone()
-    except _Passed:
-        raise too_slow from None
     except duckdb.Error as exc:
         if deadline.passed.is_set():
-            raise too_slow from None
+            raise too_slow(jsonl, seconds or 0) from None
         raise ParquetConversionFailed(f"DuckDB could not write the staged records as Parquet: {exc}") from exc
     assert counted is not None  # count(*) always answers one row
     rows: int = counted[0]
     return rows
 
 
-class _Passed(Exception):
-    """The deadline passed between two statements."""
+def too_slow(jsonl: Path, seconds: float) -> ObjectTooLarge:
+    """The refusal of records the function's remaining time cannot convert."""
+    return ObjectTooLarge(
+        f"the staged records ({jsonl.stat().st_size} bytes) could not be converted to Parquet within the "
+        f"function's timeout ({max(seconds, 0):.1f} s were left for it); write this file as JSON Lines"
+    )
 
 
 class _Deadline:
-    """``seconds`` (None: no limit) for the statements of one connection. An interrupt that lands
-    between two statements is lost to DuckDB: ``check`` between them raises ``_Passed``."""
+    """``seconds`` (None: no limit) for the statements of one connection. DuckDB drops an interrupt
+    that comes between two statements, so once the time has passed it is interrupted again every
+    ``_REPEAT_SECONDS`` until the block ends: the next statement is stopped as it starts."""
+
+    _REPEAT_SECONDS = 0.05
 
     def __init__(self, seconds: float | None) -> None:
         self.seconds = seconds
@@ -195,24 +198,29 @@ class _Deadline:
 
     @contextmanager
     def over(self, con: duckdb.DuckDBPyConnection) -> Iterator[None]:
-        """Interrupt ``con``'s statement when the time has passed, until the block ends."""
+        """Interrupt ``con``'s statements once the time has passed, until the block ends."""
+        if self.seconds is None:
+            yield
+            return
+        seconds = self.seconds
+        ended = threading.Event()
 
         def interrupt() -> None:
+            if ended.wait(seconds):
+                return
             self.passed.set()
-            con.interrupt()
+            while True:
+                con.interrupt()
+                if ended.wait(self._REPEAT_SECONDS):
+                    return
 
-        timer = None if self.seconds is None else threading.Timer(self.seconds, interrupt)
-        if timer is not None:
-            timer.start()
+        watcher = threading.Thread(target=interrupt, name="parquet-deadline", daemon=True)
+        watcher.start()
         try:
             yield
         finally:
-            if timer is not None:
-                timer.cancel()
-
-    def check(self) -> None:
-        if self.passed.is_set():
-            raise _Passed
+            ended.set()
+            watcher.join()
 
 
 def check_room(staged_bytes: int, free_bytes: int) -> None:
@@ -246,10 +254,7 @@ def write_parquet(
                 shutil.copyfileobj(response["Body"], file, COPY_CHUNK_BYTES)
         seconds = (remaining_ms() - settings.stop_margin_ms) / 1000
         if seconds <= 0:
-            raise ObjectTooLarge(
-                f"the staged records ({jsonl.stat().st_size} bytes) left no time to convert them to Parquet "
-                "within the function's timeout; write this file as JSON Lines"
-            )
+            raise too_slow(jsonl, seconds)
         rows = convert(jsonl, parquet, schema=schema, settings=settings, spill_dir=spill, seconds=seconds)
         if rows != staged.records:
             raise ParquetConversionFailed(f"the Parquet file holds {rows} rows; the transform staged {staged.records}")

@@ -95,8 +95,9 @@ class Access:
         # True: a grant whose s3:prefix condition covers the key, as Ceph's gateway judges it "to
         # match aws behavior", and as kopia/kopia#3072 found S3 answer a role limited to a prefix.
         # False: only a grant with no s3:prefix condition, the strict reading of AWS's IAM rules (a
-        # read carries no s3:prefix), which AWS's documentation does not rule out. The handlers must
-        # work under both; tests set False to prove it.
+        # read carries no s3:prefix), which AWS's documentation does not rule out. Validate and
+        # WriteOutput, which read keys that may be absent, must work under both (tests set False to
+        # prove it); a staged object gone is a system failure under both, under another error name.
         self.key_is_listing_prefix = True
 
     # -- deciding --------------------------------------------------------------------------------

@@ -556,7 +556,7 @@ def check_logs_policy(logs: Any, needs: TemplateNeeds, account: str, stack_name:
         f"{largest[0]} holds {size:,} of {LOGS_POLICY_LIMIT:,} characters" if largest else "no log-delivery policy yet"
     )
     fix = (
-        f"name the state machine's log group under {VENDED_LOGS_PREFIX} (one wildcard entry covers all such groups),"
+        f"name the state machines' log groups under {VENDED_LOGS_PREFIX} (one wildcard entry covers all such groups),"
         " or remove stale log-group ARNs from the policy (aws logs put-resource-policy)"
     )
     if largest is None and needed and len(answer) >= LOGS_POLICIES_PER_REGION:
@@ -567,7 +567,7 @@ def check_logs_policy(logs: Any, needs: TemplateNeeds, account: str, stack_name:
         return Check(
             name,
             Status.FAIL,
-            f"{what}; the state machine's log group needs about {needed} more: creating the state machine fails"
+            f"{what}; the state machines' log groups need about {needed} more: creating a state machine fails"
             " ('not authorized to access the Log Destination')",
             fix,
         )
@@ -575,11 +575,11 @@ def check_logs_policy(logs: Any, needs: TemplateNeeds, account: str, stack_name:
         return Check(
             name,
             Status.WARN,
-            f"{what}; the state machine's log group ({', '.join(outside)}) is outside {VENDED_LOGS_PREFIX}: its ARN"
-            f" takes about {sum(outside.values())} of the characters every log delivery of the account shares",
+            f"{what}; log groups of the state machines outside {VENDED_LOGS_PREFIX} ({', '.join(outside)}): their"
+            f" ARNs take about {sum(outside.values())} of the characters every log delivery of the account shares",
             fix,
         )
-    return Check(name, Status.OK, f"{what}; the state machine logs under {VENDED_LOGS_PREFIX}, which one entry covers")
+    return Check(name, Status.OK, f"{what}; the state machines log under {VENDED_LOGS_PREFIX}, which one entry covers")
 
 
 def _all_resource_policies(logs: Any) -> list[Mapping[str, Any]]:
