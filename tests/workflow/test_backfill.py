@@ -12,6 +12,9 @@ import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+from moto.s3.models import S3Backend
+
 from tasks.common.layout import INCOMING_PREFIX
 from tests.scenarios import SOURCES, as_csv, before_the_stack, ledger_item
 from workflow.executions import FAILED, SUCCEEDED
@@ -189,3 +192,54 @@ def test_a_tolerated_share_of_failed_runs_lets_the_backfill_finish(pipeline: Loc
 
     # Then the backfill succeeds with the failure counted
     assert (result.status, outcomes(result)) == (SUCCEEDED, {"started": 4, "succeeded": 3, "failed": 1})
+
+
+def deleted_once_listed(monkeypatch: pytest.MonkeyPatch, key: str) -> None:
+    """Delete ``key`` right after the backfill's listing of ``PREFIX`` names it: before its
+    ``FindVersion``, as an object deleted while a backfill runs."""
+    original = S3Backend.list_objects_v2
+
+    def listing(backend: S3Backend, bucket: Any, prefix: str | None, *args: Any, **kwargs: Any) -> Any:
+        listed = original(backend, bucket, prefix, *args, **kwargs)
+        if prefix == PREFIX and any(getattr(item, "name", None) == key for item in listed[0]):
+            backend.delete_object(bucket.name, key)
+        return listed
+
+    monkeypatch.setattr(S3Backend, "list_objects_v2", listing)
+
+
+def test_an_object_deleted_after_the_listing_is_counted_as_gone(
+    pipeline: LocalPipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given two seeded objects, one of them deleted once the backfill has listed it
+    seed(pipeline, ["kept.csv", "deleted.csv"], as_csv([{"id": "1"}]))
+    deleted_once_listed(monkeypatch, PREFIX + "deleted.csv")
+
+    # When they are backfilled with no tolerance for failures
+    result = run_backfill(pipeline, BackfillRequest(prefix=PREFIX, tolerated_percent=0))
+
+    # Then the deleted one is counted as gone, not failed, and the backfill succeeds
+    assert (result.status, outcomes(result)) == (SUCCEEDED, {"gone": 1, "started": 1, "succeeded": 1})
+    assert [run["name"] for run in pipeline_runs(pipeline) if run["status"] != SUCCEEDED] == []
+    assert pipeline.access.denials == []
+
+
+def test_under_s3_s_strict_reading_an_object_deleted_after_the_listing_is_still_gone(
+    pipeline: LocalPipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given S3 judging a read of a missing key by a listing of the whole bucket, which the
+    # backfill's role may not make (it lists under incoming/ only): its HeadObject gets 403
+    pipeline.access.key_is_listing_prefix = False
+    seed(pipeline, ["kept.csv", "deleted.csv"], as_csv([{"id": "1"}]))
+    deleted_once_listed(monkeypatch, PREFIX + "deleted.csv")
+
+    # When they are backfilled with no tolerance for failures
+    result = run_backfill(pipeline, BackfillRequest(prefix=PREFIX, tolerated_percent=0))
+
+    # Then S3 answered the HeadObject and its 3 retries 403, hiding the absence; the listing under
+    # the key told it, and the object is counted as gone
+    assert (result.status, outcomes(result)) == (SUCCEEDED, {"gone": 1, "started": 1, "succeeded": 1})
+    concealed = [denial for denial in pipeline.access.denials if ":assumed-role/Backfill" in denial.principal]
+    assert [(denial.operation, denial.action, denial.code) for denial in concealed] == [
+        ("HeadObject", "s3:ListBucket", "AccessDenied")
+    ] * 4

@@ -24,7 +24,7 @@ from workflow.local.environment import Execution, LocalPipeline
 from workflow.local.iam.template_policies import load_policies
 from workflow.local.ledger_resources import BACKFILL_NAME_SUFFIX
 from workflow.local.template import load_stack
-from workflow.ops.backfill import BackfillRequest, start_backfill
+from workflow.ops.backfill import BackfillRequest, progress, start_backfill
 
 Template = dict[str, Any]
 Statement = dict[str, Any]
@@ -439,3 +439,32 @@ def test_without_the_backfill_role_s_writing_of_results_a_backfill_fails_at_its_
         assert [denial.action for denial in pipeline.access.denials if f"assumed-role/{role}/" in denial.principal] == [
             "s3:PutObject"
         ]
+
+
+def test_without_the_backfill_role_s_reading_of_the_sources_each_object_fails_as_refused_not_gone(
+    template: Template, tmp_path: Path
+) -> None:
+    # Given the backfill state machine's role without its s3:GetObject of the sources (HeadObject)
+    role = backfill_role(template)
+
+    def find_versions(statement: Statement) -> bool:
+        return statement.get("Sid") == "FindTheVersions"
+
+    with running_without(template, tmp_path, role, find_versions) as pipeline:
+        # When a prefix holding one source is backfilled with no tolerance for failures
+        pipeline.upload(INCOMING_PREFIX + "people.csv", SOURCES["people.csv"])
+        pipeline.wait(pipeline.started[0], timeout=30)
+        (machine,) = [m.arn for m in pipeline.stack.state_machines if m.name.endswith(BACKFILL_NAME_SUFFIX)]
+        request = BackfillRequest(prefix=INCOMING_PREFIX, tolerated_percent=0)
+        arn = start_backfill(pipeline.client("stepfunctions"), machine, request)
+        execution = pipeline.wait(arn, timeout=60)
+
+        # Then each read is refused (the HeadObject and its 3 retries), the listing under the key
+        # finds the object there, and its item fails as a system failure: the backfill fails on
+        # its tolerance, counting nothing as gone
+        assert (execution.status, execution.error) == ("FAILED", "States.ExceedToleratedFailureThreshold")
+        refused = [denial for denial in pipeline.access.denials if f"assumed-role/{role}/" in denial.principal]
+        assert [(denial.operation, denial.action) for denial in refused] == [("HeadObject", "s3:GetObject")] * 4
+        sfn = pipeline.client("stepfunctions")
+        found = progress(sfn, pipeline.client("dynamodb"), pipeline.stack.tables[0].name, arn)
+        assert (found.count("gone"), found.items["failed"]) == (0, 1)

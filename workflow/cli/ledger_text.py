@@ -78,6 +78,7 @@ def render_progress(progress: BackfillProgress) -> str:
 _OUTCOME_LABELS = (
     ("skipped", "skipped (the ledger has a result)"),
     ("tooOld", "older than --since"),
+    ("gone", "deleted since listed"),
     ("wouldStart", "would start"),
     ("started", "started"),
     ("alreadyStarted", "started by another backfill"),

@@ -29,6 +29,7 @@ import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 
 from workflow.local.interpreter import current_state_machine
@@ -45,6 +46,10 @@ from workflow.local.template import TemplateError
 STATE_MACHINE_ACCESS_KEY = "ak"
 EVENTS_SERVICE = "events.amazonaws.com"
 API_GATEWAY_SERVICE = "apigateway.amazonaws.com"
+# The reads whose "no such key" S3 tells only a caller that may list the bucket (the API
+# reference of each: "If the object you request doesn't exist, the error that Amazon S3 returns
+# depends on whether you also have the s3:ListBucket permission").
+ABSENCE_CONCEALED = frozenset({"GetObject", "HeadObject"})
 
 # (service, service asking KMS for the caller) -> (HTTP status, error code) of a denial, as the
 # caller's SDK receives it: S3 403 AccessDenied; SNS 403 AuthorizationError, or 400
@@ -142,23 +147,26 @@ class Access:
 
     def absence_concealed(self, function: str, call: wire.Call) -> wire.Reply | None:
         """S3's answer to a handler's read of a key that does not exist: None (the 404 stands) when
-        the function may list the bucket there, else 403 ``AccessDenied``: S3 tells whether a key
-        exists only to a caller with ``s3:ListBucket`` on its bucket (GetObject's and HeadObject's
+        the function may list the bucket there, else 403 ``AccessDenied`` (``_absence_denial``)."""
+        denial = self._absence_denial(self.policies.function_caller(function), call.operation, call.params)
+        if denial is None:
+            return None
+        return wire.error_reply(call, 403, "AccessDenied", denial.message)
+
+    def _absence_denial(self, caller: Caller, operation: str, params: Mapping[str, Any]) -> Denial | None:
+        """Whether S3 hides from ``caller`` that the key its read names does not exist: S3 tells
+        that only to a caller with ``s3:ListBucket`` on its bucket (GetObject's and HeadObject's
         API reference, "Permissions"). By default the listing is judged with the key as its
         ``s3:prefix``, so a grant limited to a prefix covers the keys under it: what Ceph's gateway
         does "to match aws behavior" (ceph/ceph#68577, and its s3-tests'
         test_head_object_404_with_policy_prefix), not documented by AWS. With
         ``key_is_listing_prefix`` off, it is judged with no prefix, and only a grant of the whole
         bucket reveals an absence."""
-        listing = {"Bucket": call.params.get("Bucket")}
+        listing = {"Bucket": params.get("Bucket")}
         if self.key_is_listing_prefix:
-            listing["Prefix"] = str(call.params.get("Key", ""))
-        caller = self.policies.function_caller(function)
+            listing["Prefix"] = str(params.get("Key", ""))
         checks = checks_for_call(caller, "s3", "ListObjectsV2", listing, self.policies.resources)
-        denial = self._first_denial("s3", call.operation, checks)
-        if denial is None:
-            return None
-        return wire.error_reply(call, 403, "AccessDenied", denial.message)
+        return self._first_denial("s3", operation, checks)
 
     def delivery(
         self, rule_arn: str, target_arn: str, service: str, operation: str, params: Mapping[str, Any]
@@ -196,6 +204,8 @@ class Access:
         ``before-parameter-build`` is the only event that sees the call's parameters; ``before-call``
         may answer instead of sending. It is registered before the SDK-fault and Lambda hooks run
         (a denied call stays denied: AWS authorizes a request before anything else happens to it).
+        ``after-call`` sees the answer: a read of a missing key is answered 403 ``AccessDenied``
+        when the role may not learn that (``_absence_denial``), as for a handler's read.
         """
 
         def stash(params: Mapping[str, Any], context: dict[str, Any], **_: Any) -> None:
@@ -212,17 +222,31 @@ class Access:
                 # as nothing else the engine's process does outside the template is.
                 return None
             caller = self.policies.state_machine_caller(machine)
+            context["local_access_caller"] = caller
             try:
                 denial = self.decide(caller, service, model.name, context.get("local_access_params", {}))
             except UnmappedCall as exc:
                 denial = Denial(caller.principal.arn or "", service, model.name, "", "", "AccessDenied", str(exc))
             return None if denial is None else _botocore_reply(denial)
 
+        def conceal(http_response: Any, parsed: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
+            caller = context.get("local_access_caller")
+            params = context.get("local_access_params", {})
+            if caller is None or not _missing_key(model.service_model.service_name, model.name, params, parsed):
+                return
+            denial = self._absence_denial(caller, model.name, params)
+            if denial is not None:
+                http_response.status_code = 403
+                parsed["Error"] = _error_parsed(denial, 403, "AccessDenied")
+                parsed.setdefault("ResponseMetadata", {})["HTTPStatusCode"] = 403
+
         session.events.register("before-parameter-build", stash, unique_id="local-access-params")
         session.events.register_first("before-call", gate, unique_id="local-access")
+        session.events.register("after-call.s3", conceal, unique_id="local-access-absence")
         try:
             yield
         finally:
+            session.events.unregister("after-call.s3", unique_id="local-access-absence")
             session.events.unregister("before-call", unique_id="local-access")
             session.events.unregister("before-parameter-build", unique_id="local-access-params")
 
@@ -235,6 +259,16 @@ class Access:
         return None
 
 
+def _missing_key(service: str, operation: str, params: Mapping[str, Any], parsed: Mapping[str, Any]) -> bool:
+    """Whether S3 answered a read of the current version of a key with "no such key": GetObject's
+    ``NoSuchKey``, or HeadObject's bare 404 (NoSuchBucket, NoSuchVersion and a version's HEAD keep
+    their 404, as in the gateway)."""
+    if service != "s3" or operation not in ABSENCE_CONCEALED or "VersionId" in params:
+        return False
+    code = parsed.get("Error", {}).get("Code")
+    return code == "NoSuchKey" if operation == "GetObject" else code in ("404", "NoSuchKey", "NotFound")
+
+
 def _status_of(denial: Denial) -> tuple[int, str]:
     for (service, _via), (status, code) in _DENIALS.items():
         if service == denial.service and code == denial.code:
@@ -242,11 +276,19 @@ def _status_of(denial: Denial) -> tuple[int, str]:
     return 403, denial.code
 
 
+def _error_parsed(denial: Denial, status: int, code: str) -> dict[str, str]:
+    """botocore's ``Error`` of a denial: S3 answers a HEAD with no body, so botocore knows only its
+    status ("403", and the reason phrase), and so does the SDK (``S3.S3Exception`` in a state)."""
+    if denial.service == "s3" and denial.operation.startswith("Head"):
+        return {"Code": str(status), "Message": HTTPStatus(status).phrase}
+    return {"Code": code, "Message": denial.message}
+
+
 def _botocore_reply(denial: Denial) -> tuple[AWSResponse, dict[str, Any]]:
     """What botocore makes of the service's error response: ``(http response, parsed)``."""
     status, code = _status_of(denial)
     parsed = {
-        "Error": {"Code": code, "Message": denial.message},
+        "Error": _error_parsed(denial, status, code),
         "ResponseMetadata": {"HTTPStatusCode": status, "RequestId": str(uuid.uuid4()), "HTTPHeaders": {}},
     }
     return AWSResponse("", status, {}, None), parsed

@@ -15,7 +15,7 @@ change a copy. For each request, in AWS's order:
    ``HeadObject`` of the current version (a bare 404) reaches only a function that may list the
    bucket there: any other gets 403 ``AccessDenied`` (``conceal``), as S3 answers it, so that a
    missing ``s3:ListBucket`` fails here as it would on AWS. (The state machines' own reads, which
-   do not come through here, still get moto's 404.)
+   do not come through here, are answered the same way by ``Access.state_machine_gate``.)
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from werkzeug.exceptions import BadRequestKeyError
 
 from workflow.local import wire
+from workflow.local.access import ABSENCE_CONCEALED
 from workflow.local.http_server import KeepAlive, PooledWSGIServer
 from workflow.local.iam.requests import UnmappedCall
 from workflow.local.sdk_faults import SdkFaults
@@ -49,10 +50,6 @@ Authorize = Callable[[str, wire.Call], wire.Reply | None]  # (function, call) ->
 # (function, call of a missing key) -> S3's 403 if the function may not learn that, or None
 Conceal = Callable[[str, wire.Call], wire.Reply | None]
 
-# The reads whose "no such key" S3 tells only a caller that may list the bucket (the API
-# reference of each: "If the object you request doesn't exist, the error that Amazon S3 returns
-# depends on whether you also have the s3:ListBucket permission").
-_ABSENCE_CONCEALED = frozenset({"GetObject", "HeadObject"})
 _NO_SUCH_KEY = b"<Code>NoSuchKey</Code>"
 
 # What each protocol's services answer for a key they do not know.
@@ -178,7 +175,7 @@ class Gateway:
                 _drop(environ)
             message = f"fault injected by the local runtime: {fault.code}"
             return _reply(start_response, wire.error_reply(call, fault.status, str(fault.code), message))
-        if call.service == "s3" and call.operation in _ABSENCE_CONCEALED:
+        if call.service == "s3" and call.operation in ABSENCE_CONCEALED:
             return self._concealing_absence(function, call, environ, start_response)
         answer: Iterable[bytes] = self._moto(environ, start_response)
         return answer

@@ -28,7 +28,17 @@ PROGRESS_SOURCE = "#backfill"
 DEFAULT_CONCURRENCY = 10
 DEFAULT_TOLERATED_PERCENT = 5.0
 MAX_CONCURRENCY = 1000  # a Distributed Map runs at most 10,000 children at once; runs are what is bounded here
-OUTCOMES = ("skipped", "tooOld", "wouldStart", "started", "alreadyStarted", "succeeded", "rejected", "failed")
+OUTCOMES = (
+    "skipped",
+    "tooOld",
+    "gone",
+    "wouldStart",
+    "started",
+    "alreadyStarted",
+    "succeeded",
+    "rejected",
+    "failed",
+)
 
 
 class BackfillError(ValueError):
