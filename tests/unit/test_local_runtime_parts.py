@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from workflow.definition import placeholders, substitute
-from workflow.local.eventbridge import NAME_LIMIT, apply_input_transformer, execution_name, json_path
-from workflow.local.lambdas import parse_invoke_url
+from workflow.executions import NAME_LIMIT
+from workflow.local.delivery import apply_input_transformer, execution_name, json_path
+from workflow.local.invoke_url import parse_invoke_url
 
 EVENT: dict[str, Any] = {
     "detail-type": "Object Created",

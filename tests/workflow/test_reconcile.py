@@ -7,8 +7,8 @@ from typing import Any
 
 from tests.scenarios import SOURCES, before_the_stack, ledger_item, run_upload
 from workflow.ledger import FAILED, RUNNING, SUCCEEDED
+from workflow.local.delivery import apply_input_transformer
 from workflow.local.environment import LocalPipeline
-from workflow.local.eventbridge import apply_input_transformer
 from workflow.ops.reconcile import Report, reconcile, trigger_input
 
 

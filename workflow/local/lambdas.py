@@ -32,7 +32,6 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from typing import Any
-from urllib.parse import unquote, urlparse
 
 from workflow.local.interpreter import StateTaskLambda
 
@@ -46,6 +45,7 @@ from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from tasks.common.aws import error_code
 from workflow.local.faults import DEFAULT_FAULT
 from workflow.local.held import Held
+from workflow.local.invoke_url import parse_invoke_url
 from workflow.local.java_sdk_errors import java_sdk_error_name
 from workflow.local.sandboxes import FunctionSpec, Run, Sandboxes
 from workflow.local.service_models import reader_session
@@ -108,21 +108,6 @@ class _RawBody:
 
     def read(self, *_args: Any) -> bytes:
         return self._data
-
-
-def parse_invoke_url(url: str) -> tuple[str, str | None]:
-    """(function name, qualifier) of an Invoke request URL; the name may be given as an ARN."""
-    path = urlparse(url).path
-    reference = unquote(path.split("/functions/", 1)[1].rsplit("/invocations", 1)[0])
-    qualifier = None
-    query = urlparse(url).query
-    for part in query.split("&"):
-        if part.startswith("Qualifier="):
-            qualifier = unquote(part.removeprefix("Qualifier="))
-    if reference.startswith("arn:"):
-        fields = reference.split(":")
-        return fields[6], fields[7] if len(fields) > 7 else qualifier
-    return reference, qualifier
 
 
 def _function_error(error_type: str, message: str) -> bytes:
