@@ -459,12 +459,12 @@ def test_without_the_backfill_role_s_reading_of_the_sources_each_object_fails_as
         arn = start_backfill(pipeline.client("stepfunctions"), machine, request)
         execution = pipeline.wait(arn, timeout=60)
 
-        # Then each read is refused (the HeadObject and its 3 retries), the listing under the key
-        # finds the object there, and its item fails as a system failure: the backfill fails on
-        # its tolerance, counting nothing as gone
+        # Then the read is refused (the HeadObject and its 3 retries), the listing under the key
+        # finds the object there, the read is refused again (4 more) at FindVersionAgain, and the
+        # item fails there as a system failure: the backfill fails on its tolerance, nothing gone
         assert (execution.status, execution.error) == ("FAILED", "States.ExceedToleratedFailureThreshold")
         refused = [denial for denial in pipeline.access.denials if f"assumed-role/{role}/" in denial.principal]
-        assert [(denial.operation, denial.action) for denial in refused] == [("HeadObject", "s3:GetObject")] * 4
+        assert [(denial.operation, denial.action) for denial in refused] == [("HeadObject", "s3:GetObject")] * 8
         sfn = pipeline.client("stepfunctions")
         found = progress(sfn, pipeline.client("dynamodb"), pipeline.stack.tables[0].name, arn)
         assert (found.count("gone"), found.items["failed"]) == (0, 1)

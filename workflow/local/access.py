@@ -96,13 +96,15 @@ class Access:
             raise TemplateError(f"the policies know no role of the template's state machines {unknown}")
         self._lock = threading.Lock()
         self.denials: list[Denial] = []
-        # Which ListBucket grants let a caller learn that a key is absent (``absence_concealed``).
+        # Which ListBucket grants let a caller learn that a key is absent (``_absence_denial``: a
+        # handler's read, and a state machine's own).
         # True: a grant whose s3:prefix condition covers the key, as Ceph's gateway judges it "to
         # match aws behavior", and as kopia/kopia#3072 found S3 answer a role limited to a prefix.
         # False: only a grant with no s3:prefix condition, the strict reading of AWS's IAM rules (a
-        # read carries no s3:prefix), which AWS's documentation does not rule out. Validate and
-        # WriteOutput, which read keys that may be absent, must work under both (tests set False to
-        # prove it); a staged object gone is a system failure under both, under another error name.
+        # read carries no s3:prefix), which AWS's documentation does not rule out. Validate,
+        # WriteOutput and the backfill's FindVersion, which read keys that may be absent, must work
+        # under both (tests set False to prove it); a staged object gone is a system failure under
+        # both, under another error name.
         self.key_is_listing_prefix = True
 
     # -- deciding --------------------------------------------------------------------------------
@@ -261,12 +263,13 @@ class Access:
 
 def _missing_key(service: str, operation: str, params: Mapping[str, Any], parsed: Mapping[str, Any]) -> bool:
     """Whether S3 answered a read of the current version of a key with "no such key": GetObject's
-    ``NoSuchKey``, or HeadObject's bare 404 (NoSuchBucket, NoSuchVersion and a version's HEAD keep
-    their 404, as in the gateway)."""
+    ``NoSuchKey``, or HeadObject's bare 404, as the gateway tells them (GetObject's NoSuchBucket and
+    a version's read keep their 404; a HEAD of a missing bucket is a bare 404 too, and is taken for
+    a missing key, as there)."""
     if service != "s3" or operation not in ABSENCE_CONCEALED or "VersionId" in params:
         return False
-    code = parsed.get("Error", {}).get("Code")
-    return code == "NoSuchKey" if operation == "GetObject" else code in ("404", "NoSuchKey", "NotFound")
+    code = str(parsed.get("Error", {}).get("Code"))
+    return code == ("NoSuchKey" if operation == "GetObject" else "404")
 
 
 def _status_of(denial: Denial) -> tuple[int, str]:

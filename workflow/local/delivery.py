@@ -1,8 +1,8 @@
 """What EventBridge makes of a matched event for a rule's target: the target's input (its input
 transformer), and the name the engine gives the execution it starts.
 
-Pure functions of the event, apart from moto (``eventbridge.py`` delivers with them), so that
-they are tested without loading the emulator.
+Pure functions of the event, in a module that imports no moto (``eventbridge.py`` delivers with
+them; an import contract in ``pyproject.toml`` holds it).
 """
 
 from __future__ import annotations

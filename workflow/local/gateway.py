@@ -200,7 +200,8 @@ class Gateway:
         with contextlib.suppress(Exception):
             getattr(answer, "close", lambda: None)()
         # A missing key: GetObject's NoSuchKey, or a HeadObject (no body) of the current version.
-        # NoSuchBucket, NoSuchVersion and a version's HEAD keep their 404.
+        # GetObject's NoSuchBucket and NoSuchVersion, and a version's HEAD, keep their 404; a HEAD
+        # of a missing bucket cannot be told from a missing key's (no body), and is taken for one.
         missing_key = _NO_SUCH_KEY in body if call.operation == "GetObject" else "VersionId" not in call.params
         denial = self._conceal(function, call) if missing_key else None
         if denial is None:

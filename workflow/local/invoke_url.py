@@ -1,5 +1,5 @@
-"""The function an Invoke request names, read from its URL (apart from moto, so that it is tested
-without loading the emulator)."""
+"""The function an Invoke request names, read from its URL, in a module that imports no moto (an
+import contract in ``pyproject.toml`` holds it)."""
 
 from __future__ import annotations
 
