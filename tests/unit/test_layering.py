@@ -67,7 +67,7 @@ def test_the_project_keeps_every_contract(monkeypatch: pytest.MonkeyPatch) -> No
         # Pricing and the contract never load moto.
         ("workflow.cost.estimate", "workflow.local.environment", "pure-contract"),
         ("workflow.executions", "moto", "pure-contract"),
-        # The engine's pure parts, tested without the emulator, never load moto.
+        # The engine's pure parts never import moto.
         ("workflow.local.delivery", "workflow.local.eventbridge", "pure-engine-parts"),
         ("workflow.local.invoke_url", "moto", "pure-engine-parts"),
     ],

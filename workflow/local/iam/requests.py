@@ -26,7 +26,7 @@ The calls mapped are the ones this pipeline makes, found by reading the code:
   ``DescribeExecution``), and the role assumptions behind them (``role_assumption``);
 - ``ListObjectsV2``/``ListObjects``: Validate and WriteOutput list under a key S3 refused to read,
   to tell an absent key from a refusal (``common/aws.py``), each under the prefix its role's
-  ``s3:ListBucket`` names;
+  ``s3:ListBucket`` names; so does the backfill's ``ListTheKey`` (``workflow/backfill.asl.json``);
 - the ledger (``workflow/ledger.py``): DynamoDB ``UpdateItem``, ``GetItem``, ``Query`` (on an index:
   the index's ARN), ``BatchGetItem`` and ``Scan`` by the state machines and the operators' commands.
 
