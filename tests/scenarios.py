@@ -17,6 +17,7 @@ from workflow.deployment import LOCAL_ACCOUNT
 from workflow.ledger import PARTITION_KEY, SORT_KEY, LedgerItem, source_id
 from workflow.local.api import LocalApi
 from workflow.local.environment import Execution, LocalPipeline
+from workflow.local.ledger_resources import BACKFILL_NAME_SUFFIX
 from workflow.local.server import ACCESS_KEY_ID, SECRET_ACCESS_KEY
 
 # The role of a test's own state machine, which the template does not define (its calls are not judged).
@@ -130,6 +131,14 @@ def run_machine(pipeline: LocalPipeline, name: str, definition: dict[str, Any]) 
     pipeline.wait(arn, timeout=30)
     described: dict[str, Any] = sfn.describe_execution(executionArn=arn)
     return described
+
+
+def backfill_machine(pipeline: LocalPipeline) -> str:
+    """The ARN of the stack's backfill state machine."""
+    (machine,) = [
+        machine.arn for machine in pipeline.stack.state_machines if machine.name.endswith(BACKFILL_NAME_SUFFIX)
+    ]
+    return machine
 
 
 @contextmanager

@@ -16,7 +16,7 @@ import pytest
 from moto.s3.models import S3Backend
 
 from tasks.common.layout import INCOMING_PREFIX
-from tests.scenarios import SOURCES, as_csv, before_the_stack, ledger_item
+from tests.scenarios import SOURCES, as_csv, backfill_machine, before_the_stack, ledger_item
 from workflow.executions import FAILED, SUCCEEDED
 from workflow.ledger import REJECTED
 from workflow.ledger import SUCCEEDED as LEDGER_SUCCEEDED
@@ -30,11 +30,6 @@ def seed(pipeline: LocalPipeline, names: list[str], body: bytes = SOURCES["peopl
     """Upload ``names`` under the seeded prefix before the stack existed; key -> version id."""
     with before_the_stack(pipeline):
         return {PREFIX + name: pipeline.upload(PREFIX + name, body) for name in names}
-
-
-def backfill_machine(pipeline: LocalPipeline) -> str:
-    (machine,) = [machine.arn for machine in pipeline.stack.state_machines if machine.name.endswith("-Backfill")]
-    return machine
 
 
 def run_backfill(pipeline: LocalPipeline, request: BackfillRequest, now: datetime | None = None) -> BackfillProgress:

@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 
 from tasks.common.layout import INCOMING_PREFIX, PROCESSED_PREFIX
 from tests.infra.queries import output_ref
-from tests.scenarios import SOURCES, failed_attempts, notification_statuses, run_upload
+from tests.scenarios import SOURCES, backfill_machine, failed_attempts, notification_statuses, run_upload
 from workflow.deployment import LOCAL_ACCOUNT, OUTPUT_STATE_MACHINE, STACK_NAME
 from workflow.executions import FAILED
 from workflow.local.environment import Execution, LocalPipeline
@@ -406,8 +406,9 @@ def test_without_the_backfill_role_s_listing_a_backfill_fails_at_its_map(templat
 
     with running_without(template, tmp_path, role, lambda statement: statement.get("Sid") == "ListSources") as pipeline:
         # When a prefix is backfilled
-        (machine,) = [m.arn for m in pipeline.stack.state_machines if m.name.endswith(BACKFILL_NAME_SUFFIX)]
-        arn = start_backfill(pipeline.client("stepfunctions"), machine, BackfillRequest(prefix=INCOMING_PREFIX))
+        arn = start_backfill(
+            pipeline.client("stepfunctions"), backfill_machine(pipeline), BackfillRequest(prefix=INCOMING_PREFIX)
+        )
         execution = pipeline.wait(arn, timeout=60)
 
         # Then the backfill fails at its Map's item reader, its listing refused as the backfill's
@@ -430,8 +431,9 @@ def test_without_the_backfill_role_s_writing_of_results_a_backfill_fails_at_its_
         # When a prefix holding one source is backfilled
         pipeline.upload(INCOMING_PREFIX + "people.csv", SOURCES["people.csv"])
         pipeline.wait(pipeline.started[0], timeout=30)
-        (machine,) = [m.arn for m in pipeline.stack.state_machines if m.name.endswith(BACKFILL_NAME_SUFFIX)]
-        arn = start_backfill(pipeline.client("stepfunctions"), machine, BackfillRequest(prefix=INCOMING_PREFIX))
+        arn = start_backfill(
+            pipeline.client("stepfunctions"), backfill_machine(pipeline), BackfillRequest(prefix=INCOMING_PREFIX)
+        )
         execution = pipeline.wait(arn, timeout=60)
 
         # Then the backfill fails at its Map's result writer, S3 refusing the backfill's role
@@ -454,9 +456,8 @@ def test_without_the_backfill_role_s_reading_of_the_sources_each_object_fails_as
         # When a prefix holding one source is backfilled with no tolerance for failures
         pipeline.upload(INCOMING_PREFIX + "people.csv", SOURCES["people.csv"])
         pipeline.wait(pipeline.started[0], timeout=30)
-        (machine,) = [m.arn for m in pipeline.stack.state_machines if m.name.endswith(BACKFILL_NAME_SUFFIX)]
         request = BackfillRequest(prefix=INCOMING_PREFIX, tolerated_percent=0)
-        arn = start_backfill(pipeline.client("stepfunctions"), machine, request)
+        arn = start_backfill(pipeline.client("stepfunctions"), backfill_machine(pipeline), request)
         execution = pipeline.wait(arn, timeout=60)
 
         # Then the read is refused (the HeadObject and its 3 retries), the listing under the key

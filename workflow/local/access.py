@@ -234,7 +234,8 @@ class Access:
         def conceal(http_response: Any, parsed: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
             caller = context.get("local_access_caller")
             params = context.get("local_access_params", {})
-            if caller is None or not _missing_key(model.service_model.service_name, model.name, params, parsed):
+            code = str(parsed.get("Error", {}).get("Code"))
+            if caller is None or not reads_a_missing_key(model.name, params, code):
                 return
             denial = self._absence_denial(caller, model.name, params)
             if denial is not None:
@@ -261,14 +262,14 @@ class Access:
         return None
 
 
-def _missing_key(service: str, operation: str, params: Mapping[str, Any], parsed: Mapping[str, Any]) -> bool:
-    """Whether S3 answered a read of the current version of a key with "no such key": GetObject's
-    ``NoSuchKey``, or HeadObject's bare 404, as the gateway tells them (GetObject's NoSuchBucket and
-    a version's read keep their 404; a HEAD of a missing bucket is a bare 404 too, and is taken for
-    a missing key, as there)."""
-    if service != "s3" or operation not in ABSENCE_CONCEALED or "VersionId" in params:
+def reads_a_missing_key(operation: str, params: Mapping[str, Any], code: str) -> bool:
+    """Whether S3's 404 of code ``code`` ("404" for a HEAD, which has no body) to a read answers
+    that the current version of a key does not exist: GetObject's ``NoSuchKey``, or a HeadObject's
+    bare 404. GetObject's NoSuchBucket and NoSuchVersion and a version's read keep their 404; a HEAD
+    of a missing bucket cannot be told from a missing key's, and is taken for one. (The gateway
+    asks for a handler's read, ``state_machine_gate`` for a state machine's own.)"""
+    if operation not in ABSENCE_CONCEALED or "VersionId" in params:
         return False
-    code = str(parsed.get("Error", {}).get("Code"))
     return code == ("NoSuchKey" if operation == "GetObject" else "404")
 
 

@@ -34,7 +34,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from werkzeug.exceptions import BadRequestKeyError
 
 from workflow.local import wire
-from workflow.local.access import ABSENCE_CONCEALED
+from workflow.local.access import ABSENCE_CONCEALED, reads_a_missing_key
 from workflow.local.http_server import KeepAlive, PooledWSGIServer
 from workflow.local.iam.requests import UnmappedCall
 from workflow.local.sdk_faults import SdkFaults
@@ -199,11 +199,8 @@ class Gateway:
         body = b"".join(answer)
         with contextlib.suppress(Exception):
             getattr(answer, "close", lambda: None)()
-        # A missing key: GetObject's NoSuchKey, or a HeadObject (no body) of the current version.
-        # GetObject's NoSuchBucket and NoSuchVersion, and a version's HEAD, keep their 404; a HEAD
-        # of a missing bucket cannot be told from a missing key's (no body), and is taken for one.
-        missing_key = _NO_SUCH_KEY in body if call.operation == "GetObject" else "VersionId" not in call.params
-        denial = self._conceal(function, call) if missing_key else None
+        code = "NoSuchKey" if _NO_SUCH_KEY in body else "404"
+        denial = self._conceal(function, call) if reads_a_missing_key(call.operation, call.params, code) else None
         if denial is None:
             start_response(*held[0])
             return [body]
