@@ -516,6 +516,21 @@ def test_leaving_the_environment_stops_runs_sandboxes_threads_and_the_gateway(st
     assert gc.get_freeze_count() == 0
 
 
+def test_leaving_after_every_run_has_ended_asks_step_functions_nothing(stack_model: StackModel) -> None:
+    # Given an environment whose one run has ended, its interpreter threads with it
+    asked: list[str] = []
+    with LocalPipeline(stack_model, log_stream=io.StringIO()) as pipeline:
+        execution = run_upload(pipeline, "people.csv", SOURCES["people.csv"])
+        assert _wait_for(lambda: not environment.interpreter_busy(), 5), "the run's threads did not end"
+        pipeline.client("stepfunctions").meta.events.register(
+            "before-call.sfn", lambda model, **_: asked.append(model.name)
+        )
+        # When it is left
+    # Then no execution was looked for, to wait for or to stop: none could be running
+    assert execution.status == "SUCCEEDED"
+    assert asked == []
+
+
 def test_finished_interpreter_threads_are_forgotten_once_there_are_many(
     pipeline: LocalPipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -122,6 +122,16 @@ def _file_of(key: FakeKey) -> Any | None:
         return buffer
 
 
+def streamed(key: FakeKey) -> Any:
+    """A key's body as GetObject sends it over HTTP: a ``FileSlice`` of its file when on disk,
+    else its bytes (what ``FakeKey.value`` gives while moto's GetObject answers)."""
+    _lazily.active = True
+    try:
+        return key.value
+    finally:
+        _lazily.active = False
+
+
 def _pread(key: FakeKey, start: int, stop: int) -> bytes:
     """Bytes ``start`` to ``stop`` of a key's body, whether on disk or in memory."""
     with key.lock:
