@@ -11,6 +11,7 @@ import botocore.session
 import pytest
 from botocore.awsrequest import AWSResponse
 
+from tests.sdk_requests import built_request
 from workflow.local import service_models, wire
 from workflow.local.iam.requests import UnmappedCall
 
@@ -20,30 +21,9 @@ QUEUE = "https://sqs.us-east-1.amazonaws.com/123456789012/Dlq"
 MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:Machine"
 
 
-class _Sent(Exception):
-    """Raised by the hook once botocore has built the request: nothing goes on the wire."""
-
-    def __init__(self, request: Any) -> None:
-        self.request = request
-
-
 def sent(service: str, operation: str, **params: Any) -> tuple[dict[str, Any], bytes]:
     """The WSGI environ and body of the request botocore builds for one call."""
-    client = boto3.client(
-        service,
-        region_name="us-east-1",
-        endpoint_url="http://127.0.0.1:9",
-        aws_access_key_id="ASIATESTKEY",
-        aws_secret_access_key="secret",
-    )
-
-    def capture(request: Any, **_: Any) -> AWSResponse:
-        raise _Sent(request)
-
-    client.meta.events.register("before-send", capture)
-    with pytest.raises(_Sent) as captured:
-        getattr(client, operation)(**params)
-    request = captured.value.request
+    request = built_request(service, operation, endpoint_url="http://127.0.0.1:9", **params)
     url = urlsplit(request.url)
     body = request.body or b""
     if hasattr(body, "read"):

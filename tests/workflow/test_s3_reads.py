@@ -12,14 +12,13 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-import boto3
 import pytest
 from moto.moto_api import recorder
 from werkzeug.test import EnvironBuilder
 
 from tasks.common.layout import UPLOADS_PREFIX
 from tests.scenarios import SOURCES, run_upload
-from workflow.deployment import REGION
+from tests.sdk_requests import built_request
 from workflow.local import s3_reads
 from workflow.local.environment import LocalPipeline
 from workflow.local.gateway import Dispatcher
@@ -33,30 +32,9 @@ BODY = b"id,name\n" + b"".join(b"%d,name %d\n" % (row, row) for row in range(200
 Answer = tuple[str, list[tuple[str, str]], bytes]
 
 
-class _Built(Exception):
-    """Raised once botocore has built the request: nothing is sent."""
-
-    def __init__(self, request: Any) -> None:
-        self.request = request
-
-
 def read_environ(operation: str, **params: Any) -> dict[str, Any]:
     """The WSGI environ of the request botocore builds for an S3 read, as werkzeug's server makes it."""
-    client = boto3.client(
-        "s3",
-        region_name=REGION,
-        endpoint_url=ENDPOINT,
-        aws_access_key_id="ASIASANDBOXKEY",
-        aws_secret_access_key="secret",
-    )
-
-    def built(request: Any, **_: Any) -> None:
-        raise _Built(request)
-
-    client.meta.events.register_first("before-send.s3", built)
-    with pytest.raises(_Built) as captured:
-        getattr(client, operation)(**params)
-    request = captured.value.request
+    request = built_request("s3", operation, endpoint_url=ENDPOINT, **params)
     url = urlsplit(request.url)
     headers = {name: value.decode() if isinstance(value, bytes) else value for name, value in request.headers.items()}
     environ: dict[str, Any] = EnvironBuilder(
