@@ -8,11 +8,13 @@ the same but for the request id.
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import pytest
+from moto import settings as moto_settings
 from moto.moto_api import recorder
 from werkzeug.test import EnvironBuilder
 
@@ -180,6 +182,43 @@ def test_any_other_read_is_left_to_moto(pipeline: LocalPipeline, objects: dict[s
     finally:
         recorder.stop_recording()
     assert s3_reads.plain_read(plain) is not None
+
+
+def test_a_read_of_a_bucket_or_request_moto_treats_otherwise_is_left_to_moto(
+    pipeline: LocalPipeline, objects: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bucket = pipeline.stack.bucket_name
+    s3 = pipeline.client("s3")
+    # SSE-C: moto reads the customer's key headers
+    with_customer_key = read_environ(
+        "get_object", Bucket=bucket, Key=KEY, SSECustomerAlgorithm="AES256", SSECustomerKey="k" * 32
+    )
+    # a virtual-hosted request: moto takes the bucket from the host
+    virtual = read_environ("get_object", Bucket=bucket, Key=KEY)
+    virtual["HTTP_HOST"] = f"{bucket}.s3.amazonaws.com"
+    # a version asked of an unversioned bucket's object: moto answers a HEAD 400
+    s3.create_bucket(Bucket="unversioned")
+    s3.put_object(Bucket="unversioned", Key="a.csv", Body=b"a")
+    unversioned = read_environ("head_object", Bucket="unversioned", Key="a.csv", VersionId="null")
+    for environ in (with_customer_key, virtual, unversioned):
+        assert s3_reads.plain_read(environ) is None, environ["RAW_URI"]
+
+    plain = read_environ("get_object", Bucket=bucket, Key=KEY)
+    assert s3_reads.plain_read(plain) is not None
+    # moto's own IAM checks on: it counts and checks each request
+    monkeypatch.setattr(moto_settings, "INITIAL_NO_AUTH_ACTION_COUNT", 0)
+    assert s3_reads.plain_read(plain) is None
+    monkeypatch.undo()
+    # a bucket policy that denies the read: moto answers 403
+    deny = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Deny", "Principal": "*", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/*"}
+        ],
+    }
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(deny))
+    assert answered(Dispatcher(), plain)[0].startswith("403")
+    assert s3_reads.plain_read(plain) is None
 
 
 def test_the_reads_of_a_run_but_the_missing_manifest_s_are_plain(
