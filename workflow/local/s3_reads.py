@@ -171,22 +171,22 @@ def _plain_object(backend: S3Backend, read: _Read) -> FakeKey | None:
         bucket = backend.get_bucket(read.bucket)
     except S3ClientError:
         return None
+    key = _stored(bucket, read)
     if (
         bucket.logging  # moto writes an access log entry
         or (head and read.version_id is not None and not bucket.is_versioned)  # moto's 400
-        or not isinstance(_stored(bucket, read), FakeKey)
+        or not isinstance(key, FakeKey)
     ):
         return None
-    # (each lookup advances the key's restore state, as moto's own do: an archived one is moto's)
-    key = backend.get_object(read.bucket, read.key, version_id=read.version_id)
+    # (what moto's lookup does to a key it finds, as each of its reads does: a step of its restore
+    # state; an archived key's is left to moto, untouched)
+    key.advance()
     action = "s3:HeadObject" if head else "s3:GetObject"
     resource = f"arn:{bucket.partition}:s3:::{read.bucket}/{read.key}"
-    if (
-        not isinstance(key, FakeKey)
-        or (read.if_match is not None and key.etag not in (read.if_match, f'"{read.if_match}"'))  # moto's 412
-        or bucket.get_permission(action, resource) == PermissionResult.DENIED
-    ):
-        return None
+    if read.if_match is not None and key.etag not in (read.if_match, f'"{read.if_match}"'):
+        return None  # moto's 412
+    if bucket.get_permission(action, resource) == PermissionResult.DENIED:
+        return None  # moto's 403
     return key
 
 

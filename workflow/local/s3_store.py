@@ -122,16 +122,6 @@ def _file_of(key: FakeKey) -> Any | None:
         return buffer
 
 
-def streamed(key: FakeKey) -> Any:
-    """A key's body as GetObject sends it over HTTP: a ``FileSlice`` of its file when on disk,
-    else its bytes (what ``FakeKey.value`` gives while moto's GetObject answers)."""
-    _lazily.active = True
-    try:
-        return key.value
-    finally:
-        _lazily.active = False
-
-
 def _pread(key: FakeKey, start: int, stop: int) -> bytes:
     """Bytes ``start`` to ``stop`` of a key's body, whether on disk or in memory."""
     with key.lock:
@@ -202,6 +192,23 @@ def _append(part: FakeKey, target: BinaryIO, object_crc: int) -> tuple[int, int]
 
 
 _lazily = threading.local()  # set while moto's GetObject answers: its body is then read lazily
+
+
+@contextmanager
+def _read_lazily() -> Iterator[None]:
+    """``FakeKey.value`` gives a body on disk as a ``FileSlice`` inside the block (this thread)."""
+    _lazily.active = True
+    try:
+        yield
+    finally:
+        _lazily.active = False
+
+
+def streamed(key: FakeKey) -> Any:
+    """A key's body as GetObject sends it over HTTP: a ``FileSlice`` of its file when on disk,
+    else its bytes (what ``FakeKey.value`` gives while moto's GetObject answers)."""
+    with _read_lazily():
+        return key.value
 
 
 def _value_property(original: property) -> property:
@@ -282,11 +289,8 @@ def _upload_part_copy(original: Any) -> Any:
 
 def _get_object(original: Any) -> Any:
     def get_object(self: S3Response) -> Any:
-        _lazily.active = True
-        try:
+        with _read_lazily():
             return original(self)
-        finally:
-            _lazily.active = False
 
     return get_object
 
