@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import io
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -24,7 +25,7 @@ from moto.dynamodb.models import DynamoDBBackend
 from tests.scenarios import run_upload
 from workflow.deployment import METRICS_NAMESPACE, STACK_NAME
 from workflow.local.alarm_model import AlarmSpec, MetricKey
-from workflow.local.alarms import AlarmNotification
+from workflow.local.alarms import AlarmEngine, AlarmNotification
 from workflow.local.environment import LocalPipeline
 from workflow.local.lambdas import Invocation
 from workflow.local.template import load_stack
@@ -208,6 +209,52 @@ def test_without_the_topics_allow_the_alarm_fires_but_its_action_fails_and_nothi
         f'SNS:Publish on resource: {topic} because no resource-based policy allows the SNS:Publish action"'
     )
     assert "Alarm updated from OK to ALARM" in history(pipeline, alarm, "StateUpdate")
+    assert pipeline.alarm_notifications() == []
+
+
+def test_a_rejection_is_never_judged_without_its_subtraction(
+    pipeline: LocalPipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A rejected run adds a failed execution and, from its log, a rejection, which the failed-runs
+    # alarm subtracts. Both must be judged together, and fall in one period, whatever the timing:
+    # this test holds an evaluation just before it judges, and the recording of the run's end
+    # between its two datapoints (both happen on a busy machine, where the test once paged).
+    alarm = failed_runs_alarm(pipeline)
+    judging, judge = threading.Event(), threading.Event()
+    evaluate_alarm = AlarmEngine._evaluate
+
+    def held_evaluate(engine: AlarmEngine, alarm: AlarmSpec, now: float, earliest: float) -> None:
+        judging.set()
+        judge.wait(DEADLINE_SECONDS)
+        # (judged as of the moment it goes on, so that the run's period is among those judged)
+        evaluate_alarm(engine, alarm, time.time(), earliest)
+
+    recording, released = threading.Event(), threading.Event()
+    log_events = AlarmEngine._log_events
+
+    def held_log_events(engine: AlarmEngine, execution_arn: str, events: Any) -> None:
+        recording.set()
+        released.wait(DEADLINE_SECONDS)
+        log_events(engine, execution_arn, events)
+
+    monkeypatch.setattr(AlarmEngine, "_evaluate", held_evaluate)
+    monkeypatch.setattr(AlarmEngine, "_log_events", held_log_events)
+    evaluation = threading.Thread(target=pipeline.alarms.evaluate, daemon=True)
+    evaluation.start()
+    assert judging.wait(DEADLINE_SECONDS), "the evaluation did not start"
+    # When an empty file is rejected while the evaluation is held (its end waits for the judging,
+    # so the run's end is reported two seconds after its terminal event)
+    pipeline.upload("incoming/empty.csv", b"")
+    recording.wait(2)
+    judge.set()
+    evaluation.join(DEADLINE_SECONDS)
+    released.set()
+    monkeypatch.undo()
+
+    # Then no judging saw the failure without the rejection: the alarm never went to ALARM
+    assert pipeline.wait(pipeline.started[0], timeout=DEADLINE_SECONDS).error == "EmptyObject"
+    pipeline.alarms.evaluate()
+    assert not [change for change in history(pipeline, alarm, "StateUpdate") if change.endswith("to ALARM")]
     assert pipeline.alarm_notifications() == []
 
 

@@ -70,6 +70,7 @@ _ENDINGS = {
     "TIMED_OUT": "ExecutionsTimedOut",
     "ABORTED": "ExecutionsAborted",
 }
+_TERMINAL_EVENTS = frozenset({"ExecutionSucceeded", "ExecutionFailed", "ExecutionTimedOut", "ExecutionAborted"})
 _QUEUE_DEPTH = ("AWS/SQS", "ApproximateNumberOfMessagesVisible")
 SUBJECT_LIMIT = 100  # SNS's longest subject
 _CATCH_UP_PERIODS = 60  # at most this many missed periods are judged late, the oldest first
@@ -223,7 +224,12 @@ class AlarmEngine:
         """Datapoints of one ended (or re-ended, after a redrive) moto execution, recorded while
         ``observing`` is held."""
         status = execution.exec_status.value
-        stopped = execution.stop_date.timestamp()
+        events = execution.to_history_output()["events"]
+        # Step Functions ends an execution at its terminal event: the metrics of its end and the
+        # log line of that event carry one time (a failed run's and its rejection's fall in one
+        # period). moto sets stop_date a moment later, when its worker reports the end.
+        terminal = [event for event in events if event["type"] in _TERMINAL_EVENTS]
+        stopped = epoch(terminal[-1]["timestamp"]) if terminal else execution.stop_date.timestamp()
         machine = execution.state_machine.arn
         dimensions = {"StateMachineArn": machine}
         self._add(MetricKey.of("AWS/States", _ENDINGS[status], dimensions), stopped, 1.0)
@@ -233,7 +239,7 @@ class AlarmEngine:
             (stopped - execution.start_date.timestamp()) * 1000,
         )
         if machine == self._state_machine_arn and self.model.state_machine_filters:
-            self._log_events(execution.execution_arn, execution.to_history_output()["events"])
+            self._log_events(execution.execution_arn, events)
 
     def _log_events(self, execution_arn: str, events: Sequence[dict[str, Any]]) -> None:
         """The history events not logged yet, as Step Functions logs them, through the metric filters."""
@@ -288,13 +294,15 @@ class AlarmEngine:
             now = time.time()
             self._collect_invocations()
             self._sample_queues(now)
+            # Judged while no execution's end is being recorded: an end's datapoints (a failed
+            # execution, then the rejection its log records) are seen together or not at all.
             with self._observing:
                 new, self._observed.unsent = self._observed.unsent, []
-            # A datapoint may reach the engine after its period was judged (an invocation is recorded
-            # when it ends): the evaluation starts from the earliest new one's period.
-            earliest = min((timestamp for _, timestamp, _ in new), default=now)
-            for alarm in self.model.alarms:
-                self._evaluate(alarm, now, earliest)
+                # A datapoint may reach the engine after its period was judged (an invocation is
+                # recorded when it ends): the evaluation starts from the earliest new one's period.
+                earliest = min((timestamp for _, timestamp, _ in new), default=now)
+                for alarm in self.model.alarms:
+                    self._evaluate(alarm, now, earliest)
             self._put_metric_data(new)
             oldest = max((alarm.period * (alarm.evaluation_periods + 1) for alarm in self.model.alarms), default=0)
             self._store.forget_before(now - oldest * self.timeline.scale)
