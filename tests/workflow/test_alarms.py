@@ -67,6 +67,14 @@ def failed_runs_alarm(pipeline: LocalPipeline) -> AlarmSpec:
     return alarm_on(pipeline, "AWS/States", "ExecutionsFailed", machine=pipeline.stack.state_machine_arn)
 
 
+def evaluated_ok(pipeline: LocalPipeline, alarm: AlarmSpec) -> AlarmSpec:
+    """``alarm`` once evaluated, OK, as a deployed stack's alarm is when its first file lands: a new
+    alarm is INSUFFICIENT_DATA until its first evaluation, which a quick first run can precede."""
+    pipeline.alarms.evaluate()
+    assert pipeline.alarms.state(alarm.name) == "OK"
+    return alarm
+
+
 def messages_of(pipeline: LocalPipeline, alarm: AlarmSpec) -> Callable[[], list[AlarmNotification]]:
     """A look at the alarm topic that keeps what it has seen: the alarm's messages so far."""
     seen: list[AlarmNotification] = []
@@ -101,7 +109,8 @@ def total(pipeline: LocalPipeline, metric: MetricKey) -> float:
 def test_a_run_failed_on_a_system_error_pages_through_the_alarm_topic(pipeline: LocalPipeline) -> None:
     # Given Fetch fails on a system error, which no retrier catches
     pipeline.lambdas.inject_fault(pipeline.function_for_state("Fetch"), error="DiskFull")
-    alarm = failed_runs_alarm(pipeline)
+    # And the failed-runs alarm evaluated, OK
+    alarm = evaluated_ok(pipeline, failed_runs_alarm(pipeline))
 
     # When a run fails on it
     execution = run_upload(pipeline, "orders.jsonl", b'{"a": 1}\n')
@@ -195,7 +204,8 @@ def test_without_the_topics_allow_the_alarm_fires_but_its_action_fails_and_nothi
 ) -> None:
     # Given the alarm topic's policy without its CloudWatch allow (the deploy review's finding 1)
     pipeline = without_the_alarms_allow
-    alarm = failed_runs_alarm(pipeline)
+    # And the failed-runs alarm evaluated, OK
+    alarm = evaluated_ok(pipeline, failed_runs_alarm(pipeline))
     topic = pipeline.stack.alarm_topic_arn
 
     # When a run fails on a system error
