@@ -8,6 +8,7 @@ import gc
 import io
 import json
 import os
+import re
 import socket
 import threading
 import time
@@ -451,6 +452,9 @@ def test_function_logs_reach_the_run_log_as_lambda_sends_them_to_cloudwatch(
     lines = [json.loads(line) for line in log_stream.getvalue().splitlines() if line.startswith("{")]
     assert {line["function_name"] for line in lines if "level" in line} == invoked
     assert {line["correlation_id"] for line in lines if "level" in line} == {execution.arn}
+    # And no Python warning among them: Powertools warns of a flush without application metrics
+    # (Fetch, WriteOutput and Notify publish none), a line in every execution environment's logs
+    assert not re.findall(r"\w+Warning: .*", log_stream.getvalue())
     # And none of it reached the engine's own terminal
     captured = capfd.readouterr()
     assert (captured.out, captured.err) == ("", "")
