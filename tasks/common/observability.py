@@ -23,7 +23,7 @@ metrics = Metrics()
 # and Powertools warns of every such flush: a line in each execution environment's logs that says
 # nothing. Silenced as Powertools documents it
 # (https://docs.powertools.aws.dev/lambda/python/latest/core/metrics/#raising-schemavalidationerror-on-empty-metrics).
-warnings.filterwarnings("ignore", "No application metrics to publish*")
+warnings.filterwarnings("ignore", "No application metrics to publish")  # (a regex matched at the start)
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 

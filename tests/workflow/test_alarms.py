@@ -270,8 +270,7 @@ def test_a_rejection_is_never_judged_without_its_subtraction(
 
 def test_set_alarm_state_runs_the_alarms_actions(pipeline: LocalPipeline) -> None:
     # Given the failed-runs alarm, evaluated OK
-    alarm = failed_runs_alarm(pipeline)
-    pipeline.alarms.evaluate()
+    alarm = evaluated_ok(pipeline, failed_runs_alarm(pipeline))
 
     # When a client sets it to ALARM (what `pipeline smoke` does to a deployed alarm)
     pipeline.client("cloudwatch").set_alarm_state(
